@@ -1,0 +1,44 @@
+# uring-zc: see README.md.  `make bench` and `make test` are the two entry points.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel bench probe clean
+
+setup:
+	scripts/setup.sh
+
+build: libzc
+
+libzc:
+	$(MAKE) -C libzc
+
+# Host C tests, plain and under ASan+UBSan.
+test-c: libzc
+	$(MAKE) -C libzc test
+	$(MAKE) -C libzc test-asan
+
+test-ts: libzc
+	npx vitest run
+
+kernel:
+	scripts/kernel-build.sh all
+
+vm-test: kernel
+	scripts/vm-test.sh
+
+test: setup
+	$(MAKE) build
+	$(MAKE) test-c
+	$(MAKE) test-ts
+	$(MAKE) vm-test
+
+bench: setup
+	$(MAKE) build
+	npx tsx ts/cli/main.ts bench
+
+probe: build
+	npx tsx ts/cli/main.ts probe
+
+clean:
+	$(MAKE) -C libzc clean
+	rm -rf dist

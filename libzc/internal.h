@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* libzc internals shared by its .c files; not installed. */
+#ifndef LIBZC_INTERNAL_H
+#define LIBZC_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <liburing.h>
+
+#include "libzc.h"
+#include "zc_uapi.h"
+
+/* Longest run of sends linked into one chain on a stream socket. */
+#define ZC_MAX_CHAIN 64
+
+enum zc_req_state {
+	ZC_REQ_FREE = 0,
+	ZC_REQ_QUEUED,		/* waiting in its socket's queue */
+	ZC_REQ_INFLIGHT,	/* SQE handed to the ring */
+	ZC_REQ_WAIT_NOTIF,	/* result seen, notifications outstanding */
+};
+
+/*
+ * One caller request.  Its address is the SQE user_data of every SQE it
+ * issues (resubmissions included); notifications are told apart by
+ * IORING_CQE_F_NOTIF.  SQEs that libzc issues for itself carry user_data 0.
+ */
+struct zc_req {
+	uint64_t user_data;	/* the caller's tag */
+	uint16_t op;		/* enum zc_op */
+	uint8_t state;		/* enum zc_req_state */
+	uint8_t native;		/* kernel posts one unified CQE */
+	uint32_t send_flags;	/* enum zc_send_flags */
+	uint32_t comp_flags;	/* enum zc_completion_flags, accumulated */
+	uint16_t cqes;		/* kernel CQEs seen */
+	uint16_t notifs;	/* notifications still to come */
+	int32_t err;		/* first error, 0 if none */
+	int fd;
+
+	/* send state: what is left to issue */
+	const char *buf;
+	uint32_t len;		/* bytes requested */
+	uint32_t done;		/* bytes the kernel took so far */
+	struct zc_pool *pool;
+	uint32_t buf_index;	/* buffer within pool */
+	uint32_t iovcnt;
+	struct msghdr msg;
+	struct iovec iov[ZC_MAX_IOV];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int arg;		/* backlog, shutdown how, socket type... */
+	int arg2, arg3;
+
+	struct zc_req *next;	/* free list or socket queue */
+	void *priv;		/* owner-specific (receive path) */
+};
+
+/* What libzc knows about one fd it sends on. */
+struct zc_sock {
+	uint8_t known;		/* type looked up */
+	uint8_t stream;		/* SOCK_STREAM: sends must stay ordered */
+	uint8_t broken;		/* current chain was cut short */
+	uint16_t chain;		/* requests of the current chain in flight */
+	struct zc_req *head, *tail;	/* queued, not yet issued */
+	struct zc_req *redo_head, *redo_tail;	/* to reissue first */
+	struct zc_sock *next_ready;	/* on ring->ready list */
+	uint8_t on_ready;
+};
+
+struct zc_ring {
+	struct io_uring ring;
+	struct zc_ring_config cfg;
+	uint32_t features;
+	bool native;		/* unified sends done by the kernel */
+	bool defer_taskrun;
+	bool canceling;
+	int event_fd;
+	uint32_t sqes_queued;	/* prepared, not yet submitted */
+
+	struct zc_req *reqs;
+	struct zc_req *free_reqs;
+	uint32_t reqs_used;
+
+	/* finished records not yet reaped (FIFO ring, grows) */
+	struct zc_completion *done;
+	uint32_t done_head, done_count, done_cap;
+
+	/* per-fd state, indexed by fd, grows */
+	struct zc_sock *socks;
+	uint32_t nsocks;
+	struct zc_sock *ready;	/* sockets with queued requests to issue */
+
+	/* registered-buffer table: slot i used by pool[i] or NULL */
+	struct zc_pool **slots;
+
+	/* receive path state (recv.c), NULL until used */
+	void *recv;
+};
+
+struct zc_pool {
+	struct zc_ring *r;
+	void *base;
+	size_t map_len;
+	uint32_t count, size;
+	uint32_t first_slot;	/* index of buffer 0 in the fixed table */
+	uint32_t inflight;
+	uint32_t *buf_inflight;
+};
+
+/* ring.c */
+struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data);
+void zc_req_put(struct zc_ring *r, struct zc_req *req);
+struct io_uring_sqe *zc_sqe(struct zc_ring *r);
+int zc_emit(struct zc_ring *r, const struct zc_completion *c);
+void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res);
+
+/* send.c */
+void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
+		 const struct io_uring_cqe *cqe);
+struct zc_sock *zc_sock_get(struct zc_ring *r, int fd);
+void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req);
+void zc_issue_ready(struct zc_ring *r);
+
+/* recv.c: CQEs of ZC_OP_RECV requests, and teardown */
+void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
+		 const struct io_uring_cqe *cqe);
+void zc_recv_destroy(struct zc_ring *r);
+
+#endif /* LIBZC_INTERNAL_H */

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libzc: zero-copy networking over io_uring with one completion per request.
+ *
+ * Every request (socket op, send, ...) is tagged by the caller with a 64-bit
+ * user_data and produces exactly ONE struct zc_completion, reaped in batches
+ * with zc_reap().  For zero-copy sends that record is emitted only once the
+ * kernel has released the buffer: on stock kernels libzc merges the result
+ * CQE and the notification CQE itself; on kernels with the uring-zc patch
+ * (IORING_FEAT_SEND_ZC_UNIFIED) the kernel posts a single CQE.
+ *
+ * Functions return 0 / a count / an id on success and -errno on failure.
+ * A ring is single-threaded: call everything for one ring from one thread.
+ */
+#ifndef LIBZC_H
+#define LIBZC_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZC_API __attribute__((visibility("default")))
+
+/* ---------------------------------------------------------------- ring */
+
+enum zc_ring_flags {
+	ZC_RING_SINGLE_ISSUER	= 1u << 0,
+	ZC_RING_DEFER_TASKRUN	= 1u << 1,	/* implies SINGLE_ISSUER */
+	ZC_RING_COOP_TASKRUN	= 1u << 2,
+	ZC_RING_REGISTERED_FD	= 1u << 3,	/* register the ring fd */
+	ZC_RING_CQE32		= 1u << 4,	/* 32-byte CQEs (zcrx) */
+};
+
+enum zc_unified {
+	ZC_UNIFIED_AUTO		= 0,	/* native when the kernel has it */
+	ZC_UNIFIED_NATIVE	= 1,	/* -EOPNOTSUPP if the kernel lacks it */
+	ZC_UNIFIED_USERSPACE	= 2,	/* always merge the two CQEs here */
+};
+
+struct zc_ring_config {
+	uint32_t sq_entries;		/* power of two, 1..32768 */
+	uint32_t cq_entries;		/* 0: 4 * sq_entries */
+	uint32_t flags;			/* enum zc_ring_flags */
+	uint32_t unified;		/* enum zc_unified */
+	uint32_t max_requests;		/* tracked at once; 0: cq_entries */
+	uint32_t max_fixed_buffers;	/* registered-buffer slots; 0: 1024 */
+	uint32_t reserved[2];		/* must be zero */
+};
+
+struct zc_ring;
+
+ZC_API int zc_ring_create(const struct zc_ring_config *cfg,
+			  struct zc_ring **out);
+/* Cancels what is still in flight, waits (bounded) for the kernel to
+ * release every buffer, then frees all.  Records not reaped are dropped. */
+ZC_API void zc_ring_destroy(struct zc_ring *r);
+
+/* Pollable fd (an eventfd registered with the ring): readable when
+ * zc_reap() may have work.  Works with and without DEFER_TASKRUN. */
+ZC_API int zc_ring_event_fd(const struct zc_ring *r);
+ZC_API int zc_ring_fd(const struct zc_ring *r);
+/* io_uring_params.features of this ring */
+ZC_API uint32_t zc_ring_features(const struct zc_ring *r);
+/* 1 when sends use the kernel's single-CQE mode, 0 when merged here */
+ZC_API int zc_ring_unified_native(const struct zc_ring *r);
+/* requests submitted or queued whose record was not yet reaped */
+ZC_API uint32_t zc_ring_pending(const struct zc_ring *r);
+
+/* ------------------------------------------------------------ records */
+
+enum zc_op {
+	ZC_OP_NOP = 0,
+	ZC_OP_SOCKET,
+	ZC_OP_BIND,
+	ZC_OP_LISTEN,
+	ZC_OP_ACCEPT,
+	ZC_OP_CONNECT,
+	ZC_OP_SHUTDOWN,
+	ZC_OP_CLOSE,
+	ZC_OP_SEND,		/* plain copying send / sendmsg */
+	ZC_OP_SEND_ZC,		/* SEND_ZC, optionally from a fixed buffer */
+	ZC_OP_SENDMSG_ZC,
+	ZC_OP_RECV,		/* receive path (recv.c) */
+	ZC_OP__COUNT,
+};
+
+enum zc_completion_flags {
+	ZC_COMP_ZC_USED		= 1u << 0,	/* sent without a copy */
+	ZC_COMP_ZC_COPIED	= 1u << 1,	/* kernel fell back to copying */
+	ZC_COMP_NATIVE		= 1u << 2,	/* kernel posted one CQE */
+	ZC_COMP_MORE		= 1u << 3,	/* more records follow (multishot) */
+};
+
+/* One per request.  32 bytes; layout checked against ts/ffi by a test. */
+struct zc_completion {
+	uint64_t user_data;
+	int32_t	 res;		/* bytes, fd or 0; -errno on failure */
+	uint32_t flags;		/* enum zc_completion_flags */
+	uint64_t aux;		/* op specific (receive: area offset) */
+	uint16_t op;		/* enum zc_op */
+	uint16_t cqes;		/* kernel CQEs merged into this record */
+	uint32_t aux2;		/* op specific (receive: buffer id) */
+};
+
+/* Submit what is queued: one io_uring_enter for any number of requests.
+ * Returns the number of SQEs handed to the kernel. */
+ZC_API int zc_submit(struct zc_ring *r);
+/* Never blocks: submits, runs deferred task work, merges CQEs and copies
+ * up to max finished records to out.  Returns how many it copied. */
+ZC_API int zc_reap(struct zc_ring *r, struct zc_completion *out, uint32_t max);
+/* Like zc_reap() but first waits until at least min records are ready or
+ * timeout_ms passed (-1: no limit).  For C programs and tests. */
+ZC_API int zc_wait(struct zc_ring *r, struct zc_completion *out, uint32_t max,
+		   uint32_t min, int timeout_ms);
+/* Cancel everything in flight or queued; each still gets its record. */
+ZC_API int zc_cancel_all(struct zc_ring *r);
+
+/* --------------------------------------------------------- socket ops */
+
+/* Each queues one SQE; the result is the record's res (fd for socket and
+ * accept).  addr is copied, the caller need not keep it. */
+ZC_API int zc_socket(struct zc_ring *r, int domain, int type, int protocol,
+		     uint64_t user_data);
+ZC_API int zc_bind(struct zc_ring *r, int fd, const void *addr,
+		   uint32_t addrlen, uint64_t user_data);
+ZC_API int zc_listen(struct zc_ring *r, int fd, int backlog,
+		     uint64_t user_data);
+ZC_API int zc_accept(struct zc_ring *r, int fd, uint64_t user_data);
+ZC_API int zc_connect(struct zc_ring *r, int fd, const void *addr,
+		      uint32_t addrlen, uint64_t user_data);
+ZC_API int zc_shutdown(struct zc_ring *r, int fd, int how,
+		       uint64_t user_data);
+/* Closes fd through the ring after the sends queued on it were issued. */
+ZC_API int zc_close(struct zc_ring *r, int fd, uint64_t user_data);
+/* Forget what libzc knows about fd (caller closed it another way). */
+ZC_API int zc_sock_forget(struct zc_ring *r, int fd);
+
+/* --------------------------------------------------------------- sends */
+
+enum zc_send_flags {
+	ZC_SEND_ZEROCOPY	= 1u << 0,	/* SEND_ZC / SENDMSG_ZC */
+	ZC_SEND_MORE		= 1u << 1,	/* MSG_MORE */
+	ZC_SEND_NO_REPORT	= 1u << 2,	/* skip REPORT_USAGE */
+};
+
+/*
+ * Sends on a stream socket are issued in the order they were queued,
+ * whatever the batch size or number in flight, and a record reports the
+ * whole length: a short send is resubmitted for the rest first.
+ * Returns -EAGAIN when max_requests are in flight: reap, then retry.
+ */
+ZC_API int zc_send(struct zc_ring *r, int fd, const void *buf, uint32_t len,
+		   uint32_t flags, uint64_t user_data);
+
+struct zc_pool;
+
+/* Send len bytes at off inside buffer buf of a registered pool.  With
+ * ZC_SEND_ZEROCOPY this is SEND_ZC from the fixed buffer (no pinning per
+ * send); the buffer is held until the record is reaped. */
+ZC_API int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
+			 uint32_t buf, uint32_t off, uint32_t len,
+			 uint32_t flags, uint64_t user_data);
+
+#define ZC_MAX_IOV 16
+/* sendmsg with iovecs (copied, at most ZC_MAX_IOV) and an optional
+ * destination address (UDP).  iov memory must stay valid until the record. */
+ZC_API int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
+		      uint32_t iovcnt, const void *addr, uint32_t addrlen,
+		      uint32_t flags, uint64_t user_data);
+
+/* ---------------------------------------------------------- buffer pools */
+
+enum zc_pool_flags {
+	ZC_POOL_HUGE		= 1u << 0,	/* MAP_HUGETLB; fails if none */
+};
+
+struct zc_pool_config {
+	uint32_t count;		/* buffers, 1..max_fixed_buffers */
+	uint32_t size;		/* bytes each, multiple of the page size */
+	uint32_t flags;		/* enum zc_pool_flags */
+	uint32_t reserved;	/* must be zero */
+};
+
+/* mmap count * size bytes and register them as fixed buffers: pinned once
+ * here, never per send.  -ENOMEM usually means RLIMIT_MEMLOCK. */
+ZC_API int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
+			  struct zc_pool **out);
+/* -EBUSY while the kernel holds any of its buffers. */
+ZC_API int zc_pool_destroy(struct zc_pool *p);
+ZC_API void *zc_pool_base(const struct zc_pool *p);	/* buffer i at base + i * size */
+ZC_API uint32_t zc_pool_inflight(const struct zc_pool *p);	/* sends holding buffers */
+ZC_API uint32_t zc_pool_buf_inflight(const struct zc_pool *p, uint32_t buf);
+
+/* --------------------------------------------------------------- probe */
+
+enum zc_caps {
+	ZC_CAP_IO_URING		= 1u << 0,	/* io_uring_setup works */
+	ZC_CAP_SEND_ZC		= 1u << 1,
+	ZC_CAP_SENDMSG_ZC	= 1u << 2,
+	ZC_CAP_SEND_ZC_FIXED	= 1u << 3,	/* registered buffers */
+	ZC_CAP_REPORT_USAGE	= 1u << 4,
+	ZC_CAP_SEND_VECTORIZED	= 1u << 5,
+	ZC_CAP_DEFER_TASKRUN	= 1u << 6,
+	ZC_CAP_OP_BIND_LISTEN	= 1u << 7,
+	ZC_CAP_OP_SOCKET	= 1u << 8,
+	ZC_CAP_RECV_ZC		= 1u << 9,	/* IORING_OP_RECV_ZC known */
+	ZC_CAP_ZCRX_NODEV	= 1u << 10,	/* ZCRX_REG_NODEV accepted */
+	ZC_CAP_UNIFIED_NATIVE	= 1u << 11,	/* IORING_FEAT_SEND_ZC_UNIFIED */
+	ZC_CAP_BUFRING		= 1u << 12,	/* provided-buffer rings */
+	ZC_CAP_RECV_MULTISHOT	= 1u << 13,
+};
+
+struct zc_probe {
+	uint32_t caps;			/* enum zc_caps */
+	int32_t	 setup_errno;		/* io_uring_setup failure, 0 if ok */
+	uint32_t features;		/* io_uring_params.features */
+	int32_t	 io_uring_disabled;	/* kernel.io_uring_disabled, -1 unknown */
+	uint64_t memlock_cur;		/* RLIMIT_MEMLOCK, UINT64_MAX = unlimited */
+	uint64_t memlock_max;
+	uint32_t liburing_major;	/* liburing we run against */
+	uint32_t liburing_minor;
+	uint32_t page_size;
+	uint32_t last_op;		/* IORING_OP_LAST of the kernel */
+	char	 kernel_release[65];
+	char	 reserved[63];
+};
+
+ZC_API int zc_probe(struct zc_probe *out);
+ZC_API const char *zc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBZC_H */

@@ -36,6 +36,8 @@ struct zc_req {
 	uint16_t notifs;	/* notifications still to come */
 	int32_t err;		/* first error, 0 if none */
 	int fd;
+	uint8_t in_chain;	/* issued as part of its socket's chain */
+	uint8_t canceled;	/* zc_cancel_all() asked for it */
 
 	/* send state: what is left to issue */
 	const char *buf;
@@ -58,7 +60,8 @@ struct zc_req {
 /* What libzc knows about one fd it sends on. */
 struct zc_sock {
 	uint8_t known;		/* type looked up */
-	uint8_t stream;		/* SOCK_STREAM: sends must stay ordered */
+	uint8_t stream;		/* SOCK_STREAM: short sends are completed */
+	uint8_t ordered;	/* STREAM/SEQPACKET: issue in queue order */
 	uint8_t broken;		/* current chain was cut short */
 	uint16_t chain;		/* requests of the current chain in flight */
 	struct zc_req *head, *tail;	/* queued, not yet issued */
@@ -73,7 +76,8 @@ struct zc_ring {
 	uint32_t features;
 	bool native;		/* unified sends done by the kernel */
 	bool defer_taskrun;
-	bool canceling;
+	bool has_bind_listen;	/* IORING_OP_BIND/LISTEN, else done inline */
+	bool has_socket_op;	/* IORING_OP_SOCKET, else done inline */
 	int event_fd;
 	uint32_t sqes_queued;	/* prepared, not yet submitted */
 
@@ -92,6 +96,8 @@ struct zc_ring {
 
 	/* registered-buffer table: slot i used by pool[i] or NULL */
 	struct zc_pool **slots;
+	bool fixed_table;	/* sparse table registered */
+	struct zc_pool *pools;	/* all live pools of this ring */
 
 	/* receive path state (recv.c), NULL until used */
 	void *recv;
@@ -105,6 +111,7 @@ struct zc_pool {
 	uint32_t first_slot;	/* index of buffer 0 in the fixed table */
 	uint32_t inflight;
 	uint32_t *buf_inflight;
+	struct zc_pool *next;
 };
 
 /* ring.c */
@@ -112,7 +119,15 @@ struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data);
 void zc_req_put(struct zc_ring *r, struct zc_req *req);
 struct io_uring_sqe *zc_sqe(struct zc_ring *r);
 int zc_emit(struct zc_ring *r, const struct zc_completion *c);
+/* Emit req's record with result res and free it. */
 void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res);
+/* Queue an SQE for a single-CQE request (socket ops). */
+int zc_simple_issue(struct zc_ring *r, struct zc_req *req);
+
+/* pool.c */
+struct zc_pool *zc_pool_of(struct zc_ring *r, const void *addr, uint32_t len,
+			   uint32_t *buf);
+void zc_pools_destroy_all(struct zc_ring *r);
 
 /* send.c */
 void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
@@ -120,10 +135,13 @@ void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
 struct zc_sock *zc_sock_get(struct zc_ring *r, int fd);
 void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req);
 void zc_issue_ready(struct zc_ring *r);
+/* shutdown/close: after the sends queued on the same socket */
+int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req);
 
 /* recv.c: CQEs of ZC_OP_RECV requests, and teardown */
 void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		 const struct io_uring_cqe *cqe);
 void zc_recv_destroy(struct zc_ring *r);
+void zc_recv_probe(struct zc_probe *p);	/* fills receive caps */
 
 #endif /* LIBZC_INTERNAL_H */

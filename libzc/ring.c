@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ring lifetime, request slots, the record queue and the CQE loop.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define ZC_RING_ALL_FLAGS (ZC_RING_SINGLE_ISSUER | ZC_RING_DEFER_TASKRUN | \
+			   ZC_RING_COOP_TASKRUN | ZC_RING_REGISTERED_FD | \
+			   ZC_RING_CQE32)
+
+/* How long zc_ring_destroy() waits for the kernel to release buffers. */
+#define ZC_DESTROY_WAIT_MS 5000
+
+static bool pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int config_check(const struct zc_ring_config *c)
+{
+	if (!pow2(c->sq_entries) || c->sq_entries > 32768)
+		return -EINVAL;
+	if (c->cq_entries && (c->cq_entries < c->sq_entries ||
+			      c->cq_entries > 65536))
+		return -EINVAL;
+	if (c->flags & ~ZC_RING_ALL_FLAGS)
+		return -EINVAL;
+	if (c->unified > ZC_UNIFIED_USERSPACE)
+		return -EINVAL;
+	if (c->max_fixed_buffers > 16384)
+		return -EINVAL;
+	if (c->reserved[0] || c->reserved[1])
+		return -EINVAL;
+	return 0;
+}
+
+static void probe_ops(struct zc_ring *r)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&r->ring);
+
+	if (!p)
+		return;
+	r->has_bind_listen = io_uring_opcode_supported(p, IORING_OP_BIND) &&
+			     io_uring_opcode_supported(p, IORING_OP_LISTEN);
+	r->has_socket_op = io_uring_opcode_supported(p, IORING_OP_SOCKET);
+	io_uring_free_probe(p);
+}
+
+int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
+{
+	struct io_uring_params p = { 0 };
+	struct zc_ring *r;
+	uint32_t i;
+	int ret;
+
+	*out = NULL;
+	ret = config_check(cfg);
+	if (ret)
+		return ret;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->event_fd = -1;
+	r->cfg = *cfg;
+	if (!r->cfg.cq_entries)
+		r->cfg.cq_entries = 4 * r->cfg.sq_entries;
+	/* A zero-copy send can hold two CQEs: keep room for both. */
+	if (!r->cfg.max_requests)
+		r->cfg.max_requests = r->cfg.cq_entries / 2;
+	if (!r->cfg.max_fixed_buffers)
+		r->cfg.max_fixed_buffers = 1024;
+
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+	p.cq_entries = r->cfg.cq_entries;
+	if (cfg->flags & (ZC_RING_SINGLE_ISSUER | ZC_RING_DEFER_TASKRUN))
+		p.flags |= IORING_SETUP_SINGLE_ISSUER;
+	if (cfg->flags & ZC_RING_DEFER_TASKRUN)
+		p.flags |= IORING_SETUP_DEFER_TASKRUN;
+	if (cfg->flags & ZC_RING_COOP_TASKRUN)
+		p.flags |= IORING_SETUP_COOP_TASKRUN;
+	if (cfg->flags & ZC_RING_CQE32)
+		p.flags |= IORING_SETUP_CQE32;
+	r->defer_taskrun = cfg->flags & ZC_RING_DEFER_TASKRUN;
+
+	ret = io_uring_queue_init_params(r->cfg.sq_entries, &r->ring, &p);
+	if (ret < 0) {
+		free(r);
+		return ret;
+	}
+	r->features = p.features;
+	r->native = cfg->unified != ZC_UNIFIED_USERSPACE &&
+		    (p.features & IORING_FEAT_SEND_ZC_UNIFIED);
+	if (cfg->unified == ZC_UNIFIED_NATIVE && !r->native) {
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	probe_ops(r);
+
+	if (cfg->flags & ZC_RING_REGISTERED_FD) {
+		ret = io_uring_register_ring_fd(&r->ring);
+		if (ret < 0)
+			goto fail;
+	}
+
+	r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->event_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = io_uring_register_eventfd(&r->ring, r->event_fd);
+	if (ret < 0)
+		goto fail;
+
+	r->reqs = calloc(r->cfg.max_requests, sizeof(*r->reqs));
+	r->slots = calloc(r->cfg.max_fixed_buffers, sizeof(*r->slots));
+	r->done_cap = 64;
+	r->done = calloc(r->done_cap, sizeof(*r->done));
+	if (!r->reqs || !r->slots || !r->done) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = r->cfg.max_requests; i-- > 0;) {
+		r->reqs[i].next = r->free_reqs;
+		r->free_reqs = &r->reqs[i];
+	}
+	/* Sparse slots pin nothing; pools fill them in. */
+	r->fixed_table = io_uring_register_buffers_sparse(&r->ring,
+					r->cfg.max_fixed_buffers) == 0;
+	*out = r;
+	return 0;
+fail:
+	if (r->event_fd >= 0)
+		close(r->event_fd);
+	io_uring_queue_exit(&r->ring);
+	free(r->reqs);
+	free(r->slots);
+	free(r->done);
+	free(r);
+	return ret;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void zc_ring_destroy(struct zc_ring *r)
+{
+	int64_t deadline;
+
+	if (!r)
+		return;
+	zc_cancel_all(r);
+	/* Notifications still to come mean the kernel holds our buffers. */
+	deadline = now_ms() + ZC_DESTROY_WAIT_MS;
+	while (r->reqs_used && now_ms() < deadline) {
+		struct zc_completion sink[32];
+
+		zc_wait(r, sink, 32, 1, 100);
+		r->done_count = 0;
+	}
+	zc_recv_destroy(r);
+	zc_pools_destroy_all(r);
+	io_uring_queue_exit(&r->ring);
+	close(r->event_fd);
+	free(r->reqs);
+	free(r->slots);
+	free(r->done);
+	free(r->socks);
+	free(r);
+}
+
+int zc_ring_event_fd(const struct zc_ring *r)
+{
+	return r->event_fd;
+}
+
+int zc_ring_fd(const struct zc_ring *r)
+{
+	return r->ring.ring_fd;
+}
+
+uint32_t zc_ring_features(const struct zc_ring *r)
+{
+	return r->features;
+}
+
+int zc_ring_unified_native(const struct zc_ring *r)
+{
+	return r->native;
+}
+
+uint32_t zc_ring_pending(const struct zc_ring *r)
+{
+	return r->reqs_used + r->done_count;
+}
+
+/* ------------------------------------------------------------ requests */
+
+struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data)
+{
+	struct zc_req *req = r->free_reqs;
+
+	if (!req)
+		return NULL;
+	r->free_reqs = req->next;
+	r->reqs_used++;
+	memset(req, 0, sizeof(*req));
+	req->op = op;
+	req->user_data = user_data;
+	req->fd = -1;
+	req->native = r->native;
+	return req;
+}
+
+void zc_req_put(struct zc_ring *r, struct zc_req *req)
+{
+	req->state = ZC_REQ_FREE;
+	req->next = r->free_reqs;
+	r->free_reqs = req;
+	r->reqs_used--;
+}
+
+struct io_uring_sqe *zc_sqe(struct zc_ring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (!sqe) {
+		/* SQ full: hand what we have to the kernel and retry. */
+		io_uring_submit(&r->ring);
+		r->sqes_queued = 0;
+		sqe = io_uring_get_sqe(&r->ring);
+	}
+	if (sqe)
+		r->sqes_queued++;
+	return sqe;
+}
+
+int zc_emit(struct zc_ring *r, const struct zc_completion *c)
+{
+	if (r->done_count == r->done_cap) {
+		uint32_t cap = r->done_cap * 2, i;
+		struct zc_completion *n = malloc(cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		for (i = 0; i < r->done_count; i++)
+			n[i] = r->done[(r->done_head + i) % r->done_cap];
+		free(r->done);
+		r->done = n;
+		r->done_cap = cap;
+		r->done_head = 0;
+	}
+	r->done[(r->done_head + r->done_count) % r->done_cap] = *c;
+	r->done_count++;
+	return 0;
+}
+
+void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res)
+{
+	struct zc_completion c = {
+		.user_data = req->user_data,
+		.res = res,
+		.flags = req->comp_flags,
+		.op = req->op,
+		.cqes = req->cqes,
+	};
+
+	/* A stream send that failed part-way reports bytes; keep the errno. */
+	if (res >= 0 && req->err)
+		c.aux2 = (uint32_t)-req->err;
+	if (req->pool) {
+		req->pool->inflight--;
+		req->pool->buf_inflight[req->buf_index]--;
+	}
+	zc_emit(r, &c);
+	zc_req_put(r, req);
+}
+
+/* Socket ops: one SQE, one CQE, record = CQE. */
+static void simple_cqe(struct zc_ring *r, struct zc_req *req,
+		       const struct io_uring_cqe *cqe)
+{
+	req->cqes++;
+	zc_req_finish(r, req, cqe->res);
+}
+
+static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
+{
+	struct zc_req *req = (struct zc_req *)(uintptr_t)cqe->user_data;
+
+	if (!req)
+		return;		/* libzc's own (cancel) */
+	switch (req->op) {
+	case ZC_OP_SEND:
+	case ZC_OP_SEND_ZC:
+	case ZC_OP_SENDMSG_ZC:
+	case ZC_OP_SHUTDOWN:
+	case ZC_OP_CLOSE:
+		zc_send_cqe(r, req, cqe);
+		break;
+	case ZC_OP_RECV:
+		zc_recv_cqe(r, req, cqe);
+		break;
+	default:
+		simple_cqe(r, req, cqe);
+		break;
+	}
+}
+
+static unsigned process_cqes(struct zc_ring *r)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&r->ring, head, cqe) {
+		handle_cqe(r, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&r->ring, n);
+	return n;
+}
+
+/* Issue queued socket chains and hand all prepared SQEs to the kernel. */
+static int flush(struct zc_ring *r, bool get_events)
+{
+	int ret = 0;
+
+	zc_issue_ready(r);
+	if (r->sqes_queued || (get_events && (r->defer_taskrun ||
+			      io_uring_cq_has_overflow(&r->ring)))) {
+		if (get_events)
+			ret = io_uring_submit_and_get_events(&r->ring);
+		else
+			ret = io_uring_submit(&r->ring);
+		if (ret >= 0)
+			r->sqes_queued = 0;
+	}
+	return ret;
+}
+
+int zc_submit(struct zc_ring *r)
+{
+	return flush(r, false);
+}
+
+static uint32_t copy_out(struct zc_ring *r, struct zc_completion *out,
+			 uint32_t max)
+{
+	uint32_t n = 0;
+
+	while (n < max && r->done_count) {
+		out[n++] = r->done[r->done_head];
+		r->done_head = (r->done_head + 1) % r->done_cap;
+		r->done_count--;
+	}
+	return n;
+}
+
+/* Run the loop until no CQE is left: handling CQEs can issue new SQEs
+ * (resubmitted remainders, the next chain) whose CQEs may already be in. */
+static int drive(struct zc_ring *r)
+{
+	int i, ret;
+
+	for (i = 0; i < 8; i++) {
+		ret = flush(r, true);
+		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
+			return ret;
+		if (!process_cqes(r) && !r->sqes_queued && !r->ready)
+			break;
+	}
+	return flush(r, false) < 0 ? -EIO : 0;
+}
+
+int zc_reap(struct zc_ring *r, struct zc_completion *out, uint32_t max)
+{
+	uint64_t v;
+	int ret;
+
+	/* Clear the eventfd before looking, so no wakeup is lost. */
+	if (read(r->event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	ret = drive(r);
+	if (ret < 0 && !r->done_count)
+		return ret;
+	return copy_out(r, out, max);
+}
+
+int zc_wait(struct zc_ring *r, struct zc_completion *out, uint32_t max,
+	    uint32_t min, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	uint32_t n = 0;
+	int ret;
+
+	if (min > max)
+		min = max;
+	for (;;) {
+		ret = zc_reap(r, out + n, max - n);
+		if (ret < 0)
+			return n ? (int)n : ret;
+		n += ret;
+		if (n >= min || n == max)
+			return n;
+		if (!r->reqs_used && !r->done_count)
+			return n;	/* nothing could ever arrive */
+		{
+			struct __kernel_timespec ts, *tsp = NULL;
+			struct io_uring_cqe *cqe;
+			int64_t left;
+
+			if (deadline >= 0) {
+				left = deadline - now_ms();
+				if (left <= 0)
+					return n;
+				ts.tv_sec = left / 1000;
+				ts.tv_nsec = (left % 1000) * 1000000;
+				tsp = &ts;
+			}
+			ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe,
+							       1, tsp, NULL);
+			r->sqes_queued = 0;
+			if (ret < 0 && ret != -ETIME && ret != -EINTR)
+				return n ? (int)n : ret;
+		}
+	}
+}
+
+int zc_cancel_all(struct zc_ring *r)
+{
+	struct io_uring_sqe *sqe;
+	uint32_t i;
+
+	/* Queued, never issued: finish them here. */
+	for (i = 0; i < r->nsocks; i++) {
+		struct zc_sock *s = &r->socks[i];
+		struct zc_req *req, *next;
+
+		for (req = s->redo_head; req; req = next) {
+			next = req->next;
+			zc_req_finish(r, req, req->done ? (int32_t)req->done :
+				      -ECANCELED);
+		}
+		for (req = s->head; req; req = next) {
+			next = req->next;
+			zc_req_finish(r, req, -ECANCELED);
+		}
+		s->redo_head = s->redo_tail = s->head = s->tail = NULL;
+	}
+	for (i = 0; i < r->cfg.max_requests; i++)
+		if (r->reqs[i].state != ZC_REQ_FREE)
+			r->reqs[i].canceled = 1;
+
+	sqe = zc_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+	sqe->user_data = 0;
+	return flush(r, false) < 0 ? -EIO : 0;
+}
+
+/* Until recv.c is linked in, the receive hooks do nothing. */
+__attribute__((weak)) void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
+				       const struct io_uring_cqe *cqe)
+{
+	(void)cqe;
+	zc_req_finish(r, req, -EOPNOTSUPP);
+}
+
+__attribute__((weak)) void zc_recv_destroy(struct zc_ring *r)
+{
+	(void)r;
+}

@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sends, and the one-record-per-send merge.
+ *
+ * Ordering: io_uring gives no order between independent SQEs on one
+ * socket (one may be punted to poll while the next goes inline), so on a
+ * stream socket libzc keeps a queue and issues it as IOSQE_IO_LINK chains:
+ * at most one chain per socket is in the kernel, and the next one goes out
+ * when the last result CQE of the current one is in.  MSG_WAITALL makes the
+ * kernel finish a stream send itself; a send that still comes back short
+ * (signal, error) fails the link, so the rest of the chain comes back
+ * -ECANCELED and is reissued after the remainder, in order.
+ *
+ * Merge: a zero-copy send is finished when its result is in and every
+ * notification it announced (IORING_CQE_F_MORE) has arrived; with the
+ * kernel's unified mode one CQE carries both.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+struct zc_sock *zc_sock_get(struct zc_ring *r, int fd)
+{
+	struct zc_sock *s;
+	socklen_t len;
+	int type;
+
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	if ((uint32_t)fd >= r->nsocks) {
+		uint32_t n = r->nsocks ? r->nsocks : 64;
+		struct zc_sock *ns;
+
+		while (n <= (uint32_t)fd)
+			n *= 2;
+		ns = realloc(r->socks, n * sizeof(*ns));
+		if (!ns) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		memset(ns + r->nsocks, 0, (n - r->nsocks) * sizeof(*ns));
+		/* The ready list holds pointers into the array: rebuild it. */
+		if (ns != r->socks && r->ready) {
+			uint32_t i;
+			struct zc_sock **link = &r->ready;
+
+			r->ready = NULL;
+			for (i = 0; i < r->nsocks; i++) {
+				if (ns[i].on_ready) {
+					*link = &ns[i];
+					link = &ns[i].next_ready;
+				}
+			}
+			*link = NULL;
+		}
+		r->socks = ns;
+		r->nsocks = n;
+	}
+	s = &r->socks[fd];
+	if (!s->known) {
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+			return NULL;
+		s->known = 1;
+		s->stream = type == SOCK_STREAM;
+		s->ordered = type == SOCK_STREAM || type == SOCK_SEQPACKET;
+	}
+	return s;
+}
+
+int zc_sock_forget(struct zc_ring *r, int fd)
+{
+	struct zc_sock *s;
+
+	if (fd < 0 || (uint32_t)fd >= r->nsocks)
+		return 0;
+	s = &r->socks[fd];
+	if (s->head || s->redo_head || s->chain)
+		return -EBUSY;
+	s->known = 0;
+	return 0;
+}
+
+static void mark_ready(struct zc_ring *r, struct zc_sock *s)
+{
+	if (s->on_ready)
+		return;
+	s->on_ready = 1;
+	s->next_ready = r->ready;
+	r->ready = s;
+}
+
+void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req)
+{
+	req->state = ZC_REQ_QUEUED;
+	req->next = NULL;
+	if (s->tail)
+		s->tail->next = req;
+	else
+		s->head = req;
+	s->tail = req;
+	if (!s->chain)
+		mark_ready(r, s);
+}
+
+static void redo(struct zc_sock *s, struct zc_req *req)
+{
+	req->state = ZC_REQ_QUEUED;
+	req->next = NULL;
+	if (s->redo_tail)
+		s->redo_tail->next = req;
+	else
+		s->redo_head = req;
+	s->redo_tail = req;
+}
+
+static uint32_t msg_flags(const struct zc_req *req, const struct zc_sock *s)
+{
+	uint32_t f = MSG_NOSIGNAL;
+
+	if (s && s->stream)
+		f |= MSG_WAITALL;
+	if (req->send_flags & ZC_SEND_MORE)
+		f |= MSG_MORE;
+	return f;
+}
+
+static uint32_t zc_flags(const struct zc_req *req)
+{
+	uint32_t f = 0;
+
+	if (!(req->send_flags & ZC_SEND_NO_REPORT))
+		f |= IORING_SEND_ZC_REPORT_USAGE;
+	if (req->native)
+		f |= IORING_SEND_ZC_UNIFIED;
+	return f;
+}
+
+/* Drop the first n bytes of a sendmsg's iovecs (after a short send). */
+static void msg_advance(struct zc_req *req, uint32_t n)
+{
+	struct msghdr *m = &req->msg;
+
+	while (n && m->msg_iovlen) {
+		struct iovec *v = m->msg_iov;
+
+		if (n < v->iov_len) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+			return;
+		}
+		n -= v->iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+}
+
+static void prep(struct zc_ring *r, struct zc_req *req,
+		 struct io_uring_sqe *sqe, const struct zc_sock *s)
+{
+	const char *p = req->buf + req->done;
+	uint32_t left = req->len - req->done;
+	uint32_t mf = msg_flags(req, s);
+
+	switch (req->op) {
+	case ZC_OP_SEND:
+		if (req->iovcnt)
+			io_uring_prep_sendmsg(sqe, req->fd, &req->msg, mf);
+		else
+			io_uring_prep_send(sqe, req->fd, p, left, mf);
+		break;
+	case ZC_OP_SEND_ZC:
+		if (req->pool)
+			io_uring_prep_send_zc_fixed(sqe, req->fd, p, left, mf,
+				zc_flags(req),
+				req->pool->first_slot + req->buf_index);
+		else
+			io_uring_prep_send_zc(sqe, req->fd, p, left, mf,
+					      zc_flags(req));
+		break;
+	case ZC_OP_SENDMSG_ZC:
+		io_uring_prep_sendmsg_zc(sqe, req->fd, &req->msg, mf);
+		sqe->ioprio |= zc_flags(req);
+		break;
+	case ZC_OP_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, req->fd, req->arg);
+		break;
+	case ZC_OP_CLOSE:
+		io_uring_prep_close(sqe, req->fd);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	(void)r;
+}
+
+static int issue_one(struct zc_ring *r, struct zc_req *req,
+		     const struct zc_sock *s, bool link)
+{
+	struct io_uring_sqe *sqe = zc_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	prep(r, req, sqe, s);
+	if (link)
+		sqe->flags |= IOSQE_IO_LINK;
+	req->state = ZC_REQ_INFLIGHT;
+	return 0;
+}
+
+static struct zc_req *pop(struct zc_sock *s)
+{
+	struct zc_req *req = s->redo_head;
+
+	if (req) {
+		s->redo_head = req->next;
+		if (!s->redo_head)
+			s->redo_tail = NULL;
+		return req;
+	}
+	req = s->head;
+	if (req) {
+		s->head = req->next;
+		if (!s->head)
+			s->tail = NULL;
+	}
+	return req;
+}
+
+/* Issue the socket's queue as one linked chain. */
+static void issue_chain(struct zc_ring *r, struct zc_sock *s)
+{
+	uint32_t space, n, i;
+
+	if (s->chain)
+		return;
+	space = io_uring_sq_space_left(&r->ring);
+	if (space < 2) {
+		/* A chain must not be split across two submissions. */
+		io_uring_submit(&r->ring);
+		r->sqes_queued = 0;
+		space = io_uring_sq_space_left(&r->ring);
+	}
+	n = 0;
+	for (struct zc_req *q = s->redo_head; q; q = q->next)
+		n++;
+	for (struct zc_req *q = s->head; q && n < ZC_MAX_CHAIN; q = q->next)
+		n++;
+	if (n > ZC_MAX_CHAIN)
+		n = ZC_MAX_CHAIN;
+	if (n > space)
+		n = space;
+	for (i = 0; i < n; i++) {
+		struct zc_req *req = pop(s);
+
+		req->in_chain = 1;
+		issue_one(r, req, s, i + 1 < n);
+	}
+	s->chain = n;
+}
+
+void zc_issue_ready(struct zc_ring *r)
+{
+	while (r->ready) {
+		struct zc_sock *s = r->ready;
+
+		r->ready = s->next_ready;
+		s->on_ready = 0;
+		s->next_ready = NULL;
+		issue_chain(r, s);
+	}
+}
+
+static void maybe_finish(struct zc_ring *r, struct zc_req *req)
+{
+	int32_t res;
+
+	if (req->state != ZC_REQ_WAIT_NOTIF || req->notifs)
+		return;
+	if (req->op == ZC_OP_SHUTDOWN || req->op == ZC_OP_CLOSE)
+		res = req->err;
+	else
+		res = req->done ? (int32_t)req->done : req->err;
+	zc_req_finish(r, req, res);
+}
+
+/* The send part of req is over (result CQE, or the unified CQE). */
+static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
+{
+	struct zc_sock *s = NULL;
+	bool chain_end = false;
+
+	if (req->in_chain) {
+		s = &r->socks[req->fd];
+		req->in_chain = 0;
+		s->chain--;
+		chain_end = !s->chain;
+		if (res == -ECANCELED && s->broken && !req->canceled) {
+			/* Cut off by an earlier link of its chain: reissue. */
+			redo(s, req);
+			goto out;
+		}
+	}
+	if (res >= 0 && req->op != ZC_OP_SHUTDOWN && req->op != ZC_OP_CLOSE) {
+		req->done += res;
+		if (req->done < req->len && res > 0 && s && s->stream &&
+		    !req->canceled) {
+			/* Short stream send: the rest goes first. */
+			if (req->iovcnt)
+				msg_advance(req, res);
+			if (s->chain)
+				s->broken = 1;
+			redo(s, req);
+			goto out;
+		}
+	} else if (res < 0) {
+		req->err = res;
+		if (s && s->chain)
+			s->broken = 1;
+	}
+	req->state = ZC_REQ_WAIT_NOTIF;
+	if (req->op == ZC_OP_CLOSE && res >= 0 && (uint32_t)req->fd < r->nsocks)
+		r->socks[req->fd].known = 0;	/* the number may be reused */
+	maybe_finish(r, req);
+out:
+	if (chain_end) {
+		s->broken = 0;
+		if (s->redo_head || s->head)
+			mark_ready(r, s);
+	}
+}
+
+void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
+		 const struct io_uring_cqe *cqe)
+{
+	bool report = !(req->send_flags & ZC_SEND_NO_REPORT) &&
+		      (req->op == ZC_OP_SEND_ZC || req->op == ZC_OP_SENDMSG_ZC);
+
+	req->cqes++;
+	if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
+		if (cqe->flags & IORING_CQE_F_MORE)
+			req->notifs++;
+		send_result(r, req, cqe->res);
+		return;
+	}
+	if (req->native) {
+		/* Patched kernel: this one CQE is result and release. */
+		req->comp_flags |= ZC_COMP_NATIVE;
+		if (report && cqe->res >= 0)
+			req->comp_flags |= (cqe->flags & IORING_CQE_F_ZC_COPIED) ?
+					   ZC_COMP_ZC_COPIED : ZC_COMP_ZC_USED;
+		send_result(r, req, cqe->res);
+		return;
+	}
+	if (report)
+		req->comp_flags |= (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) ?
+				   ZC_COMP_ZC_COPIED : ZC_COMP_ZC_USED;
+	if (req->notifs)
+		req->notifs--;
+	maybe_finish(r, req);
+}
+
+static int queue_send(struct zc_ring *r, struct zc_req *req)
+{
+	struct zc_sock *s = zc_sock_get(r, req->fd);
+	int ret;
+
+	if (!s) {
+		ret = -errno;
+		zc_req_put(r, req);
+		return ret;
+	}
+	if (req->pool) {
+		req->pool->inflight++;
+		req->pool->buf_inflight[req->buf_index]++;
+	}
+	if (s->ordered) {
+		zc_sock_enqueue(r, s, req);
+		return 0;
+	}
+	ret = issue_one(r, req, s, false);
+	if (ret < 0) {
+		if (req->pool) {
+			req->pool->inflight--;
+			req->pool->buf_inflight[req->buf_index]--;
+		}
+		zc_req_put(r, req);
+	}
+	return ret;
+}
+
+int zc_send(struct zc_ring *r, int fd, const void *buf, uint32_t len,
+	    uint32_t flags, uint64_t user_data)
+{
+	struct zc_req *req;
+	uint32_t bi;
+
+	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT))
+		return -EINVAL;
+	if (!buf && len)
+		return -EFAULT;
+	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SEND_ZC :
+			 ZC_OP_SEND, user_data);
+	if (!req)
+		return -EAGAIN;
+	req->fd = fd;
+	req->buf = buf;
+	req->len = len;
+	req->send_flags = flags;
+	if (req->op != ZC_OP_SEND_ZC)
+		req->native = 0;
+	/* Pool memory is held by the send even when not sent as fixed. */
+	req->pool = zc_pool_of(r, buf, len, &bi);
+	req->buf_index = bi;
+	return queue_send(r, req);
+}
+
+int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
+		  uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
+		  uint64_t user_data)
+{
+	struct zc_req *req;
+
+	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT))
+		return -EINVAL;
+	if (!pool || pool->r != r || buf >= pool->count ||
+	    off > pool->size || len > pool->size - off)
+		return -EINVAL;
+	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SEND_ZC :
+			 ZC_OP_SEND, user_data);
+	if (!req)
+		return -EAGAIN;
+	req->fd = fd;
+	req->buf = (const char *)pool->base + (size_t)buf * pool->size + off;
+	req->len = len;
+	req->send_flags = flags;
+	if (req->op != ZC_OP_SEND_ZC)
+		req->native = 0;
+	req->pool = pool;
+	req->buf_index = buf;
+	return queue_send(r, req);
+}
+
+int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
+	       uint32_t iovcnt, const void *addr, uint32_t addrlen,
+	       uint32_t flags, uint64_t user_data)
+{
+	struct zc_req *req;
+	uint64_t total = 0;
+	uint32_t i, bi;
+
+	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT))
+		return -EINVAL;
+	if (!iov || !iovcnt || iovcnt > ZC_MAX_IOV)
+		return -EINVAL;
+	if (addrlen > sizeof(struct sockaddr_storage) || (!addr && addrlen))
+		return -EINVAL;
+	for (i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total > INT32_MAX)
+		return -EMSGSIZE;
+	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SENDMSG_ZC :
+			 ZC_OP_SEND, user_data);
+	if (!req)
+		return -EAGAIN;
+	req->fd = fd;
+	req->len = (uint32_t)total;
+	req->send_flags = flags;
+	if (req->op != ZC_OP_SENDMSG_ZC)
+		req->native = 0;
+	memcpy(req->iov, iov, iovcnt * sizeof(*iov));
+	req->iovcnt = iovcnt;
+	req->msg.msg_iov = req->iov;
+	req->msg.msg_iovlen = iovcnt;
+	if (addr) {
+		memcpy(&req->addr, addr, addrlen);
+		req->addrlen = addrlen;
+		req->msg.msg_name = &req->addr;
+		req->msg.msg_namelen = addrlen;
+	}
+	/* A single iovec inside a pool holds that buffer. */
+	if (iovcnt == 1)
+		req->pool = zc_pool_of(r, iov[0].iov_base, iov[0].iov_len, &bi);
+	if (req->pool)
+		req->buf_index = bi;
+	return queue_send(r, req);
+}
+
+/* Shutdown and close on an ordered socket wait for its queued sends. */
+int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req)
+{
+	struct zc_sock *s;
+
+	if (req->fd >= 0 && (uint32_t)req->fd < r->nsocks) {
+		s = &r->socks[req->fd];
+		if (s->known && s->ordered && (s->head || s->redo_head ||
+					       s->chain)) {
+			zc_sock_enqueue(r, s, req);
+			return 0;
+		}
+	}
+	return issue_one(r, req, NULL, false);
+}

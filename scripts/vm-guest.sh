@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# vm-guest.sh KERNEL OUTDIR: the test steps of one VM, run inside a virtme-ng
+# guest by scripts/vm-test.sh (never on the host: it refuses to).
+#
+# KERNEL is "stock" or "patched"; OUTDIR is a host directory shared read-write
+# with the guest, where step logs, vitest's JSON report, the benchmark table
+# and the guest's dmesg land.  The repository itself is an overlay in the
+# guest: writes to it (caches, build outputs) are discarded at power-off.
+#
+# Protocol on stdout (parsed by vm-test.sh; everything else is human output):
+#   @@VM-START <kernel-release> uptime=<seconds since boot>
+#   @@STEP <name> <pass|fail|skip> <detail>
+#   @@VM-DONE
+# Before each step the guest writes "uring-zc-vm: step <name> begin" into the
+# kernel log so scripts/dmesg-check.py can say which step a splat came from.
+#
+# Environment (set by vm-test.sh): URING_ZC_VM=1, URING_ZC_KERNEL,
+# URING_ZC_EXPECT_UNIFIED (1 on patched, 0 on stock), URING_ZC_SCALE (loop
+# scale factor for tests, < 1 under TCG), URING_ZC_STEP_TIMEOUT (seconds).
+set -uo pipefail
+exec 2>&1
+
+KERNEL=${1:?usage: vm-guest.sh stock|patched OUTDIR}
+OUT=${2:?usage: vm-guest.sh stock|patched OUTDIR}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO" || exit 1
+
+if [ "${URING_ZC_VM:-}" != 1 ] || [ ! -d /run/tmp ]; then
+	echo "vm-guest.sh runs inside a virtme-ng VM; use scripts/vm-test.sh" >&2
+	exit 2
+fi
+
+case $KERNEL in
+stock) expect_flag=--expect-stock ;;
+patched) expect_flag=--expect-unified ;;
+*) echo "vm-guest: unknown kernel '$KERNEL'" >&2; exit 2 ;;
+esac
+STEP_TIMEOUT=${URING_ZC_STEP_TIMEOUT:-1200}
+export URING_ZC_VM=1 URING_ZC_KERNEL=$KERNEL
+export URING_ZC_EXPECT_UNIFIED=${URING_ZC_EXPECT_UNIFIED:-$([ "$KERNEL" = patched ] && echo 1 || echo 0)}
+export URING_ZC_SCALE=${URING_ZC_SCALE:-0.1}
+export CI=${CI:-1}	# no interactive/watch modes anywhere
+
+ulimit -n 65536 2>/dev/null || true
+ulimit -l unlimited 2>/dev/null || true
+
+kmsg() { echo "uring-zc-vm: $*" > /dev/kmsg 2>/dev/null || true; }
+result() {	# name status detail...
+	local name=$1 st=$2
+	shift 2
+	echo "@@STEP $name $st $*"
+}
+banner() { printf '\n===== [%s] step %s: %s\n' "$KERNEL" "$1" "$2"; }
+
+# run_logged NAME CMD...: run with the step timeout, output to the console and
+# to $OUT/NAME.log.  Returns the command's status (124 on timeout).
+run_logged() {
+	local name=$1 rc
+	shift
+	timeout -k 10 "$STEP_TIMEOUT" "$@" 2>&1 | tee -a "$OUT/$name.log"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 124 ] && echo "vm-guest: $name: timed out after ${STEP_TIMEOUT}s" | tee -a "$OUT/$name.log"
+	return "$rc"
+}
+
+# Last "N passed, N failed" line of a log, or empty.
+counts_of() {
+	grep -aoE '[0-9]+ passed, [0-9]+ failed' "$1" 2>/dev/null | tail -1
+}
+
+begin() {	# name description
+	banner "$1" "$2"
+	kmsg "step $1 begin"
+	: > "$OUT/$1.log"
+}
+
+# ---- step: libzc's C tests (built on the host by vm-test.sh) ----------------
+step_libzc_c() {
+	local name=libzc-c rc c
+	begin $name "libzc C tests (make -C libzc test)"
+	if [ ! -f libzc/Makefile ]; then
+		result $name skip "libzc/Makefile does not exist yet"
+		return
+	fi
+	run_logged $name make -C libzc --no-print-directory test
+	rc=$?
+	c=$(counts_of "$OUT/$name.log")
+	if [ "$rc" = 0 ]; then
+		result $name pass "${c:-exit 0}"
+	else
+		result $name fail "exit $rc${c:+, $c} (log: $OUT/$name.log)"
+	fi
+}
+
+# ---- step: the kernel patch tests, tests/kernel/* ----------------------------
+# Every tests/kernel/<name>.c whose program is built runs with --expect-stock
+# or --expect-unified; benchmarks (*bench*) run in their own step.
+step_kernel_tests() {
+	local name=kernel-tests src bin rc c p f np=0 nf=0 ran=0 failed=() missing=()
+	begin $name "tests/kernel programs ($expect_flag)"
+	if [ ! -d tests/kernel ]; then
+		result $name skip "tests/kernel does not exist yet"
+		return
+	fi
+	for src in tests/kernel/*.c; do
+		[ -e "$src" ] || continue
+		bin=${src%.c}
+		case ${bin##*/} in *bench*) continue ;; esac
+		if [ ! -x "$bin" ]; then
+			# A helper source without a main() of its own is fine; a test
+			# that did not build is not.
+			grep -qE '^(int|static int)[[:space:]]+main[[:space:]]*\(' "$src" && missing+=("${bin##*/}")
+			continue
+		fi
+		echo "--- $bin $expect_flag"
+		: > "$OUT/$name.${bin##*/}.log"
+		timeout -k 10 "$STEP_TIMEOUT" "$bin" "$expect_flag" 2>&1 | tee -a "$OUT/$name.${bin##*/}.log" "$OUT/$name.log"
+		rc=${PIPESTATUS[0]}
+		ran=$((ran + 1))
+		c=$(counts_of "$OUT/$name.${bin##*/}.log")
+		if [ -n "$c" ]; then
+			p=${c%% passed*}; f=${c#*, }; f=${f%% failed*}
+			np=$((np + p)); nf=$((nf + f))
+		fi
+		if [ "$rc" != 0 ]; then
+			failed+=("${bin##*/}(exit $rc)")
+		elif [ -z "$c" ]; then
+			failed+=("${bin##*/}(no 'N passed, N failed' line)")
+		fi
+	done
+	if [ "$ran" = 0 ] && [ ${#missing[@]} = 0 ]; then
+		result $name skip "no test programs in tests/kernel"
+	elif [ ${#failed[@]} -gt 0 ] || [ ${#missing[@]} -gt 0 ]; then
+		result $name fail "$ran program(s), $np passed, $nf failed;${failed[*]:+ failed: ${failed[*]};}${missing[*]:+ not built: ${missing[*]}}"
+	else
+		result $name pass "$ran program(s), $np passed, $nf failed"
+	fi
+}
+
+# ---- step: the benchmark table for the cover letter (patched only) -----------
+step_unified_bench() {
+	local name=unified-bench rc
+	begin $name "tests/kernel/unified_bench (table saved to $OUT/unified_bench.txt)"
+	if [ ! -x tests/kernel/unified_bench ]; then
+		result $name skip "tests/kernel/unified_bench is not built"
+		return
+	fi
+	run_logged $name tests/kernel/unified_bench
+	rc=$?
+	cp "$OUT/$name.log" "$OUT/unified_bench.txt"
+	if [ "$rc" = 0 ]; then
+		result $name pass "table in $OUT/unified_bench.txt"
+	else
+		result $name fail "exit $rc (log: $OUT/$name.log)"
+	fi
+}
+
+# ---- step: the vitest suites -------------------------------------------------
+step_vitest() {
+	local name=vitest rc summary
+	begin $name "vitest suites (URING_ZC_EXPECT_UNIFIED=$URING_ZC_EXPECT_UNIFIED URING_ZC_SCALE=$URING_ZC_SCALE)"
+	if [ ! -x node_modules/.bin/vitest ]; then
+		result $name skip "node_modules/.bin/vitest missing (run make setup on the host)"
+		return
+	fi
+	if [ -z "$(find tests -name '*.test.ts' -not -path '*/node_modules/*' 2>/dev/null | head -1)" ]; then
+		result $name skip "no *.test.ts suites under tests/ yet"
+		return
+	fi
+	rm -f "$OUT/vitest.json"
+	run_logged $name node_modules/.bin/vitest run --reporter=default \
+		--reporter=json --outputFile.json="$OUT/vitest.json"
+	rc=$?
+	summary=$(node -e '
+		const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+		const files = r.testResults.length;
+		const bad = r.testResults.filter((f) => f.status === "failed").length;
+		console.log(`${files} file(s), ${r.numPassedTests} passed, ${r.numFailedTests} failed, ` +
+			`${r.numPendingTests + r.numTodoTests} skipped` + (bad ? `, ${bad} file(s) failed` : ""));
+	' "$OUT/vitest.json" 2>/dev/null)
+	if [ "$rc" = 0 ]; then
+		result $name pass "${summary:-exit 0}"
+	else
+		result $name fail "exit $rc${summary:+, $summary} (log: $OUT/$name.log)"
+	fi
+}
+
+# ---- step: what the library reports about this kernel ------------------------
+step_probe() {
+	local name=probe rc
+	begin $name "uring-zc probe (ts/cli/main.ts probe)"
+	if [ ! -f ts/cli/main.ts ] || [ ! -x node_modules/.bin/tsx ]; then
+		result $name skip "ts/cli/main.ts or node_modules/.bin/tsx missing"
+		return
+	fi
+	run_logged $name node_modules/.bin/tsx ts/cli/main.ts probe
+	rc=$?
+	if [ "$rc" = 0 ]; then
+		result $name pass "exit 0 (output in $OUT/$name.log)"
+	else
+		result $name fail "exit $rc (log: $OUT/$name.log)"
+	fi
+}
+
+echo "@@VM-START $(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "vm-guest: kernel $(uname -rv), $(nproc) CPU(s), $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)," \
+     "uid $(id -u), node $(node --version 2>/dev/null || echo missing)"
+echo "vm-guest: URING_ZC_KERNEL=$KERNEL URING_ZC_EXPECT_UNIFIED=$URING_ZC_EXPECT_UNIFIED URING_ZC_SCALE=$URING_ZC_SCALE"
+
+step_libzc_c
+step_kernel_tests
+step_probe
+step_vitest
+[ "$KERNEL" = patched ] && step_unified_bench
+
+kmsg "step (done) begin"
+dmesg > "$OUT/dmesg.txt" 2>&1 || echo "vm-guest: dmesg failed" >&2
+sync
+echo "@@VM-DONE"

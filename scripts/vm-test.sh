@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# make vm-test: run the uring-zc test suites inside virtme-ng VMs on the stock
+# and the patched 7.2 kernel (built by scripts/kernel-build.sh; `make vm-test`
+# builds them first).
+#
+#   scripts/vm-test.sh [stock|patched]...	(default: both)
+#
+# One boot per kernel runs every step of scripts/vm-guest.sh: libzc's C tests,
+# the tests/kernel programs (--expect-stock / --expect-unified), the probe CLI,
+# the vitest suites and, on patched, tests/kernel/unified_bench.  The guest's
+# kernel log (its dmesg dump and the serial console) is then checked by
+# scripts/dmesg-check.py: a KASAN/UBSAN report, lockdep splat, WARNING, BUG,
+# Oops or panic fails the kernel's run.
+#
+# Counting: the final "N passed, N failed" line counts STEPS: the host steps
+# (dmesg-check self-test, host builds) and, per kernel, boot, every guest
+# step and the dmesg check.  Each step's line gives its own test-case counts.
+# A skipped step counts in neither number but is listed with its reason; a
+# kernel whose guest steps are all skipped fails; a kernel that is not built
+# or does not boot and finish fails.
+#
+# Results: build/vm/<kernel>/ in the repository (shared read-write with the
+# guest): guest.log (guest stdout), console.log (serial console = full kernel
+# log), dmesg.txt, <step>.log, vitest.json, unified_bench.txt (patched).
+#
+# Environment:
+#   URING_ZC_VM_KVM=1        use KVM (default: TCG, `vng --disable-kvm`; nested
+#                            KVM hangs on the project's machines)
+#   URING_ZC_VM_MEMORY=4G    guest memory (KASAN needs it)
+#   URING_ZC_VM_CPUS=2       guest CPUs
+#   URING_ZC_VM_TIMEOUT=2400 seconds one VM may take before it is killed
+#   URING_ZC_SCALE           loop scale for tests in the guest (0.1 under
+#                            TCG, 1 under KVM)
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO" || exit 2
+RESULTS=$REPO/build/vm
+MEMORY=${URING_ZC_VM_MEMORY:-4G}
+CPUS=${URING_ZC_VM_CPUS:-2}
+VM_TIMEOUT=${URING_ZC_VM_TIMEOUT:-2400}
+JOBS=${URING_ZC_JOBS:-2}
+
+log() { printf 'vm-test: [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# ---- step bookkeeping ---------------------------------------------------------
+STEPS=()	# "scope<TAB>name<TAB>status<TAB>detail"
+record() {	# scope name pass|fail|skip detail...
+	local scope=$1 name=$2 st=$3
+	shift 3
+	STEPS+=("$scope"$'\t'"$name"$'\t'"$st"$'\t'"$*")
+	printf 'vm-test: %-8s %-18s %s  %s\n' "$scope" "$name" "$(echo "$st" | tr a-z A-Z)" "$*"
+}
+
+kernels=("$@")
+[ ${#kernels[@]} -gt 0 ] || kernels=(stock patched)
+for k in "${kernels[@]}"; do
+	case $k in stock | patched) ;; *)
+		echo "usage: scripts/vm-test.sh [stock|patched]..." >&2
+		exit 2 ;;
+	esac
+done
+
+use_kvm=0
+if [ "${URING_ZC_VM_KVM:-0}" = 1 ]; then
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		use_kvm=1
+	else
+		log "URING_ZC_VM_KVM=1 but /dev/kvm is not usable: falling back to TCG"
+	fi
+fi
+if [ "$use_kvm" = 1 ]; then
+	accel=(); accel_name=KVM; scale=${URING_ZC_SCALE:-1}
+else
+	accel=(--disable-kvm); accel_name=TCG; scale=${URING_ZC_SCALE:-0.1}
+fi
+
+# ---- host steps ---------------------------------------------------------------
+log "dmesg matcher self-test"
+if out=$(python3 scripts/dmesg-check.py --self-test 2>&1); then
+	record host dmesg-selftest pass "$(echo "$out" | tail -1 | sed 's/^dmesg-check: self-test //')"
+else
+	echo "$out"
+	record host dmesg-selftest fail "$(echo "$out" | tail -1)"
+fi
+
+# Build on the host what the guests run, so nothing compiles under TCG.
+host_build() {	# name dir targets...
+	local name=$1 dir=$2 lf
+	shift 2
+	lf=$RESULTS/host-$name.log
+	if [ ! -f "$dir/Makefile" ]; then
+		record host "$name" skip "$dir/Makefile does not exist yet"
+		return
+	fi
+	log "building $dir ($*)"
+	if make -C "$dir" -j"$JOBS" "$@" >"$lf" 2>&1; then
+		record host "$name" pass "make -C $dir $*"
+	else
+		tail -30 "$lf"
+		record host "$name" fail "make -C $dir $* failed (log: $lf)"
+	fi
+}
+mkdir -p "$RESULTS"
+# libzc: the library and its test programs (the `test` target's
+# prerequisites, without running them: `make -C libzc test` ran them on the
+# host already in `make test`).
+libzc_targets=()
+if [ -f libzc/Makefile ]; then
+	if make -C libzc -n tests >/dev/null 2>&1; then
+		libzc_targets=(tests)
+	else
+		libzc_targets=()
+	fi
+fi
+host_build build-libzc libzc "${libzc_targets[@]}"
+host_build build-kernel-tests tests/kernel
+
+# ---- one VM per kernel --------------------------------------------------------
+run_vm() {
+	local k=$1 out img start rc secs guest_steps=0 guest_ran=0 line name st detail rel up
+	out=$RESULTS/$k
+	rm -rf "$out"
+	mkdir -p "$out"
+	if ! img=$(scripts/kernel-build.sh --image "$k" 2>"$out/image.err"); then
+		record "$k" boot fail "kernel not built: $(cat "$out/image.err") (make kernel)"
+		return
+	fi
+	log "$k: booting $img under $accel_name ($CPUS CPUs, $MEMORY, timeout ${VM_TIMEOUT}s)"
+	local envs=(URING_ZC_VM=1 "URING_ZC_SCALE=$scale" "PATH=$PATH")
+	local v
+	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT; do
+		[ -n "${!v:-}" ] && envs+=("$v=${!v}")
+	done
+	local cmd
+	cmd="env $(printf '%q ' "${envs[@]}")bash $(printf '%q' "$REPO/scripts/vm-guest.sh") $k $(printf '%q' "$out")"
+	start=$(date +%s)
+	# --verbose sends the serial console (the whole kernel log, including a
+	# panic that kills the guest before it can dump dmesg) to stderr.
+	# timeout kills its whole process group (vng, virtme-run, qemu).
+	timeout -k 20 "$VM_TIMEOUT" vng --run "$img" "${accel[@]}" --cpus "$CPUS" --memory "$MEMORY" \
+		--verbose --overlay-rwdir "$REPO" --rwdir "$out" --cwd "$REPO" --name "uring-zc-$k" \
+		--exec "$cmd" </dev/null 2>"$out/console.log" |
+		tee "$out/guest.log" | sed -u "s/^/  [$k] /"
+	rc=${PIPESTATUS[0]}
+	secs=$(( $(date +%s) - start ))
+
+	if ! line=$(grep -a '^@@VM-START ' "$out/guest.log" | head -1) || [ -z "$line" ]; then
+		echo "---- $k: last lines of the serial console ($out/console.log) ----"
+		tail -40 "$out/console.log"
+		record "$k" boot fail "guest never started its test script (vng exit $rc after ${secs}s)"
+	else
+		rel=$(echo "$line" | awk '{print $2}')
+		up=$(echo "$line" | sed -n 's/.*uptime=\([0-9.]*\).*/\1/p')
+		record "$k" boot pass "kernel $rel, test script started ${up}s after boot"
+		while IFS= read -r line; do
+			# "@@STEP name status detail..."
+			read -r _ name st detail <<<"$line"
+			case $st in pass | fail | skip) ;; *) continue ;; esac
+			record "$k" "$name" "$st" "$detail"
+			guest_steps=$((guest_steps + 1))
+			[ "$st" = skip ] || guest_ran=$((guest_ran + 1))
+		done < <(grep -a '^@@STEP ' "$out/guest.log" | tr -d '\r')
+		if ! grep -qa '^@@VM-DONE' "$out/guest.log"; then
+			echo "---- $k: last lines of the serial console ($out/console.log) ----"
+			tail -40 "$out/console.log"
+			if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+				record "$k" finish fail "VM killed after ${VM_TIMEOUT}s (URING_ZC_VM_TIMEOUT)"
+			else
+				record "$k" finish fail "guest stopped before finishing its steps (vng exit $rc after ${secs}s)"
+			fi
+		elif [ "$guest_steps" -gt 0 ] && [ "$guest_ran" = 0 ]; then
+			record "$k" suite fail "every guest step was skipped: nothing was tested on $k"
+		fi
+	fi
+
+	local files=()
+	[ -s "$out/dmesg.txt" ] && files+=("$out/dmesg.txt")
+	[ -s "$out/console.log" ] && files+=("$out/console.log")
+	if [ ${#files[@]} = 0 ]; then
+		record "$k" dmesg fail "no kernel log captured"
+	elif python3 scripts/dmesg-check.py --label "$k" "${files[@]}" >"$out/dmesg-check.txt" 2>&1; then
+		record "$k" dmesg pass "no KASAN/lockdep/WARNING/BUG/Oops in ${files[*]##*/}"
+	else
+		cat "$out/dmesg-check.txt"
+		record "$k" dmesg fail "$(tail -1 "$out/dmesg-check.txt" | sed 's/^dmesg-check: //')"
+	fi
+	log "$k: VM took ${secs}s"
+	echo "$secs" > "$out/seconds"
+}
+
+for k in "${kernels[@]}"; do
+	run_vm "$k"
+done
+
+# ---- summary ------------------------------------------------------------------
+passed=0 failed=0 skipped=0
+echo
+echo "vm-test: summary ($accel_name, URING_ZC_SCALE=$scale; results in $RESULTS)"
+for s in "${STEPS[@]}"; do
+	IFS=$'\t' read -r scope name st detail <<<"$s"
+	case $st in
+	pass) passed=$((passed + 1)) ;;
+	fail) failed=$((failed + 1)) ;;
+	skip) skipped=$((skipped + 1)) ;;
+	esac
+	printf '  %-8s %-18s %-5s %s\n' "$scope" "$name" "$(echo "$st" | tr a-z A-Z)" "$detail"
+done
+for k in "${kernels[@]}"; do
+	[ -f "$RESULTS/$k/seconds" ] && echo "vm-test: $k VM: $(cat "$RESULTS/$k/seconds")s"
+done
+[ -f "$RESULTS/patched/unified_bench.txt" ] &&
+	echo "vm-test: unified_bench table: $RESULTS/patched/unified_bench.txt"
+[ "$skipped" -gt 0 ] && echo "vm-test: $skipped step(s) skipped (reasons above); skips count in neither number"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

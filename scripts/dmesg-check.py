@@ -19,6 +19,9 @@ Platform Limit ...", "RETBleed: WARNING: Spectre v2 mitigation ...",
 ("traps: node[42] general protection fault ip:...") is not a kernel splat:
 the test that crashed fails on its own.
 
+In a file where kernel lines carry printk timestamps, lines without one
+(messages of vng or qemu in a console capture) are ignored.
+
 The same splat found in several files (console capture and dmesg dump of
 one boot) is reported once.  Exit status: 0 clean, 1 splats found, 2 usage
 or unreadable file.
@@ -88,8 +91,14 @@ def scan(lines):
 	splats = []
 	step = '(boot)'
 	cur = None
+	# In a capture that mixes kernel lines with a host tool's own output
+	# (vng/qemu messages on the console stream), kernel lines are the
+	# timestamped ones.
+	stamped = any(_STAMP.match(raw) for raw in lines)
 	for raw in lines:
 		line = raw.rstrip('\r\n').replace('\r', '')
+		if stamped and not _STAMP.match(line):
+			continue
 		msg = message(line)
 		m = _STEP.search(msg)
 		if m:

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+/** Builds the C helpers of the benchmark (libzc/bench) on demand. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BENCH_SRC = join(REPO_ROOT, 'libzc', 'bench');
+export const BENCH_BIN = join(REPO_ROOT, 'libzc', 'build', 'bench');
+
+/** Runs `make -C libzc/bench` (a no-op when up to date); returns the bin dir. */
+export function buildHelpers(): string {
+  const r = spawnSync('make', ['-s', '-C', BENCH_SRC], { encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(join(BENCH_BIN, 'zc_sink'))) {
+    const why = r.error ? r.error.message : (r.stderr || r.stdout || '').trim();
+    throw new Error(
+      `bench: could not build the C helpers (make -C libzc/bench): ${why}\n` +
+        'bench: they need a C compiler and liburing headers; run `make setup` (as root) first.',
+    );
+  }
+  return BENCH_BIN;
+}

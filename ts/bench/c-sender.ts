@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+/**
+ * c-zc-fixed: the same SEND_ZC-from-registered-buffers loop written in C
+ * directly on liburing (libzc/bench/c_zc_fixed.c), run as a child
+ * process.  Its CPU figure is the child's own getrusage() over the
+ * measured span, so process start-up and buffer set-up are excluded.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { BenchEnv, BenchMode, RunSpec, SenderResult } from './types.ts';
+import { windowFor } from './window.ts';
+
+interface CReport {
+  bytes: number;
+  seconds: number;
+  sends: number;
+  zcUsed: number;
+  zcCopied: number;
+  utime: number;
+  stime: number;
+}
+
+export function runC(env: BenchEnv, args: string[]): Promise<CReport> {
+  const bin = join(env.binDir, 'c_zc_fixed');
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', (e) => reject(new Error(`${bin}: ${e.message}`)));
+    child.on('exit', (code, sig) => {
+      if (code !== 0) {
+        reject(new Error(`${bin} ${args.join(' ')} failed (${sig ?? code}): ${err.trim()}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(out) as CReport);
+      } catch {
+        reject(new Error(`${bin}: unparsable output ${JSON.stringify(out)}`));
+      }
+    });
+  });
+}
+
+export const cZcFixed: BenchMode = {
+  name: 'c-zc-fixed',
+  describe: 'C on liburing directly: SEND_ZC from registered buffers (TS overhead reference)',
+  zeroCopy: true,
+  async run(spec: RunSpec, env: BenchEnv): Promise<SenderResult> {
+    const window = windowFor(spec.size);
+    const r = await runC(env, [
+      '--port', String(spec.port),
+      '--size', String(spec.size),
+      '--seconds', String(spec.seconds),
+      '--warmup', String(spec.warmupSeconds),
+      '--window', String(window),
+      '--mode', 'zc-fixed',
+    ]);
+    return {
+      bytes: r.bytes,
+      seconds: r.seconds,
+      cpuSeconds: r.utime + r.stime,
+      sends: r.sends,
+      zcUsed: r.zcUsed,
+      zcCopied: r.zcCopied,
+      detail: `window ${window}`,
+    };
+  },
+};

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Runs every (mode, size) pair against one sink process, interleaved:
+ * for each round, for each size, every mode back to back, so the ratios
+ * of one size compare runs taken close together (this box is shared and
+ * noisy).  With several rounds each pair reports its median run.
+ */
+import { buildHelpers } from './build.ts';
+import { Sink } from './sink.ts';
+import type { BenchMode, SenderResult } from './types.ts';
+
+export interface BenchOptions {
+  modes: BenchMode[];
+  sizes: number[];
+  seconds: number;
+  warmupSeconds: number;
+  rounds: number;
+  /** sink discards with recv(MSG_TRUNC) instead of copying out */
+  sinkTrunc: boolean;
+  /** progress lines (stderr) */
+  log: (line: string) => void;
+}
+
+export interface RunOutcome {
+  mode: string;
+  size: number;
+  round: number;
+  result?: SenderResult;
+  error?: string;
+  /** sink CPU % over its connection (is the receiver the bottleneck?) */
+  sinkCpuPct?: number;
+}
+
+export interface Aggregate {
+  mode: string;
+  size: number;
+  zeroCopy: boolean;
+  /** 1e6 bytes per second */
+  mbps: number | null;
+  /** sender CPU time / wall time, percent (100 = one core) */
+  cpuPct: number | null;
+  zcUsed: number | null;
+  zcCopied: number | null;
+  sinkCpuPct: number | null;
+  runs: number;
+  /** all rounds' MB/s, for the spread */
+  samples: number[];
+  detail?: string;
+  error?: string;
+}
+
+export async function runBench(opts: BenchOptions): Promise<Aggregate[]> {
+  const binDir = buildHelpers();
+  const sink = await Sink.start(`${binDir}/zc_sink`, { trunc: opts.sinkTrunc });
+  const outcomes: RunOutcome[] = [];
+  try {
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const size of opts.sizes) {
+        for (const mode of opts.modes) {
+          const o: RunOutcome = { mode: mode.name, size, round };
+          const spec = { size, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds, port: sink.port };
+          try {
+            o.result = await mode.run(spec, { binDir });
+            const conn = await sink.nextConnection();
+            if (conn.wallSeconds > 0) o.sinkCpuPct = (100 * conn.cpuSeconds) / conn.wallSeconds;
+          } catch (e) {
+            o.error = e instanceof Error ? e.message : String(e);
+            // A failed sender may or may not have connected: don't wait long.
+            await sink.nextConnection(1000).catch(() => undefined);
+          }
+          outcomes.push(o);
+          opts.log(progressLine(o, opts.rounds));
+        }
+      }
+    }
+  } finally {
+    await sink.stop();
+  }
+  return aggregate(opts, outcomes);
+}
+
+function mbpsOf(r: SenderResult): number {
+  return r.bytes / r.seconds / 1e6;
+}
+
+function progressLine(o: RunOutcome, rounds: number): string {
+  const tag = `${rounds > 1 ? `[round ${o.round + 1}/${rounds}] ` : ''}${o.mode} ${o.size}B`;
+  if (o.error) return `bench: ${tag}: FAILED: ${o.error}`;
+  const r = o.result!;
+  return `bench: ${tag}: ${mbpsOf(r).toFixed(0)} MB/s, cpu ${((100 * r.cpuSeconds) / r.seconds).toFixed(0)}%`;
+}
+
+function aggregate(opts: BenchOptions, outcomes: RunOutcome[]): Aggregate[] {
+  const out: Aggregate[] = [];
+  for (const size of opts.sizes) {
+    for (const mode of opts.modes) {
+      const mine = outcomes.filter((o) => o.mode === mode.name && o.size === size);
+      const ok = mine.filter((o) => o.result).sort((a, b) => mbpsOf(a.result!) - mbpsOf(b.result!));
+      const base = { mode: mode.name, size, zeroCopy: mode.zeroCopy, runs: ok.length };
+      if (ok.length === 0) {
+        out.push({
+          ...base, mbps: null, cpuPct: null, zcUsed: null, zcCopied: null, sinkCpuPct: null, samples: [],
+          error: mine.find((o) => o.error)?.error ?? 'not run',
+        });
+        continue;
+      }
+      const med = ok[Math.floor((ok.length - 1) / 2)]!;
+      const r = med.result!;
+      const agg: Aggregate = {
+        ...base,
+        mbps: mbpsOf(r),
+        cpuPct: (100 * r.cpuSeconds) / r.seconds,
+        zcUsed: r.zcUsed,
+        zcCopied: r.zcCopied,
+        sinkCpuPct: med.sinkCpuPct ?? null,
+        samples: ok.map((o) => mbpsOf(o.result!)),
+      };
+      if (r.detail) agg.detail = r.detail;
+      out.push(agg);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env -S npx tsx
+// SPDX-License-Identifier: MIT
+/**
+ * uring-zc: command-line tool of the uring-zc package.
+ *
+ *   uring-zc probe [--json]
+ *   uring-zc bench [--mode m1,m2] [--size 4K,64K] [--seconds N] [--rounds N] [--json]
+ */
+import { parseArgs } from 'node:util';
+import { runBench } from '../bench/harness.ts';
+import { MODES, modeByName } from '../bench/modes.ts';
+import { humanReport, toJson } from '../bench/report.ts';
+import { formatSize, parseSize } from '../bench/units.ts';
+import type { BenchMode } from '../bench/types.ts';
+import { probeJson, probeText, runProbe } from './probe.ts';
+
+const DEFAULT_SIZES = [4096, 16384, 65536];
+const DEFAULT_SECONDS = 2;
+const MAX_SECONDS = 3600;
+
+class UsageError extends Error {}
+
+function usage(): string {
+  const modes = MODES.map((m) => `                 ${m.name.padEnd(11)} ${m.describe}`).join('\n');
+  return `usage:
+  uring-zc probe [--json]
+      What this kernel, liburing and process support (capabilities, kernel release,
+      RLIMIT_MEMLOCK, kernel.io_uring_disabled, liburing version, unified completion).
+
+  uring-zc bench [--mode M1,M2,...] [--size S1,S2,...] [--seconds N] [--rounds N]
+                 [--warmup N] [--sink copy|trunc] [--json]
+      Loopback TCP throughput of each send mode into a separate receiver process.
+      --mode     modes to run (default: all)
+${modes}
+      --size     bytes per send, e.g. 4K,16K,64K (default: ${DEFAULT_SIZES.map(formatSize).join(',')})
+      --seconds  measured seconds per mode and size (default: ${DEFAULT_SECONDS})
+      --rounds   repeat everything N times, interleaved, report medians (default: 1)
+      --warmup   seconds sent before measuring (default: 0.3)
+      --sink     receiver reads into a buffer (copy, default) or discards in the
+                 kernel with MSG_TRUNC (trunc)
+      --json     stdout is only a JSON array of
+                 { mode, size, mbps, cpuPct, zcUsed, zcCopied } (progress goes to stderr)
+`;
+}
+
+function parseNumber(flag: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`${flag}: "${v}" is not a number in ${min}..${max}`);
+  }
+  return n;
+}
+
+function parseModes(v: string | undefined): BenchMode[] {
+  if (v === undefined) return [...MODES];
+  const out: BenchMode[] = [];
+  for (const name of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = modeByName(name);
+    if (!m) throw new UsageError(`--mode: unknown mode "${name}" (known: ${MODES.map((x) => x.name).join(', ')})`);
+    if (!out.includes(m)) out.push(m);
+  }
+  if (out.length === 0) throw new UsageError('--mode: no mode given');
+  // Keep table order so the baseline comes first.
+  return MODES.filter((m) => out.includes(m));
+}
+
+function parseSizes(v: string | undefined): number[] {
+  if (v === undefined) return DEFAULT_SIZES;
+  let sizes: number[];
+  try {
+    sizes = v.split(',').map((s) => s.trim()).filter(Boolean).map(parseSize);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (sizes.length === 0) throw new UsageError('--size: no size given');
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
+async function cmdProbe(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true });
+  const r = await runProbe();
+  process.stdout.write(values.json ? JSON.stringify(probeJson(r), null, 2) + '\n' : probeText(r) + '\n');
+  return 0;
+}
+
+async function cmdBench(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      mode: { type: 'string' },
+      size: { type: 'string' },
+      seconds: { type: 'string' },
+      rounds: { type: 'string' },
+      warmup: { type: 'string' },
+      sink: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const sink = values.sink ?? 'copy';
+  if (sink !== 'copy' && sink !== 'trunc') throw new UsageError(`--sink: "${sink}" is not copy or trunc`);
+  const opts = {
+    modes: parseModes(values.mode),
+    sizes: parseSizes(values.size),
+    seconds: parseNumber('--seconds', values.seconds, DEFAULT_SECONDS, 0.1, MAX_SECONDS),
+    rounds: Math.trunc(parseNumber('--rounds', values.rounds, 1, 1, 100)),
+    warmupSeconds: parseNumber('--warmup', values.warmup, 0.3, 0, 60),
+    sinkTrunc: sink === 'trunc',
+    log: (line: string) => process.stderr.write(line + '\n'),
+  };
+  const aggs = await runBench(opts);
+  if (values.json) {
+    process.stdout.write(JSON.stringify(toJson(aggs)) + '\n');
+  } else {
+    process.stdout.write(
+      humanReport(aggs, { seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, notes: [] }) + '\n',
+    );
+  }
+  return aggs.some((a) => a.error) ? 1 : 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'probe':
+        return await cmdProbe(rest);
+      case 'bench':
+        return await cmdBench(rest);
+      case undefined:
+      case 'help':
+      case '-h':
+      case '--help':
+        process.stdout.write(usage());
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`uring-zc: ${(e as Error).message}\n\n${usage()}`);
+      return 2;
+    }
+    process.stderr.write(`uring-zc: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -10,7 +10,7 @@
  * else here needs to change.
  */
 import { CAPS } from '../ffi/abi.gen.ts';
-import { loadNative, type ProbeStruct } from '../ffi/libzc.ts';
+import { probe, type ProbeInfo } from '../probe.ts';
 
 export interface ProbeField {
   /** label in the human listing */
@@ -31,11 +31,7 @@ export interface ProbeSection {
 
 /** Computed once and handed to every section. */
 export interface ProbeContext {
-  raw: ProbeStruct;
-  /** zc_probe() return value (0, or -errno) */
-  status: number;
-  libzcVersion: string;
-  libzcPath: string;
+  info: ProbeInfo;
 }
 
 const sections: ProbeSection[] = [];
@@ -66,11 +62,9 @@ const CAP_TEXT: Record<keyof typeof CAPS, string> = {
   RECV_MULTISHOT: 'multishot receive',
 };
 
-function memlockText(v: number | bigint): { value: number | string | null; text: string } {
-  const big = BigInt(v);
-  if (big === 0xffffffffffffffffn) return { value: 'unlimited', text: 'unlimited' };
-  const n = Number(big);
-  return { value: n, text: `${n} bytes (${(n / 1048576).toFixed(n % 1048576 ? 1 : 0)} MiB)` };
+function memlockText(v: number | null): { value: number | string; text: string } {
+  if (v === null) return { value: 'unlimited', text: 'unlimited' };
+  return { value: v, text: `${v} bytes (${(v / 1048576).toFixed(v % 1048576 ? 1 : 0)} MiB)` };
 }
 
 const DISABLED_TEXT: Record<number, string> = {
@@ -84,17 +78,17 @@ registerProbeSection({
   id: 'system',
   title: 'system',
   collect: (ctx) => {
-    const p = ctx.raw;
-    const mcur = memlockText(p.memlock_cur);
-    const mmax = memlockText(p.memlock_max);
+    const p = ctx.info;
+    const mcur = memlockText(p.memlock.current);
+    const mmax = memlockText(p.memlock.max);
     return [
-      { label: 'kernel release', key: 'kernelRelease', value: p.kernel_release },
-      { label: 'io_uring_disabled sysctl', key: 'ioUringDisabled', value: p.io_uring_disabled, text: DISABLED_TEXT[p.io_uring_disabled] ?? String(p.io_uring_disabled) },
+      { label: 'kernel release', key: 'kernelRelease', value: p.kernelRelease },
+      { label: 'io_uring_disabled sysctl', key: 'ioUringDisabled', value: p.ioUringDisabled, text: DISABLED_TEXT[p.ioUringDisabled] ?? String(p.ioUringDisabled) },
       { label: 'RLIMIT_MEMLOCK soft', key: 'memlockCur', value: mcur.value, text: mcur.text },
       { label: 'RLIMIT_MEMLOCK hard', key: 'memlockMax', value: mmax.value, text: mmax.text },
-      { label: 'page size', key: 'pageSize', value: p.page_size },
-      { label: 'liburing', key: 'liburing', value: `${p.liburing_major}.${p.liburing_minor}` },
-      { label: 'libzc', key: 'libzc', value: ctx.libzcVersion, text: `${ctx.libzcVersion} (${ctx.libzcPath})` },
+      { label: 'page size', key: 'pageSize', value: p.pageSize },
+      { label: 'liburing', key: 'liburing', value: p.liburing.version },
+      { label: 'libzc', key: 'libzc', value: p.libzcVersion, text: `${p.libzcVersion} (${p.libraryPath})` },
       { label: 'node', key: 'node', value: process.version },
     ];
   },
@@ -104,22 +98,22 @@ registerProbeSection({
   id: 'io_uring',
   title: 'io_uring',
   collect: (ctx) => {
-    const p = ctx.raw;
+    const p = ctx.info;
     const fields: ProbeField[] = [
       {
         label: 'io_uring_setup',
-        key: 'setupErrno',
-        value: p.setup_errno,
-        text: p.setup_errno === 0 ? 'ok' : `fails: errno ${p.setup_errno}${errnoHint(p.setup_errno)}`,
+        key: 'setupError',
+        value: p.setupError,
+        text: p.setupErrno === 0 ? 'ok' : `fails: ${p.setupError ?? p.setupErrno}${errnoHint(p.setupErrno)}`,
       },
       { label: 'features', key: 'features', value: p.features, text: `0x${(p.features >>> 0).toString(16)}` },
-      { label: 'last opcode', key: 'lastOp', value: p.last_op },
+      { label: 'last opcode', key: 'lastOp', value: p.lastOp },
       {
         label: 'unified completion',
         key: 'unifiedNative',
-        value: (p.caps & CAPS.UNIFIED_NATIVE) !== 0,
+        value: p.caps.UNIFIED_NATIVE,
         text:
-          (p.caps & CAPS.UNIFIED_NATIVE) !== 0
+          p.caps.UNIFIED_NATIVE
             ? 'native (kernel posts one CQE per zero-copy send)'
             : 'userspace (libzc merges the result and notification CQEs)',
       },
@@ -133,8 +127,8 @@ registerProbeSection({
   title: 'capabilities',
   collect: (ctx) =>
     (Object.keys(CAPS) as Array<keyof typeof CAPS>).map((name) => {
-      const on = (ctx.raw.caps & CAPS[name]) !== 0;
-      return { label: CAP_TEXT[name], key: camel(name), value: on, text: on ? 'yes' : 'no' };
+      const on = ctx.info.caps[name];
+      return { label: name, key: camel(name), value: on, text: `${on ? 'yes' : 'no '}  ${CAP_TEXT[name]}` };
     }),
 });
 
@@ -156,11 +150,7 @@ function errnoHint(errno: number): string {
 }
 
 export async function runProbe(): Promise<Record<string, unknown>> {
-  const { zc } = loadNative();
-  const out: [ProbeStruct | null] = [null];
-  const status = zc.zc_probe(out);
-  if (!out[0]) throw new Error(`zc_probe failed: ${status}`);
-  const ctx: ProbeContext = { raw: out[0], status, libzcVersion: zc.zc_version(), libzcPath: zc.path };
+  const ctx: ProbeContext = { info: probe() };
   const result: Record<string, unknown> = {};
   for (const s of sections) {
     const fields = await s.collect(ctx);

@@ -142,6 +142,9 @@ int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req);
 void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		 const struct io_uring_cqe *cqe);
 void zc_recv_destroy(struct zc_ring *r);
+/* recv.c (hook added by the receive path): end receives parked for lack
+ * of buffers, called by zc_cancel_all() */
+void zc_recv_cancel_parked(struct zc_ring *r);
 void zc_recv_probe(struct zc_probe *p);	/* fills receive caps */
 
 #endif /* LIBZC_INTERNAL_H */

@@ -231,6 +231,97 @@ struct zc_probe {
 ZC_API int zc_probe(struct zc_probe *out);
 ZC_API const char *zc_version(void);
 
+/* ------------------------------------------------------------- receive */
+
+/*
+ * Receive into memory registered once: a receive area ("rx") is created on
+ * a ring and any number of stream sockets receive into it with zc_recv(),
+ * one multishot request per socket.  Every chunk the kernel fills becomes
+ * one record of that request: op ZC_OP_RECV, flags ZC_COMP_MORE, res = its
+ * length, aux = its byte offset in the area (zc_rx_base() + aux), aux2 =
+ * its buffer index.  The chunk is the caller's until zc_rx_release() gives
+ * it back to the kernel (buffer ring / zcrx refill ring).  The request
+ * ends with one record without ZC_COMP_MORE: res 0 at end of stream,
+ * -errno on error (-ECONNRESET ...), -ECANCELED after zc_recv_cancel() or
+ * zc_cancel_all().  When the area runs dry the kernel ends the multishot
+ * receive (-ENOBUFS / -ENOMEM); libzc re-arms it once chunks are released,
+ * so holding chunks is backpressure: nothing is lost, repeated or
+ * reordered.  A chunk never spans two buffers (<= zc_rx_info.buf_size).
+ */
+enum zc_rx_mode {
+	ZC_RX_AUTO		= 0,	/* zcrx if ifname names a usable queue, else bufring */
+	ZC_RX_BUFRING		= 1,	/* multishot recv + provided-buffer ring (one copy) */
+	ZC_RX_ZCRX_NODEV	= 2,	/* zcrx without a NIC, kernel copies (>= 7.1) */
+	ZC_RX_ZCRX		= 3,	/* zcrx on a hardware RX queue (header split) */
+};
+
+struct zc_rx_config {
+	uint32_t mode;		/* enum zc_rx_mode */
+	uint32_t buf_size;	/* bufring: bytes per buffer, page multiple, 0: 64 KiB;
+				 * zcrx: rx_buf_len (power of two), 0: page size;
+				 * zcrx-nodev: page size only (else -EOPNOTSUPP) */
+	uint64_t area_size;	/* bytes, multiple of buf_size; 0: 16 MiB */
+	uint32_t ring_entries;	/* zcrx refill ring entries, power of two, 0: one per
+				 * buffer; bufring: >= buffers, 0: derived */
+	uint32_t rxq;		/* zcrx: RX queue index */
+	char	 ifname[16];	/* zcrx: interface name, "" otherwise */
+	uint32_t reserved[4];	/* must be zero */
+};
+
+struct zc_rx_info {
+	uint32_t mode;		/* enum zc_rx_mode in use (never AUTO) */
+	uint32_t buf_size;	/* bytes per buffer: the largest chunk */
+	uint32_t buf_count;
+	uint32_t ring_entries;
+	uint64_t area_size;
+	int32_t	 zcrx_errno;	/* AUTO: why zcrx was not used, 0 if not tried */
+	uint32_t zcrx_id;	/* zcrx modes: ifq id */
+	int32_t	 bgid;		/* bufring: buffer group id, else -1 */
+	uint32_t held;		/* chunks handed out and not released */
+	uint32_t active;	/* receive requests on this area */
+	uint32_t reserved;
+	uint64_t bytes;		/* received in total */
+	uint64_t chunks;
+	uint64_t rearms;	/* receives re-armed after buffers ran out */
+	uint64_t flushes;	/* ZCRX_CTRL_FLUSH_RQ calls (zcrx modes) */
+};
+
+struct zc_rx;
+
+/* mmap + register the area.  Errors: -EINVAL bad config, or a zcrx mode
+ * on a ring without ZC_RING_DEFER_TASKRUN | ZC_RING_CQE32; -EPERM zcrx
+ * without CAP_NET_ADMIN; -EOPNOTSUPP kernel without RECV_ZC (< 6.15) or
+ * ZCRX_REG_NODEV (< 7.1), or a queue/driver without zcrx support; -EINVAL
+ * from the NIC: header split off / hds-thresh set; -EEXIST queue already
+ * bound (or XDP attached); -ERANGE no such queue; -ENODEV no interface;
+ * -ENOMEM pinning (RLIMIT_MEMLOCK). */
+ZC_API int zc_rx_create(struct zc_ring *r, const struct zc_rx_config *cfg,
+			struct zc_rx **out);
+/* -EBUSY while receives use it.  A bufring area is unregistered at once;
+ * a zcrx ifq lives until the ring is destroyed (the kernel has no
+ * per-ifq unregister) and is freed then.  Chunks still held are
+ * invalidated: their memory reads as zeros from then on. */
+ZC_API int zc_rx_destroy(struct zc_rx *rx);
+ZC_API void *zc_rx_base(const struct zc_rx *rx);
+ZC_API int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out);
+
+/* Start receiving on connected stream socket fd (zcrx modes: TCP only,
+ * else -EPROTONOSUPPORT).  Records carry user_data.  One per socket. */
+ZC_API int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd,
+		   uint64_t user_data);
+/* End the receive on fd: its last record comes with -ECANCELED (or 0 if
+ * the stream ended first).  -ENOENT if none. */
+ZC_API int zc_recv_cancel(struct zc_ring *r, int fd);
+/* Give chunks back by their record's aux.  Re-arms receives waiting for
+ * buffers.  Returns how many were released, -EINVAL if any offset was not
+ * a held chunk (the valid ones are still released). */
+ZC_API int zc_rx_release_many(struct zc_rx *rx, const uint64_t *offs,
+			      uint32_t n);
+ZC_API int zc_rx_release(struct zc_rx *rx, uint64_t off);
+/* zcrx: make the kernel take the refill ring now (done by itself when
+ * the ring fills or buffers run out). */
+ZC_API int zc_rx_flush(struct zc_rx *rx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -462,6 +462,8 @@ int zc_cancel_all(struct zc_ring *r)
 	for (i = 0; i < r->cfg.max_requests; i++)
 		if (r->reqs[i].state != ZC_REQ_FREE)
 			r->reqs[i].canceled = 1;
+	/* receive hook: receives parked in userspace have no SQE to cancel */
+	zc_recv_cancel_parked(r);
 
 	sqe = zc_sqe(r);
 	if (!sqe)
@@ -477,6 +479,11 @@ __attribute__((weak)) void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 {
 	(void)cqe;
 	zc_req_finish(r, req, -EOPNOTSUPP);
+}
+
+__attribute__((weak)) void zc_recv_cancel_parked(struct zc_ring *r)
+{
+	(void)r;
 }
 
 __attribute__((weak)) void zc_recv_destroy(struct zc_ring *r)

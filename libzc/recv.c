@@ -1,0 +1,893 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Receive path: a receive area (memory registered once) shared by any
+ * number of multishot receives, in one of three modes.
+ *
+ *  bufring     multishot IORING_OP_RECV selecting buffers from a
+ *              provided-buffer ring whose buffers are the area's slots.
+ *              Out of buffers: the kernel ends the request with -ENOBUFS.
+ *  zcrx        IORING_REGISTER_ZCRX_IFQ on a hardware RX queue, multishot
+ *              IORING_OP_RECV_ZC; chunks are handed back through the
+ *              refill ring, which the NIC's page pool consumes.
+ *  zcrx-nodev  the same without a device (ZCRX_REG_NODEV, 7.1+): the
+ *              kernel copies into the area and only consumes the refill
+ *              ring when told to with ZCRX_CTRL_FLUSH_RQ.
+ *              Out of buffers: -ENOMEM ends the request.
+ *
+ * A request ended for lack of buffers (or a full CQ, -ENOSPC) is parked
+ * and re-armed as soon as buffers are back: the data stays in the socket,
+ * and with one receive per socket in flight nothing is lost, repeated or
+ * reordered.
+ *
+ * Every chunk is tracked per slot (held[] counts the chunks of a slot the
+ * caller still holds), so a double or bogus release is refused instead of
+ * handing the kernel a buffer twice.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RX_DEFAULT_BUF		(64u << 10)
+#define RX_DEFAULT_AREA		(16ull << 20)
+#define RX_MAX_ENTRIES		32768u
+#define RX_MAX_AREA		(1ull << 40)
+
+/* req->arg of a receive request */
+#define RECV_STOPPING		1	/* zc_recv_cancel() asked for the end */
+
+struct zc_rx {
+	struct zc_ring *r;
+	struct zc_rx *next;
+	uint32_t mode;
+	uint32_t buf_size;		/* slot size: chunks never cross slots */
+	uint32_t buf_shift;
+	uint32_t nbufs;
+	uint32_t entries;		/* buffer ring / refill ring entries */
+	uint8_t *area;
+	size_t area_len;
+	uint16_t *held;			/* chunks of each slot the caller holds */
+	uint32_t held_total;
+	uint32_t active;		/* receive requests using the area */
+	uint32_t kfree;			/* bufring: buffers in the ring */
+	bool retired;			/* zc_rx_destroy()ed, kernel side lives on */
+	struct zc_req *parked;		/* receives waiting for buffers */
+	int32_t zcrx_errno;
+
+	/* bufring */
+	struct io_uring_buf_ring *br;
+	int bgid;
+
+	/* zcrx */
+	uint32_t zcrx_id;
+	void *rq_mem;
+	size_t rq_len;
+	uint32_t *khead, *ktail;
+	struct io_uring_zcrx_rqe *rqes;
+	uint32_t rq_tail;
+	uint64_t token;
+	uint32_t unflushed;		/* rqes written since the last flush */
+
+	uint64_t bytes, chunks, rearms, flushes;
+};
+
+struct zc_recv_state {
+	struct zc_rx *areas;
+	uint8_t bgid_used[8192];	/* bitmap of buffer group ids */
+};
+
+static size_t page_size(void)
+{
+	static size_t ps;
+
+	if (!ps)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+static bool pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static uint32_t ilog2_32(uint32_t v)
+{
+	uint32_t s = 0;
+
+	while ((1u << (s + 1)) <= v && s < 31)
+		s++;
+	return s;
+}
+
+static uint32_t roundup_pow2(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v && p < (1u << 31))
+		p <<= 1;
+	return p;
+}
+
+static struct zc_recv_state *state(struct zc_ring *r)
+{
+	if (!r->recv)
+		r->recv = calloc(1, sizeof(struct zc_recv_state));
+	return r->recv;
+}
+
+static int bgid_alloc(struct zc_recv_state *st)
+{
+	int i;
+
+	for (i = 0; i < 65536; i++) {
+		if (!(st->bgid_used[i >> 3] & (1u << (i & 7)))) {
+			st->bgid_used[i >> 3] |= 1u << (i & 7);
+			return i;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void bgid_free(struct zc_recv_state *st, int id)
+{
+	st->bgid_used[id >> 3] &= ~(1u << (id & 7));
+}
+
+static bool ring_has(struct zc_ring *r, uint32_t flags)
+{
+	return (r->cfg.flags & flags) == flags;
+}
+
+static bool opcode_supported(struct zc_ring *r, int op)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&r->ring);
+	bool ok;
+
+	if (!p)
+		return false;
+	ok = io_uring_opcode_supported(p, op);
+	io_uring_free_probe(p);
+	return ok;
+}
+
+/* ---------------------------------------------------------- creation */
+
+static int map_area(struct zc_rx *rx)
+{
+	void *p = mmap(NULL, rx->area_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	rx->area = p;
+	return 0;
+}
+
+static int setup_bufring(struct zc_ring *r, struct zc_rx *rx)
+{
+	struct zc_recv_state *st = r->recv;
+	uint32_t i;
+	int ret;
+
+	rx->entries = roundup_pow2(rx->nbufs);
+	if (rx->entries > RX_MAX_ENTRIES)
+		return -EINVAL;
+	ret = bgid_alloc(st);
+	if (ret < 0)
+		return ret;
+	rx->bgid = ret;
+	rx->br = io_uring_setup_buf_ring(&r->ring, rx->entries, rx->bgid, 0,
+					 &ret);
+	if (!rx->br) {
+		bgid_free(st, rx->bgid);
+		rx->bgid = -1;
+		return ret ? ret : -ENOMEM;
+	}
+	for (i = 0; i < rx->nbufs; i++)
+		io_uring_buf_ring_add(rx->br, rx->area + (size_t)i * rx->buf_size,
+				      rx->buf_size, (uint16_t)i,
+				      io_uring_buf_ring_mask(rx->entries), i);
+	io_uring_buf_ring_advance(rx->br, rx->nbufs);
+	rx->kfree = rx->nbufs;
+	return 0;
+}
+
+static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
+		      const struct zc_rx_config *cfg, bool nodev)
+{
+	struct io_uring_zcrx_area_reg area = { 0 };
+	struct io_uring_region_desc rd = { 0 };
+	struct io_uring_zcrx_ifq_reg reg = { 0 };
+	size_t ps = page_size();
+	int ret;
+
+	/* zcrx needs these ring flags; say so rather than let the kernel
+	 * answer a bare -EINVAL. */
+	if (!ring_has(r, ZC_RING_DEFER_TASKRUN | ZC_RING_CQE32))
+		return -EINVAL;
+	if (!opcode_supported(r, IORING_OP_RECV_ZC))
+		return -EOPNOTSUPP;	/* kernel < 6.15 */
+	if (!nodev) {
+		if (!cfg->ifname[0])
+			return -ENODEV;
+		reg.if_idx = if_nametoindex(cfg->ifname);
+		if (!reg.if_idx)
+			return -ENODEV;
+		reg.if_rxq = cfg->rxq;
+	} else {
+		reg.flags = ZCRX_REG_NODEV;
+	}
+
+	rx->entries = cfg->ring_entries ? cfg->ring_entries :
+		      roundup_pow2(rx->nbufs);
+	if (rx->entries > RX_MAX_ENTRIES)
+		rx->entries = RX_MAX_ENTRIES;
+	/* header, then the rqes; the kernel tells us the exact offsets */
+	rx->rq_len = (ps + (size_t)rx->entries *
+		      sizeof(struct io_uring_zcrx_rqe) + ps - 1) & ~(ps - 1);
+	rx->rq_mem = mmap(NULL, rx->rq_len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (rx->rq_mem == MAP_FAILED) {
+		rx->rq_mem = NULL;
+		return -errno;
+	}
+
+	area.addr = (uint64_t)(uintptr_t)rx->area;
+	area.len = rx->area_len;
+	rd.user_addr = (uint64_t)(uintptr_t)rx->rq_mem;
+	rd.size = rx->rq_len;
+	rd.flags = IORING_MEM_REGION_TYPE_USER;
+	reg.rq_entries = rx->entries;
+	reg.area_ptr = (uint64_t)(uintptr_t)&area;
+	reg.region_ptr = (uint64_t)(uintptr_t)&rd;
+	/* NODEV only takes page-sized buffers */
+	reg.rx_buf_len = nodev ? 0 : (rx->buf_size == ps ? 0 : rx->buf_size);
+
+	ret = io_uring_register_ifq(&r->ring, &reg);
+	if (ret < 0) {
+		munmap(rx->rq_mem, rx->rq_len);
+		rx->rq_mem = NULL;
+		/* Our own checks ruled the other EINVAL causes out: the
+		 * kernel does not know ZCRX_REG_NODEV (needs >= 7.1). */
+		if (nodev && ret == -EINVAL)
+			ret = -EOPNOTSUPP;
+		return ret;
+	}
+	rx->zcrx_id = reg.zcrx_id;
+	rx->entries = reg.rq_entries;
+	rx->khead = (uint32_t *)((char *)rx->rq_mem + reg.offsets.head);
+	rx->ktail = (uint32_t *)((char *)rx->rq_mem + reg.offsets.tail);
+	rx->rqes = (struct io_uring_zcrx_rqe *)((char *)rx->rq_mem +
+						 reg.offsets.rqes);
+	rx->rq_tail = 0;
+	rx->token = area.rq_area_token;
+	if (reg.rx_buf_len && reg.rx_buf_len != rx->buf_size) {
+		rx->buf_size = reg.rx_buf_len;
+		rx->nbufs = (uint32_t)(rx->area_len / rx->buf_size);
+	}
+	rx->buf_shift = ilog2_32(rx->buf_size);
+	return 0;
+}
+
+static void rx_free(struct zc_ring *r, struct zc_rx *rx)
+{
+	if (rx->br) {
+		io_uring_free_buf_ring(&r->ring, rx->br, rx->entries, rx->bgid);
+		bgid_free(r->recv, rx->bgid);
+	}
+	if (rx->rq_mem)
+		munmap(rx->rq_mem, rx->rq_len);
+	if (rx->area)
+		munmap(rx->area, rx->area_len);
+	free(rx->held);
+	free(rx);
+}
+
+static int rx_create_mode(struct zc_ring *r, const struct zc_rx_config *cfg,
+			  uint32_t mode, struct zc_rx **out)
+{
+	size_t ps = page_size();
+	struct zc_rx *rx;
+	int ret;
+
+	rx = calloc(1, sizeof(*rx));
+	if (!rx)
+		return -ENOMEM;
+	rx->r = r;
+	rx->mode = mode;
+	rx->bgid = -1;
+	rx->area_len = cfg->area_size ? cfg->area_size : RX_DEFAULT_AREA;
+	if (mode == ZC_RX_BUFRING)
+		rx->buf_size = cfg->buf_size ? cfg->buf_size : RX_DEFAULT_BUF;
+	else
+		rx->buf_size = cfg->buf_size ? cfg->buf_size : (uint32_t)ps;
+	/* as the kernel: NODEV takes page-sized buffers only */
+	ret = -EOPNOTSUPP;
+	if (mode == ZC_RX_ZCRX_NODEV && rx->buf_size != ps)
+		goto fail;
+	ret = -EINVAL;
+	if (rx->buf_size % ps || rx->area_len % ps ||
+	    rx->area_len % rx->buf_size || rx->area_len < rx->buf_size ||
+	    rx->area_len > RX_MAX_AREA)
+		goto fail;
+	if (mode != ZC_RX_BUFRING && !pow2(rx->buf_size))
+		goto fail;
+	if (mode == ZC_RX_BUFRING && rx->buf_size > (1u << 30))
+		goto fail;
+	rx->nbufs = (uint32_t)(rx->area_len / rx->buf_size);
+	if (mode == ZC_RX_BUFRING && (rx->nbufs > RX_MAX_ENTRIES ||
+	    (cfg->ring_entries && cfg->ring_entries < rx->nbufs)))
+		goto fail;
+	rx->buf_shift = ilog2_32(rx->buf_size);
+	ret = map_area(rx);
+	if (ret)
+		goto fail;
+	if (mode == ZC_RX_BUFRING)
+		ret = setup_bufring(r, rx);
+	else
+		ret = setup_zcrx(r, rx, cfg, mode == ZC_RX_ZCRX_NODEV);
+	if (ret)
+		goto fail;
+	rx->held = calloc(rx->nbufs, sizeof(*rx->held));
+	if (!rx->held) {
+		ret = -ENOMEM;
+		goto fail_registered;
+	}
+	*out = rx;
+	return 0;
+fail_registered:
+	if (mode != ZC_RX_BUFRING) {
+		/* The kernel keeps an ifq until the ring goes: keep the
+		 * memory with it and free both at ring teardown. */
+		rx->retired = true;
+		rx->next = ((struct zc_recv_state *)r->recv)->areas;
+		((struct zc_recv_state *)r->recv)->areas = rx;
+		return ret;
+	}
+fail:
+	rx_free(r, rx);
+	return ret;
+}
+
+int zc_rx_create(struct zc_ring *r, const struct zc_rx_config *cfg,
+		 struct zc_rx **out)
+{
+	struct zc_recv_state *st;
+	struct zc_rx *rx = NULL;
+	int32_t zcrx_err = 0;
+	int ret;
+
+	*out = NULL;
+	if (!r || !cfg)
+		return -EINVAL;
+	if (cfg->mode > ZC_RX_ZCRX || cfg->reserved[0] || cfg->reserved[1] ||
+	    cfg->reserved[2] || cfg->reserved[3])
+		return -EINVAL;
+	if (cfg->ring_entries && (!pow2(cfg->ring_entries) ||
+				  cfg->ring_entries > RX_MAX_ENTRIES))
+		return -EINVAL;
+	if (memchr(cfg->ifname, 0, sizeof(cfg->ifname)) == NULL)
+		return -EINVAL;
+	st = state(r);
+	if (!st)
+		return -ENOMEM;
+
+	switch (cfg->mode) {
+	case ZC_RX_AUTO:
+		/* zcrx when the caller named a queue and it works; NODEV is
+		 * never picked by itself: it copies like bufring, in
+		 * page-sized chunks, and is there for testing. */
+		if (cfg->ifname[0]) {
+			ret = rx_create_mode(r, cfg, ZC_RX_ZCRX, &rx);
+			if (!ret)
+				break;
+			zcrx_err = -ret;
+		}
+		ret = rx_create_mode(r, cfg, ZC_RX_BUFRING, &rx);
+		break;
+	default:
+		ret = rx_create_mode(r, cfg, cfg->mode, &rx);
+		break;
+	}
+	if (ret)
+		return ret;
+	rx->zcrx_errno = zcrx_err;
+	rx->next = st->areas;
+	st->areas = rx;
+	*out = rx;
+	return 0;
+}
+
+static void rx_unlink(struct zc_ring *r, struct zc_rx *rx)
+{
+	struct zc_recv_state *st = r->recv;
+	struct zc_rx **p;
+
+	for (p = &st->areas; *p; p = &(*p)->next) {
+		if (*p == rx) {
+			*p = rx->next;
+			return;
+		}
+	}
+}
+
+/*
+ * Views of chunks still held may outlive the area in the caller's hands
+ * (a JavaScript Uint8Array cannot be revoked): put readable zero pages in
+ * place of the area instead of leaving a hole that would crash them.  The
+ * pinned pages are released all the same.
+ */
+static void area_retire(struct zc_rx *rx)
+{
+	void *p;
+
+	if (!rx->held_total || !rx->area)
+		return;
+	p = mmap(rx->area, rx->area_len, PROT_READ,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	if (p != MAP_FAILED)
+		rx->area = NULL;	/* left in place on purpose */
+}
+
+int zc_rx_destroy(struct zc_rx *rx)
+{
+	struct zc_ring *r;
+
+	if (!rx)
+		return 0;
+	if (rx->retired)
+		return -EINVAL;
+	if (rx->active)
+		return -EBUSY;
+	r = rx->r;
+	area_retire(rx);
+	if (rx->mode == ZC_RX_BUFRING) {
+		rx_unlink(r, rx);
+		rx_free(r, rx);
+		return 0;
+	}
+	/* No way to unregister one ifq: the kernel frees it, and unpins the
+	 * area, when the ring is closed; zc_recv_destroy() unmaps then. */
+	rx->retired = true;
+	return 0;
+}
+
+void *zc_rx_base(const struct zc_rx *rx)
+{
+	return rx->area;
+}
+
+int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->mode = rx->mode;
+	out->buf_size = rx->buf_size;
+	out->buf_count = rx->nbufs;
+	out->ring_entries = rx->entries;
+	out->area_size = rx->area_len;
+	out->zcrx_errno = rx->zcrx_errno;
+	out->zcrx_id = rx->mode == ZC_RX_BUFRING ? 0 : rx->zcrx_id;
+	out->bgid = rx->bgid;
+	out->held = rx->held_total;
+	out->active = rx->active;
+	out->bytes = rx->bytes;
+	out->chunks = rx->chunks;
+	out->rearms = rx->rearms;
+	out->flushes = rx->flushes;
+	return 0;
+}
+
+/* ---------------------------------------------------------- receiving */
+
+static int arm(struct zc_ring *r, struct zc_req *req)
+{
+	struct zc_rx *rx = req->priv;
+	struct io_uring_sqe *sqe = zc_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	if (rx->mode == ZC_RX_BUFRING) {
+		io_uring_prep_recv_multishot(sqe, req->fd, NULL, 0, 0);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = (uint16_t)rx->bgid;
+	} else {
+		io_uring_prep_rw(IORING_OP_RECV_ZC, sqe, req->fd, NULL, 0, 0);
+		sqe->ioprio |= IORING_RECV_MULTISHOT;
+		sqe->zcrx_ifq_idx = rx->zcrx_id;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	req->state = ZC_REQ_INFLIGHT;
+	return 0;
+}
+
+int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd, uint64_t user_data)
+{
+	struct zc_req *req;
+	socklen_t len;
+	int v, ret;
+
+	if (!r || !rx || rx->r != r || rx->retired)
+		return -EINVAL;
+	if (fd < 0)
+		return -EBADF;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
+		return -errno;
+	if (rx->mode != ZC_RX_BUFRING) {
+		/* RECV_ZC is TCP only */
+		len = sizeof(v);
+		if (v != SOCK_STREAM ||
+		    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 ||
+		    v != IPPROTO_TCP)
+			return -EPROTONOSUPPORT;
+	}
+	req = zc_req_get(r, ZC_OP_RECV, user_data);
+	if (!req)
+		return -EAGAIN;
+	req->fd = fd;
+	req->priv = rx;
+	ret = arm(r, req);
+	if (ret) {
+		zc_req_put(r, req);
+		return ret;
+	}
+	rx->active++;
+	return 0;
+}
+
+static void finish(struct zc_ring *r, struct zc_req *req, int32_t res)
+{
+	struct zc_rx *rx = req->priv;
+
+	rx->active--;
+	req->comp_flags = 0;
+	zc_req_finish(r, req, res);
+}
+
+static void park(struct zc_rx *rx, struct zc_req *req)
+{
+	req->state = ZC_REQ_QUEUED;
+	req->next = rx->parked;
+	rx->parked = req;
+}
+
+static int zcrx_flush(struct zc_rx *rx)
+{
+	struct zcrx_ctrl ctrl;
+	int ret;
+
+	if (!rx->unflushed)
+		return 0;
+	memset(&ctrl, 0, sizeof(ctrl));
+	ctrl.zcrx_id = rx->zcrx_id;
+	ctrl.op = ZCRX_CTRL_FLUSH_RQ;
+	ret = io_uring_register_zcrx_ctrl(&rx->r->ring, &ctrl);
+	if (ret < 0)
+		return ret;
+	rx->unflushed = 0;
+	rx->flushes++;
+	return 0;
+}
+
+/* Could a re-armed receive get a buffer now? */
+static bool buffers_back(struct zc_rx *rx)
+{
+	switch (rx->mode) {
+	case ZC_RX_BUFRING:
+		return rx->kfree > 0;
+	case ZC_RX_ZCRX_NODEV:
+		if (rx->unflushed && zcrx_flush(rx) < 0)
+			return false;
+		return rx->held_total < rx->nbufs;
+	default:
+		return true;	/* the NIC's page pool refills on its own */
+	}
+}
+
+/* Re-arm parked receives (or end them if they were stopped meanwhile). */
+static int rearm_parked(struct zc_rx *rx)
+{
+	struct zc_ring *r = rx->r;
+	struct zc_req *req, *next;
+	int n = 0;
+
+	if (!rx->parked || !buffers_back(rx))
+		return 0;
+	req = rx->parked;
+	rx->parked = NULL;
+	for (; req; req = next) {
+		next = req->next;
+		req->next = NULL;
+		if (req->canceled || (req->arg & RECV_STOPPING)) {
+			finish(r, req, -ECANCELED);
+			continue;
+		}
+		if (arm(r, req)) {
+			park(rx, req);
+			continue;
+		}
+		rx->rearms++;
+		n++;
+	}
+	return n;
+}
+
+void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
+		 const struct io_uring_cqe *cqe)
+{
+	struct zc_rx *rx = req->priv;
+	bool more = cqe->flags & IORING_CQE_F_MORE;
+	int32_t res = cqe->res;
+
+	req->cqes++;
+	if (res > 0) {
+		struct zc_completion c = {
+			.user_data = req->user_data,
+			.res = res,
+			.flags = ZC_COMP_MORE,
+			.op = ZC_OP_RECV,
+			.cqes = 1,
+		};
+		uint64_t off;
+		uint32_t slot;
+
+		if (rx->mode == ZC_RX_BUFRING) {
+			if (!(cqe->flags & IORING_CQE_F_BUFFER)) {
+				res = -EIO;	/* cannot happen */
+				goto end;
+			}
+			slot = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			off = (uint64_t)slot * rx->buf_size;
+			rx->kfree--;
+		} else {
+			const struct io_uring_zcrx_cqe *z = (const void *)(cqe + 1);
+
+			off = z->off & ~IORING_ZCRX_AREA_MASK;
+			slot = (uint32_t)(off >> rx->buf_shift);
+		}
+		if (slot >= rx->nbufs || off + (uint64_t)res > rx->area_len) {
+			res = -EIO;
+			goto end;
+		}
+		rx->held[slot]++;
+		rx->held_total++;
+		rx->bytes += (uint64_t)res;
+		rx->chunks++;
+		c.aux = off;
+		c.aux2 = slot;
+		zc_emit(r, &c);
+		if (more)
+			return;
+		/* Multishot ended after a last chunk (e.g. CQ overflow):
+		 * the stream goes on. */
+		res = -ENOSPC;
+	} else if (more) {
+		return;		/* nothing to report */
+	}
+end:
+	if (req->canceled || (req->arg & RECV_STOPPING)) {
+		finish(r, req, res == 0 ? 0 : -ECANCELED);
+		return;
+	}
+	if (res == -ENOBUFS || res == -ENOMEM || res == -ENOSPC) {
+		park(rx, req);
+		rearm_parked(rx);
+		return;
+	}
+	finish(r, req, res);
+}
+
+int zc_recv_cancel(struct zc_ring *r, int fd)
+{
+	struct zc_recv_state *st = r->recv;
+	struct io_uring_sqe *sqe;
+	struct zc_req *req = NULL;
+	struct zc_rx *rx;
+	uint32_t i;
+
+	if (!st)
+		return -ENOENT;
+	for (i = 0; i < r->cfg.max_requests; i++) {
+		struct zc_req *q = &r->reqs[i];
+
+		if (q->state != ZC_REQ_FREE && q->op == ZC_OP_RECV &&
+		    q->fd == fd && !(q->arg & RECV_STOPPING)) {
+			req = q;
+			break;
+		}
+	}
+	if (!req)
+		return -ENOENT;
+	req->arg |= RECV_STOPPING;
+	rx = req->priv;
+	if (req->state == ZC_REQ_QUEUED) {
+		struct zc_req **p;
+
+		for (p = &rx->parked; *p; p = &(*p)->next) {
+			if (*p == req) {
+				*p = req->next;
+				break;
+			}
+		}
+		finish(r, req, -ECANCELED);
+		return 0;
+	}
+	sqe = zc_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req, 0);
+	sqe->user_data = 0;
+	zc_submit(r);
+	return 0;
+}
+
+void zc_recv_cancel_parked(struct zc_ring *r)
+{
+	struct zc_recv_state *st = r->recv;
+	struct zc_rx *rx;
+
+	if (!st)
+		return;
+	for (rx = st->areas; rx; rx = rx->next) {
+		struct zc_req *req = rx->parked, *next;
+
+		rx->parked = NULL;
+		for (; req; req = next) {
+			next = req->next;
+			finish(r, req, -ECANCELED);
+		}
+	}
+}
+
+/* ----------------------------------------------------------- release */
+
+static int release_one(struct zc_rx *rx, uint64_t off, uint32_t i)
+{
+	uint32_t slot;
+
+	if (off >= rx->area_len)
+		return -EINVAL;
+	slot = (uint32_t)(off >> rx->buf_shift);
+	if (rx->mode == ZC_RX_BUFRING) {
+		if (rx->buf_size & (rx->buf_size - 1))
+			slot = (uint32_t)(off / rx->buf_size);
+		if (off != (uint64_t)slot * rx->buf_size)
+			return -EINVAL;
+	}
+	if (slot >= rx->nbufs || !rx->held[slot])
+		return -EINVAL;
+	rx->held[slot]--;
+	rx->held_total--;
+	if (rx->mode == ZC_RX_BUFRING) {
+		io_uring_buf_ring_add(rx->br, rx->area + off, rx->buf_size,
+				      (uint16_t)slot,
+				      io_uring_buf_ring_mask(rx->entries), i);
+	} else {
+		uint32_t mask = rx->entries - 1;
+		struct io_uring_zcrx_rqe *rqe;
+
+		/* Refill ring full: make the kernel consume it. */
+		if (rx->rq_tail - __atomic_load_n(rx->khead, __ATOMIC_ACQUIRE) >=
+		    rx->entries) {
+			rx->unflushed = 1;
+			zcrx_flush(rx);
+		}
+		rqe = &rx->rqes[rx->rq_tail & mask];
+		rqe->off = off | rx->token;
+		rqe->len = rx->buf_size;
+		rqe->__pad = 0;
+		rx->rq_tail++;
+		__atomic_store_n(rx->ktail, rx->rq_tail, __ATOMIC_RELEASE);
+		rx->unflushed++;
+	}
+	return 0;
+}
+
+int zc_rx_release_many(struct zc_rx *rx, const uint64_t *offs, uint32_t n)
+{
+	uint32_t i, done = 0;
+	int bad = 0;
+
+	if (!rx || rx->retired)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (release_one(rx, offs[i], done))
+			bad = -EINVAL;
+		else
+			done++;
+	}
+	if (rx->mode == ZC_RX_BUFRING && done) {
+		io_uring_buf_ring_advance(rx->br, done);
+		rx->kfree += done;
+	} else if (rx->mode == ZC_RX_ZCRX_NODEV &&
+		   rx->unflushed >= rx->entries / 4) {
+		zcrx_flush(rx);
+	}
+	if (done && rearm_parked(rx))
+		zc_submit(rx->r);
+	return bad ? bad : (int)done;
+}
+
+int zc_rx_release(struct zc_rx *rx, uint64_t off)
+{
+	int ret = zc_rx_release_many(rx, &off, 1);
+
+	return ret < 0 ? ret : 0;
+}
+
+int zc_rx_flush(struct zc_rx *rx)
+{
+	if (!rx || rx->retired)
+		return -EINVAL;
+	if (rx->mode == ZC_RX_BUFRING)
+		return 0;
+	return zcrx_flush(rx);
+}
+
+/* ---------------------------------------------------- teardown, probe */
+
+void zc_recv_destroy(struct zc_ring *r)
+{
+	struct zc_recv_state *st = r->recv;
+	struct zc_rx *rx, *next;
+
+	if (!st)
+		return;
+	for (rx = st->areas; rx; rx = next) {
+		next = rx->next;
+		area_retire(rx);
+		rx_free(r, rx);
+	}
+	free(st);
+	r->recv = NULL;
+}
+
+/* Can this kernel register a zcrx instance without a device? */
+static bool probe_nodev(void)
+{
+	struct io_uring_params p = { 0 };
+	struct io_uring_zcrx_area_reg area = { 0 };
+	struct io_uring_region_desc rd = { 0 };
+	struct io_uring_zcrx_ifq_reg reg = { 0 };
+	struct io_uring ring;
+	size_t ps = page_size();
+	void *mem;
+	int ret;
+
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		  IORING_SETUP_CQE32;
+	if (io_uring_queue_init_params(4, &ring, &p) < 0)
+		return false;
+	mem = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		io_uring_queue_exit(&ring);
+		return false;
+	}
+	area.addr = (uint64_t)(uintptr_t)mem;
+	area.len = ps;
+	rd.user_addr = (uint64_t)(uintptr_t)((char *)mem + ps);
+	rd.size = ps;
+	rd.flags = IORING_MEM_REGION_TYPE_USER;
+	reg.flags = ZCRX_REG_NODEV;
+	reg.rq_entries = 4;
+	reg.area_ptr = (uint64_t)(uintptr_t)&area;
+	reg.region_ptr = (uint64_t)(uintptr_t)&rd;
+	ret = io_uring_register_ifq(&ring, &reg);
+	io_uring_queue_exit(&ring);
+	munmap(mem, 2 * ps);
+	return ret == 0;
+}
+
+void zc_recv_probe(struct zc_probe *p)
+{
+	if ((p->caps & ZC_CAP_RECV_ZC) && probe_nodev())
+		p->caps |= ZC_CAP_ZCRX_NODEV;
+}

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { runBench } from '../bench/harness.ts';
-import { MODES, modeByName } from '../bench/modes.ts';
+import { ALL_MODES, DIAGNOSTIC_MODES, MODES, modeByName } from '../bench/modes.ts';
 import { humanReport, toJson } from '../bench/report.ts';
 import { formatSize, parseSize } from '../bench/units.ts';
 import type { BenchMode } from '../bench/types.ts';
@@ -21,7 +21,9 @@ const MAX_SECONDS = 3600;
 class UsageError extends Error {}
 
 function usage(): string {
-  const modes = MODES.map((m) => `                 ${m.name.padEnd(11)} ${m.describe}`).join('\n');
+  const line = (m: BenchMode): string => `                 ${m.name.padEnd(12)} ${m.describe}`;
+  const modes = MODES.map(line).join('\n');
+  const diag = DIAGNOSTIC_MODES.map(line).join('\n');
   return `usage:
   uring-zc probe [--json]
       What this kernel, liburing and process support (capabilities, kernel release,
@@ -30,8 +32,10 @@ function usage(): string {
   uring-zc bench [--mode M1,M2,...] [--size S1,S2,...] [--seconds N] [--rounds N]
                  [--warmup N] [--sink copy|trunc] [--json]
       Loopback TCP throughput of each send mode into a separate receiver process.
-      --mode     modes to run (default: all)
+      --mode     modes to run (default: all of these)
 ${modes}
+                 diagnostic modes, only when named:
+${diag}
       --size     bytes per send, e.g. 4K,16K,64K (default: ${DEFAULT_SIZES.map(formatSize).join(',')})
       --seconds  measured seconds per mode and size (default: ${DEFAULT_SECONDS})
       --rounds   repeat everything N times, interleaved, report medians (default: 1)
@@ -57,12 +61,12 @@ function parseModes(v: string | undefined): BenchMode[] {
   const out: BenchMode[] = [];
   for (const name of v.split(',').map((s) => s.trim()).filter(Boolean)) {
     const m = modeByName(name);
-    if (!m) throw new UsageError(`--mode: unknown mode "${name}" (known: ${MODES.map((x) => x.name).join(', ')})`);
+    if (!m) throw new UsageError(`--mode: unknown mode "${name}" (known: ${ALL_MODES.map((x) => x.name).join(', ')})`);
     if (!out.includes(m)) out.push(m);
   }
   if (out.length === 0) throw new UsageError('--mode: no mode given');
   // Keep table order so the baseline comes first.
-  return MODES.filter((m) => out.includes(m));
+  return ALL_MODES.filter((m) => out.includes(m));
 }
 
 function parseSizes(v: string | undefined): number[] {

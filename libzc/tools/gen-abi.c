@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,6 +156,7 @@ int main(void)
 	N(SOCK_CLOEXEC);
 	N(IPPROTO_TCP);
 	N(IPPROTO_UDP);
+	N(TCP_NODELAY);
 	N(SOL_SOCKET);
 	N(SO_REUSEADDR);
 	N(SO_ERROR);

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Options of rings, buffer pools and sends: zod schemas with defaults.
+ * `parse*()` return the resolved options or throw {@link ZcConfigError}
+ * naming the field, the bad value and the allowed range.
+ */
+import { z } from 'zod';
+import { ZcConfigError, type ConfigIssue } from './errors.ts';
+
+/**
+ * Default `auto` threshold: payloads smaller than this go out with a plain
+ * (copying) send, larger ones with SEND_ZC.  Measured on loopback (issue 2,
+ * C, 2 cores): 4 KiB copy 2663 MB/s vs zc 2217 MB/s; 64 KiB copy 3798 vs
+ * zc+fixed 4590 MB/s.  The crossover lies between; 16 KiB until the
+ * benchmark (`uring-zc bench`) refines it.
+ */
+export const AUTO_ZC_THRESHOLD = 16 * 1024;
+
+/** Largest io_uring SQ ring (IORING_MAX_ENTRIES). */
+export const MAX_SQ_ENTRIES = 32768;
+/** Largest CQ ring (IORING_MAX_CQ_ENTRIES). */
+export const MAX_CQ_ENTRIES = 2 * MAX_SQ_ENTRIES;
+/** Largest single registered buffer the kernel accepts (1 GiB). */
+export const MAX_BUFFER_SIZE = 1 << 30;
+/** Page size pool buffer sizes must be a multiple of. */
+export const PAGE_SIZE = 4096;
+/** Huge page size for `hugePages: true` pools. */
+export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
+
+const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** What is allowed, by schema and field: used in error messages. */
+const ALLOWED: Record<string, Record<string, string>> = {
+  RingOptions: {
+    entries: `a power of two in 1..${MAX_SQ_ENTRIES} (SQ ring size)`,
+    cqEntries: `a power of two in entries..${MAX_CQ_ENTRIES} (default 4 * entries)`,
+    singleIssuer: 'a boolean',
+    deferTaskrun: 'a boolean (true needs singleIssuer: true)',
+    coopTaskrun: 'a boolean',
+    registeredFd: 'a boolean',
+    unified: '"auto", "native" or "userspace"',
+    maxRequests: `an integer in 1..${MAX_CQ_ENTRIES} (requests tracked at once; default cqEntries)`,
+    maxFixedBuffers: 'an integer in 1..16384 (registered-buffer slots)',
+  },
+  BufferPoolOptions: {
+    count: 'an integer in 1..16384 (at most the ring\'s maxFixedBuffers)',
+    size: `an integer multiple of ${PAGE_SIZE} in ${PAGE_SIZE}..${MAX_BUFFER_SIZE} (with hugePages, count * size a multiple of ${HUGE_PAGE_SIZE})`,
+    hugePages: 'a boolean',
+  },
+  SendOptions: {
+    mode: '"copy", "zc" or "auto"',
+    autoThreshold: 'an integer in 0..4294967295 (bytes; auto mode uses zero-copy at or above it)',
+    more: 'a boolean (MSG_MORE: more data follows)',
+    reportUsage: 'a boolean (ask the kernel whether it copied)',
+    offset: 'an integer in 0..buffer size',
+    length: 'an integer in 0..buffer size - offset',
+  },
+};
+
+/** Ring options (all optional). */
+export const RingOptionsSchema = z
+  .object({
+    /** SQ ring entries, a power of two. */
+    entries: int(1, MAX_SQ_ENTRIES).refine(isPow2).default(256),
+    /** CQ ring entries, a power of two >= entries; default 4 * entries. */
+    cqEntries: int(1, MAX_CQ_ENTRIES).refine(isPow2).optional(),
+    /** IORING_SETUP_SINGLE_ISSUER (Node calls from one thread). */
+    singleIssuer: z.boolean().default(true),
+    /** IORING_SETUP_DEFER_TASKRUN: completions run when reaped. */
+    deferTaskrun: z.boolean().default(true),
+    /** IORING_SETUP_COOP_TASKRUN. */
+    coopTaskrun: z.boolean().default(false),
+    /** Register the ring fd (saves an fd lookup per io_uring_enter). */
+    registeredFd: z.boolean().default(true),
+    /** Single-CQE zero-copy sends: kernel ('native'), libzc ('userspace'), or whichever works ('auto'). */
+    unified: z.enum(['auto', 'native', 'userspace']).default('auto'),
+    /** Requests tracked at once; more are queued in JS (backpressure). Default: cqEntries. */
+    maxRequests: int(1, MAX_CQ_ENTRIES).optional(),
+    /** Registered-buffer slots shared by the ring's pools. */
+    maxFixedBuffers: int(1, 16384).default(1024),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.cqEntries !== undefined && o.cqEntries < o.entries) {
+      ctx.addIssue({ code: 'custom', path: ['cqEntries'], message: 'cqEntries < entries' });
+    }
+    if (o.deferTaskrun && !o.singleIssuer) {
+      ctx.addIssue({ code: 'custom', path: ['deferTaskrun'], message: 'deferTaskrun needs singleIssuer' });
+    }
+  });
+
+/** Buffer pool options (all optional). */
+export const BufferPoolOptionsSchema = z
+  .object({
+    /** Number of buffers. */
+    count: int(1, 16384).default(64),
+    /** Bytes per buffer, a multiple of the page size. */
+    size: int(PAGE_SIZE, MAX_BUFFER_SIZE)
+      .refine((n) => n % PAGE_SIZE === 0)
+      .default(64 * 1024),
+    /** Back the pool with 2 MiB huge pages (fails if none are reserved). */
+    hugePages: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.hugePages && (o.count * o.size) % HUGE_PAGE_SIZE !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: 'count * size not a multiple of the huge page size' });
+    }
+  });
+
+/** Send options (all optional). */
+export const SendOptionsSchema = z
+  .object({
+    /** 'copy': plain SEND; 'zc': SEND_ZC; 'auto': zc at or above autoThreshold bytes. */
+    mode: z.enum(['copy', 'zc', 'auto']).default('auto'),
+    /** Bytes at or above which 'auto' uses zero-copy. */
+    autoThreshold: int(0, 0xffffffff).default(AUTO_ZC_THRESHOLD),
+    /** MSG_MORE: more data follows soon (corks small sends). */
+    more: z.boolean().default(false),
+    /** IORING_SEND_ZC_REPORT_USAGE: learn whether the kernel copied. */
+    reportUsage: z.boolean().default(true),
+    /** Pool buffer sends: start offset inside the buffer. */
+    offset: int(0, 0xffffffff).optional(),
+    /** Bytes to send (pool buffer: default size - offset; Uint8Array: default its length). */
+    length: int(0, 0xffffffff).optional(),
+  })
+  .strict();
+
+export type RingOptionsInput = z.input<typeof RingOptionsSchema>;
+export type RingOptions = z.output<typeof RingOptionsSchema>;
+export type BufferPoolOptionsInput = z.input<typeof BufferPoolOptionsSchema>;
+export type BufferPoolOptions = z.output<typeof BufferPoolOptionsSchema>;
+export type SendOptionsInput = z.input<typeof SendOptionsSchema>;
+export type SendOptions = z.output<typeof SendOptionsSchema>;
+export type SendMode = SendOptions['mode'];
+export type UnifiedMode = RingOptions['unified'];
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function toIssues(schema: string, input: unknown, err: z.ZodError): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const table = ALLOWED[schema] ?? {};
+  for (const issue of err.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        out.push({
+          field: key,
+          value: valueAt(input, [...issue.path, key]),
+          allowed: `no such option (known: ${Object.keys(table).join(', ')})`,
+        });
+      }
+      continue;
+    }
+    if (issue.path.length === 0) {
+      out.push({ field: '(root)', value: input, allowed: 'an options object or undefined' });
+      continue;
+    }
+    const field = issue.path.map(String).join('.');
+    out.push({ field, value: valueAt(input, issue.path), allowed: table[field] ?? issue.message });
+  }
+  return out;
+}
+
+function parseWith<S extends z.ZodType>(schema: S, name: string, input: unknown): z.output<S> {
+  const r = schema.safeParse(input ?? {});
+  if (!r.success) throw new ZcConfigError(name, toIssues(name, input, r.error));
+  return r.data;
+}
+
+/** Validate ring options and fill defaults; throws ZcConfigError. */
+export function parseRingOptions(input?: RingOptionsInput): RingOptions {
+  return parseWith(RingOptionsSchema, 'RingOptions', input);
+}
+
+/** Validate pool options and fill defaults; throws ZcConfigError. */
+export function parseBufferPoolOptions(input?: BufferPoolOptionsInput): BufferPoolOptions {
+  return parseWith(BufferPoolOptionsSchema, 'BufferPoolOptions', input);
+}
+
+/** Validate send options and fill defaults; throws ZcConfigError. */
+export function parseSendOptions(input?: SendOptionsInput): SendOptions {
+  return parseWith(SendOptionsSchema, 'SendOptions', input);
+}
+
+/** Default send options (what `parseSendOptions()` returns). */
+export const DEFAULT_SEND_OPTIONS: Readonly<SendOptions> = Object.freeze(parseSendOptions());
+
+const SEND_KEYS = new Set(['mode', 'autoThreshold', 'more', 'reportUsage', 'offset', 'length']);
+const u32 = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+
+/**
+ * Hot-path send option resolution: cheap checks for the common cases, the
+ * full schema (and its error) only when something looks wrong.
+ */
+export function resolveSendOptions(input: SendOptionsInput | undefined, base: Readonly<SendOptions>): SendOptions {
+  if (input === undefined) return base;
+  if (input === null || typeof input !== 'object') return parseSendOptions(input);
+  for (const k in input) if (!SEND_KEYS.has(k)) return parseSendOptions(input);
+  const { mode, autoThreshold, more, reportUsage, offset, length } = input;
+  if (
+    (mode === undefined || mode === 'auto' || mode === 'zc' || mode === 'copy') &&
+    (autoThreshold === undefined || u32(autoThreshold)) &&
+    (more === undefined || typeof more === 'boolean') &&
+    (reportUsage === undefined || typeof reportUsage === 'boolean') &&
+    (offset === undefined || u32(offset)) &&
+    (length === undefined || u32(length))
+  ) {
+    return {
+      mode: mode ?? base.mode,
+      autoThreshold: autoThreshold ?? base.autoThreshold,
+      more: more ?? base.more,
+      reportUsage: reportUsage ?? base.reportUsage,
+      offset,
+      length,
+    };
+  }
+  return parseSendOptions(input);
+}
+
+/** Error for a send range outside its buffer (same shape as schema errors). */
+export function rangeError(field: 'offset' | 'length', value: number, max: number): ZcConfigError {
+  return new ZcConfigError('SendOptions', [{ field, value, allowed: `an integer in 0..${max}` }]);
+}

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+/**
+ * koffi declarations of libzc (libzc/libzc.h) and the few libc calls the
+ * TypeScript layer needs.  Declarations only: no policy lives here.
+ *
+ * The library is `libzc/build/libzc.so` relative to the package root
+ * (built by `make build`), or the path in the environment variable
+ * `URING_ZC_LIB`.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+
+/** Opaque native pointer as koffi hands it around. */
+export type NativePointer = object;
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Package root: ts/ffi/../.. */
+export const PACKAGE_ROOT = resolve(here, '..', '..');
+export const DEFAULT_LIB_PATH = resolve(PACKAGE_ROOT, 'libzc', 'build', 'libzc.so');
+
+/** koffi types mirroring the C structs; a test compares them with abi.gen.ts. */
+export const types = {
+  zc_ring_config: koffi.struct('zc_ring_config', {
+    sq_entries: 'uint32_t',
+    cq_entries: 'uint32_t',
+    flags: 'uint32_t',
+    unified: 'uint32_t',
+    max_requests: 'uint32_t',
+    max_fixed_buffers: 'uint32_t',
+    reserved: koffi.array('uint32_t', 2),
+  }),
+  zc_completion: koffi.struct('zc_completion', {
+    user_data: 'uint64_t',
+    res: 'int32_t',
+    flags: 'uint32_t',
+    aux: 'uint64_t',
+    op: 'uint16_t',
+    cqes: 'uint16_t',
+    aux2: 'uint32_t',
+  }),
+  zc_pool_config: koffi.struct('zc_pool_config', {
+    count: 'uint32_t',
+    size: 'uint32_t',
+    flags: 'uint32_t',
+    reserved: 'uint32_t',
+  }),
+  zc_probe: koffi.struct('zc_probe', {
+    caps: 'uint32_t',
+    setup_errno: 'int32_t',
+    features: 'uint32_t',
+    io_uring_disabled: 'int32_t',
+    memlock_cur: 'uint64_t',
+    memlock_max: 'uint64_t',
+    liburing_major: 'uint32_t',
+    liburing_minor: 'uint32_t',
+    page_size: 'uint32_t',
+    last_op: 'uint32_t',
+    kernel_release: koffi.array('char', 65, 'String'),
+    reserved: koffi.array('char', 63),
+  }),
+  iovec: koffi.struct('iovec', {
+    iov_base: 'void *',
+    iov_len: 'size_t',
+  }),
+  zc_ring: koffi.opaque('zc_ring'),
+  zc_pool: koffi.opaque('zc_pool'),
+};
+
+/** JS shape of struct zc_ring_config. */
+export interface RingConfigStruct {
+  sq_entries: number;
+  cq_entries: number;
+  flags: number;
+  unified: number;
+  max_requests: number;
+  max_fixed_buffers: number;
+  reserved: [number, number];
+}
+
+/** JS shape of struct zc_pool_config. */
+export interface PoolConfigStruct {
+  count: number;
+  size: number;
+  flags: number;
+  reserved: number;
+}
+
+/** JS shape of struct zc_probe as koffi decodes it. */
+export interface ProbeStruct {
+  caps: number;
+  setup_errno: number;
+  features: number;
+  io_uring_disabled: number;
+  memlock_cur: number | bigint;
+  memlock_max: number | bigint;
+  liburing_major: number;
+  liburing_minor: number;
+  page_size: number;
+  last_op: number;
+  kernel_release: string;
+}
+
+/** Typed view of the libzc functions (see libzc.h for each contract). */
+export interface LibZc {
+  path: string;
+  zc_ring_create(cfg: RingConfigStruct, out: [NativePointer | null]): number;
+  zc_ring_destroy(r: NativePointer): void;
+  zc_ring_event_fd(r: NativePointer): number;
+  zc_ring_fd(r: NativePointer): number;
+  zc_ring_features(r: NativePointer): number;
+  zc_ring_unified_native(r: NativePointer): number;
+  zc_ring_pending(r: NativePointer): number;
+  zc_submit(r: NativePointer): number;
+  /** out: a Buffer of max * 32 bytes, filled with struct zc_completion records. */
+  zc_reap(r: NativePointer, out: Uint8Array, max: number): number;
+  zc_wait(r: NativePointer, out: Uint8Array, max: number, min: number, timeoutMs: number): number;
+  zc_cancel_all(r: NativePointer): number;
+  zc_socket(r: NativePointer, domain: number, type: number, protocol: number, userData: number): number;
+  zc_bind(r: NativePointer, fd: number, addr: Uint8Array, addrlen: number, userData: number): number;
+  zc_listen(r: NativePointer, fd: number, backlog: number, userData: number): number;
+  zc_accept(r: NativePointer, fd: number, userData: number): number;
+  zc_connect(r: NativePointer, fd: number, addr: Uint8Array, addrlen: number, userData: number): number;
+  zc_shutdown(r: NativePointer, fd: number, how: number, userData: number): number;
+  zc_close(r: NativePointer, fd: number, userData: number): number;
+  zc_sock_forget(r: NativePointer, fd: number): number;
+  zc_send(r: NativePointer, fd: number, buf: Uint8Array, len: number, flags: number, userData: number): number;
+  zc_send_fixed(
+    r: NativePointer, fd: number, pool: NativePointer, buf: number, off: number, len: number,
+    flags: number, userData: number,
+  ): number;
+  /** iov: a Uint8Array holding iovcnt struct iovec (16 bytes each). */
+  zc_sendmsg(
+    r: NativePointer, fd: number, iov: Uint8Array, iovcnt: number, addr: Uint8Array | null,
+    addrlen: number, flags: number, userData: number,
+  ): number;
+  zc_pool_create(r: NativePointer, cfg: PoolConfigStruct, out: [NativePointer | null]): number;
+  zc_pool_destroy(p: NativePointer): number;
+  zc_pool_base(p: NativePointer): NativePointer | null;
+  zc_pool_inflight(p: NativePointer): number;
+  zc_pool_buf_inflight(p: NativePointer, buf: number): number;
+  zc_probe(out: [ProbeStruct | null] | object): number;
+  zc_version(): string;
+}
+
+/** libc calls used by the TypeScript layer (all synchronous, non-blocking uses). */
+export interface LibC {
+  close(fd: number): number;
+  read(fd: number, buf: Uint8Array, n: number): number;
+  shutdown(fd: number, how: number): number;
+  fcntl(fd: number, cmd: number, arg: number): number;
+  getsockname(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
+  getsockopt(fd: number, level: number, name: number, val: Int32Array, len: Int32Array): number;
+  setsockopt(fd: number, level: number, name: number, val: Int32Array, len: number): number;
+  /** address of the first byte of a Uint8Array's memory */
+  addressOf(data: Uint8Array): bigint;
+  /** address of a pointer-like value (zc_pool_base) */
+  address(p: NativePointer): bigint;
+  /** errno of the last failing libc call */
+  errno(): number;
+  view(p: NativePointer, len: number): ArrayBuffer;
+}
+
+/** Raised when libzc.so cannot be found or loaded. */
+export class LibraryLoadError extends Error {
+  override readonly name = 'LibraryLoadError';
+  constructor(message: string, readonly path: string) {
+    super(message);
+  }
+}
+
+let cached: { zc: LibZc; c: LibC } | undefined;
+
+/** Path libzc is (or would be) loaded from. */
+export function libraryPath(): string {
+  const env = process.env['URING_ZC_LIB'];
+  return env !== undefined && env !== '' ? resolve(env) : DEFAULT_LIB_PATH;
+}
+
+type KoffiFn = (...args: unknown[]) => unknown;
+
+/** Load libzc and libc once; throws LibraryLoadError with the fix. */
+export function loadNative(): { zc: LibZc; c: LibC } {
+  if (cached) return cached;
+  const path = libraryPath();
+  if (!existsSync(path)) {
+    throw new LibraryLoadError(
+      `libzc not found at ${path}: run \`make build\` in ${PACKAGE_ROOT}` +
+        ' (or set URING_ZC_LIB to the path of libzc.so)',
+      path,
+    );
+  }
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load(path);
+  } catch (e) {
+    throw new LibraryLoadError(
+      `cannot load libzc from ${path}: ${(e as Error).message}; rebuild it with \`make build\``,
+      path,
+    );
+  }
+  const fn = (decl: string): KoffiFn => lib.func(decl) as KoffiFn;
+  const zc = {
+    path,
+    zc_ring_create: fn('int zc_ring_create(const zc_ring_config *cfg, _Out_ zc_ring **out)'),
+    zc_ring_destroy: fn('void zc_ring_destroy(zc_ring *r)'),
+    zc_ring_event_fd: fn('int zc_ring_event_fd(const zc_ring *r)'),
+    zc_ring_fd: fn('int zc_ring_fd(const zc_ring *r)'),
+    zc_ring_features: fn('uint32_t zc_ring_features(const zc_ring *r)'),
+    zc_ring_unified_native: fn('int zc_ring_unified_native(const zc_ring *r)'),
+    zc_ring_pending: fn('uint32_t zc_ring_pending(const zc_ring *r)'),
+    zc_submit: fn('int zc_submit(zc_ring *r)'),
+    zc_reap: fn('int zc_reap(zc_ring *r, void *out, uint32_t max)'),
+    zc_wait: fn('int zc_wait(zc_ring *r, void *out, uint32_t max, uint32_t min, int timeout_ms)'),
+    zc_cancel_all: fn('int zc_cancel_all(zc_ring *r)'),
+    zc_socket: fn('int zc_socket(zc_ring *r, int domain, int type, int protocol, uint64_t user_data)'),
+    zc_bind: fn('int zc_bind(zc_ring *r, int fd, const void *addr, uint32_t addrlen, uint64_t user_data)'),
+    zc_listen: fn('int zc_listen(zc_ring *r, int fd, int backlog, uint64_t user_data)'),
+    zc_accept: fn('int zc_accept(zc_ring *r, int fd, uint64_t user_data)'),
+    zc_connect: fn('int zc_connect(zc_ring *r, int fd, const void *addr, uint32_t addrlen, uint64_t user_data)'),
+    zc_shutdown: fn('int zc_shutdown(zc_ring *r, int fd, int how, uint64_t user_data)'),
+    zc_close: fn('int zc_close(zc_ring *r, int fd, uint64_t user_data)'),
+    zc_sock_forget: fn('int zc_sock_forget(zc_ring *r, int fd)'),
+    zc_send: fn('int zc_send(zc_ring *r, int fd, const void *buf, uint32_t len, uint32_t flags, uint64_t user_data)'),
+    zc_send_fixed: fn(
+      'int zc_send_fixed(zc_ring *r, int fd, zc_pool *pool, uint32_t buf, uint32_t off, uint32_t len, uint32_t flags, uint64_t user_data)',
+    ),
+    zc_sendmsg: fn(
+      'int zc_sendmsg(zc_ring *r, int fd, const void *iov, uint32_t iovcnt, const void *addr, uint32_t addrlen, uint32_t flags, uint64_t user_data)',
+    ),
+    zc_pool_create: fn('int zc_pool_create(zc_ring *r, const zc_pool_config *cfg, _Out_ zc_pool **out)'),
+    zc_pool_destroy: fn('int zc_pool_destroy(zc_pool *p)'),
+    zc_pool_base: fn('void *zc_pool_base(const zc_pool *p)'),
+    zc_pool_inflight: fn('uint32_t zc_pool_inflight(const zc_pool *p)'),
+    zc_pool_buf_inflight: fn('uint32_t zc_pool_buf_inflight(const zc_pool *p, uint32_t buf)'),
+    zc_probe: fn('int zc_probe(_Out_ zc_probe *out)'),
+    zc_version: fn('const char *zc_version(void)'),
+  } as unknown as LibZc;
+
+  const libc = koffi.load('libc.so.6');
+  const cfn = (decl: string): KoffiFn => libc.func(decl) as KoffiFn;
+  const fcntl3 = cfn('int fcntl(int fd, int cmd, ...)');
+  // memmove(p, p, 0) returns p: the address koffi passes for a Uint8Array.
+  const memmove0 = cfn('void *memmove(const void *dst, const void *src, size_t n)');
+  const c = {
+    close: cfn('int close(int fd)'),
+    read: cfn('long read(int fd, _Out_ void *buf, size_t n)'),
+    shutdown: cfn('int shutdown(int fd, int how)'),
+    fcntl: (fd: number, cmd: number, arg: number) => fcntl3(fd, cmd, 'int', arg),
+    getsockname: cfn('int getsockname(int fd, _Out_ void *addr, _Inout_ int *addrlen)'),
+    getsockopt: cfn('int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ int *len)'),
+    setsockopt: cfn('int setsockopt(int fd, int level, int name, const void *val, int len)'),
+    addressOf: (data: Uint8Array) => koffi.address(memmove0(data, data, 0)) as bigint,
+    address: (p: NativePointer) => koffi.address(p) as bigint,
+    errno: () => koffi.errno(),
+    view: (p: NativePointer, len: number) => koffi.view(p, len) as ArrayBuffer,
+  } as unknown as LibC;
+  cached = { zc, c };
+  return cached;
+}
+
+/** Watch a file descriptor for readability on Node's own event loop. */
+export interface FdWatcher {
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** koffi.node.poll wrapper: callback runs on Node's loop when fd is readable. */
+export function watchReadable(fd: number, onReadable: () => void): FdWatcher {
+  const h = koffi.node.poll(fd, { readable: true }, () => onReadable());
+  return {
+    stop: () => h.stop(),
+    close: () => h.close(),
+    ref: () => h.ref(),
+    unref: () => h.unref(),
+  };
+}
+
+/** koffi's own size/offset of a struct field, for the ABI test. */
+export function koffiLayout(t: keyof typeof types): { size: number; align: number; offsets: Record<string, number> } {
+  const type = types[t];
+  const info = koffi.introspect(type) as { size: number; alignment: number; members?: Record<string, { offset: number }> };
+  const offsets: Record<string, number> = {};
+  for (const [name, m] of Object.entries(info.members ?? {})) offsets[name] = m.offset;
+  return { size: koffi.sizeof(type), align: koffi.alignof(type), offsets };
+}

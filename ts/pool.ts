@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: MIT
+/**
+ * {@link BufferPool}: N page-aligned buffers of S bytes registered with a
+ * ring as fixed buffers (pinned once, at creation), handed out as
+ * {@link PoolBuffer}s.
+ *
+ * Ownership (as in tokio-uring): a PoolBuffer passed to `ZcSocket.send()`
+ * belongs to the kernel until that send's Promise settles.  Meanwhile
+ * `bytes`, `write()`, `release()` and another send of it throw
+ * {@link ZcOwnershipError} at once.  A Uint8Array obtained from `bytes`
+ * before the send is the caller's to leave alone; the library cannot see
+ * writes through it.  Views are invalid after the pool is closed (its
+ * memory is unmapped): do not keep them past `close()`.
+ */
+import { ERRNO, POOL_FLAGS } from './ffi/abi.gen.ts';
+import type { NativePointer } from './ffi/libzc.ts';
+import { parseBufferPoolOptions, type BufferPoolOptions, type BufferPoolOptionsInput } from './config.ts';
+import { ZcError, ZcOwnershipError } from './errors.ts';
+import { probe } from './probe.ts';
+import type { Ring, RingResource } from './ring.ts';
+
+function pinHint(bytes: number): { hint: string; details: Record<string, number | null> } {
+  let cur: number | null = null;
+  let max: number | null = null;
+  try {
+    const p = probe();
+    cur = p.memlock.current;
+    max = p.memlock.max;
+  } catch {
+    /* keep unknown */
+  }
+  const kib = Math.ceil(bytes / 1024);
+  const curText = cur === null ? 'unlimited or unknown' : `${cur} bytes`;
+  return {
+    hint:
+      `registering (pinning) ${bytes} bytes of buffers failed; RLIMIT_MEMLOCK is ${curText}` +
+      ` (hard limit ${max === null ? 'unlimited or unknown' : `${max} bytes`}) and the pool needs ${bytes} bytes` +
+      ` more than what this user already has locked: raise it (\`ulimit -l ${kib * 2}\` in KiB, or` +
+      ` \`prlimit --memlock=...\`, LimitMEMLOCK= in systemd, --ulimit memlock=-1 in docker) or use fewer/smaller buffers`,
+    details: { memlockCurrent: cur, memlockMax: max, neededBytes: bytes },
+  };
+}
+
+/** A pool of registered buffers. Create with {@link BufferPool.create} or `ring.createPool()`. */
+export class BufferPool implements RingResource {
+  /** @internal */
+  readonly isPool = true;
+  readonly ring: Ring;
+  readonly options: BufferPoolOptions;
+  /** number of buffers */
+  readonly count: number;
+  /** bytes per buffer */
+  readonly size: number;
+  #ptr: NativePointer | null;
+  #memory: ArrayBuffer;
+  /** @internal address of buffer 0 */
+  readonly baseAddress: bigint;
+  #free: number[];
+  #buffers: (PoolBuffer | null)[];
+  #closed = false;
+
+  private constructor(ring: Ring, ptr: NativePointer, options: BufferPoolOptions) {
+    this.ring = ring;
+    this.options = options;
+    this.count = options.count;
+    this.size = options.size;
+    this.#ptr = ptr;
+    const base = ring.zc.zc_pool_base(ptr);
+    if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
+    this.#memory = ring.libc.view(base, this.count * this.size);
+    this.baseAddress = ring.libc.address(base);
+    this.#free = [];
+    for (let i = this.count - 1; i >= 0; i--) this.#free.push(i);
+    this.#buffers = new Array<PoolBuffer | null>(this.count).fill(null);
+    ring.track(this);
+  }
+
+  /**
+   * Map and register `count` buffers of `size` bytes (pinned once).
+   * Throws ZcConfigError for bad options, ZcError `ENOMEM` with the
+   * RLIMIT_MEMLOCK numbers when pinning is refused, `ENOSPC` when the ring
+   * has no free fixed-buffer slots left.
+   */
+  static create(ring: Ring, options?: BufferPoolOptionsInput): BufferPool {
+    const o = parseBufferPoolOptions(options);
+    const cfg = { count: o.count, size: o.size, flags: o.hugePages ? POOL_FLAGS.HUGE : 0, reserved: 0 };
+    const out: [NativePointer | null] = [null];
+    const rc = ring.zc.zc_pool_create(ring.ptr, cfg, out);
+    if (rc < 0 || out[0] === null) {
+      const bytes = o.count * o.size;
+      if (rc === -ERRNO.ENOMEM && !o.hugePages) {
+        const { hint, details } = pinHint(bytes);
+        throw new ZcError({ errno: rc, op: 'pool.create', hint, details });
+      }
+      const hint =
+        rc === -ERRNO.ENOMEM && o.hugePages
+          ? `no huge pages for ${bytes} bytes: reserve them (sysctl vm.nr_hugepages) or use hugePages: false`
+          : rc === -ERRNO.ENOSPC
+            ? `the ring has no ${o.count} free fixed-buffer slots in a row: raise maxFixedBuffers (now ${ring.options.maxFixedBuffers}) or close pools`
+            : rc === -ERRNO.EOPNOTSUPP
+              ? 'this kernel cannot register a sparse fixed-buffer table (needs Linux >= 5.19)'
+              : undefined;
+      throw new ZcError({ errno: rc < 0 ? rc : ERRNO.EIO, op: 'pool.create', hint });
+    }
+    return new BufferPool(ring, out[0], o);
+  }
+
+  /** @internal */
+  get ptr(): NativePointer {
+    if (!this.#ptr) throw new ZcError({ errno: ERRNO.EBADF, op: 'pool', hint: 'the pool is closed' });
+    return this.#ptr;
+  }
+
+  /** true once closed (or its ring closed) */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** buffers free to acquire */
+  get available(): number {
+    return this.#free.length;
+  }
+
+  /** sends holding this pool's buffers, as libzc counts them */
+  get inFlight(): number {
+    return this.#ptr ? this.ring.zc.zc_pool_inflight(this.#ptr) : 0;
+  }
+
+  /** Take a free buffer; throws ZcError ENOBUFS when all are taken. */
+  acquire(): PoolBuffer {
+    const b = this.tryAcquire();
+    if (!b) {
+      throw new ZcError({
+        errno: ERRNO.ENOBUFS,
+        op: 'pool.acquire',
+        hint: `all ${this.count} buffers are taken: release() some or create a bigger pool`,
+      });
+    }
+    return b;
+  }
+
+  /** Take a free buffer, or null when all are taken. */
+  tryAcquire(): PoolBuffer | null {
+    if (this.#closed) throw new ZcError({ errno: ERRNO.EBADF, op: 'pool.acquire', hint: 'the pool is closed' });
+    const i = this.#free.pop();
+    if (i === undefined) return null;
+    const b = new PoolBuffer(this, i, new Uint8Array(this.#memory, i * this.size, this.size));
+    this.#buffers[i] = b;
+    return b;
+  }
+
+  /** @internal called by PoolBuffer.release() */
+  giveBack(b: PoolBuffer): void {
+    if (this.#buffers[b.index] !== b) return;
+    this.#buffers[b.index] = null;
+    this.#free.push(b.index);
+  }
+
+  /**
+   * Unregister (unpin) and unmap the pool.  Throws ZcError `EBUSY` while
+   * the kernel still holds any of its buffers (a send in flight); then
+   * nothing changed.  Every PoolBuffer becomes unusable.  Idempotent.
+   */
+  close(): void {
+    if (this.#closed || !this.#ptr) return;
+    const rc = this.ring.zc.zc_pool_destroy(this.#ptr);
+    if (rc < 0) {
+      throw new ZcError({
+        errno: rc,
+        op: 'pool.close',
+        hint:
+          rc === -ERRNO.EBUSY
+            ? `${this.inFlight} send(s) still hold buffers of this pool: await them (or close the ring) first`
+            : undefined,
+      });
+    }
+    this.#invalidate();
+  }
+
+  #invalidate(): void {
+    this.#closed = true;
+    this.#ptr = null;
+    for (const b of this.#buffers) b?.detach();
+    this.#buffers.fill(null);
+    this.#free = [];
+    this.ring.untrack(this);
+  }
+
+  /** @internal Ring.close(): the ring frees the pool itself. */
+  destroyFromRing(): void {
+    if (this.#closed) return;
+    if (this.#ptr) this.ring.zc.zc_pool_destroy(this.#ptr);
+    this.#invalidate();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** One buffer of a {@link BufferPool}; see the ownership rules there. */
+export class PoolBuffer {
+  readonly pool: BufferPool;
+  /** index of the buffer inside its pool (fixed-buffer index) */
+  readonly index: number;
+  /** bytes */
+  readonly size: number;
+  #view: Uint8Array | null;
+  #inFlight = false;
+  #released = false;
+
+  /** @internal use pool.acquire() */
+  constructor(pool: BufferPool, index: number, view: Uint8Array) {
+    this.pool = pool;
+    this.index = index;
+    this.size = view.length;
+    this.#view = view;
+  }
+
+  /** true while a send of this buffer has not settled (the kernel owns it) */
+  get inFlight(): boolean {
+    return this.#inFlight;
+  }
+
+  /** true after release() or after the pool closed */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  #check(op: string): Uint8Array {
+    if (this.#released || !this.#view) {
+      throw new ZcOwnershipError(op, `buffer ${this.index} was released (or its pool closed): acquire a new one`);
+    }
+    if (this.#inFlight) {
+      throw new ZcOwnershipError(
+        op,
+        `buffer ${this.index} is owned by the kernel until its send settles: await the send() Promise first`,
+      );
+    }
+    return this.#view;
+  }
+
+  /** The buffer's memory.  Throws while in flight or after release. */
+  get bytes(): Uint8Array {
+    return this.#check('PoolBuffer.bytes');
+  }
+
+  /** Copy data in at offset; returns bytes written.  Throws while in flight. */
+  write(data: Uint8Array, offset = 0): number {
+    const v = this.#check('PoolBuffer.write');
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > v.length) {
+      throw new RangeError(`PoolBuffer.write: ${data.length} bytes at offset ${offset} do not fit in ${v.length}`);
+    }
+    v.set(data, offset);
+    return data.length;
+  }
+
+  /** Give the buffer back to the pool.  Throws while in flight. */
+  release(): void {
+    if (this.#released) return;
+    this.#check('PoolBuffer.release');
+    this.#released = true;
+    this.#view = null;
+    this.pool.giveBack(this);
+  }
+
+  /** @internal mark the buffer as owned by the kernel; throws if it already is */
+  lend(op: string): void {
+    this.#check(op);
+    this.#inFlight = true;
+  }
+
+  /** @internal the send settled: the buffer is the caller's again */
+  unlend(): void {
+    this.#inFlight = false;
+  }
+
+  /** @internal pool closed */
+  detach(): void {
+    this.#released = true;
+    this.#view = null;
+    this.#inFlight = false;
+  }
+
+  [Symbol.dispose](): void {
+    if (!this.#inFlight) this.release();
+  }
+}

@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: MIT
+/**
+ * {@link Ring}: one io_uring instance driven from Node's event loop.
+ *
+ * Requests (sends, socket ops) are queued into libzc during a JS tick and
+ * handed to the kernel with one `zc_submit` per tick (a microtask).  The
+ * ring's eventfd is watched with koffi's libuv poll handle; when it fires,
+ * `zc_reap` copies up to {@link REAP_BATCH} completion records into a
+ * preallocated buffer in one FFI call and each record settles its Promise.
+ * With nothing in flight the poll handle is unref'd (an idle ring does not
+ * keep the process alive) and costs no CPU: the eventfd is quiet.
+ */
+import { COMP_FLAGS, ERRNO, LAYOUT, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
+import { loadNative, watchReadable, type FdWatcher, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
+import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
+import { BufferPool } from './pool.ts';
+import { ZcError } from './errors.ts';
+import { probe, type ProbeInfo } from './probe.ts';
+
+/** Records reaped per FFI call. */
+export const REAP_BATCH = 256;
+const REC = LAYOUT.zc_completion.size;
+const OFF_RES = LAYOUT.zc_completion.fields.res.offset;
+const OFF_FLAGS = LAYOUT.zc_completion.fields.flags.offset;
+const OFF_OP = LAYOUT.zc_completion.fields.op.offset;
+const OFF_CQES = LAYOUT.zc_completion.fields.cqes.offset;
+const OFF_AUX = LAYOUT.zc_completion.fields.aux.offset;
+const OFF_AUX2 = LAYOUT.zc_completion.fields.aux2.offset;
+/** Bound on how long close() waits for the kernel to finish canceled requests. */
+const CLOSE_WAIT_MS = 2000;
+
+/** One decoded completion record (struct zc_completion). */
+export interface Completion {
+  /** bytes, fd or 0; -errno on failure */
+  res: number;
+  /** enum zc_completion_flags */
+  flags: number;
+  /** enum zc_op */
+  op: number;
+  /** kernel CQEs merged into this record */
+  cqes: number;
+  aux: bigint;
+  aux2: number;
+}
+
+/**
+ * A request as the ring tracks it (internal to the library: sockets and
+ * pools build these).  `issue` queues the SQE(s) with the given user_data
+ * and returns 0 or -errno; `done` receives the record; `fail` an error
+ * that happened before any record (issue failure, ring closed).
+ * @internal
+ */
+export interface RingRequest {
+  readonly opName: string;
+  issue(userData: number): number;
+  done(c: Completion): void;
+  fail(err: ZcError): void;
+  /** memory the kernel may read until the record arrives */
+  keep?: unknown;
+}
+
+/** Counters for benchmarks and tests. */
+export interface RingStats {
+  /** requests handed to libzc */
+  issued: number;
+  /** records reaped (exactly one per issued request) */
+  records: number;
+  /** zc_submit calls from the batching microtask */
+  submits: number;
+  /** zc_reap calls */
+  reaps: number;
+  /** times a request waited in JS because max requests were in flight */
+  backpressured: number;
+  /** eventfd wakeups */
+  wakeups: number;
+}
+
+let lib: { zc: LibZc; c: LibC } | undefined;
+function native(): { zc: LibZc; c: LibC } {
+  lib ??= loadNative();
+  return lib;
+}
+
+/** Registered with a ring so close() can tear it down (pools, sockets). @internal */
+export interface RingResource {
+  /** called by Ring.close() after every request settled */
+  destroyFromRing(): void;
+}
+
+function ringFlags(o: RingOptions): number {
+  let f = 0;
+  if (o.singleIssuer) f |= RING_FLAGS.SINGLE_ISSUER;
+  if (o.deferTaskrun) f |= RING_FLAGS.DEFER_TASKRUN | RING_FLAGS.SINGLE_ISSUER;
+  if (o.coopTaskrun) f |= RING_FLAGS.COOP_TASKRUN;
+  if (o.registeredFd) f |= RING_FLAGS.REGISTERED_FD;
+  return f;
+}
+
+function setupHint(errno: number, info: ProbeInfo | undefined): string | undefined {
+  const disabled = info?.ioUringDisabled;
+  if (errno === ERRNO.EPERM || errno === ERRNO.ENOSYS || errno === ERRNO.EACCES) {
+    return (
+      `io_uring is not available to this process: check \`sysctl kernel.io_uring_disabled\`` +
+      ` (now ${disabled === undefined || disabled < 0 ? 'unknown' : disabled}; 0 allows everyone, 1 only the` +
+      ` group in kernel.io_uring_group, 2 nobody) and, in a container, the seccomp profile` +
+      ` (io_uring_setup/io_uring_enter/io_uring_register must be allowed, e.g. docker --security-opt seccomp=...)`
+    );
+  }
+  if (errno === ERRNO.ENOMEM) {
+    return 'the ring memory could not be allocated or locked: lower entries or raise `ulimit -l`';
+  }
+  if (errno === ERRNO.EINVAL) {
+    return 'the kernel rejected the ring flags: DEFER_TASKRUN needs Linux >= 6.1, SINGLE_ISSUER >= 6.0; try deferTaskrun: false';
+  }
+  if (errno === ERRNO.EOPNOTSUPP) {
+    return 'unified: "native" needs a kernel with the uring-zc patch (IORING_FEAT_SEND_ZC_UNIFIED); use "auto"';
+  }
+  return undefined;
+}
+
+/** An io_uring ring with libzc's one-completion-per-request model. */
+export class Ring {
+  /** resolved options */
+  readonly options: RingOptions;
+  /** io_uring_params.features */
+  readonly features: number;
+  /** true when zero-copy sends complete with ONE kernel CQE (patched kernel) */
+  readonly unifiedNative: boolean;
+  /** the eventfd watched on Node's loop */
+  readonly eventFd: number;
+  /** the io_uring fd */
+  readonly fd: number;
+  /** counters (read-only view; reset with resetStats) */
+  readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0 };
+
+  #ptr: NativePointer | null;
+  #zc: LibZc;
+  #watcher: FdWatcher | null;
+  #reapBuf = Buffer.alloc(REAP_BATCH * REC);
+  #reqs = new Map<number, RingRequest>();
+  #backlog: RingRequest[] = [];
+  #nextId = 1;
+  #flushScheduled = false;
+  #refed = false;
+  #closed = false;
+  #resources = new Set<RingResource>();
+  #inReap = false;
+
+  private constructor(ptr: NativePointer, options: RingOptions, zc: LibZc) {
+    this.#ptr = ptr;
+    this.#zc = zc;
+    this.options = options;
+    this.features = zc.zc_ring_features(ptr);
+    this.unifiedNative = zc.zc_ring_unified_native(ptr) === 1;
+    this.eventFd = zc.zc_ring_event_fd(ptr);
+    this.fd = zc.zc_ring_fd(ptr);
+    this.#watcher = watchReadable(this.eventFd, () => this.#onReadable());
+    this.#watcher.unref();
+  }
+
+  /**
+   * Create a ring.  Throws ZcConfigError for invalid options and ZcError
+   * (op `ring.create`) when the kernel refuses, with a hint (sysctl
+   * kernel.io_uring_disabled, seccomp, kernel version).
+   */
+  static create(options?: RingOptionsInput): Ring {
+    const o = parseRingOptions(options);
+    const { zc } = native();
+    const cfg = {
+      sq_entries: o.entries,
+      cq_entries: o.cqEntries ?? 0,
+      flags: ringFlags(o),
+      unified: o.unified === 'native' ? UNIFIED.NATIVE : o.unified === 'userspace' ? UNIFIED.USERSPACE : UNIFIED.AUTO,
+      max_requests: o.maxRequests ?? 0,
+      max_fixed_buffers: o.maxFixedBuffers,
+      reserved: [0, 0] as [number, number],
+    };
+    const out: [NativePointer | null] = [null];
+    const rc = zc.zc_ring_create(cfg, out);
+    if (rc < 0 || out[0] === null) {
+      let info: ProbeInfo | undefined;
+      try {
+        info = probe();
+      } catch {
+        info = undefined;
+      }
+      throw new ZcError({
+        errno: rc < 0 ? rc : ERRNO.EIO,
+        op: 'ring.create',
+        hint: setupHint(-rc, info),
+        details: { ioUringDisabled: info?.ioUringDisabled ?? null, setupErrno: info?.setupErrno ?? null },
+      });
+    }
+    return new Ring(out[0], o, zc);
+  }
+
+  /** true once close() ran */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Requests issued whose record has not arrived, plus those waiting in JS. */
+  get inFlight(): number {
+    return this.#reqs.size + this.#backlog.length;
+  }
+
+  /** libzc's own count of requests not yet reaped. */
+  get nativePending(): number {
+    return this.#ptr ? this.#zc.zc_ring_pending(this.#ptr) : 0;
+  }
+
+  /** @internal native pointer for pools and sockets; throws when closed */
+  get ptr(): NativePointer {
+    if (!this.#ptr || this.#closed) throw new ZcError({ errno: ERRNO.EBADF, op: 'ring', hint: 'the ring is closed' });
+    return this.#ptr;
+  }
+
+  /** @internal */
+  get zc(): LibZc {
+    return this.#zc;
+  }
+
+  /** @internal */
+  get libc(): LibC {
+    return native().c;
+  }
+
+  /** @internal register a pool or socket to be torn down by close() */
+  track(r: RingResource): void {
+    this.#resources.add(r);
+  }
+
+  /** @internal */
+  untrack(r: RingResource): void {
+    this.#resources.delete(r);
+  }
+
+  /**
+   * @internal Queue a request.  Never throws for kernel errors: they reach
+   * `req.fail` (synchronously for an immediate libzc error).
+   */
+  enqueue(req: RingRequest): void {
+    if (this.#closed) {
+      req.fail(new ZcError({ errno: ERRNO.ECANCELED, op: req.opName, hint: 'the ring is closed' }));
+      return;
+    }
+    if (this.#backlog.length > 0) {
+      this.#backlog.push(req);
+      this.stats.backpressured++;
+      this.#updateRef();
+      return;
+    }
+    this.#issue(req, true);
+    this.#updateRef();
+  }
+
+  /** Issue one request; false when libzc is full (-EAGAIN). */
+  #issue(req: RingRequest, mayBacklog: boolean): boolean {
+    const id = this.#nextId;
+    this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    const rc = req.issue(id);
+    if (rc === -ERRNO.EAGAIN || rc === -ERRNO.EBUSY) {
+      if (mayBacklog) {
+        this.#backlog.push(req);
+        this.stats.backpressured++;
+        // Nothing may be pending in the kernel yet (all queued in libzc):
+        // make sure a submit happens so completions come back.
+        this.#scheduleFlush();
+      }
+      return false;
+    }
+    if (rc < 0) {
+      req.fail(new ZcError({ errno: rc, op: req.opName }));
+      return true;
+    }
+    this.#reqs.set(id, req);
+    this.stats.issued++;
+    this.#scheduleFlush();
+    return true;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.submit();
+    });
+  }
+
+  /** Hand everything queued to the kernel now (normally automatic, once per tick). */
+  submit(): void {
+    if (!this.#ptr || this.#closed) return;
+    const rc = this.#zc.zc_submit(this.#ptr);
+    this.stats.submits++;
+    if (rc < 0 && rc !== -ERRNO.EBUSY && rc !== -ERRNO.EAGAIN && rc !== -ERRNO.EINTR) {
+      this.#failAll(new ZcError({ errno: rc, op: 'submit' }));
+    }
+    // Completions may already be in (or libzc holds records for requests that
+    // finished inline): a reap is cheap and the eventfd may not fire for them.
+    this.reap();
+  }
+
+  #onReadable(): void {
+    this.stats.wakeups++;
+    this.reap();
+  }
+
+  /** Reap and dispatch every finished record now (normally automatic). */
+  reap(): number {
+    if (!this.#ptr || this.#inReap) return 0;
+    const zc = this.#zc;
+    const ptr = this.#ptr;
+    const buf = this.#reapBuf;
+    let total = 0;
+    this.#inReap = true;
+    try {
+      for (;;) {
+        const n = zc.zc_reap(ptr, buf, REAP_BATCH);
+        this.stats.reaps++;
+        if (n < 0) {
+          if (n !== -ERRNO.EAGAIN && n !== -ERRNO.EINTR && n !== -ERRNO.EBUSY) {
+            this.#failAll(new ZcError({ errno: n, op: 'reap' }));
+          }
+          break;
+        }
+        this.#dispatch(buf, n);
+        total += n;
+        if (n < REAP_BATCH) break;
+      }
+    } finally {
+      this.#inReap = false;
+    }
+    if (this.#backlog.length > 0) this.#drainBacklog();
+    this.#updateRef();
+    return total;
+  }
+
+  #dispatch(buf: Buffer, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const base = i * REC;
+      const id = buf.readUInt32LE(base) + buf.readUInt32LE(base + 4) * 0x100000000;
+      const req = this.#reqs.get(id);
+      this.stats.records++;
+      if (!req) continue; // libzc's own or a forgotten request
+      this.#reqs.delete(id);
+      req.done({
+        res: buf.readInt32LE(base + OFF_RES),
+        flags: buf.readUInt32LE(base + OFF_FLAGS),
+        op: buf.readUInt16LE(base + OFF_OP),
+        cqes: buf.readUInt16LE(base + OFF_CQES),
+        aux: buf.readBigUInt64LE(base + OFF_AUX),
+        aux2: buf.readUInt32LE(base + OFF_AUX2),
+      });
+    }
+  }
+
+  #drainBacklog(): void {
+    let issued = false;
+    while (this.#backlog.length > 0 && !this.#closed) {
+      const req = this.#backlog[0] as RingRequest;
+      if (!this.#issue(req, false)) break;
+      this.#backlog.shift();
+      issued = true;
+    }
+    if (issued) this.#scheduleFlush();
+  }
+
+  #updateRef(): void {
+    const busy = this.#reqs.size + this.#backlog.length > 0;
+    if (busy !== this.#refed && this.#watcher) {
+      if (busy) this.#watcher.ref();
+      else this.#watcher.unref();
+      this.#refed = busy;
+    }
+  }
+
+  #failAll(err: ZcError): void {
+    const reqs = [...this.#reqs.values(), ...this.#backlog];
+    this.#reqs.clear();
+    this.#backlog = [];
+    for (const r of reqs) r.fail(new ZcError({ errno: err.errno, op: r.opName, hint: err.hint }));
+  }
+
+  /**
+   * Close the ring: cancel what is in flight, wait (bounded) for the kernel
+   * to give every buffer back, settle every Promise (records that arrive
+   * resolve/reject as usual, the rest reject with ECANCELED), close the
+   * ring's sockets, destroy its pools (unpinning their memory), stop the
+   * poll handle and free the ring.  Idempotent.
+   */
+  close(): void {
+    if (this.#closed || !this.#ptr) return;
+    const zc = this.#zc;
+    const ptr = this.#ptr;
+    this.#closed = true;
+    const backlog = this.#backlog;
+    this.#backlog = [];
+    for (const r of backlog) {
+      r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed before the request was issued' }));
+    }
+    if (this.#reqs.size > 0 || zc.zc_ring_pending(ptr) > 0) {
+      zc.zc_cancel_all(ptr);
+      zc.zc_submit(ptr);
+      const deadline = Date.now() + CLOSE_WAIT_MS;
+      const buf = this.#reapBuf;
+      while (zc.zc_ring_pending(ptr) > 0) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        const n = zc.zc_wait(ptr, buf, REAP_BATCH, 1, Math.min(left, 100));
+        if (n < 0) break;
+        this.#dispatch(buf, n);
+      }
+    }
+    const rest = [...this.#reqs.values()];
+    this.#reqs.clear();
+    for (const r of rest) {
+      r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed while the request was in flight' }));
+    }
+    // Sockets before pools: pools may only be destroyed once nothing holds
+    // their buffers.
+    const res = [...this.#resources];
+    this.#resources.clear();
+    for (const r of res) if (!isPool(r)) r.destroyFromRing();
+    for (const r of res) if (isPool(r)) r.destroyFromRing();
+    this.#watcher?.close();
+    this.#watcher = null;
+    zc.zc_ring_destroy(ptr);
+    this.#ptr = null;
+  }
+
+  /** `using ring = Ring.create()` support. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Register a buffer pool with this ring (see {@link BufferPool.create}). */
+  createPool(options?: BufferPoolOptionsInput): BufferPool {
+    return BufferPool.create(this, options);
+  }
+
+  /** Reset the counters in `stats`. */
+  resetStats(): void {
+    for (const k of Object.keys(this.stats) as (keyof RingStats)[]) this.stats[k] = 0;
+  }
+}
+
+function isPool(r: RingResource): boolean {
+  return (r as { isPool?: boolean }).isPool === true;
+}
+
+/** Decode how a send's data left: 'used' (zero-copy), 'copied', or 'unknown'. */
+export function zeroCopyOf(c: Completion, requestedZc: boolean): 'used' | 'copied' | 'unknown' {
+  if (c.flags & COMP_FLAGS.ZC_COPIED) return 'copied';
+  if (c.flags & COMP_FLAGS.ZC_USED) return 'used';
+  if (!requestedZc || c.op === OP.SEND) return 'copied';
+  return 'unknown';
+}

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: MIT
+/**
+ * {@link ZcSocket}: a TCP or UDP socket whose operations go through a
+ * {@link Ring}: socket/bind/listen/accept/connect/close as ring ops, and
+ * sends that resolve once the kernel released the data:
+ * `{ bytes, zeroCopy: 'used' | 'copied' | 'unknown' }`.
+ *
+ * Sends on one stream socket reach the peer in call order, whatever the
+ * number in flight (libzc orders them).  A Uint8Array passed to send() must
+ * not be modified until its Promise settles (it is read in place, not
+ * copied); a PoolBuffer is locked by the library for that time.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { ERRNO, LAYOUT, OP, SEND_FLAGS, SYS } from './ffi/abi.gen.ts';
+import {
+  DEFAULT_SEND_OPTIONS,
+  parseSendOptions,
+  rangeError,
+  resolveSendOptions,
+  type SendOptions,
+  type SendOptionsInput,
+} from './config.ts';
+import { ZcError } from './errors.ts';
+import { decodeSockaddr, domainOf, encodeSockaddr, type SocketAddress } from './addr.ts';
+import { PoolBuffer } from './pool.ts';
+import { zeroCopyOf, type Completion, type Ring, type RingRequest, type RingResource } from './ring.ts';
+
+/** What a settled send reports. */
+export interface SendResult {
+  /** bytes sent (the whole length: short sends are completed by libzc) */
+  bytes: number;
+  /** 'used': sent without a copy; 'copied': the kernel (or plain send) copied; 'unknown': not reported */
+  zeroCopy: 'used' | 'copied' | 'unknown';
+}
+
+/** Kind of socket. */
+export type SocketKind = 'stream' | 'listener' | 'dgram';
+
+/** ZcSocket.connect() options. */
+export interface ConnectOptions {
+  /** IP literal or host name (resolved with dns.lookup) */
+  host: string;
+  port: number;
+  /** TCP_NODELAY (default true: sends are already batched) */
+  noDelay?: boolean;
+  /** defaults for every send on this socket */
+  sendOptions?: SendOptionsInput;
+}
+
+/** ZcSocket.listen() options. */
+export interface ListenOptions {
+  /** default '127.0.0.1' */
+  host?: string;
+  /** default 0 (any free port; see localAddress()) */
+  port?: number;
+  /** default 511 */
+  backlog?: number;
+  /** defaults for every send on accepted sockets */
+  sendOptions?: SendOptionsInput;
+}
+
+/** ZcSocket.udp() options. */
+export interface UdpOptions {
+  /** bind address (default: '0.0.0.0' or '::' by family); bind only if host or port given */
+  host?: string;
+  port?: number;
+  /** default 4, or 6 when host is an IPv6 literal */
+  family?: 4 | 6;
+  /** connect to this peer (then send() works without an address) */
+  connect?: { host: string; port: number };
+  sendOptions?: SendOptionsInput;
+}
+
+/** ZcSocket.adopt() options. */
+export interface AdoptOptions {
+  /** default: looked up with getsockopt(SO_TYPE) */
+  kind?: SocketKind;
+  /** close the fd when the socket closes (default true) */
+  owned?: boolean;
+  sendOptions?: SendOptionsInput;
+}
+
+/** Run one ring op to its record; resolves res, rejects ZcError. */
+function ringOp(ring: Ring, opName: string, issue: (ud: number) => number, hint?: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    ring.enqueue({
+      opName,
+      issue,
+      done: (c) => {
+        if (c.res < 0) reject(new ZcError({ errno: c.res, op: opName, hint }));
+        else resolve(c.res);
+      },
+      fail: reject,
+    });
+  });
+}
+
+async function resolveHost(host: string): Promise<string> {
+  if (isIP(host)) return host;
+  const r = await lookup(host);
+  return r.address;
+}
+
+const SO_INT = new Int32Array(1);
+const SO_LEN = new Int32Array(1);
+
+function iovecFor(addr: bigint, len: number): Buffer {
+  const b = Buffer.alloc(LAYOUT.iovec.size);
+  b.writeBigUInt64LE(addr, LAYOUT.iovec.fields.iov_base.offset);
+  b.writeBigUInt64LE(BigInt(len), LAYOUT.iovec.fields.iov_len.offset);
+  return b;
+}
+
+/** A socket driven through a Ring. */
+export class ZcSocket implements RingResource {
+  readonly ring: Ring;
+  /** the file descriptor (-1 once closed) */
+  fd: number;
+  readonly kind: SocketKind;
+  #owned: boolean;
+  #sendDefaults: SendOptions;
+  #pending = 0;
+  #drained: (() => void)[] = [];
+  #closing: Promise<void> | null = null;
+  #closed = false;
+  #addrCache = new Map<string, Buffer>();
+
+  private constructor(ring: Ring, fd: number, kind: SocketKind, owned: boolean, sendDefaults: SendOptions) {
+    this.ring = ring;
+    this.fd = fd;
+    this.kind = kind;
+    this.#owned = owned;
+    this.#sendDefaults = sendDefaults;
+    ring.track(this);
+  }
+
+  /** Open a TCP connection (socket + connect through the ring). */
+  static async connect(ring: Ring, options: ConnectOptions): Promise<ZcSocket> {
+    const defaults = parseSendOptions(options.sendOptions);
+    const host = await resolveHost(options.host);
+    const sa = encodeSockaddr(host, options.port, 'ConnectOptions');
+    const fd = await ringOp(ring, 'socket', (ud) =>
+      ring.zc.zc_socket(ring.ptr, domainOf(host), SYS.SOCK_STREAM, SYS.IPPROTO_TCP, ud),
+    );
+    const s = new ZcSocket(ring, fd, 'stream', true, defaults);
+    try {
+      if (options.noDelay ?? true) s.#setInt(SYS.IPPROTO_TCP, SYS.TCP_NODELAY, 1);
+      await ringOp(ring, 'connect', (ud) => ring.zc.zc_connect(ring.ptr, fd, sa, sa.length, ud));
+    } catch (e) {
+      s.#closeNow();
+      throw e;
+    }
+    return s;
+  }
+
+  /** A listening TCP socket (socket + bind + listen through the ring). */
+  static async listen(ring: Ring, options: ListenOptions = {}): Promise<ZcSocket> {
+    const defaults = parseSendOptions(options.sendOptions);
+    const host = await resolveHost(options.host ?? '127.0.0.1');
+    const sa = encodeSockaddr(host, options.port ?? 0, 'ListenOptions');
+    const fd = await ringOp(ring, 'socket', (ud) =>
+      ring.zc.zc_socket(ring.ptr, domainOf(host), SYS.SOCK_STREAM, SYS.IPPROTO_TCP, ud),
+    );
+    const s = new ZcSocket(ring, fd, 'listener', true, defaults);
+    try {
+      s.#setInt(SYS.SOL_SOCKET, SYS.SO_REUSEADDR, 1);
+      await ringOp(ring, 'bind', (ud) => ring.zc.zc_bind(ring.ptr, fd, sa, sa.length, ud));
+      const backlog = options.backlog ?? 511;
+      await ringOp(ring, 'listen', (ud) => ring.zc.zc_listen(ring.ptr, fd, backlog, ud));
+    } catch (e) {
+      s.#closeNow();
+      throw e;
+    }
+    return s;
+  }
+
+  /** A UDP socket, optionally bound and/or connected. */
+  static async udp(ring: Ring, options: UdpOptions = {}): Promise<ZcSocket> {
+    const defaults = parseSendOptions(options.sendOptions);
+    const family = options.family ?? (options.host !== undefined && isIP(options.host) === 6 ? 6 : 4);
+    const domain = family === 6 ? SYS.AF_INET6 : SYS.AF_INET;
+    const fd = await ringOp(ring, 'socket', (ud) =>
+      ring.zc.zc_socket(ring.ptr, domain, SYS.SOCK_DGRAM, SYS.IPPROTO_UDP, ud),
+    );
+    const s = new ZcSocket(ring, fd, 'dgram', true, defaults);
+    try {
+      if (options.host !== undefined || options.port !== undefined) {
+        const host = await resolveHost(options.host ?? (family === 6 ? '::' : '0.0.0.0'));
+        const sa = encodeSockaddr(host, options.port ?? 0, 'UdpOptions');
+        await ringOp(ring, 'bind', (ud) => ring.zc.zc_bind(ring.ptr, fd, sa, sa.length, ud));
+      }
+      if (options.connect) {
+        const host = await resolveHost(options.connect.host);
+        const sa = encodeSockaddr(host, options.connect.port, 'UdpOptions.connect');
+        await ringOp(ring, 'connect', (ud) => ring.zc.zc_connect(ring.ptr, fd, sa, sa.length, ud));
+      }
+    } catch (e) {
+      s.#closeNow();
+      throw e;
+    }
+    return s;
+  }
+
+  /**
+   * Wrap a socket fd opened elsewhere (e.g. an AF_UNIX socketpair).  With
+   * `owned: false` close() leaves the fd open and only makes libzc forget it.
+   */
+  static adopt(ring: Ring, fd: number, options: AdoptOptions = {}): ZcSocket {
+    const defaults = parseSendOptions(options.sendOptions);
+    let kind = options.kind;
+    if (kind === undefined) {
+      SO_LEN[0] = 4;
+      if (ring.libc.getsockopt(fd, SYS.SOL_SOCKET, SYS.SO_TYPE, SO_INT, SO_LEN) < 0) {
+        throw new ZcError({ errno: ring.libc.errno(), op: 'adopt', hint: `fd ${fd} is not a socket` });
+      }
+      kind = SO_INT[0] === SYS.SOCK_DGRAM ? 'dgram' : 'stream';
+    }
+    return new ZcSocket(ring, fd, kind, options.owned ?? true, defaults);
+  }
+
+  #setInt(level: number, name: number, value: number): void {
+    const v = new Int32Array([value]);
+    if (this.ring.libc.setsockopt(this.fd, level, name, v, 4) < 0) {
+      throw new ZcError({ errno: this.ring.libc.errno(), op: 'setsockopt' });
+    }
+  }
+
+  /** true once close() started */
+  get closed(): boolean {
+    return this.#closed || this.#closing !== null;
+  }
+
+  /** sends (and accepts) of this socket not settled yet */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /** Local address (getsockname). */
+  localAddress(): SocketAddress | null {
+    const b = new Uint8Array(LAYOUT.sockaddr_storage.size);
+    const len = new Int32Array([b.length]);
+    if (this.fd < 0 || this.ring.libc.getsockname(this.fd, b, len) < 0) return null;
+    return decodeSockaddr(b);
+  }
+
+  /** Change the default options of later sends on this socket. */
+  setSendDefaults(options: SendOptionsInput): void {
+    this.#sendDefaults = parseSendOptions(options);
+  }
+
+  /** Current default send options. */
+  get sendDefaults(): Readonly<SendOptions> {
+    return this.#sendDefaults;
+  }
+
+  #checkOpen(op: string): void {
+    if (this.#closed || this.#closing) throw new ZcError({ errno: ERRNO.EBADF, op, hint: 'the socket is closed' });
+  }
+
+  /** Accept one connection (listener sockets). */
+  accept(): Promise<ZcSocket> {
+    this.#checkOpen('accept');
+    if (this.kind !== 'listener') {
+      return Promise.reject(new ZcError({ errno: ERRNO.EINVAL, op: 'accept', hint: 'not a listening socket' }));
+    }
+    this.#pending++;
+    const fd = this.fd;
+    const ring = this.ring;
+    return ringOp(ring, 'accept', (ud) => ring.zc.zc_accept(ring.ptr, fd, ud)).then(
+      (nfd) => {
+        this.#settled();
+        const s = new ZcSocket(ring, nfd, 'stream', true, this.#sendDefaults);
+        try {
+          s.#setInt(SYS.IPPROTO_TCP, SYS.TCP_NODELAY, 1);
+        } catch {
+          /* not TCP: fine */
+        }
+        return s;
+      },
+      (e: unknown) => {
+        this.#settled();
+        throw e;
+      },
+    );
+  }
+
+  #settled(): void {
+    this.#pending--;
+    if (this.#pending === 0 && this.#drained.length > 0) {
+      const w = this.#drained;
+      this.#drained = [];
+      for (const f of w) f();
+    }
+  }
+
+  /**
+   * Send bytes.  `data` is a PoolBuffer (registered memory: zero-copy from
+   * a fixed buffer, no pinning per send) or any Uint8Array.  Mode 'zc' uses
+   * SEND_ZC, 'copy' a plain send, 'auto' zero-copy from `autoThreshold`
+   * bytes on.  Resolves when the kernel no longer needs the memory.
+   * Throws at once (ZcOwnershipError) if a PoolBuffer is already in flight
+   * or released, ZcConfigError for bad options; rejects with ZcError for
+   * kernel errors (EPIPE, ECONNRESET, EOPNOTSUPP for zero-copy on AF_UNIX,
+   * ECANCELED when closed meanwhile).
+   */
+  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput): Promise<SendResult> {
+    return this.#send(data, options, null, 'send');
+  }
+
+  /**
+   * Send one datagram to `to` (UDP), with SENDMSG_ZC in zero-copy mode.
+   * `to.address` must be an IP literal.
+   */
+  sendTo(data: Uint8Array | PoolBuffer, to: { address: string; port: number }, options?: SendOptionsInput): Promise<SendResult> {
+    const key = `${to.address}|${to.port}`;
+    let sa = this.#addrCache.get(key);
+    if (!sa) {
+      sa = encodeSockaddr(to.address, to.port, 'sendTo');
+      if (this.#addrCache.size > 64) this.#addrCache.clear();
+      this.#addrCache.set(key, sa);
+    }
+    return this.#send(data, options, sa, 'sendTo');
+  }
+
+  #send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string): Promise<SendResult> {
+    this.#checkOpen(opName);
+    const o = resolveSendOptions(options, this.#sendDefaults);
+    const ring = this.ring;
+    const zc = ring.zc;
+    const fd = this.fd;
+    let len: number;
+    let issue: (ud: number) => number;
+    let pb: PoolBuffer | null = null;
+    let keep: unknown;
+
+    if (data instanceof PoolBuffer) {
+      const off = o.offset ?? 0;
+      if (off > data.size) throw rangeError('offset', off, data.size);
+      len = o.length ?? data.size - off;
+      if (off + len > data.size) throw rangeError('length', len, data.size - off);
+      const flags = this.#flags(o, len);
+      data.lend(opName); // throws if in flight or released
+      pb = data;
+      const pool = data.pool;
+      if (to === null) {
+        const poolPtr = pool.ptr;
+        const idx = data.index;
+        issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
+      } else {
+        const iov = iovecFor(pool.baseAddress + BigInt(data.index * pool.size + off), len);
+        const sa = to;
+        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
+      }
+    } else if (data instanceof Uint8Array) {
+      const off = o.offset ?? 0;
+      if (off > data.length) throw rangeError('offset', off, data.length);
+      len = o.length ?? data.length - off;
+      if (off + len > data.length) throw rangeError('length', len, data.length - off);
+      if (len > 0xffffffff) throw rangeError('length', len, 0xffffffff);
+      const flags = this.#flags(o, len);
+      const view = off === 0 && len === data.length ? data : data.subarray(off, off + len);
+      keep = view;
+      if (to === null) {
+        issue = (ud) => zc.zc_send(ring.ptr, fd, view, len, flags, ud);
+      } else {
+        const iov = iovecFor(len > 0 ? ring.libc.addressOf(view) : 0n, len);
+        const sa = to;
+        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
+      }
+    } else {
+      throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
+    }
+
+    const wantZc = this.#wantZc(o, len);
+    this.#pending++;
+    return new Promise<SendResult>((resolve, reject) => {
+      const req: RingRequest = {
+        opName,
+        keep,
+        issue,
+        done: (c: Completion) => {
+          if (pb) pb.unlend();
+          this.#settled();
+          if (c.res < 0) reject(new ZcError({ errno: c.res, op: opName }));
+          else resolve({ bytes: c.res, zeroCopy: zeroCopyOf(c, wantZc) });
+        },
+        fail: (e: ZcError) => {
+          if (pb) pb.unlend();
+          this.#settled();
+          reject(e);
+        },
+      };
+      ring.enqueue(req);
+    });
+  }
+
+  #wantZc(o: SendOptions, len: number): boolean {
+    return o.mode === 'zc' || (o.mode === 'auto' && len >= o.autoThreshold);
+  }
+
+  #flags(o: SendOptions, len: number): number {
+    let f = 0;
+    if (this.#wantZc(o, len)) f |= SEND_FLAGS.ZEROCOPY;
+    if (o.more) f |= SEND_FLAGS.MORE;
+    if (!o.reportUsage) f |= SEND_FLAGS.NO_REPORT;
+    return f;
+  }
+
+  /** Shut down one or both directions through the ring ('write' sends FIN after queued sends). */
+  shutdown(how: 'read' | 'write' | 'both' = 'write'): Promise<void> {
+    this.#checkOpen('shutdown');
+    const h = how === 'read' ? SYS.SHUT_RD : how === 'write' ? SYS.SHUT_WR : SYS.SHUT_RDWR;
+    const ring = this.ring;
+    const fd = this.fd;
+    return ringOp(ring, 'shutdown', (ud) => ring.zc.zc_shutdown(ring.ptr, fd, h, ud)).then(() => undefined);
+  }
+
+  /** Resolves when every send/accept of this socket has settled. */
+  drain(): Promise<void> {
+    if (this.#pending === 0) return Promise.resolve();
+    return new Promise((r) => this.#drained.push(r));
+  }
+
+  /**
+   * Graceful close: wait until every send settled (data handed over and
+   * buffers released), then close the fd through the ring.
+   */
+  async end(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = (async () => {
+      await this.drain();
+      await this.#closeFd();
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * Close now: shut the socket down (pending sends and accepts fail with
+   * EPIPE/EINVAL/ECANCELED or complete if they already got through), wait
+   * until every Promise of this socket settled, close the fd.  Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    if (this.#owned && this.fd >= 0) this.ring.libc.shutdown(this.fd, SYS.SHUT_RDWR);
+    this.#closing = (async () => {
+      await this.drain();
+      await this.#closeFd();
+    })();
+    return this.#closing;
+  }
+
+  async #closeFd(): Promise<void> {
+    if (this.#closed) return;
+    const fd = this.fd;
+    const ring = this.ring;
+    if (fd < 0 || ring.closed) {
+      this.#finish();
+      return;
+    }
+    if (this.#owned) {
+      try {
+        await ringOp(ring, 'close', (ud) => ring.zc.zc_close(ring.ptr, fd, ud));
+      } catch (e) {
+        // The ring closed meanwhile: it closed the fd (destroyFromRing).
+        if (!(e instanceof ZcError && e.code === 'ECANCELED')) throw e;
+      }
+    } else {
+      ring.zc.zc_sock_forget(ring.ptr, fd);
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    this.#closed = true;
+    this.fd = -1;
+    this.ring.untrack(this);
+  }
+
+  /** Synchronous close of the fd (error paths and ring teardown). */
+  #closeNow(): void {
+    if (this.#closed) return;
+    const fd = this.fd;
+    if (fd >= 0) {
+      if (!this.ring.closed) this.ring.zc.zc_sock_forget(this.ring.ptr, fd);
+      if (this.#owned) this.ring.libc.close(fd);
+    }
+    this.#finish();
+  }
+
+  /** @internal Ring.close(): every request settled already; close the fd. */
+  destroyFromRing(): void {
+    this.#closeNow();
+  }
+}
+
+/** Is this completion from a send op? (for callers decoding raw records) */
+export function isSendOp(op: number): boolean {
+  return op === OP.SEND || op === OP.SEND_ZC || op === OP.SENDMSG_ZC;
+}

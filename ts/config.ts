@@ -40,6 +40,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
     deferTaskrun: 'a boolean (true needs singleIssuer: true)',
     coopTaskrun: 'a boolean',
     registeredFd: 'a boolean',
+    cqe32: 'a boolean (32-byte CQEs: needed, with deferTaskrun, by zcrx receive)',
     unified: '"auto", "native" or "userspace"',
     maxRequests: `an integer in 1..${MAX_CQ_ENTRIES} (requests tracked at once; default cqEntries)`,
     maxFixedBuffers: 'an integer in 1..16384 (registered-buffer slots)',
@@ -74,6 +75,8 @@ export const RingOptionsSchema = z
     coopTaskrun: z.boolean().default(false),
     /** Register the ring fd (saves an fd lookup per io_uring_enter). */
     registeredFd: z.boolean().default(true),
+    /** IORING_SETUP_CQE32: 32-byte CQEs, required (with deferTaskrun) by zcrx receive modes. */
+    cqe32: z.boolean().default(false),
     /** Single-CQE zero-copy sends: kernel ('native'), libzc ('userspace'), or whichever works ('auto'). */
     unified: z.enum(['auto', 'native', 'userspace']).default('auto'),
     /** Requests tracked at once; more are queued in JS (backpressure). Default: cqEntries. */

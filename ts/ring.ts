@@ -93,6 +93,7 @@ function ringFlags(o: RingOptions): number {
   if (o.deferTaskrun) f |= RING_FLAGS.DEFER_TASKRUN | RING_FLAGS.SINGLE_ISSUER;
   if (o.coopTaskrun) f |= RING_FLAGS.COOP_TASKRUN;
   if (o.registeredFd) f |= RING_FLAGS.REGISTERED_FD;
+  if (o.cqe32) f |= RING_FLAGS.CQE32;
   return f;
 }
 
@@ -343,10 +344,12 @@ export class Ring {
       const req = this.#reqs.get(id);
       this.stats.records++;
       if (!req) continue; // libzc's own or a forgotten request
-      this.#reqs.delete(id);
+      const flags = buf.readUInt32LE(base + OFF_FLAGS);
+      // Multishot requests (receive) yield records with MORE before their last one.
+      if (!(flags & COMP_FLAGS.MORE)) this.#reqs.delete(id);
       req.done({
         res: buf.readInt32LE(base + OFF_RES),
-        flags: buf.readUInt32LE(base + OFF_FLAGS),
+        flags,
         op: buf.readUInt16LE(base + OFF_OP),
         cqes: buf.readUInt16LE(base + OFF_CQES),
         aux: buf.readBigUInt64LE(base + OFF_AUX),

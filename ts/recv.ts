@@ -1,0 +1,735 @@
+// SPDX-License-Identifier: MIT
+/**
+ * Zero-copy receive.
+ *
+ * A {@link Receiver} is memory registered once with a ring (the "area"),
+ * in one of three modes:
+ * - `zcrx`: a hardware RX queue (interface + queue) bound with
+ *   IORING_REGISTER_ZCRX_IFQ; the NIC writes payloads straight into the
+ *   area (needs header split + flow steering, CAP_NET_ADMIN);
+ * - `zcrx-nodev`: the same interface without a NIC (ZCRX_REG_NODEV,
+ *   Linux >= 7.1): the kernel copies into the area, in page-sized chunks;
+ * - `bufring`: multishot recv with a provided-buffer ring whose buffers are
+ *   the area (one kernel copy, no syscall per receive; any kernel >= 6.0).
+ * `auto` (the default) uses `zcrx` when an interface is named and it works,
+ * else `bufring`, and says why in {@link Receiver.fallback}.
+ *
+ * `receiver.receive(fd)` returns a {@link RecvStream}: an async iterator of
+ * {@link Chunk}s, each a view into the area (no copy in JS).  A chunk is
+ * yours until `release()`, which gives its memory back to the kernel;
+ * touching it afterwards throws.  Holding chunks is backpressure: when the
+ * area is full the kernel stops, and libzc re-arms the receive once chunks
+ * come back (nothing lost, nothing duplicated).  The stream ends at EOF,
+ * throws a {@link ZcError} on reset or other errors, and ends when
+ * canceled (`return()`/`break`, `cancel()`) or when the ring closes.
+ */
+import { z } from 'zod';
+import { COMP_FLAGS, ERRNO, RING_FLAGS } from './ffi/abi.gen.ts';
+import type { NativePointer } from './ffi/libzc.ts';
+import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
+import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue } from './errors.ts';
+import type { Completion, Ring, RingRequest, RingResource } from './ring.ts';
+
+/** Receive modes, fastest first. */
+export const RECV_MODES = ['zcrx', 'zcrx-nodev', 'bufring'] as const;
+export type RecvMode = (typeof RECV_MODES)[number];
+export type RecvModePreference = 'auto' | RecvMode;
+
+/** enum zc_rx_mode (libzc.h) */
+const RX_MODE = { auto: 0, bufring: 1, 'zcrx-nodev': 2, zcrx: 3 } as const;
+const MODE_OF: Record<number, RecvMode> = { 1: 'bufring', 2: 'zcrx-nodev', 3: 'zcrx' };
+
+const PAGE = 4096;
+const MAX_AREA = 2 ** 40;
+const MAX_ENTRIES = 32768;
+const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const ALLOWED: Record<string, string> = {
+  mode: '"auto", "bufring", "zcrx-nodev" or "zcrx"',
+  areaSize: `a multiple of ${PAGE} in ${PAGE}..${MAX_AREA} bytes (and of bufferSize)`,
+  bufferSize:
+    `bufring: a multiple of ${PAGE} up to 1 GiB (default 65536), at most ${MAX_ENTRIES} buffers per area;` +
+    ` zcrx: a power of two >= ${PAGE} (rx_buf_len); zcrx-nodev: ${PAGE} only`,
+  ringEntries: `a power of two in 1..${MAX_ENTRIES} (bufring: >= areaSize / bufferSize)`,
+  ifname: 'an interface name of 1..15 characters without "/", ":" or spaces (zcrx)',
+  rxQueue: 'an integer in 0..65535 (zcrx: the RX queue flows are steered to)',
+};
+
+/** Receive options (all optional); see {@link Receiver.create}. */
+export const ReceiveOptionsSchema = z
+  .object({
+    /** 'auto' (default): zcrx when `ifname` is given and usable, else bufring. */
+    mode: z.enum(['auto', 'bufring', 'zcrx-nodev', 'zcrx']).default('auto'),
+    /** Bytes of registered memory (all chunks live in it). Default 16 MiB. */
+    areaSize: int(PAGE, MAX_AREA)
+      .refine((n) => n % PAGE === 0)
+      .default(16 * 1024 * 1024),
+    /** Largest chunk: bufring buffer size (default 64 KiB), zcrx rx_buf_len (default page). */
+    bufferSize: int(PAGE, 1 << 30)
+      .refine((n) => n % PAGE === 0)
+      .optional(),
+    /** Buffer ring / refill ring entries (default: one per buffer). */
+    ringEntries: int(1, MAX_ENTRIES).refine(isPow2).optional(),
+    /** zcrx: network interface whose RX queue is bound. */
+    ifname: z
+      .string()
+      .min(1)
+      .max(15)
+      .regex(/^[^\s/:]+$/)
+      .optional(),
+    /** zcrx: RX queue index. */
+    rxQueue: int(0, 65535).default(0),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    const buf = o.bufferSize ?? (o.mode === 'bufring' || o.mode === 'auto' ? 65536 : PAGE);
+    if (o.areaSize % buf !== 0 || o.areaSize < buf) {
+      ctx.addIssue({ code: 'custom', path: ['areaSize'], message: 'areaSize not a multiple of bufferSize' });
+    }
+    if (o.mode === 'zcrx' && o.ifname === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['ifname'], message: 'mode "zcrx" needs an interface' });
+    }
+    if (o.mode === 'zcrx-nodev' && o.ifname !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['ifname'], message: 'zcrx-nodev binds no interface' });
+    }
+    if (o.mode === 'zcrx-nodev' && o.bufferSize !== undefined && o.bufferSize !== PAGE) {
+      ctx.addIssue({ code: 'custom', path: ['bufferSize'], message: 'zcrx-nodev takes page-sized buffers only' });
+    }
+    if (o.mode === 'zcrx' && o.bufferSize !== undefined && !isPow2(o.bufferSize)) {
+      ctx.addIssue({ code: 'custom', path: ['bufferSize'], message: 'rx_buf_len must be a power of two' });
+    }
+    if ((o.mode === 'bufring' || o.mode === 'auto') && o.areaSize / buf > MAX_ENTRIES) {
+      ctx.addIssue({ code: 'custom', path: ['areaSize'], message: `more than ${MAX_ENTRIES} buffers` });
+    }
+    if (o.mode === 'bufring' && o.ringEntries !== undefined && o.ringEntries < o.areaSize / buf) {
+      ctx.addIssue({ code: 'custom', path: ['ringEntries'], message: 'fewer entries than buffers' });
+    }
+  });
+
+export type ReceiveOptionsInput = z.input<typeof ReceiveOptionsSchema>;
+export type ReceiveOptions = z.output<typeof ReceiveOptionsSchema>;
+
+function valueAt(input: unknown, key: PropertyKey | undefined): unknown {
+  if (key === undefined || input === null || typeof input !== 'object') return undefined;
+  return (input as Record<PropertyKey, unknown>)[key];
+}
+
+/** Validate receive options and fill defaults; throws ZcConfigError naming the field. */
+export function parseReceiveOptions(input?: ReceiveOptionsInput): ReceiveOptions {
+  const r = ReceiveOptionsSchema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const issues: ConfigIssue[] = [];
+  for (const i of r.error.issues) {
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys) {
+        issues.push({ field: k, value: valueAt(input, k), allowed: `no such option (known: ${Object.keys(ALLOWED).join(', ')})` });
+      }
+      continue;
+    }
+    const field = i.path.length ? i.path.map(String).join('.') : '(root)';
+    const allowed = ALLOWED[field] ?? 'an options object or undefined';
+    issues.push({
+      field,
+      value: i.path.length ? valueAt(input, i.path[0]) : input,
+      allowed: i.code === 'custom' ? `${allowed} (${i.message})` : allowed,
+    });
+  }
+  throw new ZcConfigError('ReceiveOptions', issues);
+}
+
+/** What the kernel said, as advice. */
+function createHint(errno: number, mode: RecvMode, o: ReceiveOptions): string | undefined {
+  const zcrx = mode !== 'bufring';
+  switch (errno) {
+    case ERRNO.EPERM:
+      return zcrx ? 'zcrx registration needs CAP_NET_ADMIN (run as root or grant the capability); use mode "bufring"' : undefined;
+    case ERRNO.EINVAL:
+      return zcrx
+        ? mode === 'zcrx'
+          ? `the ring needs deferTaskrun and 32-byte CQEs (Ring.create({ deferTaskrun: true, cqe32: true })), or the` +
+            ` NIC refused queue ${o.rxQueue} of ${o.ifname}: enable header split (\`ethtool -G ${o.ifname} tcp-data-split on\`,` +
+            ` hds-thresh 0) and steer the flow to the queue (\`ethtool -N ${o.ifname} flow-type ... action ${o.rxQueue}\`)`
+          : 'zcrx-nodev needs a ring created with deferTaskrun and 32-byte CQEs: Ring.create({ deferTaskrun: true, cqe32: true })'
+        : 'the kernel rejected the buffer ring (sizes?)';
+    case ERRNO.EOPNOTSUPP:
+      return mode === 'zcrx-nodev'
+        ? 'this kernel has no ZCRX_REG_NODEV (Linux >= 7.1) or no IORING_OP_RECV_ZC (>= 6.15); use mode "bufring"'
+        : mode === 'zcrx'
+          ? `no zcrx on ${o.ifname} queue ${o.rxQueue}: the kernel lacks IORING_OP_RECV_ZC (>= 6.15), or the driver` +
+            ` has no queue-management/memory-provider support (virtual devices like lo/veth never do), or it` +
+            ` does not take this rx_buf_len; use mode "bufring"`
+          : undefined;
+    case ERRNO.EEXIST:
+    case ERRNO.EBUSY:
+      return `queue ${o.rxQueue} of ${o.ifname} is already bound (another zcrx instance, AF_XDP or an XDP program)`;
+    case ERRNO.ERANGE:
+      return `${o.ifname} has no RX queue ${o.rxQueue} (see \`ethtool -l ${o.ifname}\`)`;
+    case ERRNO.ENODEV:
+      return `no network interface named ${JSON.stringify(o.ifname ?? '')}`;
+    case ERRNO.ENOMEM:
+      return 'the area could not be allocated or pinned: lower areaSize or raise RLIMIT_MEMLOCK (`ulimit -l`)';
+    default:
+      return undefined;
+  }
+}
+
+/** Counters and geometry of a receiver (struct zc_rx_info). */
+export interface ReceiverInfo {
+  mode: RecvMode;
+  bufferSize: number;
+  bufferCount: number;
+  ringEntries: number;
+  areaSize: number;
+  /** chunks handed out and not yet released */
+  held: number;
+  /** streams receiving into this area */
+  active: number;
+  bytes: number;
+  chunks: number;
+  /** receives re-armed after the area ran dry (backpressure events) */
+  rearms: number;
+  /** zcrx refill-ring flushes */
+  flushes: number;
+}
+
+/**
+ * Registered receive memory shared by any number of streams.  Create with
+ * {@link Receiver.create}; closed by `close()` or with its ring.
+ */
+export class Receiver implements RingResource {
+  readonly ring: Ring;
+  readonly options: ReceiveOptions;
+  /** mode in use */
+  readonly mode: RecvMode;
+  /** bytes per buffer: the largest chunk */
+  readonly bufferSize: number;
+  readonly areaSize: number;
+  /** mode 'auto' with an interface: why zcrx was not used (null if it was or was not tried) */
+  readonly fallback: ZcError | null;
+
+  #lib: LibZcRecv;
+  #ptr: NativePointer | null;
+  #area: ArrayBuffer;
+  #rel: BigUint64Array = new BigUint64Array(256);
+  #nrel = 0;
+  #flushScheduled = false;
+  #streams = new Set<RecvStream>();
+  #closing = false;
+  #closed = false;
+  /** bumped when chunks are invalidated wholesale */
+  #epoch = 0;
+
+  private constructor(ring: Ring, lib: LibZcRecv, ptr: NativePointer, options: ReceiveOptions, info: RxInfoStruct) {
+    this.ring = ring;
+    this.options = options;
+    this.#lib = lib;
+    this.#ptr = ptr;
+    this.mode = MODE_OF[info.mode] ?? 'bufring';
+    this.bufferSize = info.buf_size;
+    this.areaSize = Number(info.area_size);
+    this.fallback =
+      info.zcrx_errno > 0
+        ? new ZcError({ errno: info.zcrx_errno, op: 'recv.zcrx', hint: createHint(info.zcrx_errno, 'zcrx', options) })
+        : null;
+    const base = lib.zc_rx_base(ptr);
+    if (base === null) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create' });
+    this.#area = lib.view(base, this.areaSize);
+    ring.track(this);
+  }
+
+  /**
+   * Register a receive area on `ring`.  Throws ZcConfigError for bad
+   * options and ZcError (op `recv.create`) with a hint when the kernel
+   * refuses (permissions, kernel version, NIC setup, ring flags).
+   */
+  static create(ring: Ring, options?: ReceiveOptionsInput): Receiver {
+    const o = parseReceiveOptions(options);
+    const lib = loadRecv();
+    const wanted: RecvMode = o.mode === 'auto' ? 'bufring' : o.mode;
+    if (o.mode === 'zcrx' || o.mode === 'zcrx-nodev') {
+      const f = ring.options as { deferTaskrun: boolean; cqe32?: boolean };
+      if (!f.deferTaskrun || !(f.cqe32 ?? false)) {
+        throw new ZcError({ errno: ERRNO.EINVAL, op: 'recv.create', hint: createHint(ERRNO.EINVAL, 'zcrx-nodev', o) });
+      }
+    }
+    const cfg = {
+      mode: RX_MODE[o.mode],
+      buf_size: o.bufferSize ?? 0,
+      area_size: o.areaSize,
+      ring_entries: o.ringEntries ?? 0,
+      rxq: o.rxQueue,
+      ifname: o.ifname ?? '',
+      reserved: [0, 0, 0, 0] as [number, number, number, number],
+    };
+    const out: [NativePointer | null] = [null];
+    const rc = lib.zc_rx_create(ring.ptr, cfg, out);
+    if (rc < 0 || out[0] === null) {
+      const errno = rc < 0 ? -rc : ERRNO.EIO;
+      throw new ZcError({
+        errno,
+        op: 'recv.create',
+        hint: createHint(errno, o.mode === 'auto' ? wanted : o.mode, o),
+        details: { mode: o.mode, areaSize: o.areaSize, ifname: o.ifname ?? null, rxQueue: o.rxQueue },
+      });
+    }
+    const info = Receiver.#infoOf(lib, out[0]);
+    return new Receiver(ring, lib, out[0], o, info);
+  }
+
+  static #infoOf(lib: LibZcRecv, ptr: NativePointer): RxInfoStruct {
+    const info = {} as RxInfoStruct;
+    lib.zc_rx_info(ptr, info);
+    return info;
+  }
+
+  /** true once closed (or its ring closed) */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Geometry and counters. */
+  info(): ReceiverInfo {
+    if (!this.#ptr) throw new ZcError({ errno: ERRNO.EBADF, op: 'recv.info', hint: 'the receiver is closed' });
+    const i = Receiver.#infoOf(this.#lib, this.#ptr);
+    return {
+      mode: this.mode,
+      bufferSize: i.buf_size,
+      bufferCount: i.buf_count,
+      ringEntries: i.ring_entries,
+      areaSize: Number(i.area_size),
+      held: i.held - this.#nrel,
+      active: i.active,
+      bytes: Number(i.bytes),
+      chunks: Number(i.chunks),
+      rearms: Number(i.rearms),
+      flushes: Number(i.flushes),
+    };
+  }
+
+  /**
+   * Start receiving on a connected stream socket.  One stream per socket
+   * at a time.  zcrx modes take TCP only: other sockets throw
+   * EPROTONOSUPPORT (the module-level {@link receive} falls back instead).
+   */
+  receive(fd: number): RecvStream {
+    if (this.#closing || this.#closed || !this.#ptr) {
+      throw new ZcError({ errno: ERRNO.EBADF, op: 'recv', hint: 'the receiver is closed' });
+    }
+    if (!Number.isInteger(fd) || fd < 0) {
+      throw new ZcConfigError('receive', [{ field: 'fd', value: fd, allowed: 'an open socket file descriptor' }]);
+    }
+    for (const s of this.#streams) {
+      if (s.fd === fd) throw new ZcError({ errno: ERRNO.EBUSY, op: 'recv', hint: `fd ${fd} is already receiving` });
+    }
+    const s = new RecvStream(this, fd, RecvStream.token);
+    this.#streams.add(s);
+    return s;
+  }
+
+  /** @internal */
+  get ptr(): NativePointer {
+    if (!this.#ptr) throw new ZcError({ errno: ERRNO.EBADF, op: 'recv', hint: 'the receiver is closed' });
+    return this.#ptr;
+  }
+
+  /** @internal */
+  get lib(): LibZcRecv {
+    return this.#lib;
+  }
+
+  /** @internal */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** @internal a view of len bytes at off of the area */
+  viewOf(off: number, len: number): Buffer {
+    return Buffer.from(this.#area, off, len);
+  }
+
+  /** @internal give a chunk back (batched: one FFI call per tick) */
+  release(off: bigint): void {
+    if (this.#nrel === this.#rel.length) {
+      const n = new BigUint64Array(this.#rel.length * 2);
+      n.set(this.#rel);
+      this.#rel = n;
+    }
+    this.#rel[this.#nrel++] = off;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.flushReleases());
+    }
+  }
+
+  /** Hand released chunks to the kernel now (normally automatic, once per tick). */
+  flushReleases(): void {
+    this.#flushScheduled = false;
+    const n = this.#nrel;
+    if (n === 0 || !this.#ptr) {
+      this.#nrel = 0;
+      return;
+    }
+    this.#nrel = 0;
+    const rc = this.#lib.zc_rx_release_many(this.#ptr, this.#rel, n);
+    if (rc < 0) {
+      // Chunks are checked in JS first: this is a bug, not a user error.
+      throw new ZcError({ errno: rc, op: 'recv.release', hint: 'libzc refused a chunk release (internal error)' });
+    }
+  }
+
+  /** @internal a stream's native request ended */
+  streamEnded(s: RecvStream): void {
+    this.#streams.delete(s);
+    if (this.#closing && this.#streams.size === 0) this.#destroyNative();
+  }
+
+  /**
+   * Close: cancel every stream on it (they end as done), then unregister
+   * the area once their receives finished.  Chunks still held are
+   * invalidated (their `data` throws; old views read zeros).  Idempotent.
+   */
+  close(): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    if (this.#streams.size === 0) {
+      this.#destroyNative();
+      return;
+    }
+    for (const s of [...this.#streams]) s.cancel();
+  }
+
+  #destroyNative(): void {
+    if (this.#closed) return;
+    if (this.#ptr && this.#nrel) this.flushReleases();
+    this.#closed = true;
+    this.#epoch++;
+    if (this.#ptr) {
+      this.#lib.zc_rx_destroy(this.#ptr);
+      this.#ptr = null;
+    }
+    this.ring.untrack(this);
+  }
+
+  /** @internal Ring.close(): every request has settled; libzc frees the area. */
+  destroyFromRing(): void {
+    this.#closing = true;
+    this.#closed = true;
+    this.#epoch++;
+    this.#nrel = 0;
+    this.#ptr = null;
+    for (const s of [...this.#streams]) s.abandon();
+    this.#streams.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * One received chunk: `data` is a view into the registered area (no copy),
+ * valid until `release()`.  Release every chunk (or use `using`): held
+ * chunks keep the kernel from receiving more into their memory.
+ */
+export class Chunk {
+  /** bytes in the chunk */
+  readonly length: number;
+  /** offset of its first byte in the stream */
+  readonly streamOffset: number;
+  #rx: Receiver;
+  #off: bigint;
+  #epoch: number;
+  #released = false;
+
+  /** @internal */
+  constructor(rx: Receiver, off: bigint, length: number, streamOffset: number) {
+    this.#rx = rx;
+    this.#off = off;
+    this.length = length;
+    this.streamOffset = streamOffset;
+    this.#epoch = rx.epoch;
+  }
+
+  /** true after release() (or once its receiver/ring closed) */
+  get released(): boolean {
+    return this.#released || this.#epoch !== this.#rx.epoch;
+  }
+
+  /** The bytes, as a Buffer over the registered memory.  Throws after release. */
+  get data(): Buffer {
+    if (this.released) {
+      throw new ZcOwnershipError('chunk.data', 'the chunk was released (its memory belongs to the kernel again)');
+    }
+    return this.#rx.viewOf(Number(this.#off), this.length);
+  }
+
+  /** A copy of the bytes that outlives release(). */
+  copy(): Buffer {
+    return Buffer.from(this.data);
+  }
+
+  /** Give the memory back to the kernel.  Throws if already released. */
+  release(): void {
+    if (this.released) {
+      throw new ZcOwnershipError('chunk.release', 'the chunk was already released');
+    }
+    this.#released = true;
+    this.#rx.release(this.#off);
+  }
+
+  /** Releases the chunk unless it already was. */
+  [Symbol.dispose](): void {
+    if (!this.released) this.release();
+  }
+}
+
+type Waiter = { resolve: (r: IteratorResult<Chunk>) => void; reject: (e: unknown) => void };
+
+/**
+ * The chunks of one socket, in order.  `for await (const c of stream)`;
+ * `break` (or `return()`) cancels the receive and releases queued chunks.
+ */
+export class RecvStream implements AsyncIterableIterator<Chunk> {
+  /** @internal */
+  static readonly token = Symbol('RecvStream');
+  readonly receiver: Receiver;
+  readonly fd: number;
+  /** mode this socket receives with */
+  readonly mode: RecvMode;
+  /** set by the module-level receive(): why the preferred mode was not used for this socket */
+  fallback: ZcError | null = null;
+  /** bytes and chunks delivered so far */
+  bytes = 0;
+  chunks = 0;
+  /** resolves once the kernel-side receive has finished (after the end or a cancel) */
+  readonly finished: Promise<void>;
+
+  #queue: Chunk[] = [];
+  #qhead = 0;
+  #waiter: Waiter | null = null;
+  /** undefined while running; null after a clean end; the error otherwise */
+  #end: ZcError | null | undefined = undefined;
+  #errorDelivered = false;
+  #canceled = false;
+  #nativeDone = false;
+  #resolveFinished!: () => void;
+
+  /** @internal use Receiver.receive() */
+  constructor(receiver: Receiver, fd: number, token: symbol) {
+    if (token !== RecvStream.token) throw new TypeError('use Receiver.receive()');
+    this.receiver = receiver;
+    this.fd = fd;
+    this.mode = receiver.mode;
+    this.finished = new Promise((res) => (this.#resolveFinished = res));
+    const req: RingRequest = {
+      opName: 'recv',
+      issue: (userData) => receiver.lib.zc_recv(receiver.ring.ptr, receiver.ptr, fd, userData),
+      done: (c) => this.#onRecord(c),
+      fail: (err) => this.#onFinal(err.errno === ERRNO.ECANCELED && this.#canceled ? null : err),
+    };
+    receiver.ring.enqueue(req);
+  }
+
+  #onRecord(c: Completion): void {
+    if (c.flags & COMP_FLAGS.MORE) {
+      const chunk = new Chunk(this.receiver, c.aux, c.res, this.bytes);
+      this.bytes += c.res;
+      this.chunks++;
+      if (this.#canceled) {
+        chunk.release();
+        return;
+      }
+      const w = this.#waiter;
+      if (w) {
+        this.#waiter = null;
+        w.resolve({ value: chunk, done: false });
+      } else {
+        this.#queue.push(chunk);
+      }
+      return;
+    }
+    let end: ZcError | null = null;
+    if (c.res < 0 && !(c.res === -ERRNO.ECANCELED && this.#canceled)) {
+      end = new ZcError({ errno: c.res, op: 'recv', details: { fd: this.fd, bytes: this.bytes } });
+    }
+    this.#onFinal(end);
+  }
+
+  #onFinal(end: ZcError | null): void {
+    if (this.#nativeDone) return;
+    this.#nativeDone = true;
+    if (this.#end === undefined) this.#end = end;
+    this.receiver.streamEnded(this);
+    this.#resolveFinished();
+    this.#wakeEnd();
+  }
+
+  #wakeEnd(): void {
+    const w = this.#waiter;
+    if (!w || this.#qhead < this.#queue.length) return;
+    this.#waiter = null;
+    const r = this.#takeEnd();
+    if (r instanceof ZcError) w.reject(r);
+    else w.resolve(r);
+  }
+
+  #takeEnd(): IteratorResult<Chunk> | ZcError {
+    if (this.#end && !this.#errorDelivered) {
+      this.#errorDelivered = true;
+      return this.#end;
+    }
+    return { value: undefined, done: true };
+  }
+
+  /** Chunks received and not yet taken by next(). */
+  get queued(): number {
+    return this.#queue.length - this.#qhead;
+  }
+
+  /** true once the stream ended (EOF, error, cancel) and every chunk was taken */
+  get done(): boolean {
+    return this.#end !== undefined && this.queued === 0;
+  }
+
+  next(): Promise<IteratorResult<Chunk>> {
+    if (this.#qhead < this.#queue.length) {
+      const c = this.#queue[this.#qhead] as Chunk;
+      this.#queue[this.#qhead++] = undefined as unknown as Chunk;
+      if (this.#qhead > 1024 && this.#qhead * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#qhead);
+        this.#qhead = 0;
+      }
+      return Promise.resolve({ value: c, done: false });
+    }
+    if (this.#end !== undefined) {
+      const r = this.#takeEnd();
+      return r instanceof ZcError ? Promise.reject(r) : Promise.resolve(r);
+    }
+    if (this.#waiter) {
+      return Promise.reject(new ZcError({ errno: ERRNO.EBUSY, op: 'recv.next', hint: 'next() called again before the previous one settled' }));
+    }
+    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+  }
+
+  /** Stop receiving: queued chunks are released, the iterator ends. */
+  cancel(): void {
+    if (this.#canceled) return;
+    this.#canceled = true;
+    for (let i = this.#qhead; i < this.#queue.length; i++) {
+      const c = this.#queue[i] as Chunk;
+      if (!c.released) c.release();
+    }
+    this.#queue = [];
+    this.#qhead = 0;
+    if (this.#end === undefined) this.#end = null;
+    if (!this.#nativeDone && !this.receiver.closed) {
+      const rc = this.receiver.lib.zc_recv_cancel(this.receiver.ring.ptr, this.fd);
+      // -ENOENT: not issued yet (JS backlog) or already over: the record ends it.
+      if (rc < 0 && rc !== -ERRNO.ENOENT) {
+        this.#onFinal(null);
+      }
+    }
+    this.#wakeEnd();
+  }
+
+  /** @internal ring closed: no more records will come */
+  abandon(): void {
+    this.#queue = [];
+    this.#qhead = 0;
+    if (this.#end === undefined) {
+      this.#end = this.#canceled ? null : new ZcError({ errno: ERRNO.ECANCELED, op: 'recv', hint: 'the ring was closed' });
+    }
+    this.#nativeDone = true;
+    this.#resolveFinished();
+    this.#wakeEnd();
+  }
+
+  return(): Promise<IteratorResult<Chunk>> {
+    this.cancel();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): RecvStream {
+    return this;
+  }
+}
+
+const shared = new WeakMap<Ring, Map<string, Receiver>>();
+
+/** The ring's shared receiver for these options (created on first use). */
+export function sharedReceiver(ring: Ring, options?: ReceiveOptionsInput): Receiver {
+  const o = parseReceiveOptions(options);
+  const key = JSON.stringify(o);
+  let m = shared.get(ring);
+  if (!m) {
+    m = new Map();
+    shared.set(ring, m);
+  }
+  const cur = m.get(key);
+  if (cur && !cur.closed) return cur;
+  const rx = Receiver.create(ring, o);
+  m.set(key, rx);
+  return rx;
+}
+
+/**
+ * Receive on `fd` through the ring's shared receiver for `options`,
+ * choosing the mode per socket: a zcrx receiver takes TCP only, so other
+ * stream sockets fall back to bufring (reported in `stream.fallback`).
+ */
+export function receive(ring: Ring, fd: number, options?: ReceiveOptionsInput): RecvStream {
+  const o = parseReceiveOptions(options);
+  let rx = sharedReceiver(ring, o);
+  let fallback = rx.fallback;
+  if (rx.mode !== 'bufring' && o.mode === 'auto' && !isTcp(ring, fd)) {
+    fallback = new ZcError({ errno: ERRNO.EPROTONOSUPPORT, op: 'recv.zcrx', hint: 'zcrx receives TCP only' });
+    rx = sharedReceiver(ring, { ...o, mode: 'bufring', ifname: undefined, bufferSize: undefined });
+  }
+  const s = rx.receive(fd);
+  s.fallback = fallback;
+  return s;
+}
+
+function isTcp(ring: Ring, fd: number): boolean {
+  const c = ring.libc;
+  const v = new Int32Array(1);
+  const len = new Int32Array([4]);
+  // SOL_SOCKET = 1, SO_PROTOCOL = 38; IPPROTO_TCP = 6
+  if (c.getsockopt(fd, 1, 38, v, len) < 0) return false;
+  return v[0] === 6;
+}
+
+/** Receive modes the running kernel offers, with the reason for each one missing. */
+export function availableRecvModes(caps: { RECV_ZC: boolean; ZCRX_NODEV: boolean; BUFRING: boolean; RECV_MULTISHOT: boolean }): {
+  mode: RecvMode;
+  available: boolean;
+  reason: string;
+}[] {
+  return [
+    {
+      mode: 'zcrx',
+      available: caps.RECV_ZC,
+      reason: caps.RECV_ZC
+        ? 'kernel has IORING_OP_RECV_ZC; needs a NIC queue with header split + flow steering, and CAP_NET_ADMIN'
+        : 'kernel without IORING_OP_RECV_ZC (needs >= 6.15)',
+    },
+    {
+      mode: 'zcrx-nodev',
+      available: caps.ZCRX_NODEV,
+      reason: caps.ZCRX_NODEV
+        ? 'ZCRX_REG_NODEV registration works (kernel copies into the area)'
+        : 'ZCRX_REG_NODEV refused (needs Linux >= 7.1 and CAP_NET_ADMIN)',
+    },
+    {
+      mode: 'bufring',
+      available: caps.BUFRING && caps.RECV_MULTISHOT,
+      reason: caps.BUFRING && caps.RECV_MULTISHOT
+        ? 'multishot recv with provided-buffer rings'
+        : 'kernel without provided-buffer rings / multishot recv (needs >= 6.0)',
+    },
+  ];
+}
+
+/** @internal used by tests: the flag zcrx rings need */
+export const ZCRX_RING_FLAGS = RING_FLAGS.DEFER_TASKRUN | RING_FLAGS.CQE32;

@@ -34,8 +34,8 @@ function pinHint(bytes: number): { hint: string; details: Record<string, number 
   return {
     hint:
       `registering (pinning) ${bytes} bytes of buffers failed; RLIMIT_MEMLOCK is ${curText}` +
-      ` (hard limit ${max === null ? 'unlimited or unknown' : `${max} bytes`}) and the pool needs ${bytes} bytes` +
-      ` more than what this user already has locked: raise it (\`ulimit -l ${kib * 2}\` in KiB, or` +
+      ` (hard limit ${max === null ? 'unlimited or unknown' : `${max} bytes`}); the pool needs ${bytes} bytes` +
+      ` on top of what this user has locked already: raise the limit (\`ulimit -l ${kib * 2}\` in KiB, or` +
       ` \`prlimit --memlock=...\`, LimitMEMLOCK= in systemd, --ulimit memlock=-1 in docker) or use fewer/smaller buffers`,
     details: { memlockCurrent: cur, memlockMax: max, neededBytes: bytes },
   };

@@ -219,6 +219,21 @@ export class ZcSocket implements RingResource {
     return new ZcSocket(ring, fd, kind, options.owned ?? true, defaults);
   }
 
+  /**
+   * A connected pair of AF_UNIX sockets (socketpair(2)), both driven by
+   * the ring.  AF_UNIX has no zero-copy: mode 'zc' sends fail with
+   * EOPNOTSUPP, 'copy' works.  Useful for local IPC and tests.
+   */
+  static pair(ring: Ring, kind: 'stream' | 'dgram' = 'stream', options: { sendOptions?: SendOptionsInput } = {}): [ZcSocket, ZcSocket] {
+    const defaults = parseSendOptions(options.sendOptions);
+    const sv = new Int32Array(2);
+    const type = (kind === 'stream' ? SYS.SOCK_STREAM : SYS.SOCK_DGRAM) | SYS.SOCK_CLOEXEC;
+    if (ring.libc.socketpair(SYS.AF_UNIX, type, 0, sv) < 0) {
+      throw new ZcError({ errno: ring.libc.errno(), op: 'socketpair' });
+    }
+    return [new ZcSocket(ring, sv[0] as number, kind, true, defaults), new ZcSocket(ring, sv[1] as number, kind, true, defaults)];
+  }
+
   #setInt(level: number, name: number, value: number): void {
     const v = new Int32Array([value]);
     if (this.ring.libc.setsockopt(this.fd, level, name, v, 4) < 0) {

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/** Shared helpers of the vitest suites: pattern, verifying receivers, leak probes, child processes. */
+import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** URING_ZC_SCALE shrinks (or grows) loop counts; default 1. */
+export const SCALE = (() => {
+  const v = Number(process.env['URING_ZC_SCALE'] ?? '1');
+  return Number.isFinite(v) && v > 0 ? v : 1;
+})();
+
+export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * SCALE));
+
+/** Byte of the test stream at absolute offset i: a hash, so any reorder, loss or duplication shows. */
+export function patternByte(i: number): number {
+  let x = (i ^ (i >>> 16)) >>> 0;
+  x = Math.imul(x, 0x45d9f3b);
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x45d9f3b);
+  x ^= x >>> 16;
+  return x & 0xff;
+}
+
+/** Fill dst with the stream pattern starting at stream offset `start`. */
+export function fillPattern(dst: Uint8Array, start: number, len = dst.length): void {
+  for (let k = 0; k < len; k++) dst[k] = patternByte(start + k);
+}
+
+/** A TCP server in this process that checks every byte against the pattern. */
+export class PatternReceiver {
+  readonly server: net.Server;
+  received = 0;
+  mismatchAt = -1;
+  connections = 0;
+  #waiters: { n: number; resolve: () => void }[] = [];
+  sockets: net.Socket[] = [];
+
+  private constructor(server: net.Server) {
+    this.server = server;
+  }
+
+  static async start(opts: { paused?: boolean; host?: string } = {}): Promise<PatternReceiver> {
+    const server = net.createServer({ pauseOnConnect: opts.paused ?? false });
+    const r = new PatternReceiver(server);
+    server.on('connection', (s) => {
+      r.connections++;
+      r.sockets.push(s);
+      s.on('error', () => {});
+      s.on('data', (d: Buffer) => r.#onData(d));
+    });
+    await new Promise<void>((res) => server.listen(0, opts.host ?? '127.0.0.1', res));
+    return r;
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  #onData(d: Buffer): void {
+    if (this.mismatchAt < 0) {
+      const base = this.received;
+      for (let k = 0; k < d.length; k++) {
+        if (d[k] !== patternByte(base + k)) {
+          this.mismatchAt = base + k;
+          break;
+        }
+      }
+    }
+    this.received += d.length;
+    this.#waiters = this.#waiters.filter((w) => {
+      if (this.received >= w.n) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
+  }
+
+  /** Resolves once n bytes arrived (rejects after timeoutMs). */
+  waitFor(n: number, timeoutMs = 20_000): Promise<void> {
+    if (this.received >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`receiver: ${this.received} of ${n} bytes after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((res) => this.server.close(() => res()));
+  }
+}
+
+/** A UDP socket in this process collecting datagrams. */
+export class UdpReceiver {
+  readonly socket: dgram.Socket;
+  readonly datagrams: Buffer[] = [];
+  #waiters: { n: number; resolve: () => void }[] = [];
+
+  private constructor(s: dgram.Socket) {
+    this.socket = s;
+    s.on('message', (m: Buffer) => {
+      this.datagrams.push(m);
+      this.#waiters = this.#waiters.filter((w) => (this.datagrams.length >= w.n ? (w.resolve(), false) : true));
+    });
+  }
+
+  static async start(type: 'udp4' | 'udp6' = 'udp4'): Promise<UdpReceiver> {
+    const s = dgram.createSocket(type);
+    await new Promise<void>((res) => s.bind(0, type === 'udp4' ? '127.0.0.1' : '::1', res));
+    return new UdpReceiver(s);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  waitFor(n: number, timeoutMs = 10_000): Promise<void> {
+    if (this.datagrams.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`udp: ${this.datagrams.length} of ${n} datagrams`)), timeoutMs);
+      this.#waiters.push({ n, resolve: () => (clearTimeout(t), resolve()) });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((res) => this.socket.close(() => res()));
+  }
+}
+
+/** Open fds of this process. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** A /proc/self/status field in kB (VmPin, VmLck, ...). */
+export function vmKb(field: 'VmPin' | 'VmLck' | 'VmRSS'): number {
+  const m = readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  if (!m) throw new Error(`no ${field} in /proc/self/status`);
+  return Number(m[1]);
+}
+
+/** Run a command; resolves { code, stdout, stderr } (never rejects on exit code). */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { cwd: ROOT, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: number | string; signal?: string }) | null;
+        resolve({
+          code: e ? (typeof e.code === 'number' ? e.code : null) : 0,
+          signal: e?.signal ?? null,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      },
+    );
+  });
+}
+
+/** Run a TypeScript file under tsx in a child node process. */
+export function runTs(file: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; wrap?: string[] } = {}) {
+  const node = process.execPath;
+  const argv = [node, '--import', 'tsx', resolve(ROOT, file), ...args];
+  const wrap = opts.wrap ?? [];
+  const [cmd, ...rest] = [...wrap, ...argv] as [string, ...string[]];
+  return run(cmd, rest, opts);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -24,7 +24,7 @@
  * canceled (`return()`/`break`, `cancel()`) or when the ring closes.
  */
 import { z } from 'zod';
-import { COMP_FLAGS, ERRNO, RING_FLAGS } from './ffi/abi.gen.ts';
+import { COMP_FLAGS, ERRNO, RING_FLAGS, RX_MODE as RX } from './ffi/abi.gen.ts';
 import type { NativePointer } from './ffi/libzc.ts';
 import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
 import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue } from './errors.ts';
@@ -35,9 +35,9 @@ export const RECV_MODES = ['zcrx', 'zcrx-nodev', 'bufring'] as const;
 export type RecvMode = (typeof RECV_MODES)[number];
 export type RecvModePreference = 'auto' | RecvMode;
 
-/** enum zc_rx_mode (libzc.h) */
-const RX_MODE = { auto: 0, bufring: 1, 'zcrx-nodev': 2, zcrx: 3 } as const;
-const MODE_OF: Record<number, RecvMode> = { 1: 'bufring', 2: 'zcrx-nodev', 3: 'zcrx' };
+/** enum zc_rx_mode (libzc.h) by option name */
+const RX_MODE = { auto: RX.AUTO, bufring: RX.BUFRING, 'zcrx-nodev': RX.ZCRX_NODEV, zcrx: RX.ZCRX } as const;
+const MODE_OF: Record<number, RecvMode> = { [RX.BUFRING]: 'bufring', [RX.ZCRX_NODEV]: 'zcrx-nodev', [RX.ZCRX]: 'zcrx' };
 
 const PAGE = 4096;
 const MAX_AREA = 2 ** 40;

@@ -123,6 +123,13 @@ int main(void)
 	NP("ZC_POOL_", ZC_POOL_HUGE);
 	end();
 
+	begin("RX_MODE", "enum zc_rx_mode");
+	NP("ZC_RX_", ZC_RX_AUTO);
+	NP("ZC_RX_", ZC_RX_BUFRING);
+	NP("ZC_RX_", ZC_RX_ZCRX_NODEV);
+	NP("ZC_RX_", ZC_RX_ZCRX);
+	end();
+
 	begin("CAPS", "enum zc_caps");
 	NP("ZC_CAP_", ZC_CAP_IO_URING);
 	NP("ZC_CAP_", ZC_CAP_SEND_ZC);
@@ -211,6 +218,32 @@ int main(void)
 	F(zc_probe, last_op);
 	F(zc_probe, kernel_release);
 	F(zc_probe, reserved);
+	struct_end();
+	S_BEGIN(zc_rx_config);
+	F(zc_rx_config, mode);
+	F(zc_rx_config, buf_size);
+	F(zc_rx_config, area_size);
+	F(zc_rx_config, ring_entries);
+	F(zc_rx_config, rxq);
+	F(zc_rx_config, ifname);
+	F(zc_rx_config, reserved);
+	struct_end();
+	S_BEGIN(zc_rx_info);
+	F(zc_rx_info, mode);
+	F(zc_rx_info, buf_size);
+	F(zc_rx_info, buf_count);
+	F(zc_rx_info, ring_entries);
+	F(zc_rx_info, area_size);
+	F(zc_rx_info, zcrx_errno);
+	F(zc_rx_info, zcrx_id);
+	F(zc_rx_info, bgid);
+	F(zc_rx_info, held);
+	F(zc_rx_info, active);
+	F(zc_rx_info, reserved);
+	F(zc_rx_info, bytes);
+	F(zc_rx_info, chunks);
+	F(zc_rx_info, rearms);
+	F(zc_rx_info, flushes);
 	struct_end();
 	S_BEGIN(iovec);
 	F(iovec, iov_base);

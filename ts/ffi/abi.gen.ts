@@ -56,6 +56,14 @@ export const POOL_FLAGS = {
   HUGE: 1,
 } as const;
 
+/** enum zc_rx_mode */
+export const RX_MODE = {
+  AUTO: 0,
+  BUFRING: 1,
+  ZCRX_NODEV: 2,
+  ZCRX: 3,
+} as const;
+
 /** enum zc_caps */
 export const CAPS = {
   IO_URING: 1,
@@ -163,6 +171,40 @@ export const LAYOUT = {
       last_op: { offset: 44, size: 4 },
       kernel_release: { offset: 48, size: 65 },
       reserved: { offset: 113, size: 63 },
+    },
+  },
+  zc_rx_config: {
+    size: 56,
+    align: 8,
+    fields: {
+      mode: { offset: 0, size: 4 },
+      buf_size: { offset: 4, size: 4 },
+      area_size: { offset: 8, size: 8 },
+      ring_entries: { offset: 16, size: 4 },
+      rxq: { offset: 20, size: 4 },
+      ifname: { offset: 24, size: 16 },
+      reserved: { offset: 40, size: 16 },
+    },
+  },
+  zc_rx_info: {
+    size: 80,
+    align: 8,
+    fields: {
+      mode: { offset: 0, size: 4 },
+      buf_size: { offset: 4, size: 4 },
+      buf_count: { offset: 8, size: 4 },
+      ring_entries: { offset: 12, size: 4 },
+      area_size: { offset: 16, size: 8 },
+      zcrx_errno: { offset: 24, size: 4 },
+      zcrx_id: { offset: 28, size: 4 },
+      bgid: { offset: 32, size: 4 },
+      held: { offset: 36, size: 4 },
+      active: { offset: 40, size: 4 },
+      reserved: { offset: 44, size: 4 },
+      bytes: { offset: 48, size: 8 },
+      chunks: { offset: 56, size: 8 },
+      rearms: { offset: 64, size: 8 },
+      flushes: { offset: 72, size: 8 },
     },
   },
   iovec: {

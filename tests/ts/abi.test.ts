@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// One source of truth: ts/ffi/abi.gen.ts is generated from libzc.h and must be
+// current; koffi's struct layouts must match the C compiler's.
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import koffi from 'koffi';
+import { describe, expect, it } from 'vitest';
+import { LAYOUT, OP, ERRNO } from '../../ts/ffi/abi.gen.ts';
+import { types } from '../../ts/ffi/libzc.ts';
+import { errnoName, errnoNumber } from '../../ts/index.ts';
+import { ROOT, run } from './helpers.ts';
+
+describe('abi.gen.ts', () => {
+  it('is what gen-abi prints for the current libzc.h', async () => {
+    const out = join(tmpdir(), `abi.gen.${process.pid}.ts`);
+    try {
+      const r = await run(join(ROOT, 'scripts/gen-abi.sh'), [out]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const fresh = readFileSync(out, 'utf8');
+      const committed = readFileSync(join(ROOT, 'ts/ffi/abi.gen.ts'), 'utf8');
+      // on a difference: run `npm run gen-abi` and commit ts/ffi/abi.gen.ts
+      expect(committed).toBe(fresh);
+    } finally {
+      rmSync(out, { force: true });
+    }
+  });
+
+  const structs = ['zc_ring_config', 'zc_completion', 'zc_pool_config', 'zc_probe', 'iovec'] as const;
+  it.each(structs)('koffi layout of %s matches C', (name) => {
+    const c = LAYOUT[name];
+    const t = types[name];
+    expect(koffi.sizeof(t)).toBe(c.size);
+    expect(koffi.alignof(t)).toBe(c.align);
+    const cFields = Object.keys(c.fields);
+    const kFields = Object.keys((koffi.introspect(t) as { members: Record<string, unknown> }).members);
+    expect(kFields).toEqual(cFields);
+    for (const [field, f] of Object.entries(c.fields) as [string, { offset: number; size: number }][]) {
+      expect({ field, offset: koffi.offsetof(t, field) }).toEqual({ field, offset: f.offset });
+    }
+  });
+
+  it('zc_completion is the 32-byte record the reaper decodes', () => {
+    expect(LAYOUT.zc_completion.size).toBe(32);
+    expect(LAYOUT.zc_completion.fields.user_data).toEqual({ offset: 0, size: 8 });
+  });
+
+  it('errno table round-trips', () => {
+    expect(errnoName(ERRNO.EOPNOTSUPP)).toBe('EOPNOTSUPP');
+    expect(errnoName(-ERRNO.ECANCELED)).toBe('ECANCELED');
+    expect(errnoNumber('ENOMEM')).toBe(12);
+    expect(errnoName(9999)).toBe('E9999');
+    expect(OP.SEND_ZC).toBeGreaterThan(OP.SEND);
+  });
+});

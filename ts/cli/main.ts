@@ -13,6 +13,8 @@ import { humanReport, toJson } from '../bench/report.ts';
 import { formatSize, parseSize } from '../bench/units.ts';
 import type { BenchMode } from '../bench/types.ts';
 import { probeJson, probeText, runProbe } from './probe.ts';
+import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, type RecvBenchMode } from '../bench/recv.ts';
+import '../bench/recv-probe.ts';
 
 const DEFAULT_SIZES = [4096, 16384, 65536];
 const DEFAULT_SECONDS = 2;
@@ -44,6 +46,12 @@ ${diag}
                  kernel with MSG_TRUNC (trunc)
       --json     stdout is only a JSON array of
                  { mode, size, mbps, cpuPct, zcUsed, zcCopied } (progress goes to stderr)
+
+  uring-zc bench --recv [--mode M1,...] [--size ...] [--seconds N] [--rounds N] [--json]
+                 [--ifname IF --rxq Q]
+      Receive throughput of each receive mode vs Node's net module, same stream
+      (a separate C sender process on loopback).  Modes: ${RECV_MODE_NAMES.join(', ')}
+      (default: node-net, bufring, and zcrx-nodev where the kernel has it).
 `;
 }
 
@@ -100,8 +108,12 @@ async function cmdBench(args: string[]): Promise<number> {
       warmup: { type: 'string' },
       sink: { type: 'string' },
       json: { type: 'boolean' },
+      recv: { type: 'boolean' },
+      ifname: { type: 'string' },
+      rxq: { type: 'string' },
     },
   });
+  if (values.recv) return cmdBenchRecv(values);
   const sink = values.sink ?? 'copy';
   if (sink !== 'copy' && sink !== 'trunc') throw new UsageError(`--sink: "${sink}" is not copy or trunc`);
   const opts = {
@@ -121,6 +133,34 @@ async function cmdBench(args: string[]): Promise<number> {
       humanReport(aggs, { seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, notes: [] }) + '\n',
     );
   }
+  return aggs.some((a) => a.error) ? 1 : 0;
+}
+
+/** bench --recv: receive modes (ts/bench/recv.ts), same flags and JSON shape. */
+async function cmdBenchRecv(values: { mode?: string; size?: string; seconds?: string; rounds?: string; warmup?: string; json?: boolean; ifname?: string; rxq?: string }): Promise<number> {
+  let modes: RecvBenchMode[] = defaultRecvModes();
+  if (values.mode !== undefined) {
+    const names = values.mode.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const n of names) {
+      if (!(RECV_MODE_NAMES as readonly string[]).includes(n)) {
+        throw new UsageError(`--mode: unknown receive mode "${n}" (known: ${RECV_MODE_NAMES.join(', ')})`);
+      }
+    }
+    modes = RECV_MODE_NAMES.filter((m) => names.includes(m));
+    if (modes.length === 0) throw new UsageError('--mode: no mode given');
+  }
+  const opts = {
+    modes,
+    sizes: parseSizes(values.size),
+    seconds: parseNumber('--seconds', values.seconds, DEFAULT_SECONDS, 0.1, MAX_SECONDS),
+    rounds: Math.trunc(parseNumber('--rounds', values.rounds, 1, 1, 100)),
+    warmupSeconds: parseNumber('--warmup', values.warmup, 0.3, 0, 60),
+    ifname: values.ifname,
+    rxq: Math.trunc(parseNumber('--rxq', values.rxq, 0, 0, 65535)),
+    log: (line: string) => process.stderr.write(line + '\n'),
+  };
+  const aggs = await runRecvBench(opts);
+  process.stdout.write((values.json ? JSON.stringify(recvJson(aggs)) : recvReport(aggs, opts)) + '\n');
   return aggs.some((a) => a.error) ? 1 : 0;
 }
 

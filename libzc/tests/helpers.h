@@ -3,7 +3,7 @@
 #ifndef ZC_TEST_HELPERS_H
 #define ZC_TEST_HELPERS_H
 
-#define _GNU_SOURCE
+/* _GNU_SOURCE comes from the Makefile: headers may precede this one. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

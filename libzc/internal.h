@@ -145,6 +145,8 @@ void zc_recv_destroy(struct zc_ring *r);
 /* recv.c (hook added by the receive path): end receives parked for lack
  * of buffers, called by zc_cancel_all() */
 void zc_recv_cancel_parked(struct zc_ring *r);
+/* recv.c (hook added by the receive path): zc_close() ends fd's receive */
+void zc_recv_cancel_fd(struct zc_ring *r, int fd);
 void zc_recv_probe(struct zc_probe *p);	/* fills receive caps */
 
 #endif /* LIBZC_INTERNAL_H */

@@ -310,7 +310,7 @@ ZC_API int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out);
 ZC_API int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd,
 		   uint64_t user_data);
 /* End the receive on fd: its last record comes with -ECANCELED (or 0 if
- * the stream ended first).  -ENOENT if none. */
+ * the stream ended first).  -ENOENT if none.  zc_close() does this too. */
 ZC_API int zc_recv_cancel(struct zc_ring *r, int fd);
 /* Give chunks back by their record's aux.  Re-arms receives waiting for
  * buffers.  Returns how many were released, -EINVAL if any offset was not

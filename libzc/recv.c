@@ -684,7 +684,7 @@ end:
 	finish(r, req, res);
 }
 
-int zc_recv_cancel(struct zc_ring *r, int fd)
+static int recv_cancel(struct zc_ring *r, int fd, bool submit)
 {
 	struct zc_recv_state *st = r->recv;
 	struct io_uring_sqe *sqe;
@@ -724,8 +724,22 @@ int zc_recv_cancel(struct zc_ring *r, int fd)
 		return -EBUSY;
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req, 0);
 	sqe->user_data = 0;
-	zc_submit(r);
+	if (submit)
+		zc_submit(r);
 	return 0;
+}
+
+int zc_recv_cancel(struct zc_ring *r, int fd)
+{
+	return recv_cancel(r, fd, true);
+}
+
+/* zc_close(): a multishot receive holds a reference to the file, so the
+ * socket would stay open under it: end it first (its SQE goes before the
+ * close's). */
+void zc_recv_cancel_fd(struct zc_ring *r, int fd)
+{
+	recv_cancel(r, fd, false);
 }
 
 void zc_recv_cancel_parked(struct zc_ring *r)

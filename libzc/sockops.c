@@ -176,6 +176,8 @@ int zc_close(struct zc_ring *r, int fd, uint64_t user_data)
 
 	if (!req)
 		return -EAGAIN;
+	/* receive hook: a receive in flight would keep the socket open */
+	zc_recv_cancel_fd(r, fd);
 	ret = zc_queue_after_sends(r, req);
 	if (ret)
 		zc_req_put(r, req);

@@ -222,6 +222,44 @@ static void teardown_parked(void)
 	printf("teardown with held chunks and a parked receive ok\n");
 }
 
+/* zc_close() on a receiving socket ends the receive, then closes. */
+static void close_while_receiving(void)
+{
+	struct zc_ring *r = ring_new(0);
+	struct zc_rx *rx = rx_new(r, ZC_RX_BUFRING, 4096, 8 * 4096);
+	struct zc_completion c[8];
+	int tx, rxfd, k, seen = 0;
+	int32_t recv_res = 1, close_res = 1;
+
+	tcp_pair(&tx, &rxfd);
+	CHECK_EQ(zc_recv(r, rx, rxfd, 1), 0);
+	zc_wait(r, c, 8, 0, 20);
+	CHECK_EQ(zc_close(r, rxfd, 2), 0);
+	while (seen < 2) {
+		k = zc_wait(r, c, 8, 1, 5000);
+		CHECK(k > 0);
+		for (int i = 0; i < k; i++) {
+			CHECK(!(c[i].flags & ZC_COMP_MORE));
+			if (c[i].user_data == 1)
+				recv_res = c[i].res;
+			else
+				close_res = c[i].res;
+			seen++;
+		}
+	}
+	CHECK_EQ(recv_res, -ECANCELED);
+	CHECK_EQ(close_res, 0);
+	/* the peer sees the close: the socket really is closed */
+	{
+		char b;
+
+		CHECK_EQ(read(tx, &b, 1), 0);
+	}
+	close(tx);
+	zc_ring_destroy(r);
+	printf("zc_close ends the receive and closes the socket\n");
+}
+
 int main(void)
 {
 	struct zc_probe p;
@@ -234,5 +272,6 @@ int main(void)
 	releases_and_cancel();
 	reset_and_empty();
 	teardown_parked();
+	close_while_receiving();
 	return 0;
 }

@@ -416,6 +416,26 @@ describe('chunks and endings (bufring)', () => {
     expect(fdCount()).toBeLessThanOrEqual(fds0 + 1);
   });
 
+  it('closing the socket ends its stream with ECANCELED and really closes it', async () => {
+    ring = track(Ring.create());
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const conn = ZcSocket.connect(ring, { host: '127.0.0.1', port });
+    const peer = await new Promise<net.Socket>((r) => server.once('connection', r));
+    const peerEnded = new Promise<void>((r) => peer.once('end', () => r()));
+    const sock = await conn;
+    const s = receive(ring, sock.fd, { mode: 'bufring', areaSize: MiB });
+    const pending = s.next();
+    await sleep(10);
+    await sock.close();
+    await expect(pending).rejects.toMatchObject({ code: 'ECANCELED', op: 'recv' });
+    await s.finished;
+    await peerEnded; // the fd was really closed: the peer got FIN
+    peer.destroy();
+    server.close();
+  });
+
   it('a receive on a non-socket fails with a typed error', async () => {
     ring = track(Ring.create());
     const rx = Receiver.create(ring, { mode: 'bufring', areaSize: MiB });

@@ -306,7 +306,8 @@ ZC_API void *zc_rx_base(const struct zc_rx *rx);
 ZC_API int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out);
 
 /* Start receiving on connected stream socket fd (zcrx modes: TCP only,
- * else -EPROTONOSUPPORT).  Records carry user_data.  One per socket. */
+ * else -EPROTONOSUPPORT).  Records carry user_data.  One per socket:
+ * -EBUSY while fd has a receive that was not stopped. */
 ZC_API int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd,
 		   uint64_t user_data);
 /* End the receive on fd: its last record comes with -ECANCELED (or 0 if

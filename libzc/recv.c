@@ -528,6 +528,14 @@ int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd, uint64_t user_data)
 		    v != IPPROTO_TCP)
 			return -EPROTONOSUPPORT;
 	}
+	/* Two receives on one stream would split it between them. */
+	for (uint32_t i = 0; i < r->cfg.max_requests; i++) {
+		const struct zc_req *q = &r->reqs[i];
+
+		if (q->state != ZC_REQ_FREE && q->op == ZC_OP_RECV &&
+		    q->fd == fd && !(q->arg & RECV_STOPPING))
+			return -EBUSY;
+	}
 	req = zc_req_get(r, ZC_OP_RECV, user_data);
 	if (!req)
 		return -EAGAIN;

@@ -113,6 +113,7 @@ static void releases_and_cancel(void)
 
 	tcp_pair(&tx, &rxfd);
 	CHECK_EQ(zc_recv(r, rx, rxfd, 7), 0);
+	CHECK_EQ(zc_recv(r, rx, rxfd, 9), -EBUSY);	/* one per socket */
 	CHECK_EQ(zc_rx_destroy(rx), -EBUSY);
 	sender_start(&s, tx, 1u << 20, 65536);
 	c = wait_one(r);

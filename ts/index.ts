@@ -56,3 +56,19 @@ export {
 } from './errors.ts';
 export { probe, type ProbeInfo, type CapName } from './probe.ts';
 export { LibraryLoadError, libraryPath } from './ffi/libzc.ts';
+export {
+  Receiver,
+  RecvStream,
+  Chunk,
+  receive,
+  sharedReceiver,
+  availableRecvModes,
+  ReceiveOptionsSchema,
+  parseReceiveOptions,
+  RECV_MODES,
+  type RecvMode,
+  type RecvModePreference,
+  type ReceiveOptions,
+  type ReceiveOptionsInput,
+  type ReceiverInfo,
+} from './recv.ts';

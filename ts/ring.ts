@@ -216,6 +216,11 @@ export class Ring {
     return this.#ptr;
   }
 
+  /** @internal native pointer even while closing; null once destroyed */
+  get rawPtr(): NativePointer | null {
+    return this.#ptr;
+  }
+
   /** @internal */
   get zc(): LibZc {
     return this.#zc;
@@ -402,29 +407,35 @@ export class Ring {
     for (const r of backlog) {
       r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed before the request was issued' }));
     }
-    if (this.#reqs.size > 0 || zc.zc_ring_pending(ptr) > 0) {
-      zc.zc_cancel_all(ptr);
-      zc.zc_submit(ptr);
-      const deadline = Date.now() + CLOSE_WAIT_MS;
-      const buf = this.#reapBuf;
-      while (zc.zc_ring_pending(ptr) > 0) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        const n = zc.zc_wait(ptr, buf, REAP_BATCH, 1, Math.min(left, 100));
-        if (n < 0) break;
-        this.#dispatch(buf, n);
-      }
+    const res = [...this.#resources];
+    this.#resources.clear();
+    // Queued requests finish here (ECANCELED), in-flight ones are canceled.
+    zc.zc_cancel_all(ptr);
+    // Reset and close the sockets: requests in flight hold their own file
+    // references, and the reset drops unsent data, so the kernel releases
+    // zero-copy buffers (their notifications arrive) instead of keeping
+    // them for a peer that may never read.
+    for (const r of res) if (!isPool(r)) r.destroyFromRing();
+    zc.zc_submit(ptr);
+    const deadline = Date.now() + CLOSE_WAIT_MS;
+    const buf = this.#reapBuf;
+    for (;;) {
+      const n = zc.zc_reap(ptr, buf, REAP_BATCH);
+      if (n > 0) this.#dispatch(buf, n);
+      if (n === REAP_BATCH) continue;
+      if (zc.zc_ring_pending(ptr) === 0) break;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const w = zc.zc_wait(ptr, buf, REAP_BATCH, 1, Math.min(left, 100));
+      if (w < 0) break;
+      this.#dispatch(buf, w);
     }
     const rest = [...this.#reqs.values()];
     this.#reqs.clear();
     for (const r of rest) {
       r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed while the request was in flight' }));
     }
-    // Sockets before pools: pools may only be destroyed once nothing holds
-    // their buffers.
-    const res = [...this.#resources];
-    this.#resources.clear();
-    for (const r of res) if (!isPool(r)) r.destroyFromRing();
+    // Pools last: destroying them needs every buffer back.
     for (const r of res) if (isPool(r)) r.destroyFromRing();
     this.#watcher?.close();
     this.#watcher = null;

@@ -124,6 +124,7 @@ export class ZcSocket implements RingResource {
   #drained: (() => void)[] = [];
   #closing: Promise<void> | null = null;
   #closed = false;
+  #closeIssued = false;
   #addrCache = new Map<string, Buffer>();
 
   private constructor(ring: Ring, fd: number, kind: SocketKind, owned: boolean, sendDefaults: SendOptions) {
@@ -451,18 +452,32 @@ export class ZcSocket implements RingResource {
   }
 
   /**
-   * Close now: shut the socket down (pending sends and accepts fail with
-   * EPIPE/EINVAL/ECANCELED or complete if they already got through), wait
-   * until every Promise of this socket settled, close the fd.  Idempotent.
+   * Close now (abortive, like Node's destroy()): the connection is reset
+   * (SO_LINGER 0), sends that did not get through reject with
+   * EPIPE/ECONNRESET/ECANCELED, pending accepts fail, unsent data is dropped
+   * (so buffers held for a peer that does not read come back), the fd is
+   * closed through the ring.  Resolves once every Promise of this socket
+   * settled.  Idempotent.  Use end() to wait for the data to go out.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    if (this.#owned && this.fd >= 0) this.ring.libc.shutdown(this.fd, SYS.SHUT_RDWR);
+    this.#abort();
     this.#closing = (async () => {
-      await this.drain();
       await this.#closeFd();
+      await this.drain();
     })();
     return this.#closing;
+  }
+
+  /** Reset on close and stop both directions now. */
+  #abort(): void {
+    if (!this.#owned || this.fd < 0) return;
+    const libc = this.ring.libc;
+    if (this.kind === 'stream') {
+      const linger = new Int32Array([1, 0]); // struct linger { l_onoff = 1, l_linger = 0 }
+      libc.setsockopt(this.fd, SYS.SOL_SOCKET, SYS.SO_LINGER, linger, 8);
+    }
+    libc.shutdown(this.fd, SYS.SHUT_RDWR);
   }
 
   async #closeFd(): Promise<void> {
@@ -470,15 +485,17 @@ export class ZcSocket implements RingResource {
     const fd = this.fd;
     const ring = this.ring;
     if (fd < 0 || ring.closed) {
-      this.#finish();
+      this.#closeNow();
       return;
     }
     if (this.#owned) {
+      this.#closeIssued = true;
       try {
         await ringOp(ring, 'close', (ud) => ring.zc.zc_close(ring.ptr, fd, ud));
       } catch (e) {
-        // The ring closed meanwhile: it closed the fd (destroyFromRing).
+        // Canceled before it ran (the ring is closing): the fd is still open.
         if (!(e instanceof ZcError && e.code === 'ECANCELED')) throw e;
+        ring.libc.close(fd);
       }
     } else {
       ring.zc.zc_sock_forget(ring.ptr, fd);
@@ -497,13 +514,22 @@ export class ZcSocket implements RingResource {
     if (this.#closed) return;
     const fd = this.fd;
     if (fd >= 0) {
-      if (!this.ring.closed) this.ring.zc.zc_sock_forget(this.ring.ptr, fd);
-      if (this.#owned) this.ring.libc.close(fd);
+      const rp = this.ring.rawPtr;
+      if (rp) this.ring.zc.zc_sock_forget(rp, fd);
+      // Once a ring close op was queued, that op (or its cancel path) owns the fd.
+      if (this.#owned && !this.#closeIssued) {
+        this.#abort();
+        this.ring.libc.close(fd);
+      }
     }
     this.#finish();
   }
 
-  /** @internal Ring.close(): every request settled already; close the fd. */
+  /**
+   * @internal Ring.close(), after zc_cancel_all: reset and close the fd
+   * (in-flight requests keep their own file references; the reset frees
+   * unsent data so zero-copy notifications come back).
+   */
   destroyFromRing(): void {
     this.#closeNow();
   }

@@ -170,6 +170,7 @@ int main(void)
 	N(SO_TYPE);
 	N(SO_DOMAIN);
 	N(SO_SNDBUF);
+	N(SO_LINGER);
 	N(SHUT_RD);
 	N(SHUT_WR);
 	N(SHUT_RDWR);

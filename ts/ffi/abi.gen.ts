@@ -107,6 +107,7 @@ export const SYS = {
   SO_TYPE: 3,
   SO_DOMAIN: 39,
   SO_SNDBUF: 7,
+  SO_LINGER: 13,
   SHUT_RD: 0,
   SHUT_WR: 1,
   SHUT_RDWR: 2,

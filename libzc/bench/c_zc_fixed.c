@@ -48,6 +48,7 @@ struct opts {
 	uint32_t chain;
 	enum mode mode;
 	bool defer;
+	bool nodelay;
 };
 
 static void usage(void)
@@ -55,7 +56,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: c_zc_fixed --port P [--size BYTES] [--seconds S] [--warmup S]\n"
 		"                  [--window W] [--chain C] [--mode zc-fixed|zc|send]\n"
-		"                  [--no-defer]\n");
+		"                  [--no-defer] [--nodelay]\n");
 	exit(2);
 }
 
@@ -94,6 +95,10 @@ static void parse(int argc, char **argv, struct opts *o)
 
 		if (!strcmp(a, "--no-defer")) {
 			o->defer = false;
+			continue;
+		}
+		if (!strcmp(a, "--nodelay")) {
+			o->nodelay = true;
 			continue;
 		}
 		if (!v)
@@ -153,6 +158,9 @@ int main(int argc, char **argv)
 		die("socket", errno);
 	sa.sin_port = htons(o.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (o.nodelay &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)))
+		die("setsockopt TCP_NODELAY", errno);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		die("connect", errno);
 

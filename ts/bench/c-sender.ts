@@ -43,11 +43,16 @@ export function runC(env: BenchEnv, args: string[]): Promise<CReport> {
   });
 }
 
-export const cZcFixed: BenchMode = {
-  name: 'c-zc-fixed',
-  describe: 'C on liburing directly: SEND_ZC from registered buffers (TS overhead reference)',
-  zeroCopy: true,
-  async run(spec: RunSpec, env: BenchEnv): Promise<SenderResult> {
+function cMode(name: string, cmode: 'zc-fixed' | 'send', describe: string): BenchMode {
+  return {
+    name,
+    describe,
+    zeroCopy: cmode !== 'send',
+    run: (spec, env) => runCMode(spec, env, cmode),
+  };
+}
+
+async function runCMode(spec: RunSpec, env: BenchEnv, cmode: 'zc-fixed' | 'send'): Promise<SenderResult> {
     const window = windowFor(spec.size);
     const r = await runC(env, [
       '--port', String(spec.port),
@@ -55,7 +60,7 @@ export const cZcFixed: BenchMode = {
       '--seconds', String(spec.seconds),
       '--warmup', String(spec.warmupSeconds),
       '--window', String(window),
-      '--mode', 'zc-fixed',
+      '--mode', cmode,
     ]);
     return {
       bytes: r.bytes,
@@ -66,5 +71,11 @@ export const cZcFixed: BenchMode = {
       zcCopied: r.zcCopied,
       detail: `window ${window}`,
     };
-  },
-};
+}
+
+export const cZcFixed = cMode(
+  'c-zc-fixed',
+  'zc-fixed',
+  'C on liburing directly: SEND_ZC from registered buffers (TS overhead reference)',
+);
+export const cSend = cMode('c-send', 'send', 'diagnostic: C on liburing directly, plain SEND');

@@ -87,7 +87,10 @@ function progressLine(o: RunOutcome, rounds: number): string {
   const tag = `${rounds > 1 ? `[round ${o.round + 1}/${rounds}] ` : ''}${o.mode} ${o.size}B`;
   if (o.error) return `bench: ${tag}: FAILED: ${o.error}`;
   const r = o.result!;
-  return `bench: ${tag}: ${mbpsOf(r).toFixed(0)} MB/s, cpu ${((100 * r.cpuSeconds) / r.seconds).toFixed(0)}%`;
+  return (
+    `bench: ${tag}: ${mbpsOf(r).toFixed(0)} MB/s, cpu ${((100 * r.cpuSeconds) / r.seconds).toFixed(0)}%` +
+    (r.detail ? ` (${r.detail})` : '')
+  );
 }
 
 function aggregate(opts: BenchOptions, outcomes: RunOutcome[]): Aggregate[] {

@@ -308,8 +308,10 @@ static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 	}
 	if (res >= 0 && req->op != ZC_OP_SHUTDOWN && req->op != ZC_OP_CLOSE) {
 		req->done += res;
-		if (req->done < req->len && res > 0 && s && s->stream &&
-		    !req->canceled) {
+		if (req->done < req->len && req->canceled) {
+			/* Cancelled part-way: report the bytes, and why. */
+			req->err = -ECANCELED;
+		} else if (req->done < req->len && res > 0 && s && s->stream) {
 			/* Short stream send: the rest goes first. */
 			if (req->iovcnt)
 				msg_advance(req, res);

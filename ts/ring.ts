@@ -73,6 +73,8 @@ export interface RingStats {
   backpressured: number;
   /** eventfd wakeups */
   wakeups: number;
+  /** kernel CQEs merged into the reaped records (2 per zero-copy send when merged in userspace, 1 when native) */
+  kernelCqes: number;
 }
 
 let lib: { zc: LibZc; c: LibC } | undefined;
@@ -132,7 +134,7 @@ export class Ring {
   /** the io_uring fd */
   readonly fd: number;
   /** counters (read-only view; reset with resetStats) */
-  readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0 };
+  readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0, kernelCqes: 0 };
 
   #ptr: NativePointer | null;
   #zc: LibZc;
@@ -350,13 +352,15 @@ export class Ring {
       this.stats.records++;
       if (!req) continue; // libzc's own or a forgotten request
       const flags = buf.readUInt32LE(base + OFF_FLAGS);
+      const cqes = buf.readUInt16LE(base + OFF_CQES);
+      this.stats.kernelCqes += cqes;
       // Multishot requests (receive) yield records with MORE before their last one.
       if (!(flags & COMP_FLAGS.MORE)) this.#reqs.delete(id);
       req.done({
         res: buf.readInt32LE(base + OFF_RES),
         flags,
         op: buf.readUInt16LE(base + OFF_OP),
-        cqes: buf.readUInt16LE(base + OFF_CQES),
+        cqes,
         aux: buf.readBigUInt64LE(base + OFF_AUX),
         aux2: buf.readUInt32LE(base + OFF_AUX2),
       });

@@ -378,7 +378,11 @@ static int drive(struct zc_ring *r)
 		ret = flush(r, true);
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 			return ret;
-		if (!process_cqes(r) && !r->sqes_queued && !r->ready)
+		process_cqes(r);
+		/* New CQEs will signal the eventfd; only our own new SQEs
+		 * (remainders, next chains) need another round now. */
+		if (!r->sqes_queued && !r->ready &&
+		    !io_uring_cq_has_overflow(&r->ring))
 			break;
 	}
 	return flush(r, false) < 0 ? -EIO : 0;

@@ -22,7 +22,7 @@ import {
 } from '../../ts/recv.ts';
 import { Ring } from '../../ts/ring.ts';
 import { ZcSocket } from '../../ts/socket.ts';
-import { fdCount, scaled, sleep } from './helpers.ts';
+import { fdCount, scaled, sleep, vmKb } from './helpers.ts';
 import { checkPattern, netSend, patternSlice, zcSend } from './recv-helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -134,6 +134,13 @@ describe('receive ABI and options', () => {
     expect(e.field).toBe(field);
     expect(e.message).toContain(`ReceiveOptions.${field}`);
     expect(e.message).toMatch(/expected /);
+  });
+
+  it('zcrx-nodev is there on kernels >= 7.1 run as root (checked in the VMs)', () => {
+    const [maj, min] = probe().kernelRelease.split('.').map((x) => parseInt(x, 10)) as [number, number];
+    const want = (maj > 7 || (maj === 7 && min >= 1)) && process.getuid?.() === 0;
+    console.log(`kernel ${maj}.${min}, root ${process.getuid?.() === 0}: zcrx-nodev ${nodev ? 'available' : 'not available'}`);
+    if (want || process.env['URING_ZC_VM'] === '1') expect(nodev).toBe(want);
   });
 
   it('lists the receive modes of this kernel', () => {
@@ -434,6 +441,27 @@ describe('chunks and endings (bufring)', () => {
     await peerEnded; // the fd was really closed: the peer got FIN
     peer.destroy();
     server.close();
+  });
+
+  it.runIf(nodev)('zcrx-nodev: the area is pinned while registered and unpinned after ring close', async () => {
+    const pin0 = vmKb('VmPin');
+    const r = Ring.create({ deferTaskrun: true, cqe32: true });
+    const rx = Receiver.create(r, { mode: 'zcrx-nodev', areaSize: 8 * MiB });
+    const pinned = vmKb('VmPin') - pin0;
+    console.log(`zcrx-nodev: VmPin +${pinned} kB while registered`);
+    expect(pinned).toBeGreaterThanOrEqual(8 * 1024);
+    const { client, server, listener } = await zcPair(r);
+    const pool = r.createPool({ count: 4, size: 65536 });
+    const s = rx.receive(server.fd);
+    await zcSend(client, pool, 65536 * 4, { end: false });
+    const held = (await s.next()).value as NonNullable<Awaited<ReturnType<RecvStream['next']>>['value']>;
+    r.close(); // chunk held, receive in flight
+    expect(() => held.data).toThrow(ZcOwnershipError);
+    // the kernel frees the ifq from its ring-exit work: give it a moment
+    for (let i = 0; i < 50 && vmKb('VmPin') > pin0; i++) await sleep(100);
+    expect(vmKb('VmPin')).toBeLessThanOrEqual(pin0);
+    void client;
+    void listener;
   });
 
   it('a receive on a non-socket fails with a typed error', async () => {

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /** Table, acceptance checks and JSON of a benchmark run. */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './build.ts';
 import type { Aggregate } from './harness.ts';
 import { formatSize } from './units.ts';
 
@@ -110,35 +113,101 @@ export function machineLine(): string {
   return `${c.length} x ${c[0]?.model.trim() ?? 'unknown CPU'}, Linux ${release()}, Node ${process.version}`;
 }
 
-export function humanReport(aggs: Aggregate[], info: { seconds: number; rounds: number; sinkTrunc: boolean; notes: string[] }): string {
+export interface ReportInfo {
+  seconds: number;
+  rounds: number;
+  sinkTrunc: boolean;
+  /** the bench arguments, for the reproduce line */
+  argv: string[];
+}
+
+const LEGEND = [
+  'MB = 10^6 bytes. x node-net: throughput ratio to node-net at the same size in the same run.',
+  'sender CPU %: CPU time (user+sys, all threads) of the sending process / wall time; 100 = one core.',
+  "  For c-zc-fixed it is the child's own getrusage() over the measured span. MB per CPU-s = MB/s / CPU.",
+  'zc used / copied: REPORT_USAGE of the completed zero-copy sends. On loopback every one says "copied":',
+  '  the kernel copies looped-back zero-copy payloads when it delivers them to the local receiver.',
+  '  Expected, not a failure: the sender still skips its own copy into the socket buffer.',
+  'sink CPU %: the receiver process (C, recv into a 1 MiB buffer): well below 100 = not the bottleneck.',
+];
+
+function acceptanceLines(aggs: Aggregate[]): string[] {
+  const checks = acceptance(aggs);
+  if (!checks.some((c) => c.value !== null)) return [];
+  const out = ['acceptance (issue 2, this run):'];
+  for (const c of checks) {
+    const v = c.value === null ? 'not measured' : `${c.value.toFixed(2)} (>= ${c.min})`;
+    out.push(`  ${c.pass === null ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${v}`);
+  }
+  return out;
+}
+
+function reproduce(info: ReportInfo): string {
+  const args = info.argv.filter((a) => a !== '--update-readme' && a !== '--json');
+  return `npx tsx ts/cli/main.ts bench${args.length ? ' ' + args.join(' ') : ''}`;
+}
+
+function stamp(): string {
+  return new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+}
+
+export function humanReport(aggs: Aggregate[], info: ReportInfo): string {
   const out: string[] = [];
-  out.push(`uring-zc bench: loopback TCP, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  out.push(`uring-zc bench: loopback TCP, ${stamp()}`);
   out.push(`machine: ${machineLine()}`);
   out.push(
-    `${info.seconds} s measured per run after a warm-up, ${info.rounds} round(s) (median shown); ` +
+    `${info.seconds} s measured per run after a warm-up, ${info.rounds} interleaved round(s), median run shown; ` +
       `receiver: separate process (zc_sink, ${info.sinkTrunc ? 'recv MSG_TRUNC' : 'recv into a 1 MiB buffer'}).`,
   );
   out.push('');
   out.push(table(aggs));
   out.push('');
-  out.push('MB = 10^6 bytes. x node-net: throughput ratio vs node-net at the same size, same run.');
-  out.push('sender CPU %: process CPU time (user+sys, all threads) / wall time; 100 = one core. For c-zc-fixed');
-  out.push('  it is the child process\'s own getrusage() over the measured span.');
-  out.push('zc used / copied: REPORT_USAGE of the completed zero-copy sends. On loopback every one is "copied":');
-  out.push('  the kernel copies looped-back zero-copy payloads when it delivers them to the local receiver.');
-  out.push('  That is expected, not a failure; the sender still skips its own copy into socket buffers.');
-  for (const n of info.notes) out.push(n);
+  out.push(...LEGEND);
   for (const a of aggs) if (a.error) out.push(`error: ${a.mode} ${formatSize(a.size)}: ${a.error}`);
-  const checks = acceptance(aggs);
-  if (checks.some((c) => c.value !== null)) {
-    out.push('');
-    out.push('acceptance (issue 2, this run):');
-    for (const c of checks) {
-      const v = c.value === null ? 'not measured' : `${c.value.toFixed(2)} (>= ${c.min})`;
-      out.push(`  ${c.pass === null ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${v}`);
-    }
-  }
+  const acc = acceptanceLines(aggs);
+  if (acc.length) out.push('', ...acc);
   out.push('');
-  out.push('reproduce: make bench    (or: npx tsx ts/cli/main.ts bench --mode node-net,zc-fixed --size 64K --seconds 3)');
+  out.push(`reproduce: make bench   (this run: ${reproduce(info)})`);
   return out.join('\n');
+}
+
+/** The README's benchmark section (between the bench markers). */
+export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
+  const out: string[] = [];
+  out.push(`Measured ${stamp()} on ${machineLine()}, with \`${reproduce(info)}\``);
+  out.push(
+    `(${info.seconds} s per run after a 0.3 s warm-up, ${info.rounds} interleaved round(s), median run shown). ` +
+      'The sender runs in the bench process (the C modes in a child process); the receiver is a separate C ' +
+      'process on 127.0.0.1 that reads and discards. Each sender keeps about 1 MiB in flight ' +
+      '(at least 8 sends): all modes use the same window and Nagle setting.',
+  );
+  out.push('');
+  out.push(table(aggs));
+  out.push('');
+  out.push('```');
+  out.push(...LEGEND);
+  const acc = acceptanceLines(aggs);
+  if (acc.length) out.push('', ...acc);
+  out.push('```');
+  out.push('');
+  out.push(
+    'Reproduce with `make bench` (all modes, 4K/16K/64K; about 1.5 minutes). Pick modes and sizes with ' +
+      '`--mode node-net,zc-fixed --size 4K,64K`, longer runs with `--seconds N --rounds N`, machine-readable ' +
+      'output with `--json`; `--update-readme` rewrites this section. Absolute numbers drift between runs on ' +
+      'a shared machine: compare ratios from one run.',
+  );
+  return out.join('\n');
+}
+
+export const README_START = '<!-- bench:start -->';
+export const README_END = '<!-- bench:end -->';
+
+/** Replace the text between the bench markers of README.md; returns its path. */
+export function updateReadme(section: string, file = join(REPO_ROOT, 'README.md')): string {
+  const text = readFileSync(file, 'utf8');
+  const a = text.indexOf(README_START);
+  const b = text.indexOf(README_END);
+  if (a < 0 || b < a) throw new Error(`${file}: no ${README_START} ... ${README_END} markers`);
+  writeFileSync(file, text.slice(0, a + README_START.length) + '\n' + section + '\n' + text.slice(b));
+  return file;
 }

@@ -10,6 +10,14 @@ export const WINDOW_BYTES = 1 << 20;
 export const MIN_WINDOW = 8;
 export const MAX_WINDOW = 256;
 
+let override: number | null = null;
+
+/** --window N: the same fixed number of sends in flight for every size. */
+export function setWindow(n: number | null): void {
+  override = n;
+}
+
 export function windowFor(size: number): number {
+  if (override !== null) return override;
   return Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, Math.ceil(WINDOW_BYTES / size)));
 }

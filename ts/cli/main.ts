@@ -11,6 +11,7 @@ import { runBench } from '../bench/harness.ts';
 import { ALL_MODES, DIAGNOSTIC_MODES, MODES, modeByName } from '../bench/modes.ts';
 import { humanReport, readmeSection, toJson, updateReadme } from '../bench/report.ts';
 import { formatSize, parseSize } from '../bench/units.ts';
+import { setWindow } from '../bench/window.ts';
 import type { BenchMode } from '../bench/types.ts';
 import { probeJson, probeText, runProbe } from './probe.ts';
 import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, type RecvBenchMode } from '../bench/recv.ts';
@@ -50,6 +51,7 @@ ${diag}
                  kernel with MSG_TRUNC (trunc)
       --json     stdout is only a JSON array of
                  { mode, size, mbps, cpuPct, zcUsed, zcCopied } (progress goes to stderr)
+      --window   sends in flight per sender (default: 1 MiB worth, 8..256)
       --update-readme
                  also write the result table into README.md between the
                  <!-- bench:start --> and <!-- bench:end --> markers
@@ -116,6 +118,7 @@ async function cmdBench(args: string[]): Promise<number> {
       sink: { type: 'string' },
       json: { type: 'boolean' },
       'update-readme': { type: 'boolean' },
+      window: { type: 'string' },
       recv: { type: 'boolean' },
       ifname: { type: 'string' },
       rxq: { type: 'string' },
@@ -133,6 +136,7 @@ async function cmdBench(args: string[]): Promise<number> {
     sinkTrunc: sink === 'trunc',
     log: (line: string) => process.stderr.write(line + '\n'),
   };
+  setWindow(values.window === undefined ? null : Math.trunc(parseNumber('--window', values.window, 16, 1, 1024)));
   const aggs = await runBench(opts);
   const info = { seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, argv: args };
   if (values.json) {

@@ -76,8 +76,8 @@ describe.each([true, false])('one completion per send (deferTaskrun=%s)', (defer
     expect(ring.inFlight).toBe(0);
     expect(ring.nativePending).toBe(0);
     expect(zc.used + zc.copied + zc.unknown).toBe(total);
-    // batching: far fewer submits and reaps than sends
-    expect(ring.stats.submits - stats0.submits).toBeLessThan(total / 2);
+    // batching: sends made in one tick share one submit
+    expect(ring.stats.submits - stats0.submits).toBeLessThan(total * 0.8);
     for (const pb of free) pb.release();
     pool.close();
   });

@@ -37,7 +37,18 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { M_ZC_FIXED, M_ZC, M_SEND };
+enum mode { M_ZC_FIXED, M_ZC, M_SEND, M_ZC_VEC };
+
+#define MAX_BATCH 16
+
+/* zc-vec: one SENDMSG_ZC of up to MAX_BATCH pool buffers, all inside ONE
+ * registered buffer (the whole pool), indexed by its first buffer. */
+struct batch {
+	struct msghdr msg;
+	struct iovec iov[MAX_BATCH];
+	uint32_t bufs[MAX_BATCH];
+	uint32_t n;
+};
 
 struct opts {
 	int port;
@@ -46,6 +57,7 @@ struct opts {
 	double warmup;
 	uint32_t window;
 	uint32_t chain;
+	uint32_t batch;
 	enum mode mode;
 	bool defer;
 	bool nodelay;
@@ -55,7 +67,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: c_zc_fixed --port P [--size BYTES] [--seconds S] [--warmup S]\n"
-		"                  [--window W] [--chain C] [--mode zc-fixed|zc|send]\n"
+		"                  [--window W] [--chain C] [--mode zc-fixed|zc|send|zc-vec]\n"
+		"                  [--batch B (zc-vec: buffers per SENDMSG_ZC, <= 16)]\n"
 		"                  [--no-defer] [--nodelay]\n");
 	exit(2);
 }
@@ -87,7 +100,7 @@ static void die(const char *what, int err)
 static void parse(int argc, char **argv, struct opts *o)
 {
 	*o = (struct opts){ .size = 65536, .seconds = 3, .warmup = 0.3,
-			    .window = 16, .chain = 64, .mode = M_ZC_FIXED,
+			    .window = 16, .chain = 64, .batch = MAX_BATCH, .mode = M_ZC_FIXED,
 			    .defer = true };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -116,6 +129,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->window = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--chain"))
 			o->chain = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--batch"))
+			o->batch = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--mode")) {
 			if (!strcmp(v, "zc-fixed"))
 				o->mode = M_ZC_FIXED;
@@ -123,6 +138,8 @@ static void parse(int argc, char **argv, struct opts *o)
 				o->mode = M_ZC;
 			else if (!strcmp(v, "send"))
 				o->mode = M_SEND;
+			else if (!strcmp(v, "zc-vec"))
+				o->mode = M_ZC_VEC;
 			else
 				usage();
 		} else {
@@ -130,7 +147,8 @@ static void parse(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (o->port <= 0 || o->port > 65535 || !o->size || o->size > (1u << 30) ||
-	    !o->window || o->window > 1024 || !o->chain || o->seconds <= 0)
+	    !o->window || o->window > 1024 || !o->chain || o->seconds <= 0 ||
+	    !o->batch || o->batch > MAX_BATCH)
 		usage();
 	if (o->chain > o->window)
 		o->chain = o->window;
@@ -145,6 +163,7 @@ int main(int argc, char **argv)
 	uint64_t bytes = 0, sends = 0, zc_used = 0, zc_copied = 0;
 	uint32_t *free_bufs, nfree, chain_left = 0;
 	uint32_t *held;		/* CQEs still to come per buffer */
+	struct batch *batches = NULL;
 	bool measuring = false, stopping = false;
 	double t0 = 0, t1 = 0, c0 = 0, c1 = 0, u0 = 0, s0 = 0, u1 = 0, s1 = 0, tstart;
 	size_t map_len;
@@ -190,6 +209,16 @@ int main(int argc, char **argv)
 		free_bufs[i] = o.window - 1 - i;
 	nfree = o.window;
 
+	if (o.mode == M_ZC_VEC) {
+		struct iovec whole = { .iov_base = mem, .iov_len = map_len };
+
+		batches = calloc(o.window, sizeof(*batches));
+		if (!batches)
+			die("calloc", ENOMEM);
+		ret = io_uring_register_buffers(&ring, &whole, 1);
+		if (ret)
+			die("io_uring_register_buffers", -ret);
+	}
 	if (o.mode == M_ZC_FIXED) {
 		struct iovec *iov = calloc(o.window, sizeof(*iov));
 
@@ -224,7 +253,38 @@ int main(int argc, char **argv)
 		}
 
 		/* a new chain once the previous one is fully issued */
-		if (!stopping && chain_left == 0 && nfree > 0) {
+		if (!stopping && chain_left == 0 && nfree > 0 && o.mode == M_ZC_VEC) {
+			uint32_t k = 0;
+
+			while (nfree > 0 && k < o.chain) {
+				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+				uint32_t first = free_bufs[nfree - 1];
+				struct batch *bt = &batches[first];
+
+				bt->n = 0;
+				while (nfree > 0 && bt->n < o.batch) {
+					uint32_t b = free_bufs[--nfree];
+
+					bt->bufs[bt->n] = b;
+					bt->iov[bt->n].iov_base = mem + (size_t)b * o.size;
+					bt->iov[bt->n].iov_len = o.size;
+					bt->n++;
+				}
+				memset(&bt->msg, 0, sizeof(bt->msg));
+				bt->msg.msg_iov = bt->iov;
+				bt->msg.msg_iovlen = bt->n;
+				io_uring_prep_sendmsg_zc_fixed(sqe, fd, &bt->msg,
+					MSG_WAITALL | MSG_NOSIGNAL, 0);
+				sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+				sqe->user_data = first;
+				held[first] = 2;
+				if (nfree > 0 && k + 1 < o.chain)
+					sqe->flags |= IOSQE_IO_LINK;
+				k++;
+			}
+			chain_left = k;
+		}
+		if (!stopping && chain_left == 0 && nfree > 0 && o.mode != M_ZC_VEC) {
 			uint32_t n = nfree < o.chain ? nfree : o.chain;
 
 			for (uint32_t k = 0; k < n; k++) {
@@ -272,20 +332,29 @@ int main(int argc, char **argv)
 				chain_left--;
 				if (cqe->res < 0)
 					die("send", -cqe->res);
-				if ((uint32_t)cqe->res != o.size) {
+				uint32_t want = o.mode == M_ZC_VEC ?
+						batches[b].n * o.size : o.size;
+
+				if ((uint32_t)cqe->res != want) {
 					fprintf(stderr, "c_zc_fixed: short send %d of %u\n",
-						cqe->res, o.size);
+						cqe->res, want);
 					exit(1);
 				}
 				if (!stopping) {
 					bytes += cqe->res;
-					sends++;
+					sends += want / o.size;
 				}
 				if (!(cqe->flags & IORING_CQE_F_MORE))
 					held[b] = 1;	/* no notification */
 			}
-			if (--held[b] == 0)
-				free_bufs[nfree++] = b;
+			if (--held[b] == 0) {
+				if (o.mode == M_ZC_VEC) {
+					for (uint32_t i = 0; i < batches[b].n; i++)
+						free_bufs[nfree++] = batches[b].bufs[i];
+				} else {
+					free_bufs[nfree++] = b;
+				}
+			}
 		}
 		io_uring_cq_advance(&ring, seen);
 	}
@@ -309,5 +378,6 @@ int main(int argc, char **argv)
 	}
 	free(free_bufs);
 	free(held);
+	free(batches);
 	return 0;
 }

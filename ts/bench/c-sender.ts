@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { BenchEnv, BenchMode, RunSpec, SenderResult } from './types.ts';
+import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
 
 interface CReport {
@@ -61,6 +62,7 @@ async function runCMode(spec: RunSpec, env: BenchEnv, cmode: 'zc-fixed' | 'send'
       '--warmup', String(spec.warmupSeconds),
       '--window', String(window),
       '--mode', cmode,
+      ...(ringSettings().deferTaskrun === false ? ['--no-defer'] : []),
     ]);
     return {
       bytes: r.bytes,

@@ -9,6 +9,7 @@
 import { LAYOUT, RING_FLAGS, SEND_FLAGS, SYS } from '../ffi/abi.gen.ts';
 import { loadNative, type NativePointer } from '../ffi/libzc.ts';
 import { fillPattern, Meter, type BenchMode, type RunSpec, type SenderResult } from './types.ts';
+import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
 
 const REC = LAYOUT.zc_completion.size;
@@ -35,7 +36,8 @@ async function rawRun(spec: RunSpec, kind: 'send' | 'zc-fixed'): Promise<SenderR
   const window = windowFor(spec.size);
   const out: [NativePointer | null] = [null];
   check('zc_ring_create', zc.zc_ring_create({
-    sq_entries: 256, cq_entries: 0, flags: RING_FLAGS.SINGLE_ISSUER | RING_FLAGS.DEFER_TASKRUN,
+    sq_entries: 256, cq_entries: 0,
+    flags: RING_FLAGS.SINGLE_ISSUER | (ringSettings().deferTaskrun === false ? 0 : RING_FLAGS.DEFER_TASKRUN),
     unified: 0, max_requests: 0, max_fixed_buffers: 0, reserved: [0, 0],
   }, out));
   const ring = out[0]!;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /** Table, acceptance checks and JSON of a benchmark run. */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './build.ts';
 import type { Aggregate } from './harness.ts';
@@ -114,6 +114,9 @@ export function machineLine(): string {
 }
 
 export interface ReportInfo {
+  /** 1-minute load average when the run started and ended */
+  loadStart?: number;
+  loadEnd?: number;
   seconds: number;
   rounds: number;
   sinkTrunc: boolean;
@@ -147,6 +150,21 @@ function reproduce(info: ReportInfo): string {
   return `npx tsx ts/cli/main.ts bench${args.length ? ' ' + args.join(' ') : ''}`;
 }
 
+/** One line about machine load; busy boxes make MB/s ratios unreliable. */
+export function loadLine(info: ReportInfo): string {
+  const n = cpus().length;
+  const end = info.loadEnd ?? loadavg()[0]!;
+  const start = info.loadStart ?? end;
+  const busy = Math.max(start, end) > n * 0.5;
+  return (
+    `load average ${start.toFixed(1)} at start, ${end.toFixed(1)} at end (${n} cores)` +
+    (busy
+      ? ': the machine was busy with other work, so each process got only part of a core and MB/s ratios' +
+        ' are noisy; MB per CPU-s (work per CPU time) is the steadier comparison.'
+      : '.')
+  );
+}
+
 function stamp(): string {
   return new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 }
@@ -159,6 +177,7 @@ export function humanReport(aggs: Aggregate[], info: ReportInfo): string {
     `${info.seconds} s measured per run after a warm-up, ${info.rounds} interleaved round(s), median run shown; ` +
       `receiver: separate process (zc_sink, ${info.sinkTrunc ? 'recv MSG_TRUNC' : 'recv into a 1 MiB buffer'}).`,
   );
+  out.push(loadLine(info));
   out.push('');
   out.push(table(aggs));
   out.push('');
@@ -179,7 +198,8 @@ export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
     `(${info.seconds} s per run after a 0.3 s warm-up, ${info.rounds} interleaved round(s), median run shown). ` +
       'The sender runs in the bench process (the C modes in a child process); the receiver is a separate C ' +
       'process on 127.0.0.1 that reads and discards. Each sender keeps about 1 MiB in flight ' +
-      '(at least 8 sends): all modes use the same window and Nagle setting.',
+      '(at least 8 sends): all modes use the same window and Nagle setting. ' +
+      loadLine(info),
   );
   out.push('');
   out.push(table(aggs));

@@ -17,6 +17,7 @@
  */
 import { AUTO_ZC_THRESHOLD, Ring, ZcSocket, type PoolBuffer, type SendOptionsInput, type SendResult } from '../index.ts';
 import { fillPattern, Meter, type BenchMode, type RunSpec, type SenderResult } from './types.ts';
+import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
 
 type Kind = 'send' | 'zc' | 'zc-fixed' | 'auto';
@@ -25,7 +26,8 @@ const PAGE = 4096;
 
 async function apiRun(spec: RunSpec, kind: Kind): Promise<SenderResult> {
   const window = windowFor(spec.size);
-  const ring = Ring.create({ entries: 256 });
+  const { deferTaskrun } = ringSettings();
+  const ring = Ring.create(deferTaskrun === undefined ? { entries: 256 } : { entries: 256, deferTaskrun });
   try {
     const usePool = kind === 'zc-fixed' || kind === 'auto';
     const slots: Array<PoolBuffer | Uint8Array> = [];

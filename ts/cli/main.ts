@@ -6,11 +6,13 @@
  *   uring-zc probe [--json]
  *   uring-zc bench [--mode m1,m2] [--size 4K,64K] [--seconds N] [--rounds N] [--json]
  */
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runBench } from '../bench/harness.ts';
 import { ALL_MODES, DIAGNOSTIC_MODES, MODES, modeByName } from '../bench/modes.ts';
 import { humanReport, readmeSection, toJson, updateReadme } from '../bench/report.ts';
 import { formatSize, parseSize } from '../bench/units.ts';
+import { setRingSettings } from '../bench/settings.ts';
 import { setWindow } from '../bench/window.ts';
 import type { BenchMode } from '../bench/types.ts';
 import { probeJson, probeText, runProbe } from './probe.ts';
@@ -52,6 +54,9 @@ ${diag}
       --json     stdout is only a JSON array of
                  { mode, size, mbps, cpuPct, zcUsed, zcCopied } (progress goes to stderr)
       --window   sends in flight per sender (default: 1 MiB worth, 8..256)
+      --defer-taskrun on|off
+                 IORING_SETUP_DEFER_TASKRUN for every io_uring sender (TS and C);
+                 default: the Ring default (on)
       --update-readme
                  also write the result table into README.md between the
                  <!-- bench:start --> and <!-- bench:end --> markers
@@ -119,6 +124,7 @@ async function cmdBench(args: string[]): Promise<number> {
       json: { type: 'boolean' },
       'update-readme': { type: 'boolean' },
       window: { type: 'string' },
+      'defer-taskrun': { type: 'string' },
       recv: { type: 'boolean' },
       ifname: { type: 'string' },
       rxq: { type: 'string' },
@@ -137,8 +143,14 @@ async function cmdBench(args: string[]): Promise<number> {
     log: (line: string) => process.stderr.write(line + '\n'),
   };
   setWindow(values.window === undefined ? null : Math.trunc(parseNumber('--window', values.window, 16, 1, 1024)));
+  const defer = values['defer-taskrun'];
+  if (defer !== undefined && defer !== 'on' && defer !== 'off') {
+    throw new UsageError(`--defer-taskrun: "${defer}" is not on or off`);
+  }
+  setRingSettings(defer === undefined ? {} : { deferTaskrun: defer === 'on' });
+  const loadStart = loadavg()[0]!;
   const aggs = await runBench(opts);
-  const info = { seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, argv: args };
+  const info = { loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, argv: args };
   if (values.json) {
     process.stdout.write(JSON.stringify(toJson(aggs)) + '\n');
   } else {

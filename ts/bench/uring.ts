@@ -49,9 +49,10 @@ async function apiRun(spec: RunSpec, kind: Kind): Promise<SenderResult> {
     // SendResult says 'copied' for plain sends too: count only zero-copy ones.
     const zcAsked = kind === 'zc' || kind === 'zc-fixed' || (kind === 'auto' && spec.size >= AUTO_ZC_THRESHOLD);
 
-    // Nagle on, like node-net (Node's default) and c-zc-fixed.  The API default
-    // noDelay: true halves 64 KiB zero-copy throughput on loopback: a 65536-byte
-    // send is one 65483-byte MSS segment plus a 53-byte runt, each a zero-copy skb.
+    // Nagle on, like node-net (Node's default) and c-zc-fixed; explicit so the
+    // comparison holds whatever the API default is.  With TCP_NODELAY a
+    // 65536-byte send on loopback is a 65483-byte MSS segment plus a 53-byte
+    // runt pushed at once, which halved 64 KiB zero-copy throughput here.
     const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: spec.port, noDelay: false });
     const meter = new Meter(spec);
     let bytes = 0;

@@ -83,10 +83,18 @@ static void prep_bind(struct io_uring_sqe *sqe, struct zc_req *req)
 			   req->addrlen);
 }
 
-int zc_bind(struct zc_ring *r, int fd, const void *addr, uint32_t addrlen,
-	    uint64_t user_data)
+static void prep_connect(struct io_uring_sqe *sqe, struct zc_req *req)
 {
-	struct zc_req *req = get(r, ZC_OP_BIND, fd, user_data);
+	io_uring_prep_connect(sqe, req->fd, (struct sockaddr *)&req->addr,
+			      req->addrlen);
+}
+
+/* bind and connect: an address the request keeps until its CQE. */
+static int addr_op(struct zc_ring *r, uint16_t op, int fd, const void *addr,
+		   uint32_t addrlen, uint64_t user_data,
+		   void (*prep)(struct io_uring_sqe *, struct zc_req *))
+{
+	struct zc_req *req = get(r, op, fd, user_data);
 	int ret;
 
 	if (!req)
@@ -96,10 +104,16 @@ int zc_bind(struct zc_ring *r, int fd, const void *addr, uint32_t addrlen,
 		zc_req_put(r, req);
 		return ret;
 	}
-	if (!r->has_bind_listen)
+	if (op == ZC_OP_BIND && !r->has_bind_listen)
 		return inline_done(r, req, bind(fd, (struct sockaddr *)&req->addr,
 						req->addrlen));
-	return issue(r, req, prep_bind);
+	return issue(r, req, prep);
+}
+
+int zc_bind(struct zc_ring *r, int fd, const void *addr, uint32_t addrlen,
+	    uint64_t user_data)
+{
+	return addr_op(r, ZC_OP_BIND, fd, addr, addrlen, user_data, prep_bind);
 }
 
 static void prep_listen(struct io_uring_sqe *sqe, struct zc_req *req)
@@ -133,26 +147,11 @@ int zc_accept(struct zc_ring *r, int fd, uint64_t user_data)
 	return issue(r, req, prep_accept);
 }
 
-static void prep_connect(struct io_uring_sqe *sqe, struct zc_req *req)
-{
-	io_uring_prep_connect(sqe, req->fd, (struct sockaddr *)&req->addr,
-			      req->addrlen);
-}
-
 int zc_connect(struct zc_ring *r, int fd, const void *addr, uint32_t addrlen,
 	       uint64_t user_data)
 {
-	struct zc_req *req = get(r, ZC_OP_CONNECT, fd, user_data);
-	int ret;
-
-	if (!req)
-		return -EAGAIN;
-	ret = copy_addr(req, addr, addrlen);
-	if (ret) {
-		zc_req_put(r, req);
-		return ret;
-	}
-	return issue(r, req, prep_connect);
+	return addr_op(r, ZC_OP_CONNECT, fd, addr, addrlen, user_data,
+		       prep_connect);
 }
 
 int zc_shutdown(struct zc_ring *r, int fd, int how, uint64_t user_data)

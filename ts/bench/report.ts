@@ -139,7 +139,7 @@ function acceptanceLines(aggs: Aggregate[]): string[] {
   if (!checks.some((c) => c.value !== null)) return [];
   const out = ['acceptance (issue 2, this run):'];
   for (const c of checks) {
-    const v = c.value === null ? 'not measured' : `${c.value.toFixed(2)} (>= ${c.min})`;
+    const v = c.value === null ? 'not measured' : `${c.value.toFixed(3)} (>= ${c.min})`;
     out.push(`  ${c.pass === null ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${v}`);
   }
   return out;

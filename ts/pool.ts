@@ -163,14 +163,16 @@ export class BufferPool implements RingResource {
    */
   close(): void {
     if (this.#closed || !this.#ptr) return;
-    const rc = this.ring.zc.zc_pool_destroy(this.#ptr);
+    // Sends that coalesced several buffers into one sendmsg are tracked here only.
+    const lent = this.#buffers.filter((b) => b?.inFlight).length;
+    const rc = lent > 0 ? -ERRNO.EBUSY : this.ring.zc.zc_pool_destroy(this.#ptr);
     if (rc < 0) {
       throw new ZcError({
         errno: rc,
         op: 'pool.close',
         hint:
           rc === -ERRNO.EBUSY
-            ? `${this.inFlight} send(s) still hold buffers of this pool: await them (or close the ring) first`
+            ? `${Math.max(lent, this.inFlight)} send(s) still hold buffers of this pool: await them (or close the ring) first`
             : undefined,
       });
     }

@@ -144,6 +144,7 @@ export class Ring {
   #backlog: RingRequest[] = [];
   #nextId = 1;
   #flushScheduled = false;
+  #preFlush: (() => void)[] = [];
   #refed = false;
   #closed = false;
   #resources = new Set<RingResource>();
@@ -287,6 +288,23 @@ export class Ring {
     return true;
   }
 
+  /**
+   * @internal Run fn right before the next flush (once), e.g. to issue a
+   * socket's coalesced sends made during this tick as one request.
+   */
+  beforeFlush(fn: () => void): void {
+    this.#preFlush.push(fn);
+    this.#scheduleFlush();
+  }
+
+  #runPreFlush(): void {
+    while (this.#preFlush.length > 0) {
+      const fns = this.#preFlush;
+      this.#preFlush = [];
+      for (const fn of fns) fn();
+    }
+  }
+
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
@@ -306,6 +324,7 @@ export class Ring {
    */
   submit(): void {
     if (!this.#ptr || this.#closed) return;
+    this.#runPreFlush();
     this.stats.submits++;
     this.reap();
   }
@@ -407,6 +426,8 @@ export class Ring {
     const zc = this.#zc;
     const ptr = this.#ptr;
     this.#closed = true;
+    // Coalesced sends not issued yet: they fail now (ECANCELED), as the ring is closed.
+    this.#runPreFlush();
     const backlog = this.#backlog;
     this.#backlog = [];
     for (const r of backlog) {

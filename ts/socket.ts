@@ -12,7 +12,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { ERRNO, LAYOUT, OP, SEND_FLAGS, SYS } from './ffi/abi.gen.ts';
+import { ERRNO, LAYOUT, LIMITS, OP, SEND_FLAGS, SYS } from './ffi/abi.gen.ts';
 import {
   DEFAULT_SEND_OPTIONS,
   parseSendOptions,
@@ -105,6 +105,46 @@ async function resolveHost(host: string): Promise<string> {
   if (isIP(host)) return host;
   const r = await lookup(host);
   return r.address;
+}
+
+/** Copying sends up to this size are coalesced into one sendmsg per tick. */
+export const COALESCE_MAX_SEND = 64 * 1024;
+/** Bytes one coalesced sendmsg carries at most. */
+const COALESCE_MAX_BATCH = 256 * 1024;
+const IOV_SIZE = LAYOUT.iovec.size;
+const IOV_BASE = LAYOUT.iovec.fields.iov_base.offset;
+const IOV_LEN = LAYOUT.iovec.fields.iov_len.offset;
+const ZC_MAX_IOV = LIMITS.ZC_MAX_IOV;
+
+interface BatchEntry {
+  len: number;
+  pb: PoolBuffer | null;
+  keep: Uint8Array | null;
+  resolve: (r: SendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface SendBatch {
+  flags: number;
+  bytes: number;
+  iov: Buffer;
+  entries: BatchEntry[];
+}
+
+/**
+ * Address of a Uint8Array's first byte.  Backing stores of ArrayBuffers do
+ * not move once native code has seen them, so the base is cached per buffer.
+ */
+const bases = new WeakMap<ArrayBufferLike, bigint>();
+function addressOf(ring: Ring, v: Uint8Array): bigint {
+  const ab = v.buffer;
+  let base = bases.get(ab);
+  if (base === undefined) {
+    if (v.byteLength === 0) return 0n;
+    base = ring.libc.addressOf(v) - BigInt(v.byteOffset);
+    bases.set(ab, base);
+  }
+  return base + BigInt(v.byteOffset);
 }
 
 const SO_INT = new Int32Array(1);
@@ -352,68 +392,141 @@ export class ZcSocket implements RingResource {
     const zc = ring.zc;
     const fd = this.fd;
     let len: number;
-    let issue: (ud: number) => number;
+    let off: number;
     let pb: PoolBuffer | null = null;
-    let keep: unknown;
+    let view: Uint8Array | null = null;
 
     if (data instanceof PoolBuffer) {
-      const off = o.offset ?? 0;
+      off = o.offset ?? 0;
       if (off > data.size) throw rangeError('offset', off, data.size);
       len = o.length ?? data.size - off;
       if (off + len > data.size) throw rangeError('length', len, data.size - off);
-      const flags = this.#flags(o, len);
-      data.lend(opName); // throws if in flight or released
       pb = data;
-      const pool = data.pool;
-      if (to === null) {
-        const poolPtr = pool.ptr;
-        const idx = data.index;
-        issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
-      } else {
-        const iov = iovecFor(pool.baseAddress + BigInt(data.index * pool.size + off), len);
-        const sa = to;
-        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
-      }
     } else if (data instanceof Uint8Array) {
-      const off = o.offset ?? 0;
+      off = o.offset ?? 0;
       if (off > data.length) throw rangeError('offset', off, data.length);
       len = o.length ?? data.length - off;
       if (off + len > data.length) throw rangeError('length', len, data.length - off);
-      if (len > 0xffffffff) throw rangeError('length', len, 0xffffffff);
-      const flags = this.#flags(o, len);
-      const view = off === 0 && len === data.length ? data : data.subarray(off, off + len);
-      keep = view;
+      view = off === 0 && len === data.length ? data : data.subarray(off, off + len);
+    } else {
+      throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
+    }
+    const flags = this.#flags(o, len);
+    const wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
+
+    // Small copying sends on a stream socket made in one tick leave as one
+    // sendmsg (iovecs), like Node's writev: one kernel op and one record.
+    if (!wantZc && to === null && this.kind === 'stream' && len > 0 && len <= COALESCE_MAX_SEND) {
+      if (pb) pb.lend(opName); // throws if in flight or released
+      return this.#coalesce(pb, view, off, len, flags);
+    }
+    if (this.#batch) this.#issueBatch(); // keep stream order
+
+    let issue: (ud: number) => number;
+    if (pb) {
+      pb.lend(opName); // throws if in flight or released
+      const pool = pb.pool;
       if (to === null) {
-        issue = (ud) => zc.zc_send(ring.ptr, fd, view, len, flags, ud);
+        const poolPtr = pool.ptr;
+        const idx = pb.index;
+        issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
       } else {
-        const iov = iovecFor(len > 0 ? ring.libc.addressOf(view) : 0n, len);
+        const iov = iovecFor(pool.baseAddress + BigInt(pb.index * pool.size + off), len);
         const sa = to;
         issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
       }
     } else {
-      throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
+      const v = view as Uint8Array;
+      if (to === null) {
+        issue = (ud) => zc.zc_send(ring.ptr, fd, v, len, flags, ud);
+      } else {
+        const iov = iovecFor(len > 0 ? addressOf(ring, v) : 0n, len);
+        const sa = to;
+        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
+      }
     }
 
-    const wantZc = this.#wantZc(o, len);
     this.#pending++;
+    const lent = pb;
     return new Promise<SendResult>((resolve, reject) => {
       const req: RingRequest = {
         opName,
-        keep,
+        keep: view,
         issue,
         done: (c: Completion) => {
-          if (pb) pb.unlend();
+          if (lent) lent.unlend();
           this.#settled();
           if (c.res < 0) reject(new ZcError({ errno: c.res, op: opName }));
           else resolve({ bytes: c.res, zeroCopy: zeroCopyOf(c, wantZc) });
         },
         fail: (e: ZcError) => {
-          if (pb) pb.unlend();
+          if (lent) lent.unlend();
           this.#settled();
           reject(e);
         },
       };
       ring.enqueue(req);
+    });
+  }
+
+  #batch: SendBatch | null = null;
+  readonly #issueBatchHook = (): void => this.#issueBatch();
+
+  #coalesce(pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, flags: number): Promise<SendResult> {
+    let b = this.#batch;
+    if (b && (b.flags !== flags || b.entries.length === ZC_MAX_IOV || b.bytes + len > COALESCE_MAX_BATCH)) {
+      this.#issueBatch();
+      b = null;
+    }
+    if (!b) {
+      b = { flags, bytes: 0, iov: Buffer.alloc(ZC_MAX_IOV * IOV_SIZE), entries: [] };
+      this.#batch = b;
+      this.ring.beforeFlush(this.#issueBatchHook);
+    }
+    const addr = pb ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off) : addressOf(this.ring, view as Uint8Array);
+    const at = b.entries.length * IOV_SIZE;
+    b.iov.writeBigUInt64LE(addr, at + IOV_BASE);
+    b.iov.writeBigUInt64LE(BigInt(len), at + IOV_LEN);
+    b.bytes += len;
+    this.#pending++;
+    return new Promise<SendResult>((resolve, reject) => {
+      (b as SendBatch).entries.push({ len, pb, keep: view, resolve, reject });
+    });
+  }
+
+  /** Issue the coalesced sends of this tick as one request. */
+  #issueBatch(): void {
+    const b = this.#batch;
+    if (!b) return;
+    this.#batch = null;
+    const ring = this.ring;
+    const fd = this.fd;
+    const n = b.entries.length;
+    const finish = (each: (e: BatchEntry) => void): void => {
+      for (const e of b.entries) {
+        if (e.pb) e.pb.unlend();
+        this.#settled();
+        each(e);
+      }
+    };
+    ring.enqueue({
+      opName: 'send',
+      keep: b,
+      issue: (ud) => ring.zc.zc_sendmsg(ring.ptr, fd, b.iov, n, null, 0, b.flags, ud),
+      done: (c: Completion) => {
+        if (c.res < 0) {
+          finish((e) => e.reject(new ZcError({ errno: c.res, op: 'send' })));
+          return;
+        }
+        // libzc completes short sends on stream sockets: res is the total.
+        let left = c.res;
+        finish((e) => {
+          const bytes = Math.min(e.len, left);
+          left -= bytes;
+          e.resolve({ bytes, zeroCopy: 'copied' });
+        });
+      },
+      fail: (err: ZcError) => finish((e) => e.reject(err)),
     });
   }
 
@@ -461,6 +574,7 @@ export class ZcSocket implements RingResource {
   shutdown(how: 'read' | 'write' | 'both' = 'write'): Promise<void> {
     this.#checkOpen('shutdown');
     const h = how === 'read' ? SYS.SHUT_RD : how === 'write' ? SYS.SHUT_WR : SYS.SHUT_RDWR;
+    this.#issueBatch(); // after the sends made before it
     const ring = this.ring;
     const fd = this.fd;
     return ringOp(ring, 'shutdown', (ud) => ring.zc.zc_shutdown(ring.ptr, fd, h, ud)).then(() => undefined);
@@ -495,6 +609,7 @@ export class ZcSocket implements RingResource {
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
+    this.#issueBatch();
     this.#abort();
     this.#closing = (async () => {
       await this.#closeFd();
@@ -522,6 +637,7 @@ export class ZcSocket implements RingResource {
       this.#closeNow();
       return;
     }
+    this.#issueBatch();
     if (this.#owned) {
       this.#closeIssued = true;
       try {

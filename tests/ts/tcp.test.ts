@@ -203,3 +203,57 @@ describe('the verifying receiver can fail', () => {
     }
   });
 });
+
+describe('coalesced small copying sends', () => {
+  it.each([true, false])('one sendmsg per tick, order kept, pool buffers locked until it settles (deferTaskrun=%s)', async (deferTaskrun) => {
+    const ring = Ring.create({ deferTaskrun });
+    const rx = await PatternReceiver.start();
+    try {
+      const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
+      const pool = ring.createPool({ count: 8, size: 4096 });
+      let off = 0;
+      const issued0 = ring.stats.issued;
+      const ps: Promise<SendResult>[] = [];
+      const held: PoolBuffer[] = [];
+      for (let i = 0; i < 16; i++) {
+        const len = 100 + i * 37;
+        if (i % 2) {
+          const pb = pool.acquire();
+          fillPattern(pb.bytes, off, len);
+          held.push(pb);
+          ps.push(sock.send(pb, { mode: 'copy', length: len }));
+        } else {
+          const b = new Uint8Array(len);
+          fillPattern(b, off);
+          ps.push(sock.send(b, { mode: 'auto' })); // below the threshold: a plain send
+        }
+        off += len;
+      }
+      // the buffers are the kernel's until the coalesced send settles
+      expect(held.every((b) => b.inFlight)).toBe(true);
+      expect(() => pool.close()).toThrow(/EBUSY/);
+      const rs = await Promise.all(ps);
+      rs.forEach((r, i) => expect(r).toEqual({ bytes: 100 + i * 37, zeroCopy: 'copied' }));
+      expect(ring.stats.issued - issued0).toBe(1); // 16 sends, one request
+      // a zero-copy send between copies splits the batch and keeps the order
+      const a = new Uint8Array(500);
+      fillPattern(a, off);
+      const z = new Uint8Array(20000);
+      fillPattern(z, off + 500);
+      const c = new Uint8Array(300);
+      fillPattern(c, off + 20500);
+      off += 20800;
+      const issued1 = ring.stats.issued;
+      await Promise.all([sock.send(a), sock.send(z, { mode: 'zc' }), sock.send(c)]);
+      expect(ring.stats.issued - issued1).toBe(3);
+      await rx.waitFor(off);
+      expect(rx.mismatchAt).toBe(-1);
+      for (const b of held) b.release();
+      pool.close();
+      await sock.close();
+    } finally {
+      ring.close();
+      await rx.close();
+    }
+  });
+});

@@ -280,12 +280,3 @@ export function watchReadable(fd: number, onReadable: () => void): FdWatcher {
     unref: () => h.unref(),
   };
 }
-
-/** koffi's own size/offset of a struct field, for the ABI test. */
-export function koffiLayout(t: keyof typeof types): { size: number; align: number; offsets: Record<string, number> } {
-  const type = types[t];
-  const info = koffi.introspect(type) as { size: number; alignment: number; members?: Record<string, { offset: number }> };
-  const offsets: Record<string, number> = {};
-  for (const [name, m] of Object.entries(info.members ?? {})) offsets[name] = m.offset;
-  return { size: koffi.sizeof(type), align: koffi.alignof(type), offsets };
-}

@@ -18,6 +18,7 @@ export { Ring, REAP_BATCH, type Completion, type RingStats } from './ring.ts';
 export { BufferPool, PoolBuffer } from './pool.ts';
 export {
   ZcSocket,
+  COALESCE_MAX_SEND,
   type SendResult,
   type SocketKind,
   type ConnectOptions,

@@ -361,6 +361,10 @@ export class ZcSocket implements RingResource {
    * a fixed buffer, no pinning per send) or any Uint8Array.  Mode 'zc' uses
    * SEND_ZC, 'copy' a plain send, 'auto' zero-copy from `autoThreshold`
    * bytes on.  Resolves when the kernel no longer needs the memory.
+   * Copying sends of up to {@link COALESCE_MAX_SEND} bytes made on a stream
+   * socket in the same tick leave together as one sendmsg (up to 16
+   * iovecs, like Node's writev): each still gets its own result, and order
+   * with the zero-copy sends around them is kept.
    * Throws at once (ZcOwnershipError) if a PoolBuffer is already in flight
    * or released, ZcConfigError for bad options; rejects with ZcError for
    * kernel errors (EPIPE, ECONNRESET, EOPNOTSUPP for zero-copy on AF_UNIX,

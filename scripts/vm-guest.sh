@@ -40,9 +40,12 @@ export URING_ZC_VM=1 URING_ZC_KERNEL=$KERNEL
 export URING_ZC_EXPECT_UNIFIED=${URING_ZC_EXPECT_UNIFIED:-$([ "$KERNEL" = patched ] && echo 1 || echo 0)}
 export URING_ZC_SCALE=${URING_ZC_SCALE:-0.1}
 export CI=${CI:-1}	# no interactive/watch modes anywhere
+export NO_COLOR=1 FORCE_COLOR=0	# plain logs
+# vitest timeouts for TCG (the suites' own defaults are sized for the host).
+VITEST_TEST_TIMEOUT=${URING_ZC_VM_TEST_TIMEOUT_MS:-240000}
+VITEST_HOOK_TIMEOUT=${URING_ZC_VM_HOOK_TIMEOUT_MS:-120000}
 
 ulimit -n 65536 2>/dev/null || true
-ulimit -l unlimited 2>/dev/null || true
 
 kmsg() { echo "uring-zc-vm: $*" > /dev/kmsg 2>/dev/null || true; }
 result() {	# name status detail...
@@ -169,15 +172,21 @@ step_vitest() {
 	fi
 	rm -f "$OUT/vitest.json"
 	run_logged $name node_modules/.bin/vitest run --reporter=default \
-		--reporter=json --outputFile.json="$OUT/vitest.json"
+		--reporter=json --outputFile.json="$OUT/vitest.json" \
+		--testTimeout="$VITEST_TEST_TIMEOUT" --hookTimeout="$VITEST_HOOK_TIMEOUT"
 	rc=$?
 	summary=$(node -e '
 		const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+		// Per-file wall time under TCG, for test authors sizing their loops.
+		for (const f of r.testResults)
+			console.error(`vm-guest: vitest ${((f.endTime - f.startTime) / 1000).toFixed(1).padStart(6)}s ` +
+				`${f.status.padEnd(6)} ${f.name.replace(process.cwd() + "/", "")}`);
 		const files = r.testResults.length;
 		const bad = r.testResults.filter((f) => f.status === "failed").length;
 		console.log(`${files} file(s), ${r.numPassedTests} passed, ${r.numFailedTests} failed, ` +
 			`${r.numPendingTests + r.numTodoTests} skipped` + (bad ? `, ${bad} file(s) failed` : ""));
-	' "$OUT/vitest.json" 2>/dev/null)
+	' "$OUT/vitest.json" 2>"$OUT/vitest-files.txt")
+	cat "$OUT/vitest-files.txt"
 	if [ "$rc" = 0 ]; then
 		result $name pass "${summary:-exit 0}"
 	else
@@ -186,19 +195,31 @@ step_vitest() {
 }
 
 # ---- step: what the library reports about this kernel ------------------------
+# `uring-zc probe --json` must say the unified completion is native exactly on
+# the patched kernel (io_uring.unifiedNative), userspace merging on stock.
 step_probe() {
-	local name=probe rc
-	begin $name "uring-zc probe (ts/cli/main.ts probe)"
+	local name=probe rc want got
+	begin $name "uring-zc probe --json (expects unifiedNative=$([ "$URING_ZC_EXPECT_UNIFIED" = 1 ] && echo true || echo false))"
 	if [ ! -f ts/cli/main.ts ] || [ ! -x node_modules/.bin/tsx ]; then
 		result $name skip "ts/cli/main.ts or node_modules/.bin/tsx missing"
 		return
 	fi
-	run_logged $name node_modules/.bin/tsx ts/cli/main.ts probe
+	run_logged $name node_modules/.bin/tsx ts/cli/main.ts probe --json
 	rc=$?
-	if [ "$rc" = 0 ]; then
-		result $name pass "exit 0 (output in $OUT/$name.log)"
-	else
+	if [ "$rc" != 0 ]; then
 		result $name fail "exit $rc (log: $OUT/$name.log)"
+		return
+	fi
+	want=$([ "$URING_ZC_EXPECT_UNIFIED" = 1 ] && echo true || echo false)
+	got=$(node -e '
+		const t = require("fs").readFileSync(process.argv[1], "utf8");
+		const j = JSON.parse(t.slice(t.indexOf("{")));
+		console.log(`${j.io_uring.unifiedNative} ${j.caps.unifiedNative}`);
+	' "$OUT/$name.log" 2>&1 | tail -1)
+	if [ "$got" = "$want $want" ]; then
+		result $name pass "unifiedNative=$want ($([ "$want" = true ] && echo native || echo userspace) unified completion)"
+	else
+		result $name fail "expected io_uring.unifiedNative and caps.unifiedNative $want, probe says: $got"
 	fi
 }
 

@@ -6,7 +6,11 @@
  * libzc), so the benchmark can tell how much the TypeScript layers cost.
  * Default mode is SEND_ZC from registered (fixed) buffers with
  * REPORT_USAGE; `send` (plain copying SEND) and `zc` (SEND_ZC from
- * ordinary memory) exist for comparison.
+ * ordinary memory) exist for comparison, and `zc-vec` (experiment): the
+ * whole pool registered as ONE fixed buffer and up to --batch pool buffers
+ * sent by one SENDMSG_ZC (IORING_RECVSEND_FIXED_BUF, Linux >= 6.15), so
+ * one request and one notification cover several buffers; its zcUsed /
+ * zcCopied count requests, not buffers.
  *
  * Loop: a window of W registered buffers.  Free buffers are sent as one
  * IOSQE_IO_LINK chain (MSG_WAITALL, so the kernel finishes short sends

@@ -44,7 +44,9 @@ export function runC(env: BenchEnv, args: string[]): Promise<CReport> {
   });
 }
 
-function cMode(name: string, cmode: 'zc-fixed' | 'send', describe: string): BenchMode {
+type CKind = 'zc-fixed' | 'send' | 'zc-vec';
+
+function cMode(name: string, cmode: CKind, describe: string): BenchMode {
   return {
     name,
     describe,
@@ -53,8 +55,10 @@ function cMode(name: string, cmode: 'zc-fixed' | 'send', describe: string): Benc
   };
 }
 
-async function runCMode(spec: RunSpec, env: BenchEnv, cmode: 'zc-fixed' | 'send'): Promise<SenderResult> {
+async function runCMode(spec: RunSpec, env: BenchEnv, cmode: CKind): Promise<SenderResult> {
     const window = windowFor(spec.size);
+    // zc-vec: keep at least 4 batches in flight or the pipe stalls
+    const batch = Math.max(1, Math.min(16, Math.floor(window / 4)));
     const r = await runC(env, [
       '--port', String(spec.port),
       '--size', String(spec.size),
@@ -62,6 +66,7 @@ async function runCMode(spec: RunSpec, env: BenchEnv, cmode: 'zc-fixed' | 'send'
       '--warmup', String(spec.warmupSeconds),
       '--window', String(window),
       '--mode', cmode,
+      ...(cmode === 'zc-vec' ? ['--batch', String(batch)] : []),
       ...(ringSettings().deferTaskrun === false ? ['--no-defer'] : []),
     ]);
     return {
@@ -71,7 +76,7 @@ async function runCMode(spec: RunSpec, env: BenchEnv, cmode: 'zc-fixed' | 'send'
       sends: r.sends,
       zcUsed: r.zcUsed,
       zcCopied: r.zcCopied,
-      detail: `window ${window}`,
+      detail: cmode === 'zc-vec' ? `window ${window}, ${batch} buffers per SENDMSG_ZC` : `window ${window}`,
     };
 }
 
@@ -81,3 +86,8 @@ export const cZcFixed = cMode(
   'C on liburing directly: SEND_ZC from registered buffers (TS overhead reference)',
 );
 export const cSend = cMode('c-send', 'send', 'diagnostic: C on liburing directly, plain SEND');
+export const cZcVec = cMode(
+  'c-zc-vec',
+  'zc-vec',
+  'diagnostic: C, up to 16 pool buffers per SENDMSG_ZC (pool = one fixed buffer; zc counts per request)',
+);

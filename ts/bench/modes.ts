@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /** Every benchmark mode, in table order. */
-import { cSend, cZcFixed } from './c-sender.ts';
+import { cSend, cZcFixed, cZcVec } from './c-sender.ts';
 import { ffiModes } from './ffi-raw.ts';
 import { nodeNet } from './node-net.ts';
 import type { BenchMode } from './types.ts';
@@ -9,7 +9,7 @@ import { uringModes } from './uring.ts';
 /** Run by default (and by `make bench`). */
 export const MODES: readonly BenchMode[] = [nodeNet, ...uringModes, cZcFixed];
 /** Selectable with --mode only: for finding where time goes. */
-export const DIAGNOSTIC_MODES: readonly BenchMode[] = [...ffiModes, cSend];
+export const DIAGNOSTIC_MODES: readonly BenchMode[] = [...ffiModes, cSend, cZcVec];
 export const ALL_MODES: readonly BenchMode[] = [...MODES, ...DIAGNOSTIC_MODES];
 
 export function modeByName(name: string): BenchMode | undefined {

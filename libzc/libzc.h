@@ -111,6 +111,10 @@ ZC_API int zc_submit(struct zc_ring *r);
 /* Never blocks: submits, runs deferred task work, merges CQEs and copies
  * up to max finished records to out.  Returns how many it copied. */
 ZC_API int zc_reap(struct zc_ring *r, struct zc_completion *out, uint32_t max);
+/* zc_reap() without clearing the eventfd: for the submit-and-reap a caller
+ * does on its own (end of a tick), saving a read(2) per call.  The eventfd
+ * may then wake its watcher once more for nothing; zc_reap() clears it. */
+ZC_API int zc_flush(struct zc_ring *r, struct zc_completion *out, uint32_t max);
 /* Like zc_reap() but first waits until at least min records are ready or
  * timeout_ms passed (-1: no limit).  For C programs and tests. */
 ZC_API int zc_wait(struct zc_ring *r, struct zc_completion *out, uint32_t max,

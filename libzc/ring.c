@@ -388,18 +388,23 @@ static int drive(struct zc_ring *r)
 	return flush(r, false) < 0 ? -EIO : 0;
 }
 
+int zc_flush(struct zc_ring *r, struct zc_completion *out, uint32_t max)
+{
+	int ret = drive(r);
+
+	if (ret < 0 && !r->done_count)
+		return ret;
+	return copy_out(r, out, max);
+}
+
 int zc_reap(struct zc_ring *r, struct zc_completion *out, uint32_t max)
 {
 	uint64_t v;
-	int ret;
 
 	/* Clear the eventfd before looking, so no wakeup is lost. */
 	if (read(r->event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return -errno;
-	ret = drive(r);
-	if (ret < 0 && !r->done_count)
-		return ret;
-	return copy_out(r, out, max);
+	return zc_flush(r, out, max);
 }
 
 int zc_wait(struct zc_ring *r, struct zc_completion *out, uint32_t max,

@@ -326,7 +326,9 @@ export class Ring {
     if (!this.#ptr || this.#closed) return;
     this.#runPreFlush();
     this.stats.submits++;
-    this.reap();
+    // zc_flush: as zc_reap, but leaves the eventfd alone (one read(2) less
+    // per tick); a stale wakeup is cleared by the next #onReadable.
+    this.#reapWith(false);
   }
 
   #onReadable(): void {
@@ -336,6 +338,10 @@ export class Ring {
 
   /** Reap and dispatch every finished record now (normally automatic). */
   reap(): number {
+    return this.#reapWith(true);
+  }
+
+  #reapWith(clearEventFd: boolean): number {
     if (!this.#ptr || this.#inReap) return 0;
     const zc = this.#zc;
     const ptr = this.#ptr;
@@ -344,7 +350,7 @@ export class Ring {
     this.#inReap = true;
     try {
       for (;;) {
-        const n = zc.zc_reap(ptr, buf, REAP_BATCH);
+        const n = clearEventFd ? zc.zc_reap(ptr, buf, REAP_BATCH) : zc.zc_flush(ptr, buf, REAP_BATCH);
         this.stats.reaps++;
         if (n < 0) {
           if (n !== -ERRNO.EAGAIN && n !== -ERRNO.EINTR && n !== -ERRNO.EBUSY) {

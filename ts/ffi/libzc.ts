@@ -115,6 +115,7 @@ export interface LibZc {
   zc_submit(r: NativePointer): number;
   /** out: a Buffer of max * 32 bytes, filled with struct zc_completion records. */
   zc_reap(r: NativePointer, out: Uint8Array, max: number): number;
+  zc_flush(r: NativePointer, out: Uint8Array, max: number): number;
   zc_wait(r: NativePointer, out: Uint8Array, max: number, min: number, timeoutMs: number): number;
   zc_cancel_all(r: NativePointer): number;
   zc_socket(r: NativePointer, domain: number, type: number, protocol: number, userData: number): number;
@@ -213,6 +214,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_ring_pending: fn('uint32_t zc_ring_pending(const zc_ring *r)'),
     zc_submit: fn('int zc_submit(zc_ring *r)'),
     zc_reap: fn('int zc_reap(zc_ring *r, void *out, uint32_t max)'),
+    zc_flush: fn('int zc_flush(zc_ring *r, void *out, uint32_t max)'),
     zc_wait: fn('int zc_wait(zc_ring *r, void *out, uint32_t max, uint32_t min, int timeout_ms)'),
     zc_cancel_all: fn('int zc_cancel_all(zc_ring *r)'),
     zc_socket: fn('int zc_socket(zc_ring *r, int domain, int type, int protocol, uint64_t user_data)'),

@@ -26,11 +26,11 @@ kernel:
 vm-test: kernel
 	scripts/vm-test.sh
 
+# Everything: host suites, then both kernels (built if needed) and the VM
+# suites; ends with one "N passed, N failed" line (scripts/test-all.sh).
 test: setup
 	$(MAKE) build
-	$(MAKE) test-c
-	$(MAKE) test-ts
-	$(MAKE) vm-test
+	scripts/test-all.sh
 
 bench: setup
 	$(MAKE) build

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# make test: every suite, one after another, even when one fails, then one
+# closing line that adds them up.  Each suite prints its own details.
+#
+#   host C tests (plain, ASan+UBSan) -> vitest -> kernels -> VM suites
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+total_pass=0 total_fail=0 failed=()
+summary=()
+
+# run NAME CMD...: run a suite, keep its output, pick its counts.
+run() {
+	local name=$1 log rc p f
+	shift
+	log=$(mktemp)
+	echo "=== $name: $*"
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	# The suite's own closing counts: "N passed, N failed" (C, VM) or
+	# vitest's "Tests  N passed | N failed".
+	p=$(grep -aoE '([0-9]+) passed' "$log" | tail -n 1 | grep -oE '[0-9]+')
+	f=$(grep -aoE '([0-9]+) failed' "$log" | tail -n 1 | grep -oE '[0-9]+')
+	rm -f "$log"
+	p=${p:-0} f=${f:-0}
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1	# died without counting its failure
+	fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	[ "$rc" = 0 ] || failed+=("$name")
+	summary+=("$(printf '%-10s %5s passed, %3s failed%s' "$name" "$p" "$f" \
+		"$([ "$rc" = 0 ] || echo "  (exit $rc)")")")
+}
+
+run c-tests make -C libzc test
+run c-asan make -C libzc test-asan
+run vitest npx vitest run
+run kernel scripts/kernel-build.sh all
+run vm scripts/vm-test.sh
+
+echo
+echo "=== make test summary"
+printf '  %s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "  failed: ${failed[*]}"
+fi
+echo "make test: $total_pass passed, $total_fail failed"
+[ ${#failed[@]} = 0 ]

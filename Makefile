@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel bench probe clean
+.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel bench probe package clean
 
 setup:
 	scripts/setup.sh
@@ -35,6 +35,10 @@ test: setup
 bench: setup
 	$(MAKE) build
 	npx tsx ts/cli/main.ts bench
+
+# The publishable package in dist/ (esbuild bundles, declarations, libzc.so).
+package: build
+	npx tsx scripts/build-package.ts dist
 
 probe: build
 	npx tsx ts/cli/main.ts probe

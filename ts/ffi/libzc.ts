@@ -18,7 +18,11 @@ export type NativePointer = object;
 const here = dirname(fileURLToPath(import.meta.url));
 /** Package root: ts/ffi/../.. */
 export const PACKAGE_ROOT = resolve(here, '..', '..');
-export const DEFAULT_LIB_PATH = resolve(PACKAGE_ROOT, 'libzc', 'build', 'libzc.so');
+/** In the repository: libzc/build/libzc.so; in the published bundle
+ * (scripts/build-package.ts): libzc.so beside the bundle. */
+export const DEFAULT_LIB_PATH =
+  [resolve(here, 'libzc.so')].find((p) => existsSync(p)) ??
+  resolve(PACKAGE_ROOT, 'libzc', 'build', 'libzc.so');
 
 /** koffi types mirroring the C structs; a test compares them with abi.gen.ts. */
 export const types = {

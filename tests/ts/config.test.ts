@@ -26,7 +26,7 @@ describe('defaults', () => {
     expect(parseRingOptions()).toEqual({
       entries: 256,
       singleIssuer: true,
-      deferTaskrun: true,
+      deferTaskrun: false,
       coopTaskrun: false,
       registeredFd: true,
       cqe32: false,

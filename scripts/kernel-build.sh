@@ -73,7 +73,7 @@ check_source() {
 	ver=$(src_version)
 	if [ -z "$ver" ] || [ ! -r "$SRC_TAR" ]; then
 		found=$(dpkg-query -W -f='${Package} ${Version}\n' 'linux-source-*' 2>/dev/null |
-			grep -v '^$' | tr '\n' ';' || true)
+			grep -v '^$' | paste -sd, - | sed 's/,/, /g' || true)
 		die "need Debian package $SRC_PKG (Linux $NEED_VERSION.x, providing $SRC_TAR);" \
 		    "found: ${found:-no linux-source package}. Run 'make setup' (scripts/setup.sh)."
 	fi

@@ -24,6 +24,7 @@ import {
 import { ZcError } from './errors.ts';
 import { decodeSockaddr, domainOf, encodeSockaddr, type SocketAddress } from './addr.ts';
 import { PoolBuffer } from './pool.ts';
+import { receive, type ReceiveOptionsInput, type RecvStream } from './recv.ts';
 import { zeroCopyOf, type Completion, type Ring, type RingRequest, type RingResource } from './ring.ts';
 
 /** What a settled send reports. */
@@ -611,6 +612,15 @@ export class ZcSocket implements RingResource {
    * closed through the ring.  Resolves once every Promise of this socket
    * settled.  Idempotent.  Use end() to wait for the data to go out.
    */
+  /**
+   * Receive on this socket: an async iterator of chunks that are views into
+   * registered memory (zcrx when available, else a provided-buffer ring).
+   * Same as `receive(socket.ring, socket.fd, options)`.
+   */
+  receive(options?: ReceiveOptionsInput): RecvStream {
+    return receive(this.ring, this.fd, options);
+  }
+
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#issueBatch();

@@ -300,8 +300,8 @@ static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 {
 	struct zc_req *req = (struct zc_req *)(uintptr_t)cqe->user_data;
 
-	if (!req)
-		return;		/* libzc's own (cancel) */
+	if (!req || req->state == ZC_REQ_FREE)
+		return;		/* libzc's own (cancel), or nothing left to tell */
 	switch (req->op) {
 	case ZC_OP_SEND:
 	case ZC_OP_SEND_ZC:

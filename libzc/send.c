@@ -337,6 +337,13 @@ out:
 	}
 }
 
+/* A zero-copy request in userspace-merge mode: it has a notification. */
+static bool report_capable(const struct zc_req *req)
+{
+	return !req->native &&
+	       (req->op == ZC_OP_SEND_ZC || req->op == ZC_OP_SENDMSG_ZC);
+}
+
 void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
 		 const struct io_uring_cqe *cqe)
 {
@@ -346,6 +353,14 @@ void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
 	req->cqes++;
 	if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
 		if (cqe->flags & IORING_CQE_F_MORE)
+			req->notifs++;
+		else if (cqe->res == -ECANCELED && report_capable(req))
+			/*
+			 * Stock kernels (<= 7.2) fail a link member cut off by
+			 * its head without the opcode's fail handler: the CQE
+			 * lacks F_MORE, yet the notification is still posted.
+			 * Wait for it, or it would land on a recycled request.
+			 */
 			req->notifs++;
 		send_result(r, req, cqe->res);
 		return;

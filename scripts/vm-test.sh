@@ -137,8 +137,15 @@ run_vm() {
 	start=$(date +%s)
 	# --verbose sends the serial console (the whole kernel log, including a
 	# panic that kills the guest before it can dump dmesg) to stderr.
+	# The host root is shared over 9p (the only virtiofsd Debian 12 has is
+	# qemu's C one, which vng cannot use); virtme mounts it without a page
+	# cache, so every exec re-reads its binaries from the host: cache=loose
+	# (the last rootflags= wins) makes boot ~2.5x and node startup ~3.5x
+	# faster under TCG.  The root is read-only in the guest and nothing on
+	# the host changes under it during a run.
 	# timeout kills its whole process group (vng, virtme-run, qemu).
 	timeout -k 20 "$VM_TIMEOUT" vng --run "$img" "${accel[@]}" --cpus "$CPUS" --memory "$MEMORY" \
+		--force-9p --append="rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" \
 		--verbose --overlay-rwdir "$REPO" --rwdir "$out" --cwd "$REPO" --name "uring-zc-$k" \
 		--exec "$cmd" </dev/null 2>"$out/console.log" |
 		tee "$out/guest.log" | sed -u "s/^/  [$k] /"

@@ -9,12 +9,15 @@ import { ZcConfigError, type ConfigIssue } from './errors.ts';
 
 /**
  * Default `auto` threshold: payloads smaller than this go out with a plain
- * (copying) send, larger ones with SEND_ZC.  Measured on loopback (issue 2,
- * C, 2 cores): 4 KiB copy 2663 MB/s vs zc 2217 MB/s; 64 KiB copy 3798 vs
- * zc+fixed 4590 MB/s.  The crossover lies between; 16 KiB until the
- * benchmark (`uring-zc bench`) refines it.
+ * (copying) send, this size and larger with SEND_ZC.  Measured with
+ * `uring-zc bench` on loopback (2 cores, 2026-11-24, same run): copy beat
+ * zc-fixed at 4 KiB (4836 vs 1252 MB per CPU-s) and 16 KiB (8304 vs 3670);
+ * at 64 KiB zero-copy came closest (9393 vs 6677; C alone: 9142 vs 9248).
+ * Loopback copies zero-copy payloads at delivery anyway, so a NIC favours
+ * zero-copy earlier (MSG_ZEROCOPY's rule of thumb: above ~10 KB): lower
+ * the threshold there after measuring.
  */
-export const AUTO_ZC_THRESHOLD = 16 * 1024;
+export const AUTO_ZC_THRESHOLD = 64 * 1024;
 
 /** Largest io_uring SQ ring (IORING_MAX_ENTRIES). */
 export const MAX_SQ_ENTRIES = 32768;

@@ -44,7 +44,7 @@ describe('defaults', () => {
   });
   it('send options', () => {
     expect(parseSendOptions()).toEqual({ mode: 'auto', autoThreshold: AUTO_ZC_THRESHOLD, more: false, reportUsage: true });
-    expect(AUTO_ZC_THRESHOLD).toBe(16384);
+    expect(AUTO_ZC_THRESHOLD).toBe(65536);
   });
 });
 

@@ -37,6 +37,7 @@ struct zc_req {
 	int32_t err;		/* first error, 0 if none */
 	int fd;
 	uint8_t in_chain;	/* issued as part of its socket's chain */
+	uint64_t seq;		/* position in its socket's queue order */
 	uint8_t canceled;	/* zc_cancel_all() asked for it */
 
 	/* send state: what is left to issue */
@@ -65,7 +66,8 @@ struct zc_sock {
 	uint8_t broken;		/* current chain was cut short */
 	uint16_t chain;		/* requests of the current chain in flight */
 	struct zc_req *head, *tail;	/* queued, not yet issued */
-	struct zc_req *redo_head, *redo_tail;	/* to reissue first */
+	struct zc_req *redo_head, *redo_tail;	/* to reissue first, by seq */
+	uint64_t next_seq;
 	struct zc_sock *next_ready;	/* on ring->ready list */
 	uint8_t on_ready;
 };

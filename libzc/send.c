@@ -98,6 +98,7 @@ static void mark_ready(struct zc_ring *r, struct zc_sock *s)
 
 void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req)
 {
+	req->seq = s->next_seq++;
 	req->state = ZC_REQ_QUEUED;
 	req->next = NULL;
 	if (s->tail)
@@ -109,15 +110,22 @@ void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req)
 		mark_ready(r, s);
 }
 
+/*
+ * Put req back to be reissued before the queue.  Kept in queue order: the
+ * CQEs of a cut chain come in that order on stock kernels, but unified
+ * CQEs are posted when buffers are released, in any order.
+ */
 static void redo(struct zc_sock *s, struct zc_req *req)
 {
+	struct zc_req **pp = &s->redo_head;
+
+	while (*pp && (*pp)->seq < req->seq)
+		pp = &(*pp)->next;
 	req->state = ZC_REQ_QUEUED;
-	req->next = NULL;
-	if (s->redo_tail)
-		s->redo_tail->next = req;
-	else
-		s->redo_head = req;
-	s->redo_tail = req;
+	req->next = *pp;
+	*pp = req;
+	if (!req->next)
+		s->redo_tail = req;
 }
 
 static uint32_t msg_flags(const struct zc_req *req, const struct zc_sock *s)

@@ -87,7 +87,7 @@ describe('ECONNRESET / EPIPE after the peer reset the connection', () => {
 });
 
 describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
-  it('names the limit and the bytes needed (child process via prlimit)', async () => {
+  it('names the limit and the bytes needed (child process via prlimit)', async (ctx) => {
     const which = await run('sh', ['-c', 'command -v prlimit && command -v setpriv']);
     expect(which.code, 'prlimit and setpriv (util-linux) are needed for this test').toBe(0);
     // root has CAP_IPC_LOCK, which exempts it from RLIMIT_MEMLOCK: drop it
@@ -96,6 +96,11 @@ describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
     const r = await runTs('tests/ts/fixtures/pin-child.ts', ['64', '65536'], { wrap });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    if (out['ok'] === true && out['vmPinDuring'] === out['vmPinBefore']) {
+      // The kernel neither limited nor accounted the pinning (7.2 as root in
+      // a VM keeps CAP_IPC_LOCK's exemption despite setpriv): say so.
+      ctx.skip('this kernel does not account pinned memory for this process: ENOMEM cannot be provoked');
+    }
     expect(out['ok']).toBe(false);
     expect(out['code']).toBe('ENOMEM');
     expect(out['op']).toBe('pool.create');

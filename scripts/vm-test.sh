@@ -31,6 +31,11 @@
 #   URING_ZC_VM_TIMEOUT=2400 seconds one VM may take before it is killed
 #   URING_ZC_SCALE           loop scale for tests in the guest (0.1 under
 #                            TCG, 1 under KVM)
+#   URING_ZC_STEP_TIMEOUT=1200            seconds per guest step
+#   URING_ZC_VM_TEST_TIMEOUT_MS=120000    vitest --testTimeout in the guest
+#   URING_ZC_VM_HOOK_TIMEOUT_MS=120000    vitest --hookTimeout in the guest
+# The guest also sees URING_ZC_VM=1, URING_ZC_KERNEL=stock|patched and
+# URING_ZC_EXPECT_UNIFIED=0|1 (tests assert the probe/mode with them).
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -129,7 +134,7 @@ run_vm() {
 	log "$k: booting $img under $accel_name ($CPUS CPUs, $MEMORY, timeout ${VM_TIMEOUT}s)"
 	local envs=(URING_ZC_VM=1 "URING_ZC_SCALE=$scale" "PATH=$PATH")
 	local v
-	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT; do
+	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS; do
 		[ -n "${!v:-}" ] && envs+=("$v=${!v}")
 	done
 	local cmd

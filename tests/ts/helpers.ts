@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Inside the VM suites (scripts/vm-guest.sh): TCG makes everything ~10x slower. */
+export const IN_VM = process.env['URING_ZC_VM'] === '1';
+
 /** URING_ZC_SCALE shrinks (or grows) loop counts; default 1. */
 export const SCALE = (() => {
   const v = Number(process.env['URING_ZC_SCALE'] ?? '1');

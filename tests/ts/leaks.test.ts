@@ -3,7 +3,7 @@
 // poll handles (a child process must exit on its own), whatever was in flight.
 import { describe, expect, it } from 'vitest';
 import { Ring, ZcSocket, type SendResult } from '../../ts/index.ts';
-import { fdCount, PatternReceiver, runTs, scaled, sleep, UdpReceiver, vmKb } from './helpers.ts';
+import { fdCount, IN_VM, PatternReceiver, runTs, scaled, sleep, UdpReceiver, vmKb } from './helpers.ts';
 
 async function cycle(deferTaskrun: boolean, port: number, udpPort: number): Promise<{ settled: number; sent: number; pinnedKb: number }> {
   const ring = Ring.create({ deferTaskrun });
@@ -78,7 +78,7 @@ describe('no handle keeps the process alive', () => {
     ['idle', 'defer'],
     ['idle', 'nodefer'],
   ])('a child whose ring is %s (%s) exits by itself', async (mode, defer) => {
-    const r = await runTs('tests/ts/fixtures/exit-child.ts', [mode, defer], { timeoutMs: 15_000 });
+    const r = await runTs('tests/ts/fixtures/exit-child.ts', [mode, defer], { timeoutMs: IN_VM ? 100_000 : 15_000 });
     expect(r.signal).toBeNull(); // killed by the timeout = a handle leaked
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`exit ${mode} 65536,1000 inFlight=0`);

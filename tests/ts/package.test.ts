@@ -6,13 +6,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { IN_VM } from './helpers.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const out = mkdtempSync(join(tmpdir(), 'uring-zc-pkg-'));
 
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-describe('package build', () => {
+// Kernel-independent and slow under TCG: the host run covers it.
+describe.skipIf(IN_VM)('package build (host only: does not depend on the kernel)', () => {
   it('bundles the API and CLI with libzc.so and declarations', () => {
     execFileSync(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'scripts', 'build-package.ts'), out], {
       stdio: 'pipe',

@@ -133,13 +133,10 @@ describe.each(modes)('TCP, $name', ({ deferTaskrun }) => {
     // one late eventfd signal may still come (a CQE posted while reaping)
     await sleep(50);
     const before = { ...ring.stats };
-    const cpu0 = process.cpuUsage();
     await sleep(500);
-    const cpu = process.cpuUsage(cpu0);
+    // a spinning poll handle would count wakeups and reaps here
     expect(ring.stats.wakeups).toBe(before.wakeups);
     expect(ring.stats.reaps).toBe(before.reaps);
-    // a spinning poll handle would burn ~500 ms of CPU here (and count wakeups)
-    expect(cpu.user + cpu.system).toBeLessThan(250_000);
     // and it wakes up again for new work
     const r = await sock.send(patterned(2000), { mode: 'zc' });
     expect(r.bytes).toBe(2000);

@@ -70,6 +70,7 @@ struct zc_sock {
 	uint64_t next_seq;
 	struct zc_sock *next_ready;	/* on ring->ready list */
 	uint8_t on_ready;
+	uint8_t aborted;	/* zc_sock_abort(): close/shutdown go at once */
 };
 
 struct zc_ring {

@@ -68,6 +68,7 @@ struct zc_sock *zc_sock_get(struct zc_ring *r, int fd)
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 			return NULL;
 		s->known = 1;
+		s->aborted = 0;
 		s->stream = type == SOCK_STREAM;
 		s->ordered = type == SOCK_STREAM || type == SOCK_SEQPACKET;
 	}
@@ -84,6 +85,32 @@ int zc_sock_forget(struct zc_ring *r, int fd)
 	if (s->head || s->redo_head || s->chain)
 		return -EBUSY;
 	s->known = 0;
+	return 0;
+}
+
+int zc_sock_abort(struct zc_ring *r, int fd)
+{
+	struct zc_sock *s;
+	struct zc_req *req;
+
+	if (fd < 0 || (uint32_t)fd >= r->nsocks || !r->socks[fd].known)
+		return 0;
+	s = &r->socks[fd];
+	s->aborted = 1;
+	while ((req = s->redo_head) || (req = s->head)) {
+		if (req == s->redo_head) {
+			s->redo_head = req->next;
+			if (!s->redo_head)
+				s->redo_tail = NULL;
+		} else {
+			s->head = req->next;
+			if (!s->head)
+				s->tail = NULL;
+		}
+		if (req->done)
+			req->err = -ECANCELED;
+		zc_req_finish(r, req, req->done ? (int32_t)req->done : -ECANCELED);
+	}
 	return 0;
 }
 
@@ -308,7 +335,8 @@ static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 		req->in_chain = 0;
 		s->chain--;
 		chain_end = !s->chain;
-		if (res == -ECANCELED && s->broken && !req->canceled) {
+		if (res == -ECANCELED && s->broken && !req->canceled &&
+		    !s->aborted) {
 			/* Cut off by an earlier link of its chain: reissue. */
 			redo(s, req);
 			goto out;
@@ -319,7 +347,8 @@ static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 		if (req->done < req->len && req->canceled) {
 			/* Cancelled part-way: report the bytes, and why. */
 			req->err = -ECANCELED;
-		} else if (req->done < req->len && res > 0 && s && s->stream) {
+		} else if (req->done < req->len && res > 0 && s && s->stream &&
+			   !s->aborted) {
 			/* Short stream send: the rest goes first. */
 			if (req->iovcnt)
 				msg_advance(req, res);
@@ -523,8 +552,8 @@ int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req)
 
 	if (req->fd >= 0 && (uint32_t)req->fd < r->nsocks) {
 		s = &r->socks[req->fd];
-		if (s->known && s->ordered && (s->head || s->redo_head ||
-					       s->chain)) {
+		if (s->known && s->ordered && !s->aborted &&
+		    (s->head || s->redo_head || s->chain)) {
 			zc_sock_enqueue(r, s, req);
 			return 0;
 		}

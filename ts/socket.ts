@@ -641,6 +641,11 @@ export class ZcSocket implements RingResource {
       libc.setsockopt(this.fd, SYS.SOL_SOCKET, SYS.SO_LINGER, linger, 8);
     }
     libc.shutdown(this.fd, SYS.SHUT_RDWR);
+    // Queued sends end now and the close is not held behind sends in flight:
+    // with the kernel's unified sends their completion waits for the buffers,
+    // which only the reset at close frees.
+    const rp = this.ring.rawPtr;
+    if (rp) this.ring.zc.zc_sock_abort(rp, this.fd);
   }
 
   async #closeFd(): Promise<void> {

@@ -130,6 +130,7 @@ export interface LibZc {
   zc_shutdown(r: NativePointer, fd: number, how: number, userData: number): number;
   zc_close(r: NativePointer, fd: number, userData: number): number;
   zc_sock_forget(r: NativePointer, fd: number): number;
+  zc_sock_abort(r: NativePointer, fd: number): number;
   zc_send(r: NativePointer, fd: number, buf: Uint8Array, len: number, flags: number, userData: number): number;
   zc_send_fixed(
     r: NativePointer, fd: number, pool: NativePointer, buf: number, off: number, len: number,
@@ -229,6 +230,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_shutdown: fn('int zc_shutdown(zc_ring *r, int fd, int how, uint64_t user_data)'),
     zc_close: fn('int zc_close(zc_ring *r, int fd, uint64_t user_data)'),
     zc_sock_forget: fn('int zc_sock_forget(zc_ring *r, int fd)'),
+    zc_sock_abort: fn('int zc_sock_abort(zc_ring *r, int fd)'),
     zc_send: fn('int zc_send(zc_ring *r, int fd, const void *buf, uint32_t len, uint32_t flags, uint64_t user_data)'),
     zc_send_fixed: fn(
       'int zc_send_fixed(zc_ring *r, int fd, zc_pool *pool, uint32_t buf, uint32_t off, uint32_t len, uint32_t flags, uint64_t user_data)',

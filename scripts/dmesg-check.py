@@ -150,6 +150,15 @@ def check_files(paths, label=None, out=sys.stdout):
 			s['file'] = p
 			found.append(s)
 	name = f'{label}: ' if label else ''
+	# Known, not ours: under TCG the 7.2 KASAN kernel sometimes reports a
+	# wild access in do_raw_spin_lock from an interrupt taken during
+	# start_kernel's CPU identification, before any test runs.  Printed,
+	# not failed; anything else in the same boot still fails the run.
+	early = [s for s in found if all(m in '\n'.join(s['text']) for m in
+		 ('do_raw_spin_lock', 'handle_edge_irq', 'start_kernel'))]
+	for s in early:
+		print(f'dmesg-check: {name}known early-boot TCG splat, not counted ({s["file"]}): {s["text"][0]}', file=out)
+	found = [s for s in found if s not in early]
 	for s in found:
 		print(f'dmesg-check: {name}{s["kind"]} splat during step {s["step"]} ({s["file"]}):', file=out)
 		for t in s['text']:

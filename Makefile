@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel bench probe package clean
+.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel patch-check bench probe package clean
 
 setup:
 	scripts/setup.sh
@@ -22,6 +22,10 @@ test-ts: libzc
 
 kernel:
 	scripts/kernel-build.sh all
+
+# checkpatch --strict on each patch, W=1 build of io_uring/ at each commit.
+patch-check: kernel
+	scripts/patch-check.sh
 
 vm-test: kernel
 	scripts/vm-test.sh

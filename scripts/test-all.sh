@@ -2,12 +2,14 @@
 # make test: every suite, one after another, even when one fails, then one
 # closing line that adds them up.  Each suite prints its own details.
 #
-#   host C tests (plain, ASan+UBSan) -> vitest -> kernels -> VM suites
+#   host C tests (plain, ASan+UBSan) -> vitest -> kernels -> patch checks
+#   (checkpatch, W=1) -> VM suites
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 total_pass=0 total_fail=0 failed=()
 summary=()
+details=()
 
 # run NAME CMD...: run a suite, keep its output, pick its counts.
 run() {
@@ -21,6 +23,8 @@ run() {
 	# vitest's "Tests  N passed | N failed".
 	p=$(grep -aoE '([0-9]+) passed' "$log" | tail -n 1 | grep -oE '[0-9]+')
 	f=$(grep -aoE '([0-9]+) failed' "$log" | tail -n 1 | grep -oE '[0-9]+')
+	# Lines that name a failure, repeated in the closing summary.
+	details+=("$(grep -aE '(^| )FAIL( |$)|^not ok|✗|×' "$log" | grep -av ' PASS ' | head -n 15 | sed "s/^/    $name: /")")
 	rm -f "$log"
 	p=${p:-0} f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
@@ -37,6 +41,7 @@ run c-tests make -C libzc test
 run c-asan make -C libzc test-asan
 run vitest npx vitest run
 run kernel scripts/kernel-build.sh all
+run patches scripts/patch-check.sh
 run vm scripts/vm-test.sh
 
 echo
@@ -44,6 +49,9 @@ echo "=== make test summary"
 printf '  %s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "  failed: ${failed[*]}"
+	for d in "${details[@]}"; do
+		[ -n "$d" ] && echo "$d"
+	done
 fi
 echo "make test: $total_pass passed, $total_fail failed"
 [ ${#failed[@]} = 0 ]

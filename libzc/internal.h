@@ -44,8 +44,10 @@ struct zc_req {
 	const char *buf;
 	uint32_t len;		/* bytes requested */
 	uint32_t done;		/* bytes the kernel took so far */
-	struct zc_pool *pool;
-	uint32_t buf_index;	/* buffer within pool */
+	struct zc_pool *pool;	/* the pool whose buffers bufs[] hold */
+	uint8_t nbufs;		/* pool buffers held (vectored: one per span) */
+	uint8_t vec_fixed;	/* SENDMSG_ZC from registered buffers */
+	uint32_t bufs[ZC_MAX_IOV];
 	uint32_t iovcnt;
 	struct msghdr msg;
 	struct iovec iov[ZC_MAX_IOV];
@@ -81,6 +83,7 @@ struct zc_ring {
 	bool defer_taskrun;
 	bool has_bind_listen;	/* IORING_OP_BIND/LISTEN, else done inline */
 	bool has_socket_op;	/* IORING_OP_SOCKET, else done inline */
+	bool has_vec_fixed;	/* SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF */
 	int event_fd;
 	uint32_t sqes_queued;	/* prepared, not yet submitted */
 
@@ -111,7 +114,9 @@ struct zc_pool {
 	void *base;
 	size_t map_len;
 	uint32_t count, size;
-	uint32_t first_slot;	/* index of buffer 0 in the fixed table */
+	uint32_t first_slot;	/* fixed-table slot of the first region */
+	uint32_t per_region;	/* buffers per registered region */
+	uint32_t nregions;
 	uint32_t inflight;
 	uint32_t *buf_inflight;
 	struct zc_pool *next;
@@ -131,6 +136,9 @@ int zc_simple_issue(struct zc_ring *r, struct zc_req *req);
 struct zc_pool *zc_pool_of(struct zc_ring *r, const void *addr, uint32_t len,
 			   uint32_t *buf);
 void zc_pools_destroy_all(struct zc_ring *r);
+uint32_t zc_pool_slot_of(const struct zc_pool *p, uint32_t buf);
+/* Take (+1) or give back (-1) the pool buffers req holds. */
+void zc_req_hold_bufs(struct zc_req *req, int delta);
 
 /* send.c */
 void zc_send_cqe(struct zc_ring *r, struct zc_req *req,

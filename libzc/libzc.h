@@ -66,6 +66,8 @@ ZC_API int zc_ring_fd(const struct zc_ring *r);
 ZC_API uint32_t zc_ring_features(const struct zc_ring *r);
 /* 1 when sends use the kernel's single-CQE mode, 0 when merged here */
 ZC_API int zc_ring_unified_native(const struct zc_ring *r);
+/* 1 when zc_sendv_fixed() works on this ring's kernel (>= 6.15) */
+ZC_API int zc_ring_sendv_fixed(const struct zc_ring *r);
 /* requests submitted or queued whose record was not yet reaped */
 ZC_API uint32_t zc_ring_pending(const struct zc_ring *r);
 
@@ -174,6 +176,28 @@ ZC_API int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 			 uint32_t flags, uint64_t user_data);
 
 #define ZC_MAX_IOV 16
+
+/* A byte range of one buffer of a pool. */
+struct zc_span {
+	uint32_t buf;		/* buffer index in the pool */
+	uint32_t off;		/* offset in that buffer */
+	uint32_t len;		/* bytes, off + len <= pool buffer size */
+	uint32_t reserved;	/* must be zero */
+};
+
+/*
+ * One zero-copy SENDMSG_ZC from several pool buffers (IORING_RECVSEND_FIXED_BUF,
+ * no pinning per send): one request, one kernel send, one record for all of
+ * them, and every listed buffer held until that record.  The spans must lie
+ * in one registered region of the pool (zc_pool_region_buffers()); at most
+ * ZC_MAX_IOV of them.  flags must include ZC_SEND_ZEROCOPY.  -EOPNOTSUPP
+ * when the kernel cannot send vectors of registered buffers (< 6.15,
+ * ZC_CAP_SENDMSG_ZC_FIXED).
+ */
+ZC_API int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
+			  const struct zc_span *spans, uint32_t n,
+			  uint32_t flags, uint64_t user_data);
+
 /* sendmsg with iovecs (copied, at most ZC_MAX_IOV) and an optional
  * destination address (UDP).  iov memory must stay valid until the record. */
 ZC_API int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
@@ -187,14 +211,18 @@ enum zc_pool_flags {
 };
 
 struct zc_pool_config {
-	uint32_t count;		/* buffers, 1..max_fixed_buffers */
-	uint32_t size;		/* bytes each, multiple of the page size */
+	uint32_t count;		/* buffers, 1..ZC_POOL_MAX_BUFFERS */
+	uint32_t size;		/* bytes each, page multiple, at most 1 GiB */
 	uint32_t flags;		/* enum zc_pool_flags */
 	uint32_t reserved;	/* must be zero */
 };
 
+#define ZC_POOL_MAX_BUFFERS 65536
+
 /* mmap count * size bytes and register them as fixed buffers: pinned once
- * here, never per send.  -ENOMEM usually means RLIMIT_MEMLOCK. */
+ * here, never per send.  The pool takes one fixed-buffer slot per region
+ * of up to 1 GiB of whole buffers (-ENOSPC: no free run of slots).
+ * -ENOMEM usually means RLIMIT_MEMLOCK. */
 ZC_API int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 			  struct zc_pool **out);
 /* -EBUSY while the kernel holds any of its buffers. */
@@ -202,6 +230,9 @@ ZC_API int zc_pool_destroy(struct zc_pool *p);
 ZC_API void *zc_pool_base(const struct zc_pool *p);	/* buffer i at base + i * size */
 ZC_API uint32_t zc_pool_inflight(const struct zc_pool *p);	/* sends holding buffers */
 ZC_API uint32_t zc_pool_buf_inflight(const struct zc_pool *p, uint32_t buf);
+/* Buffers per registered region: buffers i and j share one if
+ * i / n == j / n (what zc_sendv_fixed() needs). */
+ZC_API uint32_t zc_pool_region_buffers(const struct zc_pool *p);
 
 /* --------------------------------------------------------------- probe */
 
@@ -220,6 +251,7 @@ enum zc_caps {
 	ZC_CAP_UNIFIED_NATIVE	= 1u << 11,	/* IORING_FEAT_SEND_ZC_UNIFIED */
 	ZC_CAP_BUFRING		= 1u << 12,	/* provided-buffer rings */
 	ZC_CAP_RECV_MULTISHOT	= 1u << 13,
+	ZC_CAP_SENDMSG_ZC_FIXED	= 1u << 14,	/* vectors of registered buffers (6.15) */
 };
 
 struct zc_probe {

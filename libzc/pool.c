@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Buffer pools: one mmap, registered into a run of slots of the ring's
- * sparse fixed-buffer table.  The kernel pins the pages once, here; sends
- * from the pool then cost no pinning at all.
+ * Buffer pools: one mmap, registered into the ring's sparse fixed-buffer
+ * table as few large regions (one slot per ZC_REGION_MAX bytes of whole
+ * buffers, the most one registered buffer may span).  The kernel pins the
+ * pages once, here; sends from the pool then cost no pinning at all, and
+ * several buffers of one region can go out in one vectored SENDMSG_ZC.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +15,8 @@
 #include "internal.h"
 
 #define HUGE_PAGE (2u << 20)
+/* The kernel's limit for one registered buffer (io_uring/rsrc.c). */
+#define ZC_REGION_MAX (1ul << 30)
 
 static int find_slots(struct zc_ring *r, uint32_t count)
 {
@@ -38,15 +42,16 @@ static int set_slots(struct zc_ring *r, uint32_t first, struct iovec *iov,
 int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 		   struct zc_pool **out)
 {
-	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE), i;
+	uint32_t page = (uint32_t)sysconf(_SC_PAGESIZE), i, per, nregions;
 	struct zc_pool *p;
 	struct iovec *iov;
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
 	int first, ret;
 
 	*out = NULL;
-	if (!cfg->count || cfg->count > r->cfg.max_fixed_buffers ||
-	    !cfg->size || cfg->size % page || cfg->reserved ||
+	if (!cfg->count || cfg->count > ZC_POOL_MAX_BUFFERS ||
+	    !cfg->size || cfg->size % page || cfg->size > ZC_REGION_MAX ||
+	    cfg->reserved ||
 	    (cfg->flags & ~ZC_POOL_HUGE))
 		return -EINVAL;
 	if ((cfg->flags & ZC_POOL_HUGE) &&
@@ -54,12 +59,16 @@ int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 		return -EINVAL;
 	if (!r->fixed_table)
 		return -EOPNOTSUPP;
-	first = find_slots(r, cfg->count);
+	per = (uint32_t)(ZC_REGION_MAX / cfg->size);
+	if (per > cfg->count)
+		per = cfg->count;
+	nregions = (cfg->count + per - 1) / per;
+	first = find_slots(r, nregions);
 	if (first < 0)
 		return first;
 
 	p = calloc(1, sizeof(*p));
-	iov = calloc(cfg->count, sizeof(*iov));
+	iov = calloc(nregions, sizeof(*iov));
 	if (p)
 		p->buf_inflight = calloc(cfg->count, sizeof(*p->buf_inflight));
 	if (!p || !iov || !p->buf_inflight) {
@@ -70,6 +79,8 @@ int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 	p->count = cfg->count;
 	p->size = cfg->size;
 	p->first_slot = (uint32_t)first;
+	p->per_region = per;
+	p->nregions = nregions;
 	p->map_len = (size_t)cfg->count * cfg->size;
 	if (cfg->flags & ZC_POOL_HUGE)
 		flags |= MAP_HUGETLB;
@@ -79,14 +90,16 @@ int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 		p->base = NULL;
 		goto fail;
 	}
-	for (i = 0; i < cfg->count; i++) {
-		iov[i].iov_base = (char *)p->base + (size_t)i * cfg->size;
-		iov[i].iov_len = cfg->size;
+	for (i = 0; i < nregions; i++) {
+		uint32_t n = i + 1 < nregions ? per : cfg->count - i * per;
+
+		iov[i].iov_base = (char *)p->base + (size_t)i * per * cfg->size;
+		iov[i].iov_len = (size_t)n * cfg->size;
 	}
-	ret = set_slots(r, p->first_slot, iov, cfg->count);
+	ret = set_slots(r, p->first_slot, iov, nregions);
 	if (ret)
 		goto fail;
-	for (i = 0; i < cfg->count; i++)
+	for (i = 0; i < nregions; i++)
 		r->slots[p->first_slot + i] = p;
 	p->next = r->pools;
 	r->pools = p;
@@ -107,14 +120,14 @@ static void pool_free(struct zc_pool *p)
 {
 	struct zc_ring *r = p->r;
 	struct zc_pool **pp;
-	struct iovec *iov = calloc(p->count, sizeof(*iov));
+	struct iovec *iov = calloc(p->nregions, sizeof(*iov));
 	uint32_t i;
 
 	/* Empty iovecs unregister (and unpin) the slots. */
 	if (iov)
-		set_slots(r, p->first_slot, iov, p->count);
+		set_slots(r, p->first_slot, iov, p->nregions);
 	free(iov);
-	for (i = 0; i < p->count; i++)
+	for (i = 0; i < p->nregions; i++)
 		r->slots[p->first_slot + i] = NULL;
 	for (pp = &r->pools; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
@@ -151,6 +164,27 @@ void *zc_pool_base(const struct zc_pool *p)
 uint32_t zc_pool_inflight(const struct zc_pool *p)
 {
 	return p->inflight;
+}
+
+void zc_req_hold_bufs(struct zc_req *req, int delta)
+{
+	uint32_t i;
+
+	if (!req->pool)
+		return;
+	req->pool->inflight += (uint32_t)delta;
+	for (i = 0; i < req->nbufs; i++)
+		req->pool->buf_inflight[req->bufs[i]] += (uint32_t)delta;
+}
+
+uint32_t zc_pool_region_buffers(const struct zc_pool *p)
+{
+	return p->per_region;
+}
+
+uint32_t zc_pool_slot_of(const struct zc_pool *p, uint32_t buf)
+{
+	return p->first_slot + buf / p->per_region;
 }
 
 uint32_t zc_pool_buf_inflight(const struct zc_pool *p, uint32_t buf)

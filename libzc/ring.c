@@ -51,6 +51,8 @@ static void probe_ops(struct zc_ring *r)
 	r->has_bind_listen = io_uring_opcode_supported(p, IORING_OP_BIND) &&
 			     io_uring_opcode_supported(p, IORING_OP_LISTEN);
 	r->has_socket_op = io_uring_opcode_supported(p, IORING_OP_SOCKET);
+	/* READV_FIXED came with vectored registered buffers for SENDMSG_ZC (6.15). */
+	r->has_vec_fixed = io_uring_opcode_supported(p, IORING_OP_READV_FIXED);
 	io_uring_free_probe(p);
 }
 
@@ -201,6 +203,11 @@ int zc_ring_unified_native(const struct zc_ring *r)
 	return r->native;
 }
 
+int zc_ring_sendv_fixed(const struct zc_ring *r)
+{
+	return r->has_vec_fixed;
+}
+
 uint32_t zc_ring_pending(const struct zc_ring *r)
 {
 	return r->reqs_used + r->done_count;
@@ -280,10 +287,7 @@ void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res)
 	/* A stream send that failed part-way reports bytes; keep the errno. */
 	if (res >= 0 && req->err)
 		c.aux2 = (uint32_t)-req->err;
-	if (req->pool) {
-		req->pool->inflight--;
-		req->pool->buf_inflight[req->buf_index]--;
-	}
+	zc_req_hold_bufs(req, -1);
 	zc_emit(r, &c);
 	zc_req_put(r, req);
 }

@@ -214,13 +214,17 @@ static void prep(struct zc_ring *r, struct zc_req *req,
 		if (req->pool)
 			io_uring_prep_send_zc_fixed(sqe, req->fd, p, left, mf,
 				zc_flags(req),
-				req->pool->first_slot + req->buf_index);
+				zc_pool_slot_of(req->pool, req->bufs[0]));
 		else
 			io_uring_prep_send_zc(sqe, req->fd, p, left, mf,
 					      zc_flags(req));
 		break;
 	case ZC_OP_SENDMSG_ZC:
-		io_uring_prep_sendmsg_zc(sqe, req->fd, &req->msg, mf);
+		if (req->vec_fixed)
+			io_uring_prep_sendmsg_zc_fixed(sqe, req->fd, &req->msg,
+				mf, zc_pool_slot_of(req->pool, req->bufs[0]));
+		else
+			io_uring_prep_sendmsg_zc(sqe, req->fd, &req->msg, mf);
 		sqe->ioprio |= zc_flags(req);
 		break;
 	case ZC_OP_SHUTDOWN:
@@ -429,20 +433,14 @@ static int queue_send(struct zc_ring *r, struct zc_req *req)
 		zc_req_put(r, req);
 		return ret;
 	}
-	if (req->pool) {
-		req->pool->inflight++;
-		req->pool->buf_inflight[req->buf_index]++;
-	}
+	zc_req_hold_bufs(req, 1);
 	if (s->ordered) {
 		zc_sock_enqueue(r, s, req);
 		return 0;
 	}
 	ret = issue_one(r, req, s, false);
 	if (ret < 0) {
-		if (req->pool) {
-			req->pool->inflight--;
-			req->pool->buf_inflight[req->buf_index]--;
-		}
+		zc_req_hold_bufs(req, -1);
 		zc_req_put(r, req);
 	}
 	return ret;
@@ -470,7 +468,8 @@ int zc_send(struct zc_ring *r, int fd, const void *buf, uint32_t len,
 		req->native = 0;
 	/* Pool memory is held by the send even when not sent as fixed. */
 	req->pool = zc_pool_of(r, buf, len, &bi);
-	req->buf_index = bi;
+	req->bufs[0] = bi;
+	req->nbufs = req->pool ? 1 : 0;
 	return queue_send(r, req);
 }
 
@@ -496,7 +495,8 @@ int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 	if (req->op != ZC_OP_SEND_ZC)
 		req->native = 0;
 	req->pool = pool;
-	req->buf_index = buf;
+	req->bufs[0] = buf;
+	req->nbufs = 1;
 	return queue_send(r, req);
 }
 
@@ -540,8 +540,59 @@ int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 	/* A single iovec inside a pool holds that buffer. */
 	if (iovcnt == 1)
 		req->pool = zc_pool_of(r, iov[0].iov_base, iov[0].iov_len, &bi);
-	if (req->pool)
-		req->buf_index = bi;
+	if (req->pool) {
+		req->bufs[0] = bi;
+		req->nbufs = 1;
+	}
+	return queue_send(r, req);
+}
+
+int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
+		   const struct zc_span *spans, uint32_t n, uint32_t flags,
+		   uint64_t user_data)
+{
+	struct zc_req *req;
+	uint64_t total = 0;
+	uint32_t i, region;
+
+	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT) ||
+	    !(flags & ZC_SEND_ZEROCOPY))
+		return -EINVAL;
+	if (!pool || pool->r != r || !spans || !n || n > ZC_MAX_IOV)
+		return -EINVAL;
+	region = spans[0].buf / pool->per_region;
+	for (i = 0; i < n; i++) {
+		const struct zc_span *v = &spans[i];
+
+		if (v->reserved || v->buf >= pool->count ||
+		    v->buf / pool->per_region != region ||
+		    v->off > pool->size || v->len > pool->size - v->off)
+			return -EINVAL;
+		total += v->len;
+	}
+	if (total > INT32_MAX)
+		return -EMSGSIZE;
+	if (!r->has_vec_fixed)
+		return -EOPNOTSUPP;
+	req = zc_req_get(r, ZC_OP_SENDMSG_ZC, user_data);
+	if (!req)
+		return -EAGAIN;
+	req->fd = fd;
+	req->len = (uint32_t)total;
+	req->send_flags = flags;
+	req->vec_fixed = 1;
+	req->pool = pool;
+	req->nbufs = (uint8_t)n;
+	for (i = 0; i < n; i++) {
+		req->bufs[i] = spans[i].buf;
+		/* Addresses inside the registered region, as the kernel wants. */
+		req->iov[i].iov_base = (char *)pool->base +
+			(size_t)spans[i].buf * pool->size + spans[i].off;
+		req->iov[i].iov_len = spans[i].len;
+	}
+	req->iovcnt = n;
+	req->msg.msg_iov = req->iov;
+	req->msg.msg_iovlen = n;
 	return queue_send(r, req);
 }
 

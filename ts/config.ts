@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ZcConfigError, type ConfigIssue } from './errors.ts';
+import { LIMITS } from './ffi/abi.gen.ts';
 
 /**
  * Default `auto` threshold: payloads smaller than this go out with a plain
@@ -46,10 +47,10 @@ const ALLOWED: Record<string, Record<string, string>> = {
     cqe32: 'a boolean (32-byte CQEs: needed, with deferTaskrun, by zcrx receive)',
     unified: '"auto", "native" or "userspace"',
     maxRequests: `an integer in 1..${MAX_CQ_ENTRIES} (requests tracked at once; default cqEntries)`,
-    maxFixedBuffers: 'an integer in 1..16384 (registered-buffer slots)',
+    maxFixedBuffers: 'an integer in 1..16384 (registered-buffer slots; a pool takes one per GiB)',
   },
   BufferPoolOptions: {
-    count: 'an integer in 1..16384 (at most the ring\'s maxFixedBuffers)',
+    count: `an integer in 1..${LIMITS.ZC_POOL_MAX_BUFFERS}`,
     size: `an integer multiple of ${PAGE_SIZE} in ${PAGE_SIZE}..${MAX_BUFFER_SIZE} (with hugePages, count * size a multiple of ${HUGE_PAGE_SIZE})`,
     hugePages: 'a boolean',
   },
@@ -58,6 +59,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
     autoThreshold: 'an integer in 0..4294967295 (bytes; auto mode uses zero-copy at or above it)',
     more: 'a boolean (MSG_MORE: more data follows)',
     reportUsage: 'a boolean (ask the kernel whether it copied)',
+    coalesce: 'a boolean (let sends of one tick leave as one request)',
     offset: 'an integer in 0..buffer size',
     length: 'an integer in 0..buffer size - offset',
   },
@@ -106,7 +108,7 @@ export const RingOptionsSchema = z
 export const BufferPoolOptionsSchema = z
   .object({
     /** Number of buffers. */
-    count: int(1, 16384).default(64),
+    count: int(1, LIMITS.ZC_POOL_MAX_BUFFERS).default(64),
     /** Bytes per buffer, a multiple of the page size. */
     size: int(PAGE_SIZE, MAX_BUFFER_SIZE)
       .refine((n) => n % PAGE_SIZE === 0)
@@ -132,6 +134,14 @@ export const SendOptionsSchema = z
     more: z.boolean().default(false),
     /** IORING_SEND_ZC_REPORT_USAGE: learn whether the kernel copied. */
     reportUsage: z.boolean().default(true),
+    /**
+     * Stream sockets: sends made in the same tick may leave together as one
+     * request (small copying sends as one sendmsg; zero-copy pool sends as
+     * one SENDMSG_ZC from registered buffers, Linux >= 6.15), each Promise
+     * still settling with its own bytes.  Off: one kernel request per send,
+     * settled as soon as that send's buffer is released.
+     */
+    coalesce: z.boolean().default(true),
     /** Pool buffer sends: start offset inside the buffer. */
     offset: int(0, 0xffffffff).optional(),
     /** Bytes to send (pool buffer: default size - offset; Uint8Array: default its length). */
@@ -205,7 +215,7 @@ export function parseSendOptions(input?: SendOptionsInput): SendOptions {
 /** Default send options (what `parseSendOptions()` returns). */
 export const DEFAULT_SEND_OPTIONS: Readonly<SendOptions> = Object.freeze(parseSendOptions());
 
-const SEND_KEYS = new Set(['mode', 'autoThreshold', 'more', 'reportUsage', 'offset', 'length']);
+const SEND_KEYS = new Set(['mode', 'autoThreshold', 'more', 'reportUsage', 'coalesce', 'offset', 'length']);
 const u32 = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
 /**
@@ -216,12 +226,13 @@ export function resolveSendOptions(input: SendOptionsInput | undefined, base: Re
   if (input === undefined) return base;
   if (input === null || typeof input !== 'object') return parseSendOptions(input);
   for (const k in input) if (!SEND_KEYS.has(k)) return parseSendOptions(input);
-  const { mode, autoThreshold, more, reportUsage, offset, length } = input;
+  const { mode, autoThreshold, more, reportUsage, coalesce, offset, length } = input;
   if (
     (mode === undefined || mode === 'auto' || mode === 'zc' || mode === 'copy') &&
     (autoThreshold === undefined || u32(autoThreshold)) &&
     (more === undefined || typeof more === 'boolean') &&
     (reportUsage === undefined || typeof reportUsage === 'boolean') &&
+    (coalesce === undefined || typeof coalesce === 'boolean') &&
     (offset === undefined || u32(offset)) &&
     (length === undefined || u32(length))
   ) {
@@ -230,6 +241,7 @@ export function resolveSendOptions(input: SendOptionsInput | undefined, base: Re
       autoThreshold: autoThreshold ?? base.autoThreshold,
       more: more ?? base.more,
       reportUsage: reportUsage ?? base.reportUsage,
+      coalesce: coalesce ?? base.coalesce,
       offset,
       length,
     };

@@ -55,6 +55,8 @@ export class BufferPool implements RingResource {
   #memory: ArrayBuffer;
   /** @internal address of buffer 0 */
   readonly baseAddress: bigint;
+  /** @internal buffers per registered region (one fixed-buffer slot each) */
+  readonly regionBuffers: number;
   #free: number[];
   #buffers: (PoolBuffer | null)[];
   #closed = false;
@@ -69,6 +71,7 @@ export class BufferPool implements RingResource {
     if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
     this.#memory = ring.libc.view(base, this.count * this.size);
     this.baseAddress = ring.libc.address(base);
+    this.regionBuffers = ring.zc.zc_pool_region_buffers(ptr);
     this.#free = [];
     for (let i = this.count - 1; i >= 0; i--) this.#free.push(i);
     this.#buffers = new Array<PoolBuffer | null>(this.count).fill(null);
@@ -96,7 +99,7 @@ export class BufferPool implements RingResource {
         rc === -ERRNO.ENOMEM && o.hugePages
           ? `no huge pages for ${bytes} bytes: reserve them (sysctl vm.nr_hugepages) or use hugePages: false`
           : rc === -ERRNO.ENOSPC
-            ? `the ring has no ${o.count} free fixed-buffer slots in a row: raise maxFixedBuffers (now ${ring.options.maxFixedBuffers}) or close pools`
+            ? `the ring has no ${Math.ceil(bytes / 2 ** 30)} free fixed-buffer slot(s) in a row (one per GiB of pool): raise maxFixedBuffers (now ${ring.options.maxFixedBuffers}) or close pools`
             : rc === -ERRNO.EOPNOTSUPP
               ? 'this kernel cannot register a sparse fixed-buffer table (needs Linux >= 5.19)'
               : undefined;

@@ -129,6 +129,12 @@ export class Ring {
   readonly features: number;
   /** true when zero-copy sends complete with ONE kernel CQE (patched kernel) */
   readonly unifiedNative: boolean;
+  /**
+   * true when zero-copy sends of several pool buffers made in one tick on
+   * a stream socket leave as one SENDMSG_ZC from registered buffers (Linux
+   * >= 6.15); otherwise each is its own SEND_ZC
+   */
+  readonly sendvFixed: boolean;
   /** the eventfd watched on Node's loop */
   readonly eventFd: number;
   /** the io_uring fd */
@@ -156,6 +162,7 @@ export class Ring {
     this.options = options;
     this.features = zc.zc_ring_features(ptr);
     this.unifiedNative = zc.zc_ring_unified_native(ptr) === 1;
+    this.sendvFixed = zc.zc_ring_sendv_fixed(ptr) === 1;
     this.eventFd = zc.zc_ring_event_fd(ptr);
     this.fd = zc.zc_ring_fd(ptr);
     this.#watcher = watchReadable(this.eventFd, () => this.#onReadable());

@@ -23,7 +23,7 @@ import {
 } from './config.ts';
 import { ZcError } from './errors.ts';
 import { decodeSockaddr, domainOf, encodeSockaddr, type SocketAddress } from './addr.ts';
-import { PoolBuffer } from './pool.ts';
+import { PoolBuffer, type BufferPool } from './pool.ts';
 import { receive, type ReceiveOptionsInput, type RecvStream } from './recv.ts';
 import { zeroCopyOf, type Completion, type Ring, type RingRequest, type RingResource } from './ring.ts';
 
@@ -110,14 +110,20 @@ async function resolveHost(host: string): Promise<string> {
 
 /** Copying sends up to this size are coalesced into one sendmsg per tick. */
 export const COALESCE_MAX_SEND = 64 * 1024;
-/** Bytes one coalesced sendmsg carries at most. */
-const COALESCE_MAX_BATCH = 256 * 1024;
+/**
+ * Bytes one coalesced request carries at most (unless one send is larger).
+ * Also what keeps a window of zero-copy sends pipelined: a request's
+ * buffers come back together, so one huge request would drain the pipe.
+ */
+export const COALESCE_MAX_BATCH = 256 * 1024;
 const IOV_SIZE = LAYOUT.iovec.size;
 const IOV_BASE = LAYOUT.iovec.fields.iov_base.offset;
 const IOV_LEN = LAYOUT.iovec.fields.iov_len.offset;
+const SPAN = LAYOUT.zc_span;
 const ZC_MAX_IOV = LIMITS.ZC_MAX_IOV;
 
 interface BatchEntry {
+  off: number;
   len: number;
   pb: PoolBuffer | null;
   keep: Uint8Array | null;
@@ -125,10 +131,19 @@ interface BatchEntry {
   reject: (e: unknown) => void;
 }
 
+/**
+ * Sends of one tick that leave as one request: copying sends as one
+ * sendmsg (iovecs), or zero-copy sends from one registered region of a
+ * pool as one SENDMSG_ZC (struct zc_span list).
+ */
 interface SendBatch {
   flags: number;
+  /** zero-copy from this pool's registered region; null: copying sendmsg */
+  pool: BufferPool | null;
+  region: number;
   bytes: number;
-  iov: Buffer;
+  /** ZC_MAX_IOV iovecs or zc_spans (both 16 bytes) */
+  vec: Buffer;
   entries: BatchEntry[];
 }
 
@@ -419,11 +434,19 @@ export class ZcSocket implements RingResource {
     const flags = this.#flags(o, len);
     const wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
 
-    // Small copying sends on a stream socket made in one tick leave as one
-    // sendmsg (iovecs), like Node's writev: one kernel op and one record.
-    if (!wantZc && to === null && this.kind === 'stream' && len > 0 && len <= COALESCE_MAX_SEND) {
-      if (pb) pb.lend(opName); // throws if in flight or released
-      return this.#coalesce(pb, view, off, len, flags);
+    // Sends on a stream socket made in one tick leave together, like Node's
+    // writev: small copying sends as one sendmsg, zero-copy sends from pool
+    // buffers as one SENDMSG_ZC from registered memory.  One kernel op, one
+    // notification and one record for all of them.
+    if (o.coalesce && to === null && this.kind === 'stream' && len > 0) {
+      if (!wantZc && len <= COALESCE_MAX_SEND) {
+        if (pb) pb.lend(opName); // throws if in flight or released
+        return this.#coalesce(null, pb, view, off, len, flags);
+      }
+      if (wantZc && pb && ring.sendvFixed) {
+        pb.lend(opName);
+        return this.#coalesce(pb.pool, pb, null, off, len, flags);
+      }
     }
     if (this.#batch) this.#issueBatch(); // keep stream order
 
@@ -477,25 +500,42 @@ export class ZcSocket implements RingResource {
   #batch: SendBatch | null = null;
   readonly #issueBatchHook = (): void => this.#issueBatch();
 
-  #coalesce(pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, flags: number): Promise<SendResult> {
+  #coalesce(
+    pool: BufferPool | null, pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, flags: number,
+  ): Promise<SendResult> {
+    const region = pool && pb ? Math.floor(pb.index / pool.regionBuffers) : 0;
     let b = this.#batch;
-    if (b && (b.flags !== flags || b.entries.length === ZC_MAX_IOV || b.bytes + len > COALESCE_MAX_BATCH)) {
+    if (
+      b &&
+      (b.flags !== flags ||
+        b.pool !== pool ||
+        b.region !== region ||
+        b.entries.length === ZC_MAX_IOV ||
+        b.bytes + len > COALESCE_MAX_BATCH)
+    ) {
       this.#issueBatch();
       b = null;
     }
     if (!b) {
-      b = { flags, bytes: 0, iov: Buffer.alloc(ZC_MAX_IOV * IOV_SIZE), entries: [] };
+      b = { flags, pool, region, bytes: 0, vec: Buffer.alloc(ZC_MAX_IOV * IOV_SIZE), entries: [] };
       this.#batch = b;
       this.ring.beforeFlush(this.#issueBatchHook);
     }
-    const addr = pb ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off) : addressOf(this.ring, view as Uint8Array);
-    const at = b.entries.length * IOV_SIZE;
-    b.iov.writeBigUInt64LE(addr, at + IOV_BASE);
-    b.iov.writeBigUInt64LE(BigInt(len), at + IOV_LEN);
+    if (pool && pb) {
+      const at = b.entries.length * SPAN.size;
+      b.vec.writeUInt32LE(pb.index, at + SPAN.fields.buf.offset);
+      b.vec.writeUInt32LE(off, at + SPAN.fields.off.offset);
+      b.vec.writeUInt32LE(len, at + SPAN.fields.len.offset);
+    } else {
+      const addr = pb ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off) : addressOf(this.ring, view as Uint8Array);
+      const at = b.entries.length * IOV_SIZE;
+      b.vec.writeBigUInt64LE(addr, at + IOV_BASE);
+      b.vec.writeBigUInt64LE(BigInt(len), at + IOV_LEN);
+    }
     b.bytes += len;
     this.#pending++;
     return new Promise<SendResult>((resolve, reject) => {
-      (b as SendBatch).entries.push({ len, pb, keep: view, resolve, reject });
+      (b as SendBatch).entries.push({ off, len, pb, keep: view, resolve, reject });
     });
   }
 
@@ -505,8 +545,10 @@ export class ZcSocket implements RingResource {
     if (!b) return;
     this.#batch = null;
     const ring = this.ring;
+    const zc = ring.zc;
     const fd = this.fd;
     const n = b.entries.length;
+    const pool = b.pool;
     const finish = (each: (e: BatchEntry) => void): void => {
       for (const e of b.entries) {
         if (e.pb) e.pb.unlend();
@@ -514,21 +556,33 @@ export class ZcSocket implements RingResource {
         each(e);
       }
     };
+    let issue: (ud: number) => number;
+    if (!pool) {
+      issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, b.vec, n, null, 0, b.flags, ud);
+    } else if (n === 1) {
+      const e = b.entries[0] as BatchEntry;
+      const idx = (e.pb as PoolBuffer).index;
+      issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, pool.ptr, idx, e.off, e.len, b.flags, ud);
+    } else {
+      issue = (ud) => zc.zc_sendv_fixed(ring.ptr, fd, pool.ptr, b.vec, n, b.flags, ud);
+    }
     ring.enqueue({
       opName: 'send',
       keep: b,
-      issue: (ud) => ring.zc.zc_sendmsg(ring.ptr, fd, b.iov, n, null, 0, b.flags, ud),
+      issue,
       done: (c: Completion) => {
         if (c.res < 0) {
           finish((e) => e.reject(new ZcError({ errno: c.res, op: 'send' })));
           return;
         }
-        // libzc completes short sends on stream sockets: res is the total.
+        // libzc completes short sends on stream sockets: res is the total,
+        // handed out in order.
+        const zeroCopy = pool ? zeroCopyOf(c, true) : 'copied';
         let left = c.res;
         finish((e) => {
           const bytes = Math.min(e.len, left);
           left -= bytes;
-          e.resolve({ bytes, zeroCopy: 'copied' });
+          e.resolve({ bytes, zeroCopy });
         });
       },
       fail: (err: ZcError) => finish((e) => e.reject(err)),
@@ -552,13 +606,16 @@ export class ZcSocket implements RingResource {
       snap[3] === options.reportUsage &&
       snap[4] === options.offset &&
       snap[5] === options.length &&
+      snap[6] === options.coalesce &&
       this.#optOut !== DEFAULT_SEND_OPTIONS
     ) {
       return this.#optOut;
     }
     const o = resolveSendOptions(options, this.#sendDefaults);
     this.#optIn = options;
-    this.#optSnap = [options.mode, options.autoThreshold, options.more, options.reportUsage, options.offset, options.length];
+    this.#optSnap = [
+      options.mode, options.autoThreshold, options.more, options.reportUsage, options.offset, options.length, options.coalesce,
+    ];
     this.#optOut = o;
     return o;
   }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* Pools: validation, slot accounting, EBUSY while the kernel holds one. */
+/* Pools: validation, slot accounting (one slot per region), EBUSY while
+ * the kernel holds one. */
 #include "helpers.h"
 
 int main(void)
 {
-	struct zc_ring_config rc = { .sq_entries = 64, .max_fixed_buffers = 8 };
+	struct zc_ring_config rc = { .sq_entries = 64, .max_fixed_buffers = 2 };
 	struct zc_pool_config pc = { .count = 4, .size = 4096 };
 	struct zc_pool *a, *b, *c;
 	struct zc_ring *r;
@@ -19,15 +20,19 @@ int main(void)
 	CHECK(a == NULL);
 	pc.size = 0;		CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
 	pc.size = page; pc.count = 0; CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
-	pc.count = 9;		CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
+	pc.count = ZC_POOL_MAX_BUFFERS + 1; CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
+	pc.count = 1; pc.size = (1u << 30) + page; CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
+	pc.size = page;
 	pc.count = 4; pc.flags = 8; CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
 	pc.flags = ZC_POOL_HUGE; CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
 	pc.flags = 0; pc.reserved = 1; CHECK_EQ(zc_pool_create(r, &pc, &a), -EINVAL);
 	pc.reserved = 0;
 
-	/* Two pools fill the 8 slots; a third has no room until one goes. */
+	/* A pool under 1 GiB is one region, one slot: two fill the table,
+	 * a third has no room until one goes. */
 	CHECK_EQ(zc_pool_create(r, &pc, &a), 0);
 	CHECK_EQ(zc_pool_create(r, &pc, &b), 0);
+	CHECK_EQ(zc_pool_region_buffers(b), 4);
 	CHECK_EQ(zc_pool_create(r, &pc, &c), -ENOSPC);
 	CHECK_EQ(zc_pool_destroy(a), 0);
 	CHECK_EQ(zc_pool_create(r, &pc, &a), 0);

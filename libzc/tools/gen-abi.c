@@ -145,10 +145,12 @@ int main(void)
 	NP("ZC_CAP_", ZC_CAP_UNIFIED_NATIVE);
 	NP("ZC_CAP_", ZC_CAP_BUFRING);
 	NP("ZC_CAP_", ZC_CAP_RECV_MULTISHOT);
+	NP("ZC_CAP_", ZC_CAP_SENDMSG_ZC_FIXED);
 	end();
 
 	begin("LIMITS", "limits and kernel ABI values libzc relies on");
 	N(ZC_MAX_IOV);
+	N(ZC_POOL_MAX_BUFFERS);
 	N(IORING_FEAT_SEND_ZC_UNIFIED);
 	N(IORING_SEND_ZC_UNIFIED);
 	end();
@@ -190,6 +192,12 @@ int main(void)
 	F(zc_ring_config, max_requests);
 	F(zc_ring_config, max_fixed_buffers);
 	F(zc_ring_config, reserved);
+	struct_end();
+	S_BEGIN(zc_span);
+	F(zc_span, buf);
+	F(zc_span, off);
+	F(zc_span, len);
+	F(zc_span, reserved);
 	struct_end();
 	S_BEGIN(zc_completion);
 	F(zc_completion, user_data);

@@ -43,7 +43,7 @@ describe('defaults', () => {
     expect(parseBufferPoolOptions()).toEqual({ count: 64, size: 65536, hugePages: false });
   });
   it('send options', () => {
-    expect(parseSendOptions()).toEqual({ mode: 'auto', autoThreshold: AUTO_ZC_THRESHOLD, more: false, reportUsage: true });
+    expect(parseSendOptions()).toEqual({ mode: 'auto', autoThreshold: AUTO_ZC_THRESHOLD, more: false, reportUsage: true, coalesce: true });
     expect(AUTO_ZC_THRESHOLD).toBe(65536);
   });
 });
@@ -106,8 +106,8 @@ describe('RingOptions rejects bad input', () => {
 });
 
 const badPool: [unknown, string, string][] = [
-  [{ count: 0 }, 'count', '1..16384'],
-  [{ count: 20000 }, 'count', '1..16384'],
+  [{ count: 0 }, 'count', '1..65536'],
+  [{ count: 70000 }, 'count', '1..65536'],
   [{ count: 1.5 }, 'count', 'integer'],
   [{ size: 1000 }, 'size', 'multiple of 4096'],
   [{ size: 4097 }, 'size', 'multiple of 4096'],
@@ -140,6 +140,7 @@ const badSend: [unknown, string, string][] = [
   [{ autoThreshold: 1.5 }, 'autoThreshold', 'integer'],
   [{ more: 'yes' }, 'more', 'boolean'],
   [{ reportUsage: 1 }, 'reportUsage', 'boolean'],
+  [{ coalesce: 'yes' }, 'coalesce', 'boolean'],
   [{ offset: -1 }, 'offset', 'integer'],
   [{ length: 1.25 }, 'length', 'integer'],
   [{ zc: true }, 'zc', 'no such option'],

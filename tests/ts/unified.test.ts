@@ -10,7 +10,9 @@ import { fillPattern, PatternReceiver } from './helpers.ts';
 const kernelHasIt = probe().caps.UNIFIED_NATIVE;
 const expectEnv = process.env['URING_ZC_EXPECT_UNIFIED'];
 
-async function zcSends(ring: Ring, n: number): Promise<{ records: number; cqes: number }> {
+// Eight zero-copy pool sends per tick; with coalesce (the default) they
+// leave as one SENDMSG_ZC where the kernel can (ring.sendvFixed).
+async function zcSends(ring: Ring, n: number, coalesce = false): Promise<{ records: number; cqes: number }> {
   const rx = await PatternReceiver.start();
   try {
     const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
@@ -23,10 +25,11 @@ async function zcSends(ring: Ring, n: number): Promise<{ records: number; cqes: 
         const pb = pool.acquire();
         fillPattern(pb.bytes, off, 16384);
         off += 16384;
-        ps.push(sock.send(pb, { mode: 'zc' }).finally(() => pb.release()));
+        ps.push(sock.send(pb, { mode: 'zc', coalesce }).finally(() => pb.release()));
       }
       const rs = await Promise.all(ps);
       expect(rs.every((r) => r.bytes === 16384)).toBe(true);
+      expect(rs.every((r) => r.zeroCopy !== 'unknown')).toBe(true);
     }
     const delta = { records: ring.stats.records - s0.records, cqes: ring.stats.kernelCqes - s0.kernelCqes };
     await rx.waitFor(off);
@@ -49,6 +52,21 @@ describe.each([true, false])('unified completion (deferTaskrun=%s)', (deferTaskr
       expect(d.records).toBe(64);
       if (ring.unifiedNative) expect(d.cqes).toBe(64);
       else expect(d.cqes).toBeGreaterThanOrEqual(128);
+    } finally {
+      ring.close();
+    }
+  });
+
+  it(`coalesced sends: one request (one record, ${kernelHasIt ? '1' : '2'} CQEs) per tick's 8 sends when the kernel sends registered vectors`, async () => {
+    const ring = Ring.create({ deferTaskrun, unified: 'auto' });
+    try {
+      const d = await zcSends(ring, 64, true);
+      if (!ring.sendvFixed) {
+        expect(d.records).toBe(64); // Linux < 6.15: one SEND_ZC each
+        return;
+      }
+      expect(d.records).toBe(8);
+      expect(d.cqes).toBe(ring.unifiedNative ? 8 : 16);
     } finally {
       ring.close();
     }

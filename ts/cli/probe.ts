@@ -60,6 +60,7 @@ const CAP_TEXT: Record<keyof typeof CAPS, string> = {
   UNIFIED_NATIVE: 'one CQE per zero-copy send in the kernel (uring-zc patch)',
   BUFRING: 'provided-buffer rings',
   RECV_MULTISHOT: 'multishot receive',
+  SENDMSG_ZC_FIXED: 'SENDMSG_ZC from several registered buffers (6.15): same-tick sends coalesced',
 };
 
 function memlockText(v: number | null): { value: number | string; text: string } {

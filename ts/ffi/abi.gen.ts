@@ -80,11 +80,13 @@ export const CAPS = {
   UNIFIED_NATIVE: 2048,
   BUFRING: 4096,
   RECV_MULTISHOT: 8192,
+  SENDMSG_ZC_FIXED: 16384,
 } as const;
 
 /** limits and kernel ABI values libzc relies on */
 export const LIMITS = {
   ZC_MAX_IOV: 16,
+  ZC_POOL_MAX_BUFFERS: 65536,
   IORING_FEAT_SEND_ZC_UNIFIED: 262144,
   IORING_SEND_ZC_UNIFIED: 64,
 } as const;
@@ -131,6 +133,16 @@ export const LAYOUT = {
       max_requests: { offset: 16, size: 4 },
       max_fixed_buffers: { offset: 20, size: 4 },
       reserved: { offset: 24, size: 8 },
+    },
+  },
+  zc_span: {
+    size: 16,
+    align: 4,
+    fields: {
+      buf: { offset: 0, size: 4 },
+      off: { offset: 4, size: 4 },
+      len: { offset: 8, size: 4 },
+      reserved: { offset: 12, size: 4 },
     },
   },
   zc_completion: {

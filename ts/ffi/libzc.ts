@@ -115,6 +115,7 @@ export interface LibZc {
   zc_ring_fd(r: NativePointer): number;
   zc_ring_features(r: NativePointer): number;
   zc_ring_unified_native(r: NativePointer): number;
+  zc_ring_sendv_fixed(r: NativePointer): number;
   zc_ring_pending(r: NativePointer): number;
   zc_submit(r: NativePointer): number;
   /** out: a Buffer of max * 32 bytes, filled with struct zc_completion records. */
@@ -141,11 +142,16 @@ export interface LibZc {
     r: NativePointer, fd: number, iov: Uint8Array, iovcnt: number, addr: Uint8Array | null,
     addrlen: number, flags: number, userData: number,
   ): number;
+  /** spans: a Uint8Array holding n struct zc_span (16 bytes each). */
+  zc_sendv_fixed(
+    r: NativePointer, fd: number, pool: NativePointer, spans: Uint8Array, n: number, flags: number, userData: number,
+  ): number;
   zc_pool_create(r: NativePointer, cfg: PoolConfigStruct, out: [NativePointer | null]): number;
   zc_pool_destroy(p: NativePointer): number;
   zc_pool_base(p: NativePointer): NativePointer | null;
   zc_pool_inflight(p: NativePointer): number;
   zc_pool_buf_inflight(p: NativePointer, buf: number): number;
+  zc_pool_region_buffers(p: NativePointer): number;
   zc_probe(out: [ProbeStruct | null] | object): number;
   zc_version(): string;
 }
@@ -216,6 +222,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_ring_fd: fn('int zc_ring_fd(const zc_ring *r)'),
     zc_ring_features: fn('uint32_t zc_ring_features(const zc_ring *r)'),
     zc_ring_unified_native: fn('int zc_ring_unified_native(const zc_ring *r)'),
+    zc_ring_sendv_fixed: fn('int zc_ring_sendv_fixed(const zc_ring *r)'),
     zc_ring_pending: fn('uint32_t zc_ring_pending(const zc_ring *r)'),
     zc_submit: fn('int zc_submit(zc_ring *r)'),
     zc_reap: fn('int zc_reap(zc_ring *r, void *out, uint32_t max)'),
@@ -238,11 +245,15 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_sendmsg: fn(
       'int zc_sendmsg(zc_ring *r, int fd, const void *iov, uint32_t iovcnt, const void *addr, uint32_t addrlen, uint32_t flags, uint64_t user_data)',
     ),
+    zc_sendv_fixed: fn(
+      'int zc_sendv_fixed(zc_ring *r, int fd, zc_pool *pool, const void *spans, uint32_t n, uint32_t flags, uint64_t user_data)',
+    ),
     zc_pool_create: fn('int zc_pool_create(zc_ring *r, const zc_pool_config *cfg, _Out_ zc_pool **out)'),
     zc_pool_destroy: fn('int zc_pool_destroy(zc_pool *p)'),
     zc_pool_base: fn('void *zc_pool_base(const zc_pool *p)'),
     zc_pool_inflight: fn('uint32_t zc_pool_inflight(const zc_pool *p)'),
     zc_pool_buf_inflight: fn('uint32_t zc_pool_buf_inflight(const zc_pool *p, uint32_t buf)'),
+    zc_pool_region_buffers: fn('uint32_t zc_pool_region_buffers(const zc_pool *p)'),
     zc_probe: fn('int zc_probe(_Out_ zc_probe *out)'),
     zc_version: fn('const char *zc_version(void)'),
   } as unknown as LibZc;

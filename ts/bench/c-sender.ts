@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import type { BenchEnv, BenchMode, RunSpec, SenderResult } from './types.ts';
 import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
+import { LIMITS } from '../ffi/abi.gen.ts';
+import { COALESCE_MAX_BATCH } from '../socket.ts';
 
 interface CReport {
   bytes: number;
@@ -57,8 +59,10 @@ function cMode(name: string, cmode: CKind, describe: string): BenchMode {
 
 async function runCMode(spec: RunSpec, env: BenchEnv, cmode: CKind): Promise<SenderResult> {
     const window = windowFor(spec.size);
-    // zc-vec: keep at least 4 batches in flight or the pipe stalls
-    const batch = Math.max(1, Math.min(16, Math.floor(window / 4)));
+    // zc-vec: batches the way ZcSocket coalesces (at most ZC_MAX_IOV
+    // buffers and COALESCE_MAX_BATCH bytes per SENDMSG_ZC), which also
+    // keeps at least 4 of them in a 1 MiB window.
+    const batch = Math.max(1, Math.min(LIMITS.ZC_MAX_IOV, Math.floor(COALESCE_MAX_BATCH / spec.size)));
     const r = await runC(env, [
       '--port', String(spec.port),
       '--size', String(spec.size),
@@ -89,5 +93,5 @@ export const cSend = cMode('c-send', 'send', 'diagnostic: C on liburing directly
 export const cZcVec = cMode(
   'c-zc-vec',
   'zc-vec',
-  'diagnostic: C, up to 16 pool buffers per SENDMSG_ZC (pool = one fixed buffer; zc counts per request)',
+  'C on liburing directly: SENDMSG_ZC of up to 16 registered buffers / 256 KiB, as ZcSocket coalesces (zc counts per request)',
 );

@@ -45,6 +45,8 @@ export interface Aggregate {
   runs: number;
   /** all rounds' MB/s, for the spread */
   samples: number[];
+  /** MB/s by round (null: that round failed), to pair with other modes */
+  byRound: (number | null)[];
   detail?: string;
   error?: string;
 }
@@ -102,7 +104,7 @@ function aggregate(opts: BenchOptions, outcomes: RunOutcome[]): Aggregate[] {
       const base = { mode: mode.name, size, zeroCopy: mode.zeroCopy, runs: ok.length };
       if (ok.length === 0) {
         out.push({
-          ...base, mbps: null, cpuPct: null, zcUsed: null, zcCopied: null, sinkCpuPct: null, samples: [],
+          ...base, mbps: null, cpuPct: null, zcUsed: null, zcCopied: null, sinkCpuPct: null, samples: [], byRound: [],
           error: mine.find((o) => o.error)?.error ?? 'not run',
         });
         continue;
@@ -117,6 +119,10 @@ function aggregate(opts: BenchOptions, outcomes: RunOutcome[]): Aggregate[] {
         zcCopied: r.zcCopied,
         sinkCpuPct: med.sinkCpuPct ?? null,
         samples: ok.map((o) => mbpsOf(o.result!)),
+        byRound: Array.from({ length: opts.rounds }, (_, round) => {
+          const o = mine.find((x) => x.round === round);
+          return o?.result ? mbpsOf(o.result) : null;
+        }),
       };
       if (r.detail) agg.detail = r.detail;
       out.push(agg);

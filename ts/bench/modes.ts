@@ -7,9 +7,9 @@ import type { BenchMode } from './types.ts';
 import { uringModes } from './uring.ts';
 
 /** Run by default (and by `make bench`). */
-export const MODES: readonly BenchMode[] = [nodeNet, ...uringModes, cZcFixed];
+export const MODES: readonly BenchMode[] = [nodeNet, ...uringModes, cZcFixed, cZcVec];
 /** Selectable with --mode only: for finding where time goes. */
-export const DIAGNOSTIC_MODES: readonly BenchMode[] = [...ffiModes, cSend, cZcVec];
+export const DIAGNOSTIC_MODES: readonly BenchMode[] = [...ffiModes, cSend];
 export const ALL_MODES: readonly BenchMode[] = [...MODES, ...DIAGNOSTIC_MODES];
 
 export function modeByName(name: string): BenchMode | undefined {

@@ -44,9 +44,25 @@ function find(aggs: Aggregate[], mode: string, size: number): Aggregate | undefi
   return aggs.find((a) => a.mode === mode && a.size === size);
 }
 
-function ratio(a: Aggregate | undefined, b: Aggregate | undefined): number | null {
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Throughput ratio a / b: the median of the per-round ratios (the two runs
+ * of one round are seconds apart, so the drift of a shared machine cancels
+ * out), or the ratio of the medians with a single round.
+ */
+export function ratio(a: Aggregate | undefined, b: Aggregate | undefined): number | null {
   if (!a || !b || a.mbps === null || b.mbps === null || b.mbps === 0) return null;
-  return a.mbps / b.mbps;
+  const pairs: number[] = [];
+  a.byRound.forEach((x, r) => {
+    const y = b.byRound[r];
+    if (x !== null && y !== null && y !== undefined && y > 0) pairs.push(x / y);
+  });
+  return pairs.length > 1 ? median(pairs) : a.mbps / b.mbps;
 }
 
 /** Markdown-compatible table (also readable in a terminal). */
@@ -138,7 +154,8 @@ export interface ReportInfo {
 }
 
 const LEGEND = [
-  'MB = 10^6 bytes. x node-net: throughput ratio to node-net at the same size in the same run.',
+  'MB = 10^6 bytes. x node-net: throughput ratio to node-net at the same size: the median over rounds of',
+  '  the ratio within each round (runs seconds apart), so the drift of a shared machine cancels out.',
   'sender CPU %: CPU time (user+sys, all threads) of the sending process / wall time; 100 = one core.',
   "  For c-zc-fixed it is the child's own getrusage() over the measured span. MB per CPU-s = MB/s / CPU.",
   'zc used / copied: REPORT_USAGE of the completed zero-copy sends. On loopback every one says "copied":',
@@ -212,7 +229,8 @@ export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
   const out: string[] = [];
   out.push(`Measured ${stamp()} on ${machineLine()}, with \`${reproduce(info)}\``);
   out.push(
-    `(${info.seconds} s per run after a 0.3 s warm-up, ${info.rounds} interleaved round(s), median run shown). ` +
+    `(${info.seconds} s per run after a 0.3 s warm-up, ${info.rounds} interleaved round(s), median run shown, ` +
+      'ratios paired per round). ' +
       'The sender runs in the bench process (the C modes in a child process); the receiver is a separate C ' +
       'process on 127.0.0.1 that reads and discards. Each sender keeps about 1 MiB in flight ' +
       '(at least 8 sends): all modes use the same window and Nagle setting. ' +
@@ -229,7 +247,7 @@ export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
   out.push('');
   out.push(...NOTES, '');
   out.push(
-    'Reproduce with `make bench` (all modes, 4K/16K/64K; about 1.5 minutes). Pick modes and sizes with ' +
+    'Reproduce with `make bench` (all modes, 4K/16K/64K; about 2.5 minutes). Pick modes and sizes with ' +
       '`--mode node-net,zc-fixed --size 4K,64K`, longer runs with `--seconds N --rounds N`, machine-readable ' +
       'output with `--json`; `--update-readme` rewrites this section. Absolute numbers drift between runs on ' +
       'a shared machine: compare ratios from one run.',
@@ -244,14 +262,18 @@ function capitalize(t: string): string {
 /** What holds for every run on loopback (design facts, not this run's numbers). */
 const NOTES = [
   '- On loopback the kernel copies every zero-copy payload when it delivers it to the local socket',
-  '  (into newly allocated pages), so zero-copy cannot save CPU here: plain copying sends cost as',
-  '  much or less at every size from 4K to 64K, in C as well (`--mode c-send,c-zc-fixed`). The',
-  '  zero-copy gain needs a real NIC; loopback measures the overhead of each path.',
-  "- `send` and `auto` below the threshold coalesce the small copying sends made in one tick into one",
-  "  sendmsg (like Node's writev), which is why they beat node-net at 4K.",
-  '- `zc` / `zc-fixed` pay one io_uring request, one notification CQE and one Promise per send, plus',
-  '  event-loop wakeups (see `--defer-taskrun off`); `c-zc-vec` (diagnostic) shows what one SENDMSG_ZC',
-  '  for several pool buffers saves.',
+  '  (into newly allocated pages), so zero-copy cannot save CPU here: the bytes are copied as often as',
+  '  with a plain send, only later, in C as well (`--mode c-send,c-zc-fixed`). The zero-copy gain needs',
+  '  a real NIC; loopback measures the overhead of each path.',
+  "- `send`, and `auto` below the threshold, coalesce the copying sends made in one tick into one",
+  "  sendmsg (like Node's writev). `zc-fixed` and `auto` at 64K coalesce zero-copy pool sends made in",
+  '  one tick into one SENDMSG_ZC from registered buffers (up to 16 buffers / 256 KiB; Linux >= 6.15):',
+  '  one request, one notification, one record for several Promises. `c-zc-vec` is C doing the same',
+  '  batching; `c-zc-fixed` is the plain one-SEND_ZC-per-buffer C loop.',
+  '- `zc` (from a plain Uint8Array) pins the pages on every send and is not coalesced.',
+  '- Every mode runs at about 100% of one core on this box, so MB/s is also the work per CPU-second.',
+  '  Runs of the same mode taken seconds apart differ by up to 2x here (a shared virtual machine):',
+  '  read the paired ratios, not single MB/s values.',
 ];
 
 export const README_START = '<!-- bench:start -->';

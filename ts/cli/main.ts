@@ -21,10 +21,10 @@ import '../bench/recv-probe.ts';
 
 const DEFAULT_SIZES = [4096, 16384, 65536];
 const DEFAULT_SECONDS = 2;
-/** Send bench defaults: 3 interleaved rounds of 1 s (medians) resist this shared box's noise
- * better than one long run; ~1.5 minutes for all modes and sizes. */
+/** Send bench defaults: 5 interleaved rounds of 1 s (medians, ratios paired per round)
+ * resist this shared box's noise better than one long run; ~2.5 minutes for all modes and sizes. */
 const SEND_DEFAULT_SECONDS = 1;
-const SEND_DEFAULT_ROUNDS = 3;
+const SEND_DEFAULT_ROUNDS = 5;
 const MAX_SECONDS = 3600;
 
 class UsageError extends Error {}

@@ -111,7 +111,7 @@ export const uringModes: BenchMode[] = [
   },
   {
     name: 'zc-fixed',
-    describe: "our API, mode 'zc': SEND_ZC from registered pool buffers",
+    describe: "our API, mode 'zc' from registered pool buffers (a tick's sends coalesced into SENDMSG_ZC)",
     zeroCopy: true,
     run: (spec) => apiRun(spec, 'zc-fixed'),
   },

@@ -22,7 +22,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { buildHelpers } from './build.ts';
 import { runC } from './c-sender.ts';
-import { machineLine } from './report.ts';
+import { machineLine, throughputCells, toMarkdown, type JsonEntry } from './report.ts';
 import { processCpuSeconds } from './types.ts';
 import { formatSize } from './units.ts';
 import { windowFor } from './window.ts';
@@ -56,18 +56,12 @@ interface Measured {
   rearms?: number;
 }
 
-/** Same shape as the send bench's JSON entries. */
-export interface RecvJsonEntry {
-  mode: string;
-  size: number;
-  mbps: number | null;
-  cpuPct: number | null;
-  /** chunks the kernel placed without a copy (zcrx on a NIC) */
-  zcUsed: number | null;
-  /** chunks the kernel copied into registered memory (bufring, zcrx-nodev) */
-  zcCopied: number | null;
-  error?: string;
-}
+/**
+ * The send bench's JSON entry shape.  For receive modes zcUsed counts chunks
+ * the kernel placed without a copy (zcrx on a NIC), zcCopied chunks it
+ * copied into registered memory (bufring, zcrx-nodev).
+ */
+export type RecvJsonEntry = JsonEntry;
 
 export interface RecvAggregate extends RecvJsonEntry {
   samples: number[];
@@ -300,31 +294,20 @@ export function recvReport(aggs: RecvAggregate[], o: { seconds: number; rounds: 
       rows.push([a.mode, formatSize(a.size), 'error', '', '', '', '', '', '']);
       continue;
     }
-    const r = ratio(aggs, a.mode, a.size);
     rows.push([
-      a.mode,
-      formatSize(a.size),
-      a.mbps.toFixed(0),
-      r === null ? '-' : r.toFixed(2),
-      a.cpuPct!.toFixed(0),
-      a.cpuPct! > 0 ? ((a.mbps * 100) / a.cpuPct!).toFixed(0) : '-',
+      ...throughputCells(a.mode, a.size, a.mbps, ratio(aggs, a.mode, a.size), a.cpuPct!),
       String(a.chunks ?? '-'),
       a.rearms === null ? '-' : String(a.rearms),
       a.senderCpuPct === null ? '-' : a.senderCpuPct.toFixed(0),
     ]);
   }
-  const w = head.map((_, i) => Math.max(3, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]): string => '| ' + r.map((c, i) => (i >= 2 ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join(' | ') + ' |';
-  const rule = '|' + w.map((n, i) => (i >= 2 ? '-'.repeat(n + 1) + ':' : '-'.repeat(n + 2))).join('|') + '|';
   const out = [
     `uring-zc bench --recv: loopback TCP, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     `machine: ${machineLine()}`,
     `${o.seconds} s measured per run after a warm-up, ${o.rounds} round(s) (median shown); sender: separate process` +
       ' (c_zc_fixed, SEND_ZC from registered buffers, size bytes per send); receiver: this process.',
     '',
-    fmt(rows[0]!),
-    rule,
-    ...rows.slice(1).map(fmt),
+    toMarkdown(rows),
     '',
     'size: bytes per send, and the buffer (largest chunk) of bufring; zcrx-nodev chunks are pages (4K);',
     "  node-net reads what libuv gives it (up to 64K per 'data' event).",

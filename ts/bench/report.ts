@@ -74,14 +74,8 @@ export function table(aggs: Aggregate[]): string {
       rows.push([a.mode, formatSize(a.size), 'error', '', '', '', '', '', '']);
       continue;
     }
-    const r = ratio(a, find(aggs, BASELINE, a.size));
     rows.push([
-      a.mode,
-      formatSize(a.size),
-      a.mbps.toFixed(0),
-      r === null ? '-' : r.toFixed(2),
-      a.cpuPct!.toFixed(0),
-      a.cpuPct! > 0 ? ((a.mbps * 100) / a.cpuPct!).toFixed(0) : '-',
+      ...throughputCells(a.mode, a.size, a.mbps, ratio(a, find(aggs, BASELINE, a.size)), a.cpuPct!),
       a.zeroCopy ? String(a.zcUsed) : '-',
       a.zeroCopy ? String(a.zcCopied) : '-',
       a.sinkCpuPct === null ? '-' : a.sinkCpuPct.toFixed(0),
@@ -90,7 +84,20 @@ export function table(aggs: Aggregate[]): string {
   return toMarkdown(rows);
 }
 
-function toMarkdown(rows: string[][]): string {
+/** The leading cells every bench table shares: mode, size, MB/s, ratio, CPU %, MB per CPU-s. */
+export function throughputCells(mode: string, size: number, mbps: number, r: number | null, cpuPct: number): string[] {
+  return [
+    mode,
+    formatSize(size),
+    mbps.toFixed(0),
+    r === null ? '-' : r.toFixed(2),
+    cpuPct.toFixed(0),
+    cpuPct > 0 ? ((mbps * 100) / cpuPct).toFixed(0) : '-',
+  ];
+}
+
+/** Rows (first = header) as a markdown table, numbers right-aligned from the third column. */
+export function toMarkdown(rows: string[][]): string {
   const w = rows[0]!.map((_, i) => Math.max(3, ...rows.map((r) => r[i]!.length)));
   const right = rows[0]!.map((_, i) => i >= 2);
   const fmt = (r: string[]): string =>

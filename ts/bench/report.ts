@@ -269,9 +269,12 @@ function capitalize(t: string): string {
 /** What holds for every run on loopback (design facts, not this run's numbers). */
 const NOTES = [
   '- On loopback the kernel copies every zero-copy payload when it delivers it to the local socket',
-  '  (into newly allocated pages), so zero-copy cannot save CPU here: the bytes are copied as often as',
-  '  with a plain send, only later, in C as well (`--mode c-send,c-zc-fixed`). The zero-copy gain needs',
-  '  a real NIC; loopback measures the overhead of each path.',
+  '  (ip_local_deliver_finish -> skb_orphan_frags_rx -> skb_copy_ubufs, into freshly allocated pages),',
+  '  in the sender\'s own softirq. So zero-copy cannot save CPU here; it costs more: `perf record -a -g`',
+  '  on this box (2026-11-24, 64K) put ~41% of the zc-fixed sender\'s samples under skb_copy_ubufs,',
+  "  while node-net's own copy into the socket (_copy_from_iter) was ~10% of its samples. C pays the",
+  '  same (`--mode c-send,c-zc-fixed`). The zero-copy gain needs a real NIC; loopback measures the',
+  '  overhead of each path.',
   "- `send`, and `auto` below the threshold, coalesce the copying sends made in one tick into one",
   "  sendmsg (like Node's writev). `zc-fixed` and `auto` at 64K coalesce zero-copy pool sends made in",
   '  one tick into one SENDMSG_ZC from registered buffers (up to 16 buffers / 256 KiB; Linux >= 6.15):',

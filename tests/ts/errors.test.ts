@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Ring, ZcError, ZcOwnershipError, ZcSocket, type SendResult } from '../../ts/index.ts';
-import { fillPattern, IN_VM, PatternReceiver, run, runTs, sleep } from './helpers.ts';
+import { fillPattern, PatternReceiver, run, runTs, sleep } from './helpers.ts';
 
 async function rejection(p: Promise<unknown>): Promise<ZcError> {
   try {
@@ -87,9 +87,7 @@ describe('ECONNRESET / EPIPE after the peer reset the connection', () => {
 });
 
 describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
-  // Open issue: in the 7.2 VMs (root, KASAN) the child pins 4 MiB under a 64 KiB
-  // RLIMIT_MEMLOCK without ENOMEM; the host kernel refuses as expected.
-  it.skipIf(IN_VM)('names the limit and the bytes needed (child process via prlimit)', async (ctx) => {
+  it('names the limit and the bytes needed (child process via prlimit)', async (ctx) => {
     const which = await run('sh', ['-c', 'command -v prlimit && command -v setpriv']);
     expect(which.code, 'prlimit and setpriv (util-linux) are needed for this test').toBe(0);
     // root has CAP_IPC_LOCK, which exempts it from RLIMIT_MEMLOCK: drop it

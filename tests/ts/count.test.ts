@@ -39,6 +39,8 @@ describe.each([true, false])('one completion per send (deferTaskrun=%s)', (defer
     let sent = 0;
     const zc = { used: 0, copied: 0, unknown: 0 };
     // A window of sends in flight; each completion starts the next one.
+    // coalesce: false, so every send is its own kernel request and record
+    // (tcp.test.ts covers sends sharing one request).
     await new Promise<void>((done, fail) => {
       const onResult = (r: SendResult, pb?: PoolBuffer) => {
         resolved++;
@@ -55,12 +57,12 @@ describe.each([true, false])('one completion per send (deferTaskrun=%s)', (defer
           const pb = free.pop() as PoolBuffer;
           fillPattern(pb.bytes, offset, size);
           offset += size;
-          sock.send(pb, { mode: 'zc', length: size }).then((r) => onResult(r, pb), fail);
+          sock.send(pb, { mode: 'zc', length: size, coalesce: false }).then((r) => onResult(r, pb), fail);
         } else {
           const b = new Uint8Array(size);
           fillPattern(b, offset);
           offset += size;
-          sock.send(b, { mode: kind === 0 ? 'copy' : 'zc' }).then((r) => onResult(r), fail);
+          sock.send(b, { mode: kind === 0 ? 'copy' : 'zc', coalesce: false }).then((r) => onResult(r), fail);
         }
       };
       for (let i = 0; i < window && sent < total; i++) next();

@@ -22,7 +22,7 @@ import {
 } from '../../ts/recv.ts';
 import { Ring } from '../../ts/ring.ts';
 import { ZcSocket } from '../../ts/socket.ts';
-import { fdCount, scaled, sleep, vmKb } from './helpers.ts';
+import { fdCount, runTs, scaled, sleep, vmKb } from './helpers.ts';
 import { checkPattern, netSend, patternSlice, zcSend } from './recv-helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -170,6 +170,21 @@ describe('zcrx refusals are clear errors', () => {
     const e2 = catchErr(() => Receiver.create(ring, { mode: 'zcrx', ifname: 'nosuchif9', areaSize: MiB }));
     expect(e2.code).toBe('ENODEV');
     expect(e2.hint).toMatch(/nosuchif9/);
+  });
+
+  it('zcrx without CAP_NET_ADMIN: EPERM naming the capability, in both zcrx modes (child process)', async () => {
+    if (!probe().caps.RECV_ZC) return void console.log('kernel without IORING_OP_RECV_ZC: no zcrx registration to refuse');
+    // root keeps CAP_NET_ADMIN: drop it for the child (setpriv, util-linux)
+    const wrap = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin'] : [];
+    const r = await runTs('tests/ts/fixtures/zcrx-eperm-child.ts', [], { wrap });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout.trim()) as Record<string, { ok: boolean; code?: string; op?: string; hint?: string }>;
+    for (const mode of ['zcrx', 'zcrx-nodev']) {
+      // the kernel checks the capability before anything else
+      expect(out[mode]).toMatchObject({ ok: false, code: 'EPERM', op: 'recv.create' });
+      expect(out[mode]?.hint).toMatch(/CAP_NET_ADMIN/);
+      expect(out[mode]?.hint).toMatch(/bufring/);
+    }
   });
 
   it('auto with a named interface falls back to bufring and says why', () => {

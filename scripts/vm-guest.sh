@@ -41,6 +41,12 @@ export URING_ZC_EXPECT_UNIFIED=${URING_ZC_EXPECT_UNIFIED:-$([ "$KERNEL" = patche
 export URING_ZC_SCALE=${URING_ZC_SCALE:-0.1}
 export CI=${CI:-1}	# no interactive/watch modes anywhere
 export NO_COLOR=1 FORCE_COLOR=0	# plain logs
+# A guest-private temp dir: the guest's /tmp overlays the host's /tmp, read
+# over 9p with cache=loose, so files the host writes there during the run
+# (tsx's transform cache, when anything runs tsx on the host meanwhile) can
+# be seen half-written: tsx's lexer then crashed in child processes.
+export TMPDIR=/run/tmp/uring-zc
+mkdir -p "$TMPDIR"
 # vitest timeouts for TCG (the suites' own defaults are sized for the host;
 # the slowest test took 47 s in the stock VM, a hung one costs this much).
 VITEST_TEST_TIMEOUT=${URING_ZC_VM_TEST_TIMEOUT_MS:-120000}

@@ -35,6 +35,22 @@ async function cycle(deferTaskrun: boolean, port: number, udpPort: number): Prom
   return { settled: rs.length, sent: ps.length + 1, pinnedKb };
 }
 
+/**
+ * The fd count once closes in progress are done (destroyed sockets close
+ * their fds a loop turn later; under TCG much later): the first value read
+ * twice 100 ms apart, or `want` as soon as it shows up; at most 5 s.
+ */
+async function steadyFdCount(want?: number): Promise<number> {
+  let last = fdCount();
+  for (let i = 0; i < 50 && last !== want; i++) {
+    await sleep(100);
+    const now = fdCount();
+    if (now === last && want === undefined) break;
+    last = now;
+  }
+  return last;
+}
+
 describe.each([true, false])('no leaks after close (deferTaskrun=%s)', (deferTaskrun) => {
   it('fds and pinned memory return to the baseline after rings close with work in flight', async () => {
     const rx = await PatternReceiver.start({ paused: true });
@@ -44,8 +60,7 @@ describe.each([true, false])('no leaks after close (deferTaskrun=%s)', (deferTas
     // the paused receiver's own accepted sockets are not ours to count
     const dropPeers = () => rx.sockets.splice(0).forEach((x) => x.destroy());
     dropPeers();
-    await sleep(20);
-    const fd0 = fdCount();
+    const fd0 = await steadyFdCount();
     const pin0 = vmKb('VmPin');
     const lck0 = vmKb('VmLck');
     const n = scaled(5, 2);
@@ -62,8 +77,7 @@ describe.each([true, false])('no leaks after close (deferTaskrun=%s)', (deferTas
     }
     expect(rx.connections).toBe(n + 1);
     dropPeers();
-    await sleep(20);
-    expect(fdCount()).toBe(fd0);
+    expect(await steadyFdCount(fd0)).toBe(fd0);
     expect(vmKb('VmPin')).toBe(pin0);
     expect(vmKb('VmLck')).toBe(lck0);
     await rx.close();

@@ -377,10 +377,13 @@ export class ZcSocket implements RingResource {
    * a fixed buffer, no pinning per send) or any Uint8Array.  Mode 'zc' uses
    * SEND_ZC, 'copy' a plain send, 'auto' zero-copy from `autoThreshold`
    * bytes on.  Resolves when the kernel no longer needs the memory.
-   * Copying sends of up to {@link COALESCE_MAX_SEND} bytes made on a stream
-   * socket in the same tick leave together as one sendmsg (up to 16
-   * iovecs, like Node's writev): each still gets its own result, and order
-   * with the zero-copy sends around them is kept.
+   * On a stream socket, sends made in the same tick leave together unless
+   * `coalesce: false`: copying sends of up to {@link COALESCE_MAX_SEND}
+   * bytes as one sendmsg (like Node's writev), zero-copy sends from pool
+   * buffers as one SENDMSG_ZC from registered memory (Linux >= 6.15,
+   * `ring.sendvFixed`); at most 16 sends / {@link COALESCE_MAX_BATCH} bytes
+   * per request.  Each still gets its own result (settled together, when
+   * the request's buffers are released), and stream order is kept.
    * Throws at once (ZcOwnershipError) if a PoolBuffer is already in flight
    * or released, ZcConfigError for bad options; rejects with ZcError for
    * kernel errors (EPIPE, ECONNRESET, EOPNOTSUPP for zero-copy on AF_UNIX,

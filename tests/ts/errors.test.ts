@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Ring, ZcError, ZcOwnershipError, ZcSocket, type SendResult } from '../../ts/index.ts';
-import { fillPattern, PatternReceiver, run, runTs, sleep } from './helpers.ts';
+import { childJson, fillPattern, PatternReceiver, run, runTs, sleep } from './helpers.ts';
 
 async function rejection(p: Promise<unknown>): Promise<ZcError> {
   try {
@@ -95,7 +95,7 @@ describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
     const wrap = ['prlimit', '--memlock=65536:65536', ...dropCap];
     const r = await runTs('tests/ts/fixtures/pin-child.ts', ['64', '65536'], { wrap });
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    const out = childJson(r);
     if (out['ok'] === true && out['vmPinDuring'] === out['vmPinBefore']) {
       // The kernel neither limited nor accounted the pinning (7.2 as root in
       // a VM keeps CAP_IPC_LOCK's exemption despite setpriv): say so.
@@ -114,7 +114,7 @@ describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
     // (the default 8 MiB RLIMIT_MEMLOCK holds the 4 MiB pool)
     const ok = await runTs('tests/ts/fixtures/pin-child.ts', ['64', '65536'], { wrap: dropCap });
     expect(ok.stderr).toBe('');
-    const okOut = JSON.parse(ok.stdout.trim()) as Record<string, unknown>;
+    const okOut = childJson(ok);
     expect(okOut['ok']).toBe(true);
     expect(okOut['vmPinDuring']).toBe(4096);
   });

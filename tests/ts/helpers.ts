@@ -4,8 +4,10 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+import { libraryPath } from '../../ts/ffi/libzc.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -182,13 +184,55 @@ export function run(
   });
 }
 
-/** Run a TypeScript file under tsx in a child node process. */
+const bundled = new Map<string, string>();
+
+/**
+ * A fixture bundled to plain ESM by esbuild (once per test process), so a
+ * child is just `node file.mjs`: no tsx loader in the children.  Under TCG
+ * tsx cost seconds per child, and its wasm lexer sometimes died there with
+ * "memory access out of bounds".
+ */
+function bundleFixture(file: string): string {
+  let out = bundled.get(file);
+  if (out === undefined) {
+    out = resolve(ROOT, 'build', 'fixtures', basename(file).replace(/\.ts$/, '.mjs'));
+    buildSync({
+      entryPoints: [resolve(ROOT, file)],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external', // koffi, zod: from node_modules, as in the repo
+      logLevel: 'error',
+    });
+    bundled.set(file, out);
+  }
+  return out;
+}
+
+/**
+ * Run a TypeScript fixture in a child node process (bundled, see above).
+ * The bundle does not sit next to ts/ffi, so the child is told where libzc
+ * is unless the caller sets URING_ZC_LIB itself.
+ */
 export function runTs(file: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; wrap?: string[] } = {}) {
-  const node = process.execPath;
-  const argv = [node, '--import', 'tsx', resolve(ROOT, file), ...args];
-  const wrap = opts.wrap ?? [];
-  const [cmd, ...rest] = [...wrap, ...argv] as [string, ...string[]];
-  return run(cmd, rest, opts);
+  const argv = [process.execPath, bundleFixture(file), ...args];
+  const base = opts.env ?? process.env;
+  const env = { ...base, URING_ZC_LIB: base['URING_ZC_LIB'] ?? libraryPath() };
+  const [cmd, ...rest] = [...(opts.wrap ?? []), ...argv] as [string, ...string[]];
+  return run(cmd, rest, { ...opts, env });
+}
+
+/** The one JSON line a fixture prints; on anything else, an error that shows what the child said. */
+export function childJson<T = Record<string, unknown>>(r: { code: number | null; signal: string | null; stdout: string; stderr: string }): T {
+  try {
+    return JSON.parse(r.stdout.trim()) as T;
+  } catch {
+    throw new Error(
+      `child printed no JSON (exit ${r.code}, signal ${r.signal}):\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 4000)}`,
+    );
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -22,7 +22,7 @@ import {
 } from '../../ts/recv.ts';
 import { Ring } from '../../ts/ring.ts';
 import { ZcSocket } from '../../ts/socket.ts';
-import { fdCount, runTs, scaled, sleep, vmKb } from './helpers.ts';
+import { childJson, fdCount, runTs, scaled, sleep, vmKb } from './helpers.ts';
 import { checkPattern, netSend, patternSlice, zcSend } from './recv-helpers.ts';
 
 const MiB = 1024 * 1024;
@@ -178,7 +178,7 @@ describe('zcrx refusals are clear errors', () => {
     const wrap = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin'] : [];
     const r = await runTs('tests/ts/fixtures/zcrx-eperm-child.ts', [], { wrap });
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout.trim()) as Record<string, { ok: boolean; code?: string; op?: string; hint?: string }>;
+    const out = childJson<Record<string, { ok: boolean; code?: string; op?: string; hint?: string }>>(r);
     for (const mode of ['zcrx', 'zcrx-nodev']) {
       // the kernel checks the capability before anything else
       expect(out[mode]).toMatchObject({ ok: false, code: 'EPERM', op: 'recv.create' });

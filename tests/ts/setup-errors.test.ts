@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, run, runTs } from './helpers.ts';
+import { childJson, ROOT, run, runTs } from './helpers.ts';
 
 let dir = '';
 let tool = '';
@@ -23,7 +23,7 @@ describe('ring setup refused by the kernel', () => {
   it.each(['EPERM', 'ENOSYS'])('%s from io_uring_setup: ZcError with the sysctl and seccomp hint', async (errno) => {
     const r = await runTs('tests/ts/fixtures/setup-child.ts', [], { wrap: [tool, errno] });
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
+    const out = childJson(r);
     expect(out).toMatchObject({ ok: false, isZcError: true, code: errno, op: 'ring.create', probeSetupError: errno });
     expect(out['hint']).toMatch(/sysctl kernel\.io_uring_disabled/);
     expect(out['hint']).toMatch(/seccomp/);
@@ -32,6 +32,6 @@ describe('ring setup refused by the kernel', () => {
 
   it('the same child without the filter creates a ring (the test can tell)', async () => {
     const r = await runTs('tests/ts/fixtures/setup-child.ts');
-    expect(JSON.parse(r.stdout.trim())).toEqual({ ok: true });
+    expect(childJson(r)).toEqual({ ok: true });
   });
 });

@@ -142,6 +142,16 @@ static inline void verifier_join(struct verifier *v)
 	pthread_join(v->thread, NULL);
 }
 
+/* Send FIN on tx, wait for the reader, and check it got exactly the
+ * first `bytes` bytes of the pattern. */
+static inline void verifier_finish(struct verifier *v, int tx, uint64_t bytes)
+{
+	shutdown(tx, SHUT_WR);
+	verifier_join(v);
+	CHECK_EQ(v->bad_at, 0);
+	CHECK_EQ(v->bytes, bytes);
+}
+
 static inline void fill_pattern(uint8_t *p, uint64_t off, uint32_t len)
 {
 	for (uint32_t i = 0; i < len; i++)

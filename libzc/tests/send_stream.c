@@ -148,10 +148,7 @@ static void run(uint32_t ring_flags, unsigned unified)
 	CHECK_EQ(zc_ring_pending(r), 0);
 	CHECK_EQ(zc_pool_inflight(pool), 0);
 
-	shutdown(tx, SHUT_WR);
-	verifier_join(&v);
-	CHECK_EQ(v.bad_at, 0);
-	CHECK_EQ(v.bytes, stream_off);
+	verifier_finish(&v, tx, stream_off);
 	CHECK(zc_flagged > 0);
 	if (zc_ring_unified_native(r))
 		CHECK(native_records > 0);

@@ -178,10 +178,7 @@ static void run(uint32_t ring_flags, unsigned unified)
 	}
 	CHECK_EQ(zc_pool_inflight(pool), 0);
 	CHECK_EQ(zc_ring_pending(r), 0);
-	shutdown(tx, SHUT_WR);
-	verifier_join(&v);
-	CHECK_EQ(v.bad_at, 0);
-	CHECK_EQ(v.bytes, stream_off);
+	verifier_finish(&v, tx, stream_off);
 	printf("flags %#x unified %u: %lu requests (%lu vectors), %llu bytes in order%s\n",
 	       ring_flags, unified, sent, vectors, (unsigned long long)v.bytes,
 	       zc_ring_unified_native(r) ? " (native)" : "");

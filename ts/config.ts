@@ -9,16 +9,22 @@ import { ZcConfigError, type ConfigIssue } from './errors.ts';
 import { LIMITS } from './ffi/abi.gen.ts';
 
 /**
- * Default `auto` threshold: payloads smaller than this go out with a plain
- * (copying) send, this size and larger with SEND_ZC.  Measured with
- * `uring-zc bench` on loopback (2 cores, 2026-11-24, same run): copy beat
- * zc-fixed at 4 KiB (4836 vs 1252 MB per CPU-s) and 16 KiB (8304 vs 3670);
- * at 64 KiB zero-copy came closest (9393 vs 6677; C alone: 9142 vs 9248).
- * Loopback copies zero-copy payloads at delivery anyway, so a NIC favours
- * zero-copy earlier (MSG_ZEROCOPY's rule of thumb: above ~10 KB): lower
- * the threshold there after measuring.
+ * Default `auto` threshold for pool buffers (registered memory): smaller
+ * sends go out as plain (copying) sends, this size and larger as SEND_ZC
+ * from the fixed buffer.  Measured with `uring-zc bench` on loopback (2
+ * cores, 2026-11-24, same runs, a tick's sends coalesced): copy beat
+ * zero-copy at 8 KiB (4078 vs 3280 MB/s), zero-copy won from 16 KiB (3972
+ * vs 3499) and 32 KiB (4399 vs 3607) on.  Loopback even copies zero-copy
+ * payloads at delivery; a NIC favours zero-copy at least as early.
  */
-export const AUTO_ZC_THRESHOLD = 64 * 1024;
+export const AUTO_ZC_THRESHOLD = 16 * 1024;
+
+/**
+ * Default `auto` threshold for plain Uint8Arrays (unregistered memory, its
+ * pages pinned on every zero-copy send).  Same runs: copy won at 64 KiB
+ * (3578 vs 3252 MB/s), zero-copy at 256 KiB (4580 vs 3786).
+ */
+export const AUTO_ZC_THRESHOLD_UNREGISTERED = 256 * 1024;
 
 /** Largest io_uring SQ ring (IORING_MAX_ENTRIES). */
 export const MAX_SQ_ENTRIES = 32768;
@@ -56,7 +62,8 @@ const ALLOWED: Record<string, Record<string, string>> = {
   },
   SendOptions: {
     mode: '"copy", "zc" or "auto"',
-    autoThreshold: 'an integer in 0..4294967295 (bytes; auto mode uses zero-copy at or above it)',
+    autoThreshold: 'an integer in 0..4294967295 (bytes; auto mode sends pool buffers zero-copy at or above it)',
+    autoThresholdUnregistered: 'an integer in 0..4294967295 (bytes; auto mode sends Uint8Arrays zero-copy at or above it)',
     more: 'a boolean (MSG_MORE: more data follows)',
     reportUsage: 'a boolean (ask the kernel whether it copied)',
     coalesce: 'a boolean (let sends of one tick leave as one request)',
@@ -126,10 +133,15 @@ export const BufferPoolOptionsSchema = z
 /** Send options (all optional). */
 export const SendOptionsSchema = z
   .object({
-    /** 'copy': plain SEND; 'zc': SEND_ZC; 'auto': zc at or above autoThreshold bytes. */
+    /**
+     * 'copy': plain SEND; 'zc': SEND_ZC; 'auto': zc at or above
+     * autoThreshold bytes (pool buffers) or autoThresholdUnregistered bytes
+     * (Uint8Arrays).
+     */
     mode: z.enum(['copy', 'zc', 'auto']).default('auto'),
     /** Bytes at or above which 'auto' uses zero-copy. */
     autoThreshold: int(0, 0xffffffff).default(AUTO_ZC_THRESHOLD),
+    autoThresholdUnregistered: int(0, 0xffffffff).default(AUTO_ZC_THRESHOLD_UNREGISTERED),
     /** MSG_MORE: more data follows soon (corks small sends). */
     more: z.boolean().default(false),
     /** IORING_SEND_ZC_REPORT_USAGE: learn whether the kernel copied. */
@@ -218,7 +230,9 @@ export function parseSendOptions(input?: SendOptionsInput): SendOptions {
 /** Default send options (what `parseSendOptions()` returns). */
 export const DEFAULT_SEND_OPTIONS: Readonly<SendOptions> = Object.freeze(parseSendOptions());
 
-const SEND_KEYS = new Set(['mode', 'autoThreshold', 'more', 'reportUsage', 'coalesce', 'offset', 'length']);
+const SEND_KEYS = new Set([
+  'mode', 'autoThreshold', 'autoThresholdUnregistered', 'more', 'reportUsage', 'coalesce', 'offset', 'length',
+]);
 const u32 = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
 /**
@@ -229,10 +243,11 @@ export function resolveSendOptions(input: SendOptionsInput | undefined, base: Re
   if (input === undefined) return base;
   if (input === null || typeof input !== 'object') return parseSendOptions(input);
   for (const k in input) if (!SEND_KEYS.has(k)) return parseSendOptions(input);
-  const { mode, autoThreshold, more, reportUsage, coalesce, offset, length } = input;
+  const { mode, autoThreshold, autoThresholdUnregistered, more, reportUsage, coalesce, offset, length } = input;
   if (
     (mode === undefined || mode === 'auto' || mode === 'zc' || mode === 'copy') &&
     (autoThreshold === undefined || u32(autoThreshold)) &&
+    (autoThresholdUnregistered === undefined || u32(autoThresholdUnregistered)) &&
     (more === undefined || typeof more === 'boolean') &&
     (reportUsage === undefined || typeof reportUsage === 'boolean') &&
     (coalesce === undefined || typeof coalesce === 'boolean') &&
@@ -242,6 +257,7 @@ export function resolveSendOptions(input: SendOptionsInput | undefined, base: Re
     return {
       mode: mode ?? base.mode,
       autoThreshold: autoThreshold ?? base.autoThreshold,
+      autoThresholdUnregistered: autoThresholdUnregistered ?? base.autoThresholdUnregistered,
       more: more ?? base.more,
       reportUsage: reportUsage ?? base.reportUsage,
       coalesce: coalesce ?? base.coalesce,

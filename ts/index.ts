@@ -29,6 +29,7 @@ export {
 export { type SocketAddress, encodeSockaddr, decodeSockaddr } from './addr.ts';
 export {
   AUTO_ZC_THRESHOLD,
+  AUTO_ZC_THRESHOLD_UNREGISTERED,
   RingOptionsSchema,
   BufferPoolOptionsSchema,
   SendOptionsSchema,

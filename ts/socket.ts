@@ -376,7 +376,7 @@ export class ZcSocket implements RingResource {
    * Send bytes.  `data` is a PoolBuffer (registered memory: zero-copy from
    * a fixed buffer, no pinning per send) or any Uint8Array.  Mode 'zc' uses
    * SEND_ZC, 'copy' a plain send, 'auto' zero-copy from `autoThreshold`
-   * bytes on.  Resolves when the kernel no longer needs the memory.
+   * bytes on for pool buffers, `autoThresholdUnregistered` for Uint8Arrays.  Resolves when the kernel no longer needs the memory.
    * On a stream socket, sends made in the same tick leave together unless
    * `coalesce: false`: copying sends of up to {@link COALESCE_MAX_SEND}
    * bytes as one sendmsg (like Node's writev), zero-copy sends from pool
@@ -434,7 +434,7 @@ export class ZcSocket implements RingResource {
     } else {
       throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
     }
-    const flags = this.#flags(o, len);
+    const flags = this.#flags(o, len, pb !== null);
     const wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
 
     // Sends on a stream socket made in one tick leave together, like Node's
@@ -605,6 +605,7 @@ export class ZcSocket implements RingResource {
       options === this.#optIn &&
       snap[0] === options.mode &&
       snap[1] === options.autoThreshold &&
+      snap[7] === options.autoThresholdUnregistered &&
       snap[2] === options.more &&
       snap[3] === options.reportUsage &&
       snap[4] === options.offset &&
@@ -618,18 +619,20 @@ export class ZcSocket implements RingResource {
     this.#optIn = options;
     this.#optSnap = [
       options.mode, options.autoThreshold, options.more, options.reportUsage, options.offset, options.length, options.coalesce,
+      options.autoThresholdUnregistered,
     ];
     this.#optOut = o;
     return o;
   }
 
-  #wantZc(o: SendOptions, len: number): boolean {
-    return o.mode === 'zc' || (o.mode === 'auto' && len >= o.autoThreshold);
+  #wantZc(o: SendOptions, len: number, registered: boolean): boolean {
+    if (o.mode !== 'auto') return o.mode === 'zc';
+    return len >= (registered ? o.autoThreshold : o.autoThresholdUnregistered);
   }
 
-  #flags(o: SendOptions, len: number): number {
+  #flags(o: SendOptions, len: number, registered: boolean): number {
     let f = 0;
-    if (this.#wantZc(o, len)) f |= SEND_FLAGS.ZEROCOPY;
+    if (this.#wantZc(o, len, registered)) f |= SEND_FLAGS.ZEROCOPY;
     if (o.more) f |= SEND_FLAGS.MORE;
     if (!o.reportUsage) f |= SEND_FLAGS.NO_REPORT;
     return f;

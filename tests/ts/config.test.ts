@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AUTO_ZC_THRESHOLD,
+  AUTO_ZC_THRESHOLD_UNREGISTERED,
   parseBufferPoolOptions,
   parseRingOptions,
   parseSendOptions,
@@ -43,8 +44,16 @@ describe('defaults', () => {
     expect(parseBufferPoolOptions()).toEqual({ count: 64, size: 65536, hugePages: false });
   });
   it('send options', () => {
-    expect(parseSendOptions()).toEqual({ mode: 'auto', autoThreshold: AUTO_ZC_THRESHOLD, more: false, reportUsage: true, coalesce: true });
-    expect(AUTO_ZC_THRESHOLD).toBe(65536);
+    expect(parseSendOptions()).toEqual({
+      mode: 'auto',
+      autoThreshold: AUTO_ZC_THRESHOLD,
+      autoThresholdUnregistered: AUTO_ZC_THRESHOLD_UNREGISTERED,
+      more: false,
+      reportUsage: true,
+      coalesce: true,
+    });
+    expect(AUTO_ZC_THRESHOLD).toBe(16384);
+    expect(AUTO_ZC_THRESHOLD_UNREGISTERED).toBe(262144);
   });
 });
 
@@ -138,6 +147,7 @@ const badSend: [unknown, string, string][] = [
   [{ autoThreshold: -1 }, 'autoThreshold', '0..4294967295'],
   [{ autoThreshold: 2 ** 32 }, 'autoThreshold', '0..4294967295'],
   [{ autoThreshold: 1.5 }, 'autoThreshold', 'integer'],
+  [{ autoThresholdUnregistered: -1 }, 'autoThresholdUnregistered', '0..4294967295'],
   [{ more: 'yes' }, 'more', 'boolean'],
   [{ reportUsage: 1 }, 'reportUsage', 'boolean'],
   [{ coalesce: 'yes' }, 'coalesce', 'boolean'],

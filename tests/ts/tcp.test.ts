@@ -3,7 +3,15 @@
 // that checks a position-dependent pattern (so loss, duplication or reorder
 // fails), with DEFER_TASKRUN on and off.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ring, ZcSocket, type PoolBuffer, type SendResult } from '../../ts/index.ts';
+import {
+  AUTO_ZC_THRESHOLD,
+  AUTO_ZC_THRESHOLD_UNREGISTERED,
+  Ring,
+  ZcSocket,
+  type PoolBuffer,
+  type SendOptionsInput,
+  type SendResult,
+} from '../../ts/index.ts';
 import { SYS } from '../../ts/ffi/abi.gen.ts';
 import { fillPattern, PatternReceiver, scaled, sleep } from './helpers.ts';
 
@@ -302,6 +310,48 @@ describe('coalesced small copying sends', () => {
       expect(rx.mismatchAt).toBe(-1);
       for (const b of held) b.release();
       pool.close();
+      await sock.close();
+    } finally {
+      ring.close();
+      await rx.close();
+    }
+  });
+});
+
+describe("mode 'auto' picks zero-copy by size and by kind of memory", () => {
+  it('pool buffers from autoThreshold, Uint8Arrays from autoThresholdUnregistered (seen in the CQE count)', async () => {
+    // 'userspace' merging: a zero-copy send costs 2 kernel CQEs, a copy 1.
+    const ring = Ring.create({ unified: 'userspace' });
+    const rx = await PatternReceiver.start();
+    try {
+      const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
+      const pool = ring.createPool({ count: 1, size: 1 << 20 });
+      let off = 0;
+      const cqesOf = async (data: 'pool' | 'array', len: number, opts: SendOptionsInput = {}): Promise<number> => {
+        const before = ring.stats.kernelCqes;
+        if (data === 'pool') {
+          const pb = pool.acquire();
+          fillPattern(pb.bytes, off, len);
+          await sock.send(pb, { mode: 'auto', length: len, ...opts });
+          pb.release();
+        } else {
+          const b = new Uint8Array(len);
+          fillPattern(b, off);
+          await sock.send(b, { mode: 'auto', ...opts });
+        }
+        off += len;
+        return ring.stats.kernelCqes - before;
+      };
+      expect(await cqesOf('pool', AUTO_ZC_THRESHOLD - 1)).toBe(1);
+      expect(await cqesOf('pool', AUTO_ZC_THRESHOLD)).toBe(2);
+      expect(await cqesOf('array', AUTO_ZC_THRESHOLD)).toBe(1);
+      expect(await cqesOf('array', AUTO_ZC_THRESHOLD_UNREGISTERED - 1)).toBe(1);
+      expect(await cqesOf('array', AUTO_ZC_THRESHOLD_UNREGISTERED)).toBe(2);
+      // both thresholds are options
+      expect(await cqesOf('pool', 4096, { autoThreshold: 4096 })).toBe(2);
+      expect(await cqesOf('array', 4096, { autoThresholdUnregistered: 4096 })).toBe(2);
+      await rx.waitFor(off);
+      expect(rx.mismatchAt).toBe(-1);
       await sock.close();
     } finally {
       ring.close();

@@ -273,7 +273,7 @@ const NOTES = [
   '  same (`--mode c-send,c-zc-fixed`). The zero-copy gain needs a real NIC; loopback measures the',
   '  overhead of each path.',
   "- `send`, and `auto` below the threshold, coalesce the copying sends made in one tick into one",
-  "  sendmsg (like Node's writev). `zc-fixed` and `auto` at 64K coalesce zero-copy pool sends made in",
+  "  sendmsg (like Node's writev). `zc-fixed` and `auto` from 16K coalesce zero-copy pool sends made in",
   '  one tick into one SENDMSG_ZC from registered buffers (up to 16 buffers / 256 KiB; Linux >= 6.15):',
   '  one request, one notification, one record for several Promises. `c-zc-vec` is C doing the same',
   '  batching; `c-zc-fixed` is the plain one-SEND_ZC-per-buffer C loop.',

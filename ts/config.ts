@@ -152,9 +152,8 @@ export const SendOptionsSchema = z
      * one SENDMSG_ZC from registered buffers, Linux >= 6.15), each Promise
      * still settling with its own bytes.  Off: one kernel request per send,
      * settled as soon as that send's buffer is released, at a price on a
-     * busy stream: each request then waits for socket space on its own
-     * (measured here: 16 KiB copying sends at about a third of the
-     * coalesced throughput).
+     * busy stream (measured here on loopback: 16 KiB copying sends at about
+     * a third of the coalesced throughput).
      */
     coalesce: z.boolean().default(true),
     /** Pool buffer sends: start offset inside the buffer. */

@@ -71,7 +71,7 @@ async function runCMode(spec: RunSpec, env: BenchEnv, cmode: CKind): Promise<Sen
       '--window', String(window),
       '--mode', cmode,
       ...(cmode === 'zc-vec' ? ['--batch', String(batch)] : []),
-      ...(ringSettings().deferTaskrun === false ? ['--no-defer'] : []),
+      ...(ringSettings().deferTaskrun ? [] : ['--no-defer']),
     ]);
     return {
       bytes: r.bytes,

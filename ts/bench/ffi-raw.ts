@@ -37,7 +37,7 @@ async function rawRun(spec: RunSpec, kind: 'send' | 'zc-fixed'): Promise<SenderR
   const out: [NativePointer | null] = [null];
   check('zc_ring_create', zc.zc_ring_create({
     sq_entries: 256, cq_entries: 0,
-    flags: RING_FLAGS.SINGLE_ISSUER | (ringSettings().deferTaskrun === false ? 0 : RING_FLAGS.DEFER_TASKRUN),
+    flags: RING_FLAGS.SINGLE_ISSUER | (ringSettings().deferTaskrun ? RING_FLAGS.DEFER_TASKRUN : 0),
     unified: 0, max_requests: 0, max_fixed_buffers: 0, reserved: [0, 0],
   }, out));
   const ring = out[0]!;

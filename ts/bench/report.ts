@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './build.ts';
 import type { Aggregate } from './harness.ts';
 import { formatSize } from './units.ts';
+import { ringSettingsText } from './settings.ts';
 
 export const BASELINE = 'node-net';
 
@@ -215,6 +216,7 @@ export function humanReport(aggs: Aggregate[], info: ReportInfo): string {
     `${info.seconds} s measured per run after a warm-up, ${info.rounds} interleaved round(s), median run shown; ` +
       `receiver: separate process (zc_sink, ${info.sinkTrunc ? 'recv MSG_TRUNC' : 'recv into a 1 MiB buffer'}).`,
   );
+  out.push(`${capitalize(ringSettingsText())}.`);
   out.push(loadLine(info));
   out.push('');
   out.push(table(aggs));
@@ -237,7 +239,9 @@ export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
       'ratios paired per round). ' +
       'The sender runs in the bench process (the C modes in a child process); the receiver is a separate C ' +
       'process on 127.0.0.1 that reads and discards. Each sender keeps about 1 MiB in flight ' +
-      '(at least 8 sends): all modes use the same window and Nagle setting. ' +
+      '(at least 8 sends): all modes use the same window and Nagle setting; ' +
+      ringSettingsText() +
+      '. ' +
       capitalize(loadLine(info)),
   );
   out.push('');

@@ -3,17 +3,29 @@
  * Ring settings shared by every io_uring sender of one bench run (TS API,
  * raw koffi and C), so a comparison never mixes configurations.
  */
+import { parseRingOptions } from '../config.ts';
+
 export interface RingSettings {
-  /** IORING_SETUP_DEFER_TASKRUN; undefined = the library default (on) */
-  deferTaskrun?: boolean;
+  /** IORING_SETUP_DEFER_TASKRUN */
+  deferTaskrun: boolean;
 }
 
-let current: RingSettings = {};
+/** What Ring.create() does by default: the C and raw senders follow it. */
+const LIBRARY_DEFAULT: RingSettings = { deferTaskrun: parseRingOptions().deferTaskrun };
 
-export function setRingSettings(s: RingSettings): void {
-  current = { ...s };
+let current: RingSettings = LIBRARY_DEFAULT;
+
+/** --defer-taskrun on|off; an unset field keeps the library default. */
+export function setRingSettings(s: Partial<RingSettings>): void {
+  current = { ...LIBRARY_DEFAULT, ...s };
 }
 
 export function ringSettings(): Readonly<RingSettings> {
   return current;
+}
+
+/** For the report: how every io_uring sender of this run was set up. */
+export function ringSettingsText(): string {
+  const def = current.deferTaskrun === LIBRARY_DEFAULT.deferTaskrun ? ', the library default' : '';
+  return `every io_uring sender (TS, raw koffi and C) ran with DEFER_TASKRUN ${current.deferTaskrun ? 'on' : 'off'}${def}`;
 }

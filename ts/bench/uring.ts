@@ -27,7 +27,7 @@ const PAGE = 4096;
 async function apiRun(spec: RunSpec, kind: Kind): Promise<SenderResult> {
   const window = windowFor(spec.size);
   const { deferTaskrun } = ringSettings();
-  const ring = Ring.create(deferTaskrun === undefined ? { entries: 256 } : { entries: 256, deferTaskrun });
+  const ring = Ring.create({ entries: 256, deferTaskrun });
   try {
     const usePool = kind === 'zc-fixed' || kind === 'auto';
     const slots: Array<PoolBuffer | Uint8Array> = [];

@@ -376,7 +376,8 @@ export class ZcSocket implements RingResource {
    * Send bytes.  `data` is a PoolBuffer (registered memory: zero-copy from
    * a fixed buffer, no pinning per send) or any Uint8Array.  Mode 'zc' uses
    * SEND_ZC, 'copy' a plain send, 'auto' zero-copy from `autoThreshold`
-   * bytes on for pool buffers, `autoThresholdUnregistered` for Uint8Arrays.  Resolves when the kernel no longer needs the memory.
+   * bytes on for pool buffers, `autoThresholdUnregistered` for Uint8Arrays.
+   * Resolves when the kernel no longer needs the memory.
    * On a stream socket, sends made in the same tick leave together unless
    * `coalesce: false`: copying sends of up to {@link COALESCE_MAX_SEND}
    * bytes as one sendmsg (like Node's writev), zero-copy sends from pool

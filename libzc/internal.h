@@ -10,6 +10,16 @@
 #include "libzc.h"
 #include "zc_uapi.h"
 
+/*
+ * SENDMSG_ZC from a vector of registered buffers (IORING_RECVSEND_FIXED_BUF,
+ * 6.15) has no probe bit of its own: READV_FIXED came in the same series.
+ */
+static inline bool zc_probe_sendv_fixed(const struct io_uring_probe *p)
+{
+	return io_uring_opcode_supported(p, IORING_OP_SENDMSG_ZC) &&
+	       io_uring_opcode_supported(p, IORING_OP_READV_FIXED);
+}
+
 /* Longest run of sends linked into one chain on a stream socket. */
 #define ZC_MAX_CHAIN 64
 

@@ -218,6 +218,9 @@ struct zc_pool_config {
 };
 
 #define ZC_POOL_MAX_BUFFERS 65536
+/* The kernel's limit for one registered buffer: a pool buffer's largest size,
+ * and the most one registered region of a pool spans. */
+#define ZC_REGION_MAX (1u << 30)
 
 /* mmap count * size bytes and register them as fixed buffers: pinned once
  * here, never per send.  The pool takes one fixed-buffer slot per region

@@ -15,8 +15,6 @@
 #include "internal.h"
 
 #define HUGE_PAGE (2u << 20)
-/* The kernel's limit for one registered buffer (io_uring/rsrc.c). */
-#define ZC_REGION_MAX (1ul << 30)
 
 static int find_slots(struct zc_ring *r, uint32_t count)
 {

@@ -107,9 +107,7 @@ static void probe_ring(struct zc_probe *out)
 			out->caps |= ZC_CAP_SEND_ZC | ZC_CAP_SEND_ZC_FIXED;
 		if (io_uring_opcode_supported(pr, IORING_OP_SENDMSG_ZC))
 			out->caps |= ZC_CAP_SENDMSG_ZC;
-		/* Same series as SENDMSG_ZC from registered vectors (6.15). */
-		if (io_uring_opcode_supported(pr, IORING_OP_SENDMSG_ZC) &&
-		    io_uring_opcode_supported(pr, IORING_OP_READV_FIXED))
+		if (zc_probe_sendv_fixed(pr))
 			out->caps |= ZC_CAP_SENDMSG_ZC_FIXED;
 		if (io_uring_opcode_supported(pr, IORING_OP_BIND) &&
 		    io_uring_opcode_supported(pr, IORING_OP_LISTEN))

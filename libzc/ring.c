@@ -51,8 +51,7 @@ static void probe_ops(struct zc_ring *r)
 	r->has_bind_listen = io_uring_opcode_supported(p, IORING_OP_BIND) &&
 			     io_uring_opcode_supported(p, IORING_OP_LISTEN);
 	r->has_socket_op = io_uring_opcode_supported(p, IORING_OP_SOCKET);
-	/* READV_FIXED came with vectored registered buffers for SENDMSG_ZC (6.15). */
-	r->has_vec_fixed = io_uring_opcode_supported(p, IORING_OP_READV_FIXED);
+	r->has_vec_fixed = zc_probe_sendv_fixed(p);
 	io_uring_free_probe(p);
 }
 

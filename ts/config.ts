@@ -31,7 +31,7 @@ export const MAX_SQ_ENTRIES = 32768;
 /** Largest CQ ring (IORING_MAX_CQ_ENTRIES). */
 export const MAX_CQ_ENTRIES = 2 * MAX_SQ_ENTRIES;
 /** Largest single registered buffer the kernel accepts (1 GiB). */
-export const MAX_BUFFER_SIZE = 1 << 30;
+export const MAX_BUFFER_SIZE = LIMITS.ZC_REGION_MAX;
 /** Page size pool buffer sizes must be a multiple of. */
 export const PAGE_SIZE = 4096;
 /** Huge page size for `hugePages: true` pools. */

@@ -14,7 +14,7 @@
  */
 import { ERRNO, POOL_FLAGS } from './ffi/abi.gen.ts';
 import type { NativePointer } from './ffi/libzc.ts';
-import { parseBufferPoolOptions, type BufferPoolOptions, type BufferPoolOptionsInput } from './config.ts';
+import { MAX_BUFFER_SIZE, parseBufferPoolOptions, type BufferPoolOptions, type BufferPoolOptionsInput } from './config.ts';
 import { ZcError, ZcOwnershipError } from './errors.ts';
 import { probe } from './probe.ts';
 import type { Ring, RingResource } from './ring.ts';
@@ -99,7 +99,7 @@ export class BufferPool implements RingResource {
         rc === -ERRNO.ENOMEM && o.hugePages
           ? `no huge pages for ${bytes} bytes: reserve them (sysctl vm.nr_hugepages) or use hugePages: false`
           : rc === -ERRNO.ENOSPC
-            ? `the ring has no ${Math.ceil(bytes / 2 ** 30)} free fixed-buffer slot(s) in a row (one per GiB of pool): raise maxFixedBuffers (now ${ring.options.maxFixedBuffers}) or close pools`
+            ? `the ring has no ${Math.ceil(o.count / Math.floor(MAX_BUFFER_SIZE / o.size))} free fixed-buffer slot(s) in a row (one per GiB of pool): raise maxFixedBuffers (now ${ring.options.maxFixedBuffers}) or close pools`
             : rc === -ERRNO.EOPNOTSUPP
               ? 'this kernel cannot register a sparse fixed-buffer table (needs Linux >= 5.19)'
               : undefined;

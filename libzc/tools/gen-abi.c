@@ -151,6 +151,7 @@ int main(void)
 	begin("LIMITS", "limits and kernel ABI values libzc relies on");
 	N(ZC_MAX_IOV);
 	N(ZC_POOL_MAX_BUFFERS);
+	N(ZC_REGION_MAX);
 	N(IORING_FEAT_SEND_ZC_UNIFIED);
 	N(IORING_SEND_ZC_UNIFIED);
 	end();

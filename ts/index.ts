@@ -16,16 +16,16 @@
  */
 export { Ring, REAP_BATCH, type Completion, type RingStats } from './ring.ts';
 export { BufferPool, PoolBuffer } from './pool.ts';
+export { ZcSocket } from './socket/socket.ts';
+export { COALESCE_MAX_SEND } from './socket/coalescer.ts';
 export {
-  ZcSocket,
-  COALESCE_MAX_SEND,
   type SendResult,
   type SocketKind,
   type ConnectOptions,
   type ListenOptions,
   type UdpOptions,
   type AdoptOptions,
-} from './socket.ts';
+} from './socket/types.ts';
 export { type SocketAddress, encodeSockaddr, decodeSockaddr } from './addr.ts';
 export {
   AUTO_ZC_THRESHOLD,

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import type { BufferPool } from '../../ts/pool.ts';
-import type { ZcSocket } from '../../ts/socket.ts';
+import type { ZcSocket } from '../../ts/socket/socket.ts';
 
 /**
  * The stream pattern: byte i is TABLE[i % PERIOD].  PERIOD is prime and

@@ -21,7 +21,7 @@ import {
   type RecvStream,
 } from '../../ts/recv.ts';
 import { Ring } from '../../ts/ring.ts';
-import { ZcSocket } from '../../ts/socket.ts';
+import { ZcSocket } from '../../ts/socket/socket.ts';
 import { childJson, fdCount, runTs, scaled, sleep, vmKb } from './helpers.ts';
 import { checkPattern, netSend, patternSlice, zcSend } from './recv-helpers.ts';
 

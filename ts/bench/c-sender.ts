@@ -11,7 +11,7 @@ import type { BenchEnv, BenchMode, RunSpec, SenderResult } from './types.ts';
 import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
 import { LIMITS } from '../ffi/abi.gen.ts';
-import { COALESCE_MAX_BATCH } from '../socket.ts';
+import { COALESCE_MAX_BATCH } from '../socket/coalescer.ts';
 
 interface CReport {
   bytes: number;

@@ -28,7 +28,7 @@ import { formatSize } from './units.ts';
 import { windowFor } from './window.ts';
 import { probe } from '../probe.ts';
 import { Ring } from '../ring.ts';
-import { ZcSocket } from '../socket.ts';
+import { ZcSocket } from '../socket/socket.ts';
 import { Receiver, type RecvMode } from '../recv.ts';
 
 export const RECV_BASELINE = 'node-net';

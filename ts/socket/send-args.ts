@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+/** Decoding what a send was given: data, offset and length into one range. */
+import { rangeError, type SendOptions } from '../config.ts';
+import { PoolBuffer } from '../pool.ts';
+
+/** The bytes one send covers: a range of a pool buffer, or a Uint8Array view. */
+export interface SendRange {
+  /** pool buffer sent from (registered memory), or null */
+  pb: PoolBuffer | null;
+  /** the bytes of a Uint8Array send (already cut to offset/length), or null */
+  view: Uint8Array | null;
+  off: number;
+  len: number;
+}
+
+/** Check offset/length against the data; throws ZcConfigError or TypeError. */
+export function decodeSendArgs(data: Uint8Array | PoolBuffer, o: SendOptions, opName: string): SendRange {
+  if (data instanceof PoolBuffer) {
+    const off = o.offset ?? 0;
+    if (off > data.size) throw rangeError('offset', off, data.size);
+    const len = o.length ?? data.size - off;
+    if (off + len > data.size) throw rangeError('length', len, data.size - off);
+    return { pb: data, view: null, off, len };
+  }
+  if (data instanceof Uint8Array) {
+    const off = o.offset ?? 0;
+    if (off > data.length) throw rangeError('offset', off, data.length);
+    const len = o.length ?? data.length - off;
+    if (off + len > data.length) throw rangeError('length', len, data.length - off);
+    const view = off === 0 && len === data.length ? data : data.subarray(off, off + len);
+    return { pb: null, view, off, len };
+  }
+  throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
+}

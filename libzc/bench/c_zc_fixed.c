@@ -18,6 +18,10 @@
  * submitted once every send of the previous one has its result CQE.  A
  * zero-copy buffer is free again when its notification CQE arrives.
  *
+ * --udp HOST: datagrams instead, on a UDP socket connected to HOST:PORT
+ * (`bench --udp` runs this inside its veth-drop namespace).  No links, no
+ * MSG_WAITALL: every free buffer is sent at once.  zc-vec is TCP only.
+ *
  * Prints one JSON object on stdout:
  *   {"bytes":N,"seconds":S,"sends":N,"zcUsed":N,"zcCopied":N,
  *    "utime":S,"stime":S,"cpuPct":P}
@@ -65,6 +69,7 @@ struct opts {
 	enum mode mode;
 	bool defer;
 	bool nodelay;
+	const char *udp_host;	/* NULL: TCP to 127.0.0.1 */
 };
 
 static void usage(void)
@@ -73,7 +78,7 @@ static void usage(void)
 		"usage: c_zc_fixed --port P [--size BYTES] [--seconds S] [--warmup S]\n"
 		"                  [--window W] [--chain C] [--mode zc-fixed|zc|send|zc-vec]\n"
 		"                  [--batch B (zc-vec: buffers per SENDMSG_ZC, <= 16)]\n"
-		"                  [--no-defer] [--nodelay]\n");
+		"                  [--no-defer] [--nodelay] [--udp HOST]\n");
 	exit(2);
 }
 
@@ -135,6 +140,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->chain = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--batch"))
 			o->batch = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--udp"))
+			o->udp_host = v;
 		else if (!strcmp(a, "--mode")) {
 			if (!strcmp(v, "zc-fixed"))
 				o->mode = M_ZC_FIXED;
@@ -152,7 +159,8 @@ static void parse(int argc, char **argv, struct opts *o)
 	}
 	if (o->port <= 0 || o->port > 65535 || !o->size || o->size > (1u << 30) ||
 	    !o->window || o->window > 1024 || !o->chain || o->seconds <= 0 ||
-	    !o->batch || o->batch > MAX_BATCH)
+	    !o->batch || o->batch > MAX_BATCH ||
+	    (o->udp_host && o->mode == M_ZC_VEC))
 		usage();
 	if (o->chain > o->window)
 		o->chain = o->window;
@@ -172,16 +180,20 @@ int main(int argc, char **argv)
 	double t0 = 0, t1 = 0, c0 = 0, c1 = 0, u0 = 0, s0 = 0, u1 = 0, s1 = 0, tstart;
 	size_t map_len;
 	char *mem;
-	int fd, ret;
+	int fd, ret, mflags;
 
 	parse(argc, argv, &o);
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = socket(AF_INET, o.udp_host ? SOCK_DGRAM : SOCK_STREAM, 0);
 	if (fd < 0)
 		die("socket", errno);
 	sa.sin_port = htons(o.port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (o.nodelay &&
+	if (o.udp_host && inet_pton(AF_INET, o.udp_host, &sa.sin_addr) != 1)
+		die("--udp: not an IPv4 address", EINVAL);
+	/* A stream send finishes whole; a datagram is never split. */
+	mflags = o.udp_host ? MSG_NOSIGNAL : MSG_WAITALL | MSG_NOSIGNAL;
+	if (o.nodelay && !o.udp_host &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int)))
 		die("setsockopt TCP_NODELAY", errno);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
@@ -288,7 +300,8 @@ int main(int argc, char **argv)
 			}
 			chain_left = k;
 		}
-		if (!stopping && chain_left == 0 && nfree > 0 && o.mode != M_ZC_VEC) {
+		if (!stopping && (chain_left == 0 || o.udp_host) && nfree > 0 &&
+		    o.mode != M_ZC_VEC) {
 			uint32_t n = nfree < o.chain ? nfree : o.chain;
 
 			for (uint32_t k = 0; k < n; k++) {
@@ -298,21 +311,21 @@ int main(int argc, char **argv)
 
 				if (o.mode == M_ZC_FIXED) {
 					io_uring_prep_send_zc_fixed(sqe, fd, buf, o.size,
-						MSG_WAITALL | MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE, b);
+						mflags, IORING_SEND_ZC_REPORT_USAGE, b);
 					held[b] = 2;
 				} else if (o.mode == M_ZC) {
 					io_uring_prep_send_zc(sqe, fd, buf, o.size,
-						MSG_WAITALL | MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+						mflags, IORING_SEND_ZC_REPORT_USAGE);
 					held[b] = 2;
 				} else {
-					io_uring_prep_send(sqe, fd, buf, o.size, MSG_WAITALL | MSG_NOSIGNAL);
+					io_uring_prep_send(sqe, fd, buf, o.size, mflags);
 					held[b] = 1;
 				}
 				sqe->user_data = b;
-				if (k + 1 < n)
+				if (k + 1 < n && !o.udp_host)
 					sqe->flags |= IOSQE_IO_LINK;
 			}
-			chain_left = n;
+			chain_left += n;
 		}
 		if (stopping && nfree == o.window)
 			break;

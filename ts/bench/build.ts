@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { libraryPath } from '../ffi/libzc.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -41,4 +42,40 @@ export function buildHelpers(): string {
     );
   }
   return BENCH_BIN;
+}
+
+/**
+ * The bench's child processes (UDP sender, request/response peers) as one
+ * esbuild bundle, `node child.mjs ROLE ...`: no tsx loader in the
+ * children, which start in a fraction of the time.  Rebuilt once per run.
+ */
+let childBundle: string | null = null;
+export async function benchChild(): Promise<string> {
+  if (childBundle) return childBundle;
+  buildHelpers();
+  const out = join(BENCH_BIN, 'child.mjs');
+  // Not a static import: the published CLI bundle must not pull esbuild in.
+  const name = 'esbuild';
+  const esbuild = (await import(name)) as typeof import('esbuild');
+  esbuild.buildSync({
+    entryPoints: [join(REPO_ROOT, 'ts', 'bench', 'child.ts')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'error',
+  });
+  childBundle = out;
+  return out;
+}
+
+/** argv and env to start a bench child with `role` (see ts/bench/child.ts). */
+export async function childCommand(role: string, args: string[] = []): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
+  const bundle = await benchChild();
+  return {
+    argv: [process.execPath, bundle, role, ...args],
+    env: { ...process.env, URING_ZC_LIB: process.env['URING_ZC_LIB'] || libraryPath() },
+  };
 }

@@ -23,10 +23,12 @@ interface CReport {
   stime: number;
 }
 
-export function runC(env: BenchEnv, args: string[]): Promise<CReport> {
+/** Run c_zc_fixed with args; `wrap` prefixes the command (e.g. `ip netns exec NS`). */
+export function runC(env: BenchEnv, args: string[], wrap: string[] = []): Promise<CReport> {
   const bin = join(env.binDir, 'c_zc_fixed');
+  const [cmd, ...rest] = [...wrap, bin, ...args] as [string, ...string[]];
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

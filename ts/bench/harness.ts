@@ -39,6 +39,10 @@ export interface Aggregate {
   mbps: number | null;
   /** sender CPU time / wall time, percent (100 = one core) */
   cpuPct: number | null;
+  /** sends completed per second */
+  sendsPerSec: number | null;
+  /** sender CPU microseconds per completed send */
+  cpuUsPerSend: number | null;
   zcUsed: number | null;
   zcCopied: number | null;
   sinkCpuPct: number | null;
@@ -78,14 +82,14 @@ export async function runBench(opts: BenchOptions): Promise<Aggregate[]> {
   } finally {
     await sink.stop();
   }
-  return aggregate(opts, outcomes);
+  return aggregate(opts.modes, opts.sizes, opts.rounds, outcomes);
 }
 
 function mbpsOf(r: SenderResult): number {
   return r.bytes / r.seconds / 1e6;
 }
 
-function progressLine(o: RunOutcome, rounds: number): string {
+export function progressLine(o: RunOutcome, rounds: number): string {
   const tag = `${rounds > 1 ? `[round ${o.round + 1}/${rounds}] ` : ''}${o.mode} ${o.size}B`;
   if (o.error) return `bench: ${tag}: FAILED: ${o.error}`;
   const r = o.result!;
@@ -95,16 +99,20 @@ function progressLine(o: RunOutcome, rounds: number): string {
   );
 }
 
-function aggregate(opts: BenchOptions, outcomes: RunOutcome[]): Aggregate[] {
+/** Per (mode, size): the median run by MB/s, and every round's MB/s for pairing. */
+export function aggregate(
+  modes: readonly { name: string; zeroCopy: boolean }[], sizes: readonly number[], rounds: number, outcomes: RunOutcome[],
+): Aggregate[] {
   const out: Aggregate[] = [];
-  for (const size of opts.sizes) {
-    for (const mode of opts.modes) {
+  for (const size of sizes) {
+    for (const mode of modes) {
       const mine = outcomes.filter((o) => o.mode === mode.name && o.size === size);
       const ok = mine.filter((o) => o.result).sort((a, b) => mbpsOf(a.result!) - mbpsOf(b.result!));
       const base = { mode: mode.name, size, zeroCopy: mode.zeroCopy, runs: ok.length };
       if (ok.length === 0) {
         out.push({
-          ...base, mbps: null, cpuPct: null, zcUsed: null, zcCopied: null, sinkCpuPct: null, samples: [], byRound: [],
+          ...base, mbps: null, cpuPct: null, sendsPerSec: null, cpuUsPerSend: null, zcUsed: null, zcCopied: null,
+          sinkCpuPct: null, samples: [], byRound: [],
           error: mine.find((o) => o.error)?.error ?? 'not run',
         });
         continue;
@@ -115,11 +123,13 @@ function aggregate(opts: BenchOptions, outcomes: RunOutcome[]): Aggregate[] {
         ...base,
         mbps: mbpsOf(r),
         cpuPct: (100 * r.cpuSeconds) / r.seconds,
+        sendsPerSec: r.sends / r.seconds,
+        cpuUsPerSend: r.sends > 0 ? (r.cpuSeconds * 1e6) / r.sends : null,
         zcUsed: r.zcUsed,
         zcCopied: r.zcCopied,
         sinkCpuPct: med.sinkCpuPct ?? null,
         samples: ok.map((o) => mbpsOf(o.result!)),
-        byRound: Array.from({ length: opts.rounds }, (_, round) => {
+        byRound: Array.from({ length: rounds }, (_, round) => {
           const o = mine.find((x) => x.round === round);
           return o?.result ? mbpsOf(o.result) : null;
         }),

@@ -41,11 +41,11 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-function find(aggs: Aggregate[], mode: string, size: number): Aggregate | undefined {
+export function find(aggs: Aggregate[], mode: string, size: number): Aggregate | undefined {
   return aggs.find((a) => a.mode === mode && a.size === size);
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
@@ -68,15 +68,18 @@ export function ratio(a: Aggregate | undefined, b: Aggregate | undefined): numbe
 
 /** Markdown-compatible table (also readable in a terminal). */
 export function table(aggs: Aggregate[]): string {
-  const head = ['mode', 'size', 'MB/s', `x ${BASELINE}`, 'sender CPU %', 'MB per CPU-s', 'zc used', 'zc copied', 'sink CPU %'];
+  const head = [
+    'mode', 'size', 'MB/s', `x ${BASELINE}`, 'sender CPU %', 'MB per CPU-s', 'CPU us/send', 'zc used', 'zc copied', 'sink CPU %',
+  ];
   const rows: string[][] = [head];
   for (const a of aggs) {
     if (a.mbps === null) {
-      rows.push([a.mode, formatSize(a.size), 'error', '', '', '', '', '', '']);
+      rows.push([a.mode, formatSize(a.size), 'error', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
       ...throughputCells(a.mode, a.size, a.mbps, ratio(a, find(aggs, BASELINE, a.size)), a.cpuPct!),
+      usPerSend(a.cpuUsPerSend),
       a.zeroCopy ? String(a.zcUsed) : '-',
       a.zeroCopy ? String(a.zcCopied) : '-',
       a.sinkCpuPct === null ? '-' : a.sinkCpuPct.toFixed(0),
@@ -97,6 +100,12 @@ export function throughputCells(mode: string, size: number, mbps: number, r: num
   ];
 }
 
+/** CPU microseconds per send, 2 significant decimals below 10. */
+export function usPerSend(us: number | null): string {
+  if (us === null) return '-';
+  return us < 10 ? us.toFixed(2) : us.toFixed(1);
+}
+
 /** Rows (first = header) as a markdown table, numbers right-aligned from the third column. */
 export function toMarkdown(rows: string[][]): string {
   const w = rows[0]!.map((_, i) => Math.max(3, ...rows.map((r) => r[i]!.length)));
@@ -113,35 +122,44 @@ export interface Check {
   value: number | null;
   /** the same ratio of MB per CPU-second (work per CPU time, steadier on a busy box) */
   perCpu: number | null;
+  /** value must be >= min ... */
   min: number;
+  /** ... or, when set, <= max (latency ratios) */
+  max?: number;
   pass: boolean | null;
 }
 
-function effRatio(a: Aggregate | undefined, b: Aggregate | undefined): number | null {
+export function effRatio(a: Aggregate | undefined, b: Aggregate | undefined): number | null {
   if (!a || !b || a.mbps === null || b.mbps === null || !a.cpuPct || !b.cpuPct) return null;
   return a.mbps / a.cpuPct / (b.mbps / b.cpuPct);
 }
 
-/** The acceptance criteria of issue 2, evaluated on this run. */
+/** Best of `modes` at `size` by MB/s (the baseline a target compares with). */
+export function bestOf(aggs: Aggregate[], modes: string[], size: number): Aggregate | undefined {
+  const got = modes.map((m) => find(aggs, m, size)).filter((a): a is Aggregate => a !== undefined && a.mbps !== null);
+  if (got.length !== modes.length) return undefined;
+  return got.sort((x, y) => y.mbps! - x.mbps!)[0];
+}
+
+/** The TCP targets of issues 2 and 9, evaluated on this run. */
 export function acceptance(aggs: Aggregate[]): Check[] {
   const K64 = 64 * 1024;
-  const K4 = 4 * 1024;
   const checks: Check[] = [];
   const add = (name: string, a: Aggregate | undefined, b: Aggregate | undefined, min: number): void => {
     const value = ratio(a, b);
     checks.push({ name, value, perCpu: effRatio(a, b), min, pass: value === null ? null : value >= min });
   };
-  add('zc-fixed 64K / node-net 64K', find(aggs, 'zc-fixed', K64), find(aggs, 'node-net', K64), 1.3);
-  add('zc-fixed 64K / c-zc-fixed 64K', find(aggs, 'zc-fixed', K64), find(aggs, 'c-zc-fixed', K64), 0.9);
-  const send4 = find(aggs, 'send', K4);
-  const net4 = find(aggs, 'node-net', K4);
-  const better = [send4, net4].filter((a) => a && a.mbps !== null).sort((a, b) => b!.mbps! - a!.mbps!)[0];
-  add(
-    `auto 4K / best of send, node-net 4K${better ? ` (${better.mode})` : ''}`,
-    find(aggs, 'auto', K4),
-    send4 && net4 ? better : undefined,
-    0.95,
-  );
+  add('(issue 2) zc-fixed 64K / node-net 64K', find(aggs, 'zc-fixed', K64), find(aggs, 'node-net', K64), 1.3);
+  add('(issue 9) zc-fixed 64K / c-zc-fixed 64K', find(aggs, 'zc-fixed', K64), find(aggs, 'c-zc-fixed', K64), 0.9);
+  for (const size of [...new Set(aggs.map((a) => a.size))]) {
+    const best = bestOf(aggs, ['send', 'node-net'], size);
+    add(
+      `(issue 9) auto ${formatSize(size)} / best of send, node-net${best ? ` (${best.mode})` : ''}`,
+      find(aggs, 'auto', size),
+      best,
+      0.95,
+    );
+  }
   return checks;
 }
 
@@ -166,6 +184,7 @@ const LEGEND = [
   '  the ratio within each round (runs seconds apart), so the drift of a shared machine cancels out.',
   'sender CPU %: CPU time (user+sys, all threads) of the sending process / wall time; 100 = one core.',
   "  For c-zc-fixed it is the child's own getrusage() over the measured span. MB per CPU-s = MB/s / CPU.",
+  'CPU us/send: sender CPU time / sends completed (coalesced sends count one each), in microseconds.',
   'zc used / copied: REPORT_USAGE of the completed zero-copy sends. On loopback every one says "copied":',
   '  the kernel copies looped-back zero-copy payloads when it delivers them to the local receiver.',
   '  Expected, not a failure: the sender still skips its own copy into the socket buffer.',
@@ -173,22 +192,26 @@ const LEGEND = [
 ];
 
 function acceptanceLines(aggs: Aggregate[]): string[] {
-  const checks = acceptance(aggs);
+  return checkLines(acceptance(aggs), 'targets (this run; judged on MB/s, the per-CPU-second ratio for reference):');
+}
+
+/** PASS/FAIL/SKIP lines of checks under a title; [] when nothing was measured. */
+export function checkLines(checks: Check[], title: string): string[] {
   if (!checks.some((c) => c.value !== null)) return [];
-  const out = ['acceptance (issue 2, this run; judged on MB/s, the per-CPU-second ratio for reference):'];
+  const out = [title];
   for (const c of checks) {
+    const bound = c.max === undefined ? `>= ${c.min}` : `<= ${c.max}`;
     const v =
       c.value === null
         ? 'not measured'
-        : `${c.value.toFixed(3)} (>= ${c.min})` +
-          (c.perCpu === null ? '' : `; per CPU-second ${c.perCpu.toFixed(3)}`);
+        : `${c.value.toFixed(3)} (${bound})` + (c.perCpu === null ? '' : `; per CPU-second ${c.perCpu.toFixed(3)}`);
     out.push(`  ${c.pass === null ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${v}`);
   }
   return out;
 }
 
 function reproduce(info: ReportInfo): string {
-  const args = info.argv.filter((a) => a !== '--update-readme' && a !== '--json');
+  const args = info.argv.filter((a) => a !== '--update-doc' && a !== '--json');
   return `npx tsx ts/cli/main.ts bench${args.length ? ' ' + args.join(' ') : ''}`;
 }
 
@@ -204,7 +227,7 @@ export function loadLine(info: ReportInfo): string {
   return `load average ${start.toFixed(1)} at start, ${end.toFixed(1)} at end (${n} cores; the bench itself adds about 1.5).`;
 }
 
-function stamp(): string {
+export function stamp(): string {
   return new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 }
 
@@ -230,8 +253,8 @@ export function humanReport(aggs: Aggregate[], info: ReportInfo): string {
   return out.join('\n');
 }
 
-/** The README's benchmark section (between the bench markers). */
-export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
+/** The TCP section of docs/PERFORMANCE.md (between the bench markers). */
+export function docSection(aggs: Aggregate[], info: ReportInfo): string {
   const out: string[] = [];
   out.push(`Measured ${stamp()} on ${machineLine()}, with \`${reproduce(info)}\``);
   out.push(
@@ -257,7 +280,7 @@ export function readmeSection(aggs: Aggregate[], info: ReportInfo): string {
   out.push(
     'Reproduce with `make bench` (all modes, 4K/16K/64K; about 2.5 minutes). Pick modes and sizes with ' +
       '`--mode node-net,zc-fixed --size 4K,64K`, longer runs with `--seconds N --rounds N`, machine-readable ' +
-      'output with `--json`; `--update-readme` rewrites this section. Absolute numbers drift between runs on ' +
+      'output with `--json`; `--update-doc` rewrites this section. Absolute numbers drift between runs on ' +
       'a shared machine: compare ratios from one run.',
   );
   return out.join('\n');
@@ -287,15 +310,25 @@ const NOTES = [
   '  read the paired ratios, not single MB/s values.',
 ];
 
-export const README_START = '<!-- bench:start -->';
-export const README_END = '<!-- bench:end -->';
+/** A measured section for docs/PERFORMANCE.md: prose lines, the table, then notes in a code block. */
+export function docBlock(head: string[], tableText: string, notes: string[]): string {
+  return [head.join(' '), '', tableText, '', '```', ...notes, '```'].join('\n');
+}
 
-/** Replace the text between the bench markers of README.md; returns its path. */
-export function updateReadme(section: string, file = join(REPO_ROOT, 'README.md')): string {
+/** The one performance document (measurements live there, not in API docs). */
+export const PERF_DOC = join(REPO_ROOT, 'docs', 'PERFORMANCE.md');
+
+/**
+ * Replace the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`
+ * of docs/PERFORMANCE.md (NAME: bench, bench-udp, bench-rr); returns its path.
+ */
+export function updateDoc(section: string, name = 'bench', file = PERF_DOC): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
   const text = readFileSync(file, 'utf8');
-  const a = text.indexOf(README_START);
-  const b = text.indexOf(README_END);
-  if (a < 0 || b < a) throw new Error(`${file}: no ${README_START} ... ${README_END} markers`);
-  writeFileSync(file, text.slice(0, a + README_START.length) + '\n' + section + '\n' + text.slice(b));
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${file}: no ${start} ... ${end} markers`);
+  writeFileSync(file, text.slice(0, a + start.length) + '\n' + section + '\n' + text.slice(b));
   return file;
 }

@@ -5,12 +5,14 @@
  *
  *   uring-zc probe [--json]
  *   uring-zc bench [--mode m1,m2] [--size 4K,64K] [--seconds N] [--rounds N] [--json]
+ *   uring-zc bench --udp [...]     UDP sends on the veth-drop path (root)
+ *   uring-zc bench --rr [...]      request/response latency and messages/s
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runBench } from '../bench/harness.ts';
 import { ALL_MODES, DIAGNOSTIC_MODES, MODES, modeByName } from '../bench/modes.ts';
-import { humanReport, readmeSection, toJson, updateReadme } from '../bench/report.ts';
+import { docSection, humanReport, toJson, updateDoc } from '../bench/report.ts';
 import { formatSize, parseSize } from '../bench/units.ts';
 import { setRingSettings } from '../bench/settings.ts';
 import { setWindow } from '../bench/window.ts';
@@ -18,6 +20,10 @@ import type { BenchMode } from '../bench/types.ts';
 import { probeJson, probeText, runProbe } from './probe.ts';
 import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, type RecvBenchMode } from '../bench/recv.ts';
 import '../bench/recv-probe.ts';
+import { UDP_DEFAULT_SIZES, UDP_DEFAULT_WINDOW, UDP_MAX_SIZE, UDP_MODE_INFO, UDP_MODES, runUdpBench, type UdpMode } from '../bench/udp.ts';
+import { udpDocSection, udpJson, udpReport } from '../bench/udp-report.ts';
+import { RR_DEFAULT_CONNS, RR_DEFAULT_SIZES, RR_MODE_INFO, RR_MODES, rrCases, runRrBench } from '../bench/rr.ts';
+import { rrAggregate, rrDocSection, rrJson, rrReport } from '../bench/rr-report.ts';
 
 const DEFAULT_SIZES = [4096, 16384, 65536];
 const DEFAULT_SECONDS = 2;
@@ -26,6 +32,8 @@ const DEFAULT_SECONDS = 2;
 const SEND_DEFAULT_SECONDS = 1;
 const SEND_DEFAULT_ROUNDS = 5;
 const MAX_SECONDS = 3600;
+const RR_DEFAULT_SECONDS = 2;
+const RR_DEFAULT_ROUNDS = 3;
 
 class UsageError extends Error {}
 
@@ -57,9 +65,33 @@ ${diag}
       --defer-taskrun on|off
                  IORING_SETUP_DEFER_TASKRUN for every io_uring sender (TS and C);
                  default: the Ring default (on)
-      --update-readme
-                 also write the result table into README.md between the
-                 <!-- bench:start --> and <!-- bench:end --> markers
+      --update-doc
+                 also write the result table into docs/PERFORMANCE.md between
+                 its <!-- bench:start --> and <!-- bench:end --> markers
+                 (--udp: bench-udp, --rr: bench-rr markers)
+
+  uring-zc bench --udp [--mode M1,...] [--size ...] [--seconds N] [--rounds N] [--window N] [--json]
+      UDP send throughput where zero-copy is real: datagrams out of a veth whose peer
+      drops them before local delivery, in two network namespaces the bench makes
+      and removes itself (root).  Every sender runs in the namespace.
+      --mode     (default: all)
+${UDP_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`).join('\n')}
+      --size     datagram bytes (default: ${UDP_DEFAULT_SIZES.join(',')}; at most ${UDP_MAX_SIZE})
+      --window   datagrams in flight per sender (default: ${UDP_DEFAULT_WINDOW})
+      --json     stdout is only a JSON array of
+                 { mode, size, mbps, sendsPerSec, cpuPct, zcUsed, zcCopied }
+      (--seconds default ${SEND_DEFAULT_SECONDS}, --rounds default ${SEND_DEFAULT_ROUNDS}, --warmup, --defer-taskrun as above)
+
+  uring-zc bench --rr [--mode M1,...] [--size ...] [--conns N1,...] [--seconds N] [--rounds N] [--json]
+      Request/response on loopback TCP, client and server in separate processes.
+      --mode     (default: all)
+${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`).join('\n')}
+      --size     1-connection ping-pong sizes (default: ${RR_DEFAULT_SIZES.join(',')})
+      --conns    connection counts (default: ${RR_DEFAULT_CONNS.join(',')}): 1 runs every --size,
+                 more run 1 KiB messages on every connection at once
+      --seconds  measured seconds per run (default: ${RR_DEFAULT_SECONDS}); --rounds (default: ${RR_DEFAULT_ROUNDS})
+      --json     stdout is only a JSON array of
+                 { mode, size, conns, p50us, p99us, p999us, msgsPerSec, cpuPct }
 
   uring-zc bench --recv [--mode M1,...] [--size ...] [--seconds N] [--rounds N] [--json]
                  [--ifname IF --rxq Q]
@@ -122,15 +154,23 @@ async function cmdBench(args: string[]): Promise<number> {
       warmup: { type: 'string' },
       sink: { type: 'string' },
       json: { type: 'boolean' },
-      'update-readme': { type: 'boolean' },
+      'update-doc': { type: 'boolean' },
       window: { type: 'string' },
       'defer-taskrun': { type: 'string' },
       recv: { type: 'boolean' },
+      udp: { type: 'boolean' },
+      rr: { type: 'boolean' },
+      conns: { type: 'string' },
       ifname: { type: 'string' },
       rxq: { type: 'string' },
     },
   });
+  const kinds = [values.recv, values.udp, values.rr].filter(Boolean).length;
+  if (kinds > 1) throw new UsageError('--recv, --udp and --rr are separate benchmarks: give one');
+  if (values.conns !== undefined && !values.rr) throw new UsageError('--conns: only with --rr');
   if (values.recv) return cmdBenchRecv(values);
+  if (values.udp) return cmdBenchUdp(values, args);
+  if (values.rr) return cmdBenchRr(values, args);
   const sink = values.sink ?? 'copy';
   if (sink !== 'copy' && sink !== 'trunc') throw new UsageError(`--sink: "${sink}" is not copy or trunc`);
   const opts = {
@@ -156,10 +196,86 @@ async function cmdBench(args: string[]): Promise<number> {
   } else {
     process.stdout.write(humanReport(aggs, info) + '\n');
   }
-  if (values['update-readme']) {
-    const file = updateReadme(readmeSection(aggs, info));
+  if (values['update-doc']) {
+    const file = updateDoc(docSection(aggs, info));
     process.stderr.write(`bench: wrote the table into ${file}\n`);
   }
+  return aggs.some((a) => a.error) ? 1 : 0;
+}
+
+function parseNames<T extends string>(flag: string, v: string | undefined, known: readonly T[]): T[] {
+  if (v === undefined) return [...known];
+  const names = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(known as readonly string[]).includes(n)) throw new UsageError(`${flag}: unknown mode "${n}" (known: ${known.join(', ')})`);
+  }
+  const out = known.filter((m) => names.includes(m));
+  if (out.length === 0) throw new UsageError(`${flag}: no mode given`);
+  return out;
+}
+
+function setDefer(v: string | undefined): void {
+  if (v !== undefined && v !== 'on' && v !== 'off') throw new UsageError(`--defer-taskrun: "${v}" is not on or off`);
+  setRingSettings(v === undefined ? {} : { deferTaskrun: v === 'on' });
+}
+
+interface BenchValues {
+  mode?: string;
+  size?: string;
+  seconds?: string;
+  rounds?: string;
+  warmup?: string;
+  window?: string;
+  json?: boolean;
+  conns?: string;
+  'update-doc'?: boolean;
+  'defer-taskrun'?: string;
+}
+
+/** bench --udp: the veth-drop UDP send benchmark (ts/bench/udp.ts). */
+async function cmdBenchUdp(values: BenchValues, argv: string[]): Promise<number> {
+  const sizes = parseSizes(values.size ?? UDP_DEFAULT_SIZES.join(','));
+  for (const s of sizes) if (s > UDP_MAX_SIZE) throw new UsageError(`--size: ${s} is more than a UDP datagram carries (${UDP_MAX_SIZE})`);
+  setDefer(values['defer-taskrun']);
+  const opts = {
+    modes: parseNames<UdpMode>('--mode', values.mode, UDP_MODES),
+    sizes,
+    seconds: parseNumber('--seconds', values.seconds, SEND_DEFAULT_SECONDS, 0.1, MAX_SECONDS),
+    rounds: Math.trunc(parseNumber('--rounds', values.rounds, SEND_DEFAULT_ROUNDS, 1, 100)),
+    warmupSeconds: parseNumber('--warmup', values.warmup, 0.3, 0, 60),
+    window: Math.trunc(parseNumber('--window', values.window, UDP_DEFAULT_WINDOW, 1, 1024)),
+    log: (line: string) => process.stderr.write(line + '\n'),
+  };
+  const loadStart = loadavg()[0]!;
+  const aggs = await runUdpBench(opts);
+  const info = { loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: false, argv, window: opts.window };
+  process.stdout.write((values.json ? JSON.stringify(udpJson(aggs)) : udpReport(aggs, info)) + '\n');
+  if (values['update-doc']) process.stderr.write(`bench: wrote the table into ${updateDoc(udpDocSection(aggs, info), 'bench-udp')}\n`);
+  return aggs.some((a) => a.error) ? 1 : 0;
+}
+
+/** bench --rr: request/response (ts/bench/rr.ts). */
+async function cmdBenchRr(values: BenchValues, argv: string[]): Promise<number> {
+  const sizes = values.size === undefined ? RR_DEFAULT_SIZES : parseSizes(values.size);
+  let conns = RR_DEFAULT_CONNS;
+  if (values.conns !== undefined) {
+    conns = values.conns.split(',').map((x) => Math.trunc(parseNumber('--conns', x.trim(), 1, 1, 10000)));
+    conns = [...new Set(conns)].sort((a, b) => a - b);
+  }
+  setDefer(values['defer-taskrun']);
+  const opts = {
+    modes: parseNames('--mode', values.mode, RR_MODES),
+    cases: rrCases(sizes, conns),
+    seconds: parseNumber('--seconds', values.seconds, RR_DEFAULT_SECONDS, 0.1, MAX_SECONDS),
+    rounds: Math.trunc(parseNumber('--rounds', values.rounds, RR_DEFAULT_ROUNDS, 1, 100)),
+    warmupSeconds: parseNumber('--warmup', values.warmup, 0.5, 0, 60),
+    log: (line: string) => process.stderr.write(line + '\n'),
+  };
+  const loadStart = loadavg()[0]!;
+  const aggs = rrAggregate(await runRrBench(opts));
+  const info = { loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: false, argv };
+  process.stdout.write((values.json ? JSON.stringify(rrJson(aggs)) : rrReport(aggs, info)) + '\n');
+  if (values['update-doc']) process.stderr.write(`bench: wrote the table into ${updateDoc(rrDocSection(aggs, info), 'bench-rr')}\n`);
   return aggs.some((a) => a.error) ? 1 : 0;
 }
 

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The two ends of `bench --rr` written in TypeScript, each run as its own
+ * process (child.ts):
+ *
+ *   rr-server MODE            echo server on 127.0.0.1:0; prints "port N";
+ *                             exits when its stdin closes
+ *   rr-client MODE --port P --size S --conns C --seconds T --warmup W
+ *                             C connections, each a closed loop: send S
+ *                             bytes, wait for the S echoed bytes, repeat.
+ *                             Prints "mark" when the measured span starts
+ *                             and when it ends (the harness samples both
+ *                             processes' CPU time then), then one JSON line.
+ *
+ * MODE node-net: Node's net module.  MODE uring: the uring-zc public API
+ * the way an application would use it (Ring, ZcSocket.listen/accept/
+ * connect, socket.receive() chunks, send() of the chunk back).
+ */
+import { connect, createServer, type Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+import { Ring, ZcSocket, type ReceiveOptionsInput } from '../index.ts';
+import { fillPattern } from './types.ts';
+
+export const RR_TS_MODES = ['node-net', 'uring'] as const;
+export type RrTsMode = (typeof RR_TS_MODES)[number];
+
+/** What the client prints at the end. */
+export interface RrClientResult {
+  /** round trips completed in the measured span */
+  msgs: number;
+  seconds: number;
+  p50us: number;
+  p99us: number;
+  p999us: number;
+}
+
+/** Ring size for C connections: one multishot receive and one send each, at least. */
+function ringEntries(conns: number): number {
+  let n = 256;
+  while (n < conns) n *= 2;
+  return Math.min(n, 32768);
+}
+
+/** Receive area for C connections: 16 KiB chunks, two per connection, at least 16 MiB. */
+function rxOptions(conns: number): ReceiveOptionsInput {
+  const bufferSize = 16 * 1024;
+  let areaSize = 16 << 20;
+  while (areaSize < conns * 2 * bufferSize) areaSize *= 2;
+  return { mode: 'bufring', bufferSize, areaSize };
+}
+
+/** Round-trip times in microseconds, growing. */
+class Samples {
+  #a = new Float64Array(1 << 16);
+  n = 0;
+  add(us: number): void {
+    if (this.n === this.#a.length) {
+      const b = new Float64Array(this.#a.length * 2);
+      b.set(this.#a);
+      this.#a = b;
+    }
+    this.#a[this.n++] = us;
+  }
+  percentiles(): { p50us: number; p99us: number; p999us: number } {
+    const s = this.#a.subarray(0, this.n).sort();
+    const at = (q: number): number => (this.n ? s[Math.min(this.n - 1, Math.floor(q * this.n))]! : 0);
+    return { p50us: at(0.5), p99us: at(0.99), p999us: at(0.999) };
+  }
+}
+
+/** Warm-up / measure / stop by the clock; prints the marks. */
+class Span {
+  #t0 = performance.now();
+  #start = 0;
+  measuring = false;
+  over = false;
+  msgs = 0;
+  samples = new Samples();
+  #seconds = 0;
+  #end: () => void = () => undefined;
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly warmupMs: number,
+    private readonly spanMs: number,
+  ) {
+    this.done = new Promise((r) => (this.#end = r));
+  }
+
+  /** A round trip of `us` finished now; false once the span is over. */
+  record(now: number, us: number): boolean {
+    if (this.over) return false;
+    if (!this.measuring) {
+      if (now - this.#t0 >= this.warmupMs) {
+        this.measuring = true;
+        this.#start = now;
+        process.stdout.write('mark\n');
+      }
+      return true;
+    }
+    this.msgs++;
+    this.samples.add(us);
+    if (now - this.#start >= this.spanMs) {
+      this.over = true;
+      this.#seconds = (now - this.#start) / 1000;
+      process.stdout.write('mark\n');
+      this.#end();
+      return false;
+    }
+    return true;
+  }
+
+  result(): RrClientResult {
+    return { msgs: this.msgs, seconds: this.#seconds, ...this.samples.percentiles() };
+  }
+}
+
+interface ClientArgs {
+  port: number;
+  size: number;
+  conns: number;
+  seconds: number;
+  warmup: number;
+}
+
+function parseClient(args: string[]): ClientArgs {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      size: { type: 'string' },
+      conns: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+    },
+  });
+  const num = (k: keyof typeof values, def?: number): number => {
+    const v = values[k] === undefined ? def : Number(values[k]);
+    if (v === undefined || !Number.isFinite(v)) throw new Error(`rr-client: --${k} missing or not a number`);
+    return v;
+  };
+  return { port: num('port'), size: num('size'), conns: num('conns', 1), seconds: num('seconds', 2), warmup: num('warmup', 0.5) };
+}
+
+/** Run tasks with at most `width` at once (connection set-up: the listen backlog is finite). */
+async function limited<T>(n: number, width: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(n);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, n) }, worker));
+  return out;
+}
+
+// ------------------------------------------------------------- node-net
+
+async function nodeServer(): Promise<void> {
+  const server = createServer({ noDelay: true }, (s) => {
+    s.on('data', (d) => s.write(d));
+    s.on('error', () => s.destroy());
+  });
+  await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, r));
+  const addr = server.address();
+  process.stdout.write(`port ${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+  process.stdin.resume();
+  await new Promise<void>((r) => process.stdin.once('end', r));
+  process.exit(0);
+}
+
+async function nodeClient(a: ClientArgs): Promise<RrClientResult> {
+  const req = Buffer.allocUnsafe(a.size);
+  fillPattern(req);
+  const socks = await limited(a.conns, 64, async () => {
+    const s = connect({ host: '127.0.0.1', port: a.port, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
+    return s;
+  });
+  const span = new Span(a.warmup * 1000, a.seconds * 1000);
+  const start = (s: Socket): void => {
+    let got = 0;
+    let t0 = performance.now();
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got < a.size) return;
+      got -= a.size;
+      const now = performance.now();
+      if (span.record(now, (now - t0) * 1000)) {
+        t0 = now;
+        s.write(req);
+      }
+    });
+    s.write(req);
+  };
+  for (const s of socks) start(s);
+  await span.done;
+  for (const s of socks) s.destroy();
+  return span.result();
+}
+
+// ---------------------------------------------------------------- uring
+
+async function uringServer(): Promise<void> {
+  const ring = Ring.create({ entries: 4096 });
+  const listener = await ZcSocket.listen(ring, { host: '127.0.0.1', port: 0, backlog: 4096 });
+  process.stdout.write(`port ${listener.localAddress()?.port ?? 0}\n`);
+  const rx = rxOptions(1000);
+  const serve = async (s: ZcSocket): Promise<void> => {
+    s.setNoDelay(true);
+    try {
+      for await (const chunk of s.receive(rx)) {
+        // Echo straight from the received memory; give it back once sent.
+        s.send(chunk.data).then(
+          () => chunk.release(),
+          () => chunk.release(),
+        );
+      }
+    } catch {
+      /* the client reset: done */
+    }
+    await s.close();
+  };
+  let stopping = false;
+  void (async () => {
+    while (!stopping) {
+      let s: ZcSocket;
+      try {
+        s = await listener.accept();
+      } catch {
+        return;
+      }
+      void serve(s);
+    }
+  })();
+  process.stdin.resume();
+  await new Promise<void>((r) => process.stdin.once('end', r));
+  stopping = true;
+  process.exit(0);
+}
+
+async function uringClient(a: ClientArgs): Promise<RrClientResult> {
+  const ring = Ring.create({ entries: ringEntries(a.conns) });
+  const req = new Uint8Array(a.size);
+  fillPattern(req);
+  const rx = rxOptions(a.conns);
+  const socks = await limited(a.conns, 64, () => ZcSocket.connect(ring, { host: '127.0.0.1', port: a.port, noDelay: true }));
+  const span = new Span(a.warmup * 1000, a.seconds * 1000);
+  const loop = async (s: ZcSocket): Promise<void> => {
+    const stream = s.receive(rx);
+    for (;;) {
+      const t0 = performance.now();
+      const sent = s.send(req);
+      let got = 0;
+      while (got < a.size) {
+        const r = await stream.next();
+        if (r.done) throw new Error('rr-client: the server closed the connection');
+        got += r.value.length;
+        r.value.release();
+      }
+      await sent;
+      const now = performance.now();
+      if (!span.record(now, (now - t0) * 1000)) break;
+    }
+    stream.cancel();
+  };
+  const loops = socks.map((s) => loop(s));
+  await span.done;
+  await Promise.allSettled(loops);
+  for (const s of socks) void s.close();
+  ring.close();
+  return span.result();
+}
+
+export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]): Promise<void> {
+  const [mode, ...rest] = args;
+  if (mode !== 'node-net' && mode !== 'uring') throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
+  if (role === 'rr-server') {
+    await (mode === 'node-net' ? nodeServer() : uringServer());
+    return;
+  }
+  const a = parseClient(rest);
+  const r = await (mode === 'node-net' ? nodeClient(a) : uringClient(a));
+  process.stdout.write(JSON.stringify(r) + '\n');
+  process.exit(0);
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `bench --rr`: request/response over loopback TCP, client and server in
+ * separate processes, both ends of one implementation per mode:
+ *
+ *   node-net  Node's net module (baseline)
+ *   uring     the uring-zc public API as an application would write it (rr-peer.ts)
+ *   c-uring   C straight on liburing (libzc/bench/c_rr.c, reference)
+ *
+ * Cases: one connection ping-pong at each size (p50/p99/p999 round trip),
+ * and N concurrent connections each doing 1 KiB request/response
+ * (aggregate messages/s and p99).  Every (case, mode) runs in fresh
+ * processes; rounds interleave the modes of a case.  CPU time of both
+ * processes is sampled from /proc when the client marks the start and the
+ * end of its measured span.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { buildHelpers, childCommand } from './build.ts';
+import { ringSettings } from './settings.ts';
+import type { RrClientResult } from './rr-peer.ts';
+
+export const RR_MODE_INFO = [
+  { name: 'node-net', describe: "Node net: createServer echo (socket.write of each 'data'), net.connect client" },
+  { name: 'uring', describe: 'uring-zc API: ZcSocket.listen/accept/connect, receive() chunks, send() (rr-peer.ts)' },
+  { name: 'c-uring', describe: 'C on liburing: multishot accept/recv into a buffer ring, send (c_rr.c, reference)' },
+] as const;
+export type RrMode = string;
+export const RR_MODES: readonly string[] = RR_MODE_INFO.map((m) => m.name);
+export const RR_DEFAULT_SIZES = [64, 1024, 16384];
+export const RR_DEFAULT_CONNS = [1, 100, 1000];
+/** Message size of the many-connection cases. */
+export const RR_MANY_SIZE = 1024;
+
+export interface RrCase {
+  size: number;
+  conns: number;
+}
+
+/** 1-connection ping-pong at every size; more connections at 1 KiB. */
+export function rrCases(sizes: number[], conns: number[]): RrCase[] {
+  const out: RrCase[] = [];
+  for (const c of conns) {
+    if (c === 1) for (const size of sizes) out.push({ size, conns: 1 });
+    else out.push({ size: RR_MANY_SIZE, conns: c });
+  }
+  return out;
+}
+
+export interface RrBenchOptions {
+  modes: string[];
+  cases: RrCase[];
+  seconds: number;
+  warmupSeconds: number;
+  rounds: number;
+  log: (line: string) => void;
+}
+
+export interface RrRun {
+  mode: string;
+  size: number;
+  conns: number;
+  round: number;
+  result?: RrClientResult & { cpuSeconds: number; clientCpuSeconds: number; serverCpuSeconds: number };
+  error?: string;
+}
+
+let clkTck = 0;
+function ticksPerSecond(): number {
+  if (!clkTck) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clkTck = Number(r.stdout?.trim()) || 100;
+  }
+  return clkTck;
+}
+
+/** utime + stime of a process (all its threads), seconds. */
+function cpuOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields after "(comm)": state is [0]; utime is field 14 of stat, i.e. [11]; stime [12]
+    return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
+  } catch {
+    return 0;
+  }
+}
+
+interface Peer {
+  child: ChildProcess;
+  lines: AsyncIterator<string>;
+  stderr: string[];
+}
+
+function startPeer(argv: string[], env?: NodeJS.ProcessEnv): Peer {
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 50) stderr.push(d);
+  });
+  child.on('error', () => undefined);
+  return { child, lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator](), stderr };
+}
+
+async function nextLine(p: Peer, what: string, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const fail = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    p.child.once('exit', (code, sig) =>
+      reject(new Error(`${what}: exited (${sig ?? code})${p.stderr.length ? ': ' + p.stderr.join('').trim().slice(0, 800) : ''}`)),
+    );
+  });
+  fail.catch(() => undefined);
+  try {
+    const r = await Promise.race([p.lines.next(), fail]);
+    if (r.done) throw new Error(`${what}: closed its output${p.stderr.length ? ': ' + p.stderr.join('').trim().slice(0, 800) : ''}`);
+    return r.value;
+  } finally {
+    clearTimeout(timer);
+    p.child.removeAllListeners('exit');
+  }
+}
+
+async function stopPeer(p: Peer): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
+  p.child.stdin!.end();
+  const t = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(t);
+}
+
+async function peerArgv(mode: string, role: 'server' | 'client', args: string[], binDir: string): Promise<{ argv: string[]; env?: NodeJS.ProcessEnv }> {
+  const defer = ringSettings().deferTaskrun;
+  if (mode === 'c-uring') return { argv: [join(binDir, 'c_rr'), role, ...args, ...(defer ? [] : ['--no-defer'])] };
+  return childCommand(`rr-${role}`, [mode, ...args]);
+}
+
+async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string): Promise<RrRun['result']> {
+  const s = await peerArgv(mode, 'server', [], binDir);
+  const server = startPeer(s.argv, s.env);
+  let client: Peer | null = null;
+  try {
+    const first = await nextLine(server, `${mode} server`, 30_000);
+    const m = /^port (\d+)$/.exec(first);
+    if (!m) throw new Error(`${mode} server: said ${JSON.stringify(first)} instead of its port`);
+    const cargs = [
+      '--port', m[1]!, '--size', String(c.size), '--conns', String(c.conns),
+      '--seconds', String(o.seconds), '--warmup', String(o.warmupSeconds),
+    ];
+    const cl = await peerArgv(mode, 'client', cargs, binDir);
+    client = startPeer(cl.argv, cl.env);
+    const budget = 60_000 + (o.seconds + o.warmupSeconds) * 1000;
+    const pids = [client.child.pid, server.child.pid];
+    const expect = async (want: string): Promise<string> => {
+      const l = await nextLine(client!, `${mode} client`, budget);
+      if (want && l !== want) throw new Error(`${mode} client: said ${JSON.stringify(l)} instead of ${want}`);
+      return l;
+    };
+    await expect('mark');
+    const c0 = pids.map(cpuOf);
+    await expect('mark');
+    const c1 = pids.map(cpuOf);
+    const r = JSON.parse(await expect('')) as RrClientResult;
+    const clientCpuSeconds = c1[0]! - c0[0]!;
+    const serverCpuSeconds = c1[1]! - c0[1]!;
+    return { ...r, cpuSeconds: clientCpuSeconds + serverCpuSeconds, clientCpuSeconds, serverCpuSeconds };
+  } finally {
+    if (client) await stopPeer(client);
+    await stopPeer(server);
+  }
+}
+
+export async function runRrBench(o: RrBenchOptions): Promise<RrRun[]> {
+  const binDir = buildHelpers();
+  const runs: RrRun[] = [];
+  for (let round = 0; round < o.rounds; round++) {
+    for (const c of o.cases) {
+      for (const mode of o.modes) {
+        const run: RrRun = { mode, size: c.size, conns: c.conns, round };
+        try {
+          run.result = await runOne(mode, c, o, binDir);
+        } catch (e) {
+          run.error = e instanceof Error ? e.message : String(e);
+        }
+        runs.push(run);
+        const tag = `${o.rounds > 1 ? `[round ${round + 1}/${o.rounds}] ` : ''}${mode} ${c.size}B x${c.conns}`;
+        const r = run.result;
+        o.log(
+          r
+            ? `bench --rr: ${tag}: ${(r.msgs / r.seconds).toFixed(0)} msg/s, p50 ${r.p50us.toFixed(1)} us, ` +
+                `p99 ${r.p99us.toFixed(1)} us, cpu ${((100 * r.cpuSeconds) / r.seconds).toFixed(0)}%`
+            : `bench --rr: ${tag}: FAILED: ${run.error}`,
+        );
+      }
+    }
+  }
+  return runs;
+}

@@ -11,18 +11,14 @@ import { LIMITS } from './ffi/abi.gen.ts';
 /**
  * Default `auto` threshold for pool buffers (registered memory): smaller
  * sends go out as plain (copying) sends, this size and larger as SEND_ZC
- * from the fixed buffer.  Measured with `uring-zc bench` on loopback (2
- * cores, 2026-11-24, same runs, a tick's sends coalesced): copy beat
- * zero-copy at 8 KiB (4078 vs 3280 MB/s), zero-copy won from 16 KiB (3972
- * vs 3499) and 32 KiB (4399 vs 3607) on.  Loopback even copies zero-copy
- * payloads at delivery; a NIC favours zero-copy at least as early.
+ * from the fixed buffer.  Where zero-copy starts to win was measured with
+ * `uring-zc bench`: docs/PERFORMANCE.md, "Measurements behind defaults".
  */
 export const AUTO_ZC_THRESHOLD = 16 * 1024;
 
 /**
  * Default `auto` threshold for plain Uint8Arrays (unregistered memory, its
- * pages pinned on every zero-copy send).  Same runs: copy won at 64 KiB
- * (3578 vs 3252 MB/s), zero-copy at 256 KiB (4580 vs 3786).
+ * pages pinned on every zero-copy send); measured as above.
  */
 export const AUTO_ZC_THRESHOLD_UNREGISTERED = 256 * 1024;
 
@@ -83,9 +79,8 @@ export const RingOptionsSchema = z
     singleIssuer: z.boolean().default(true),
     /**
      * IORING_SETUP_DEFER_TASKRUN: completions run only when reaped.  Off by
-     * default: on Node's loop it costs an eventfd wakeup per few sends
-     * (measured: ~0.6 wakeups/send on, ~0.1 off, 64 KiB zero-copy sends).
-     * zcrx receive needs it (with cqe32).
+     * default: on Node's loop it costs more eventfd wakeups per send
+     * (docs/PERFORMANCE.md).  zcrx receive needs it (with cqe32).
      */
     deferTaskrun: z.boolean().default(false),
     /** IORING_SETUP_COOP_TASKRUN. */
@@ -152,8 +147,7 @@ export const SendOptionsSchema = z
      * one SENDMSG_ZC from registered buffers, Linux >= 6.15), each Promise
      * still settling with its own bytes.  Off: one kernel request per send,
      * settled as soon as that send's buffer is released, at a price on a
-     * busy stream (measured here on loopback: 16 KiB copying sends at about
-     * a third of the coalesced throughput).
+     * busy stream (docs/PERFORMANCE.md).
      */
     coalesce: z.boolean().default(true),
     /** Pool buffer sends: start offset inside the buffer. */

@@ -58,12 +58,28 @@ export function median(xs: number[]): number {
  */
 export function ratio(a: Aggregate | undefined, b: Aggregate | undefined): number | null {
   if (!a || !b || a.mbps === null || b.mbps === null || b.mbps === 0) return null;
+  const pairs = pairedRatios(a, b);
+  return pairs.length > 1 ? median(pairs) : a.mbps / b.mbps;
+}
+
+/** The per-round throughput ratios a / b (rounds where both ran). */
+export function pairedRatios(a: Aggregate | undefined, b: Aggregate | undefined): number[] {
   const pairs: number[] = [];
+  if (!a || !b) return pairs;
   a.byRound.forEach((x, r) => {
     const y = b.byRound[r];
     if (x !== null && y !== null && y !== undefined && y > 0) pairs.push(x / y);
   });
-  return pairs.length > 1 ? median(pairs) : a.mbps / b.mbps;
+  return pairs;
+}
+
+/** Check of a / b >= min on throughput, with the per-CPU-second ratio and the rounds' spread. */
+export function throughputCheck(name: string, a: Aggregate | undefined, b: Aggregate | undefined, min: number): Check {
+  const value = ratio(a, b);
+  const pairs = pairedRatios(a, b);
+  const c: Check = { name, value, perCpu: effRatio(a, b), min, pass: value === null ? null : value >= min };
+  if (pairs.length > 1) c.range = [Math.min(...pairs), Math.max(...pairs)];
+  return c;
 }
 
 /** Markdown-compatible table (also readable in a terminal). */
@@ -126,6 +142,8 @@ export interface Check {
   min: number;
   /** ... or, when set, <= max (latency ratios) */
   max?: number;
+  /** lowest and highest per-round ratio (the noise) */
+  range?: [number, number];
   pass: boolean | null;
 }
 
@@ -146,8 +164,7 @@ export function acceptance(aggs: Aggregate[]): Check[] {
   const K64 = 64 * 1024;
   const checks: Check[] = [];
   const add = (name: string, a: Aggregate | undefined, b: Aggregate | undefined, min: number): void => {
-    const value = ratio(a, b);
-    checks.push({ name, value, perCpu: effRatio(a, b), min, pass: value === null ? null : value >= min });
+    checks.push(throughputCheck(name, a, b, min));
   };
   add('(issue 2) zc-fixed 64K / node-net 64K', find(aggs, 'zc-fixed', K64), find(aggs, 'node-net', K64), 1.3);
   add('(issue 9) zc-fixed 64K / c-zc-fixed 64K', find(aggs, 'zc-fixed', K64), find(aggs, 'c-zc-fixed', K64), 0.9);
@@ -204,7 +221,9 @@ export function checkLines(checks: Check[], title: string): string[] {
     const v =
       c.value === null
         ? 'not measured'
-        : `${c.value.toFixed(3)} (${bound})` + (c.perCpu === null ? '' : `; per CPU-second ${c.perCpu.toFixed(3)}`);
+        : `${c.value.toFixed(3)} (${bound})` +
+          (c.range ? `, rounds ${c.range[0].toFixed(2)}..${c.range[1].toFixed(2)}` : '') +
+          (c.perCpu === null ? '' : `; per CPU-second ${c.perCpu.toFixed(3)}`);
     out.push(`  ${c.pass === null ? 'SKIP' : c.pass ? 'PASS' : 'FAIL'}  ${c.name}: ${v}`);
   }
   return out;

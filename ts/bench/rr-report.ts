@@ -80,14 +80,23 @@ function findAgg(aggs: RrAggregate[], mode: string, size: number, conns: number)
 }
 
 /** a / b for one metric: the median of per-round ratios (or of the medians with one round). */
-export function rrRatio(a: RrAggregate | undefined, b: RrAggregate | undefined, metric: 'p50us' | 'p99us' | 'msgsPerSec'): number | null {
+export function rrRatio(a: RrAggregate | undefined, b: RrAggregate | undefined, metric: Metric): number | null {
   if (!a || !b || a[metric] === null || b[metric] === null || b[metric] === 0) return null;
+  const pairs = rrPairs(a, b, metric);
+  return pairs.length > 1 ? median(pairs) : a[metric]! / b[metric]!;
+}
+
+type Metric = 'p50us' | 'p99us' | 'msgsPerSec';
+
+/** Per-round ratios a / b of one metric. */
+function rrPairs(a: RrAggregate | undefined, b: RrAggregate | undefined, metric: Metric): number[] {
   const pairs: number[] = [];
+  if (!a || !b) return pairs;
   for (const [round, x] of a.byRound) {
     const y = b.byRound.get(round);
     if (y && y[metric] > 0) pairs.push(x[metric] / y[metric]);
   }
-  return pairs.length > 1 ? median(pairs) : a[metric]! / b[metric]!;
+  return pairs;
 }
 
 export function rrTable(aggs: RrAggregate[]): string {
@@ -100,7 +109,7 @@ export function rrTable(aggs: RrAggregate[]): string {
       continue;
     }
     const base = findAgg(aggs, RR_BASELINE, a.size, a.conns);
-    const x = (m: 'p50us' | 'p99us' | 'msgsPerSec'): string => {
+    const x = (m: Metric): string => {
       const v = rrRatio(a, base, m);
       return v === null ? '-' : v.toFixed(2);
     };
@@ -115,23 +124,24 @@ export function rrTable(aggs: RrAggregate[]): string {
 /** Targets of issue 9 for request/response. */
 export function rrTargets(aggs: RrAggregate[]): Check[] {
   const checks: Check[] = [];
-  const le = (name: string, v: number | null, max: number): void => {
-    checks.push({ name, value: v, perCpu: null, min: 0, max, pass: v === null ? null : v <= max });
-  };
-  const ge = (name: string, v: number | null, min: number): void => {
-    checks.push({ name, value: v, perCpu: null, min, pass: v === null ? null : v >= min });
+  const add = (name: string, a: RrAggregate | undefined, b: RrAggregate | undefined, m: Metric, bound: { min?: number; max?: number }): void => {
+    const v = rrRatio(a, b, m);
+    const pairs = rrPairs(a, b, m);
+    const c: Check = {
+      name, value: v, perCpu: null, min: bound.min ?? 0,
+      pass: v === null ? null : bound.max !== undefined ? v <= bound.max : v >= (bound.min ?? 0),
+    };
+    if (bound.max !== undefined) c.max = bound.max;
+    if (pairs.length > 1) c.range = [Math.min(...pairs), Math.max(...pairs)];
+    checks.push(c);
   };
   for (const size of [64, 1024]) {
     const u = findAgg(aggs, 'uring', size, 1);
     const n = findAgg(aggs, RR_BASELINE, size, 1);
-    le(`uring p50 ${size} B x1 / node-net`, rrRatio(u, n, 'p50us'), 1.0);
-    le(`uring p99 ${size} B x1 / node-net`, rrRatio(u, n, 'p99us'), 1.0);
+    add(`uring p50 ${size} B x1 / node-net`, u, n, 'p50us', { max: 1.0 });
+    add(`uring p99 ${size} B x1 / node-net`, u, n, 'p99us', { max: 1.0 });
   }
-  ge(
-    `uring msgs/s ${1024} B x1000 / node-net`,
-    rrRatio(findAgg(aggs, 'uring', 1024, 1000), findAgg(aggs, RR_BASELINE, 1024, 1000), 'msgsPerSec'),
-    1.3,
-  );
+  add(`uring msgs/s 1024 B x1000 / node-net`, findAgg(aggs, 'uring', 1024, 1000), findAgg(aggs, RR_BASELINE, 1024, 1000), 'msgsPerSec', { min: 1.3 });
   return checks;
 }
 

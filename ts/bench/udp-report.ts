@@ -2,7 +2,7 @@
 /** Table, targets and JSON of `bench --udp`. */
 import type { Aggregate } from './harness.ts';
 import {
-  checkLines, docBlock, effRatio, find, loadLine, machineLine, ratio, stamp, toMarkdown, usPerSend, type Check, type ReportInfo,
+  checkLines, docBlock, find, loadLine, machineLine, ratio, stamp, throughputCheck, toMarkdown, usPerSend, type Check, type ReportInfo,
 } from './report.ts';
 import { ringSettingsText } from './settings.ts';
 import { UDP_MODE_INFO } from './udp.ts';
@@ -72,8 +72,7 @@ export function udpTable(aggs: Aggregate[]): string {
 export function udpTargets(aggs: Aggregate[]): Check[] {
   const checks: Check[] = [];
   const add = (name: string, a: Aggregate | undefined, b: Aggregate | undefined, min: number): void => {
-    const value = ratio(a, b);
-    checks.push({ name, value, perCpu: effRatio(a, b), min, pass: value === null ? null : value >= min });
+    checks.push(throughputCheck(name, a, b, min));
   };
   for (const size of [8000, 65000]) {
     add(`zc-fixed ${size} / c-zc-fixed ${size}`, find(aggs, 'zc-fixed', size), find(aggs, 'c-zc-fixed', size), 0.8);

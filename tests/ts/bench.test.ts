@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `uring-zc bench` keeps its JSON contracts (scripts read them) and its
+ * veth-drop path really is zero-copy: short runs of each benchmark, no
+ * timing asserted.  Host only: the shapes do not depend on the kernel and
+ * under TCG these runs cost minutes.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { IN_VM, childJson, run } from './helpers.ts';
+
+const CLI = ['tsx', 'ts/cli/main.ts', 'bench'];
+const SHORT = ['--seconds', '0.2', '--warmup', '0.1', '--rounds', '1', '--json'];
+const IS_ROOT = process.getuid?.() === 0;
+
+async function bench(args: string[]): Promise<Record<string, unknown>[]> {
+  const r = await run('npx', [...CLI, ...args, ...SHORT], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`bench ${args.join(' ')} exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  return childJson<Record<string, unknown>[]>(r);
+}
+
+function netnsNames(): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean);
+}
+
+describe.skipIf(IN_VM)('bench JSON contracts', () => {
+  it('TCP: { mode, size, mbps, cpuPct, zcUsed, zcCopied }', async () => {
+    const out = await bench(['--mode', 'send,c-zc-fixed', '--size', '4K']);
+    expect(out.map((e) => e['mode'])).toEqual(['send', 'c-zc-fixed']);
+    for (const e of out) {
+      expect(Object.keys(e).sort()).toEqual(['cpuPct', 'mbps', 'mode', 'size', 'zcCopied', 'zcUsed']);
+      expect(e['size']).toBe(4096);
+      expect(e['mbps']).toBeGreaterThan(0);
+    }
+  });
+
+  it('--rr: { mode, size, conns, p50us, p99us, p999us, msgsPerSec, cpuPct } for every mode', async () => {
+    const out = await bench(['--rr', '--conns', '1,3', '--size', '64']);
+    expect(out.map((e) => `${e['mode']} ${e['size']} ${e['conns']}`)).toEqual([
+      'node-net 64 1', 'uring 64 1', 'c-uring 64 1', 'node-net 1024 3', 'uring 1024 3', 'c-uring 1024 3',
+    ]);
+    for (const e of out) {
+      expect(Object.keys(e).sort()).toEqual(['conns', 'cpuPct', 'mode', 'msgsPerSec', 'p50us', 'p999us', 'p99us', 'size']);
+      expect(e['msgsPerSec']).toBeGreaterThan(0);
+      expect(e['p50us']).toBeGreaterThan(0);
+      expect(e['p99us'] as number).toBeGreaterThanOrEqual(e['p50us'] as number);
+    }
+  });
+
+  it.skipIf(!IS_ROOT)('--udp: shape, zero-copy not copied on the veth-drop path, namespaces removed', async () => {
+    const before = netnsNames();
+    const out = await bench(['--udp', '--mode', 'node-dgram,zc-fixed,c-zc-fixed', '--size', '1400']);
+    expect(out.map((e) => e['mode'])).toEqual(['node-dgram', 'zc-fixed', 'c-zc-fixed']);
+    for (const e of out) {
+      expect(Object.keys(e).sort()).toEqual(['cpuPct', 'mbps', 'mode', 'sendsPerSec', 'size', 'zcCopied', 'zcUsed']);
+      expect(e['size']).toBe(1400);
+      expect(e['sendsPerSec']).toBeGreaterThan(0);
+    }
+    // The point of the path: REPORT_USAGE says every zero-copy send left without a copy.
+    for (const e of out.filter((x) => x['mode'] !== 'node-dgram')) {
+      expect(e['zcUsed']).toBeGreaterThan(0);
+      expect(e['zcCopied']).toBe(0);
+    }
+    expect(netnsNames().filter((n) => !before.includes(n))).toEqual([]);
+  });
+});

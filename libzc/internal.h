@@ -23,6 +23,12 @@ static inline bool zc_probe_sendv_fixed(const struct io_uring_probe *p)
 /* Longest run of sends linked into one chain on a stream socket. */
 #define ZC_MAX_CHAIN 64
 
+/* Buffers first..last of a pool that a send reads: held until its record. */
+struct zc_hold {
+	struct zc_pool *pool;
+	uint32_t first, last;
+};
+
 enum zc_req_state {
 	ZC_REQ_FREE = 0,
 	ZC_REQ_QUEUED,		/* waiting in its socket's queue */
@@ -50,14 +56,17 @@ struct zc_req {
 	uint64_t seq;		/* position in its socket's queue order */
 	uint8_t canceled;	/* zc_cancel_all() asked for it */
 
+	uint32_t gen;		/* its socket's zc_sock.gen when queued */
+
 	/* send state: what is left to issue */
 	const char *buf;
-	uint32_t len;		/* bytes requested */
-	uint32_t done;		/* bytes the kernel took so far */
-	struct zc_pool *pool;	/* the pool whose buffers bufs[] hold */
-	uint8_t nbufs;		/* pool buffers held (vectored: one per span) */
+	uint64_t len;		/* bytes requested */
+	uint64_t done;		/* bytes the kernel took so far */
+	struct zc_pool *pool;	/* fixed sends: the registered pool */
+	uint32_t buf0;		/* fixed sends: its first buffer (the slot) */
 	uint8_t vec_fixed;	/* SENDMSG_ZC from registered buffers */
-	uint32_t bufs[ZC_MAX_IOV];
+	uint8_t nholds;		/* entries of holds[] */
+	struct zc_hold holds[ZC_MAX_IOV];	/* pool memory the send reads */
 	uint32_t iovcnt;
 	struct msghdr msg;
 	struct iovec iov[ZC_MAX_IOV];
@@ -83,6 +92,11 @@ struct zc_sock {
 	struct zc_sock *next_ready;	/* on ring->ready list */
 	uint8_t on_ready;
 	uint8_t aborted;	/* zc_sock_abort(): close/shutdown go at once */
+	uint8_t closing;	/* zc_close() called: refuse new requests */
+	uint32_t gen;		/* bumped whenever the number names a new file */
+	/* an abortive close waiting for the chain in flight (see
+	 * zc_queue_after_sends()): the number holds a placeholder */
+	struct zc_req *close_req;
 };
 
 struct zc_ring {
@@ -94,7 +108,9 @@ struct zc_ring {
 	bool has_bind_listen;	/* IORING_OP_BIND/LISTEN, else done inline */
 	bool has_socket_op;	/* IORING_OP_SOCKET, else done inline */
 	bool has_vec_fixed;	/* SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF */
+	int reg_fd;		/* zc_ring_registered_fd() */
 	int event_fd;
+	int placeholder_fd;	/* /dev/null, dup'ed over aborted sockets; -1 */
 	uint32_t sqes_queued;	/* prepared, not yet submitted */
 
 	struct zc_req *reqs;
@@ -127,8 +143,9 @@ struct zc_pool {
 	uint32_t first_slot;	/* fixed-table slot of the first region */
 	uint32_t per_region;	/* buffers per registered region */
 	uint32_t nregions;
-	uint32_t inflight;
+	uint32_t inflight;	/* holds by requests (zc_req_hold_bufs) */
 	uint32_t *buf_inflight;
+	bool retire;		/* ZC_POOL_RETIRE */
 	struct zc_pool *next;
 };
 
@@ -143,9 +160,18 @@ void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res);
 int zc_simple_issue(struct zc_ring *r, struct zc_req *req);
 
 /* pool.c */
-struct zc_pool *zc_pool_of(struct zc_ring *r, const void *addr, uint32_t len,
-			   uint32_t *buf);
-void zc_pools_destroy_all(struct zc_ring *r);
+/* Record in req->holds the pool memory [addr, addr + len) lies in (this
+ * ring's pools).  Returns the pool when the range is inside one buffer
+ * (*buf set: a fixed send can use it), NULL otherwise; -EINVAL through
+ * *err when req->holds is full. */
+struct zc_pool *zc_hold_range(struct zc_ring *r, struct zc_req *req,
+			      const void *addr, uint64_t len, uint32_t *buf,
+			      int *err);
+int zc_hold_add(struct zc_req *req, struct zc_pool *p, uint32_t first,
+		uint32_t last);
+/* Unregister and unmap every pool; with requests still in the kernel
+ * (teardown timed out) the memory is left as read-only zero pages. */
+void zc_pools_destroy_all(struct zc_ring *r, bool busy);
 uint32_t zc_pool_slot_of(const struct zc_pool *p, uint32_t buf);
 /* Take (+1) or give back (-1) the pool buffers req holds. */
 void zc_req_hold_bufs(struct zc_req *req, int delta);
@@ -154,6 +180,18 @@ void zc_req_hold_bufs(struct zc_req *req, int delta);
 void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
 		 const struct io_uring_cqe *cqe);
 struct zc_sock *zc_sock_get(struct zc_ring *r, int fd);
+/* The slot of fd without looking the socket up (NULL: bad fd / no memory) */
+struct zc_sock *zc_sock_slot(struct zc_ring *r, int fd);
+/* fd now names a new file: cancel what was queued for the old one. */
+void zc_sock_renew(struct zc_ring *r, int fd);
+/* Ring teardown: close the numbers held for abortive closes. */
+void zc_socks_release_held(struct zc_ring *r);
+/* A close of fd finished: its number may be reused. */
+void zc_sock_closed(struct zc_ring *r, struct zc_req *req);
+static inline bool zc_is_send(uint16_t op)
+{
+	return op == ZC_OP_SEND || op == ZC_OP_SEND_ZC || op == ZC_OP_SENDMSG_ZC;
+}
 void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req);
 void zc_issue_ready(struct zc_ring *r);
 /* shutdown/close: after the sends queued on the same socket */

@@ -30,7 +30,9 @@ enum zc_ring_flags {
 	ZC_RING_SINGLE_ISSUER	= 1u << 0,
 	ZC_RING_DEFER_TASKRUN	= 1u << 1,	/* implies SINGLE_ISSUER */
 	ZC_RING_COOP_TASKRUN	= 1u << 2,
-	ZC_RING_REGISTERED_FD	= 1u << 3,	/* register the ring fd */
+	ZC_RING_REGISTERED_FD	= 1u << 3,	/* register the ring fd if the
+						 * kernel lets us (see
+						 * zc_ring_registered_fd()) */
 	ZC_RING_CQE32		= 1u << 4,	/* 32-byte CQEs (zcrx) */
 };
 
@@ -68,6 +70,10 @@ ZC_API uint32_t zc_ring_features(const struct zc_ring *r);
 ZC_API int zc_ring_unified_native(const struct zc_ring *r);
 /* 1 when zc_sendv_fixed() works on this ring's kernel (>= 6.15) */
 ZC_API int zc_ring_sendv_fixed(const struct zc_ring *r);
+/* 1: the ring fd is registered (ZC_RING_REGISTERED_FD); 0: not asked;
+ * -errno: the kernel refused (-EBUSY: this thread holds 16 registered ring
+ * fds already, the kernel's limit), so the ring runs on its plain fd. */
+ZC_API int zc_ring_registered_fd(const struct zc_ring *r);
 /* requests submitted or queued whose record was not yet reaped */
 ZC_API uint32_t zc_ring_pending(const struct zc_ring *r);
 
@@ -96,12 +102,20 @@ enum zc_completion_flags {
 	ZC_COMP_MORE		= 1u << 3,	/* more records follow (multishot) */
 };
 
-/* One per request.  32 bytes; layout checked against ts/ffi by a test. */
+/*
+ * One per request.  32 bytes; layout checked against ts/ffi by a test.
+ *
+ * Sends (ZC_OP_SEND, ZC_OP_SEND_ZC, ZC_OP_SENDMSG_ZC): res >= 0 means the
+ * whole length left (res is that length, or INT32_MAX when it does not fit:
+ * read aux); res < 0 is the -errno of a send that did NOT leave whole (cut
+ * by an error, a peer reset, zc_sock_abort(), zc_cancel_all() or a ring
+ * teardown).  Either way aux is the exact number of bytes the kernel took.
+ */
 struct zc_completion {
 	uint64_t user_data;
 	int32_t	 res;		/* bytes, fd or 0; -errno on failure */
 	uint32_t flags;		/* enum zc_completion_flags */
-	uint64_t aux;		/* op specific (receive: area offset) */
+	uint64_t aux;		/* op specific (send: bytes sent; receive: area offset) */
 	uint16_t op;		/* enum zc_op */
 	uint16_t cqes;		/* kernel CQEs merged into this record */
 	uint32_t aux2;		/* op specific (receive: buffer id) */
@@ -139,15 +153,29 @@ ZC_API int zc_connect(struct zc_ring *r, int fd, const void *addr,
 		      uint32_t addrlen, uint64_t user_data);
 ZC_API int zc_shutdown(struct zc_ring *r, int fd, int how,
 		       uint64_t user_data);
-/* Closes fd through the ring after the sends queued on it were issued. */
+/*
+ * Closes fd through the ring after the sends queued on it were issued.
+ * From this call on, sends, shutdowns and closes of fd fail at once with
+ * -ECANCELED: they are never issued against the number, which the kernel
+ * hands to the next socket once the close ran.  The number is usable again
+ * after the close's record was reaped, after zc_socket()/zc_accept() gave it
+ * out, or after zc_sock_opened().  An accept in flight on fd ends with
+ * -ECANCELED.
+ */
 ZC_API int zc_close(struct zc_ring *r, int fd, uint64_t user_data);
 /* The caller gives up on fd (an abortive close): its queued sends finish
  * with -ECANCELED now, and a following zc_close()/zc_shutdown() is issued at
  * once instead of after the sends in flight.  Needed with the kernel's
  * unified sends: their CQE waits for the buffers, which a reset frees. */
 ZC_API int zc_sock_abort(struct zc_ring *r, int fd);
-/* Forget what libzc knows about fd (caller closed it another way). */
+/* Forget what libzc knows about fd (caller closed it another way);
+ * -EBUSY while sends of fd are queued or in flight. */
 ZC_API int zc_sock_forget(struct zc_ring *r, int fd);
+/* fd was just opened outside libzc (socketpair(), accept4(), ...): drop
+ * what libzc remembers of an earlier file with that number.  Its requests
+ * still queued end with -ECANCELED; those in flight finish on their own
+ * without touching the new file's state. */
+ZC_API int zc_sock_opened(struct zc_ring *r, int fd);
 
 /* --------------------------------------------------------------- sends */
 
@@ -160,17 +188,24 @@ enum zc_send_flags {
 /*
  * Sends on a stream socket are issued in the order they were queued,
  * whatever the batch size or number in flight, and a record reports the
- * whole length: a short send is resubmitted for the rest first.
- * Returns -EAGAIN when max_requests are in flight: reap, then retry.
+ * whole length: a short send is resubmitted for the rest first, and one
+ * larger than the kernel takes per call (ZC_SQE_MAX_BYTES) goes out in
+ * pieces, in order.  A send that could not go whole fails (see struct
+ * zc_completion).  Returns -EAGAIN when max_requests are in flight: reap,
+ * then retry; -ECANCELED after zc_close() of fd.
  */
-ZC_API int zc_send(struct zc_ring *r, int fd, const void *buf, uint32_t len,
+ZC_API int zc_send(struct zc_ring *r, int fd, const void *buf, uint64_t len,
 		   uint32_t flags, uint64_t user_data);
+
+/* Most bytes one send SQE carries (the kernel's MAX_RW_COUNT). */
+#define ZC_SQE_MAX_BYTES 0x7ffff000u
 
 struct zc_pool;
 
 /* Send len bytes at off inside buffer buf of a registered pool.  With
  * ZC_SEND_ZEROCOPY this is SEND_ZC from the fixed buffer (no pinning per
- * send); the buffer is held until the record is reaped. */
+ * send); the buffer is held until the record is reaped.  -EXDEV: the pool
+ * belongs to another ring. */
 ZC_API int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 			 uint32_t buf, uint32_t off, uint32_t len,
 			 uint32_t flags, uint64_t user_data);
@@ -199,7 +234,10 @@ ZC_API int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 			  uint32_t flags, uint64_t user_data);
 
 /* sendmsg with iovecs (copied, at most ZC_MAX_IOV) and an optional
- * destination address (UDP).  iov memory must stay valid until the record. */
+ * destination address (UDP).  iov memory must stay valid until the record.
+ * Memory of this ring's pools an iovec points into is held (their
+ * zc_pool_destroy() fails with -EBUSY) until the record.  Pool memory must
+ * only be sent on the pool's own ring: another ring cannot hold it. */
 ZC_API int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 		      uint32_t iovcnt, const void *addr, uint32_t addrlen,
 		      uint32_t flags, uint64_t user_data);
@@ -208,6 +246,12 @@ ZC_API int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 
 enum zc_pool_flags {
 	ZC_POOL_HUGE		= 1u << 0,	/* MAP_HUGETLB; fails if none */
+	/* zc_pool_destroy() leaves read-only zero pages at the pool's
+	 * addresses instead of unmapping them: views of the memory kept
+	 * elsewhere (a JavaScript Uint8Array) read zeros instead of faulting,
+	 * and no later mapping reuses the range.  The caller munmap()s
+	 * base, count * size once no view is left. */
+	ZC_POOL_RETIRE		= 1u << 1,
 };
 
 struct zc_pool_config {
@@ -228,7 +272,9 @@ struct zc_pool_config {
  * -ENOMEM usually means RLIMIT_MEMLOCK. */
 ZC_API int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 			  struct zc_pool **out);
-/* -EBUSY while the kernel holds any of its buffers. */
+/* -EBUSY while the kernel holds any of its buffers.  zc_ring_destroy()
+ * destroys the pools left; if the kernel still held buffers when its wait
+ * ran out, their memory is left mapped as read-only zero pages. */
 ZC_API int zc_pool_destroy(struct zc_pool *p);
 ZC_API void *zc_pool_base(const struct zc_pool *p);	/* buffer i at base + i * size */
 ZC_API uint32_t zc_pool_inflight(const struct zc_pool *p);	/* sends holding buffers */

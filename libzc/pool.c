@@ -50,7 +50,7 @@ int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 	if (!cfg->count || cfg->count > ZC_POOL_MAX_BUFFERS ||
 	    !cfg->size || cfg->size % page || cfg->size > ZC_REGION_MAX ||
 	    cfg->reserved ||
-	    (cfg->flags & ~ZC_POOL_HUGE))
+	    (cfg->flags & ~(ZC_POOL_HUGE | ZC_POOL_RETIRE)))
 		return -EINVAL;
 	if ((cfg->flags & ZC_POOL_HUGE) &&
 	    ((uint64_t)cfg->count * cfg->size) % HUGE_PAGE)
@@ -74,6 +74,7 @@ int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 		goto fail;
 	}
 	p->r = r;
+	p->retire = !!(cfg->flags & ZC_POOL_RETIRE);
 	p->count = cfg->count;
 	p->size = cfg->size;
 	p->first_slot = (uint32_t)first;
@@ -114,7 +115,21 @@ fail:
 	return ret;
 }
 
-static void pool_free(struct zc_pool *p)
+/*
+ * Put read-only zero pages where the pool was, in one step (MAP_FIXED
+ * replaces the old mapping atomically: no other thread can map into a
+ * hole meanwhile).  The pinned pages are released as with munmap.
+ */
+static bool retire(struct zc_pool *p)
+{
+	void *q = mmap(p->base, p->map_len, PROT_READ,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		       -1, 0);
+
+	return q != MAP_FAILED;
+}
+
+static void pool_free(struct zc_pool *p, bool busy)
 {
 	struct zc_ring *r = p->r;
 	struct zc_pool **pp;
@@ -133,7 +148,10 @@ static void pool_free(struct zc_pool *p)
 			break;
 		}
 	}
-	munmap(p->base, p->map_len);
+	/* A request the kernel still runs may read the range: never let a
+	 * new mapping take it. */
+	if (!((p->retire || busy) && retire(p)))
+		munmap(p->base, p->map_len);
 	free(p->buf_inflight);
 	free(p);
 }
@@ -144,14 +162,14 @@ int zc_pool_destroy(struct zc_pool *p)
 		return 0;
 	if (p->inflight)
 		return -EBUSY;
-	pool_free(p);
+	pool_free(p, false);
 	return 0;
 }
 
-void zc_pools_destroy_all(struct zc_ring *r)
+void zc_pools_destroy_all(struct zc_ring *r, bool busy)
 {
 	while (r->pools)
-		pool_free(r->pools);
+		pool_free(r->pools, busy || r->pools->inflight);
 }
 
 void *zc_pool_base(const struct zc_pool *p)
@@ -166,13 +184,49 @@ uint32_t zc_pool_inflight(const struct zc_pool *p)
 
 void zc_req_hold_bufs(struct zc_req *req, int delta)
 {
+	uint32_t i, b;
+
+	for (i = 0; i < req->nholds; i++) {
+		struct zc_hold *h = &req->holds[i];
+		uint32_t j;
+
+		/* inflight counts requests: once per pool */
+		for (j = 0; j < i && req->holds[j].pool != h->pool; j++)
+			;
+		if (j == i)
+			h->pool->inflight += (uint32_t)delta;
+		for (b = h->first; b <= h->last; b++)
+			h->pool->buf_inflight[b] += (uint32_t)delta;
+	}
+}
+
+int zc_hold_add(struct zc_req *req, struct zc_pool *p, uint32_t first,
+		uint32_t last)
+{
+	struct zc_hold *same = NULL;
 	uint32_t i;
 
-	if (!req->pool)
-		return;
-	req->pool->inflight += (uint32_t)delta;
-	for (i = 0; i < req->nbufs; i++)
-		req->pool->buf_inflight[req->bufs[i]] += (uint32_t)delta;
+	for (i = 0; i < req->nholds; i++) {
+		struct zc_hold *h = &req->holds[i];
+
+		if (h->pool != p)
+			continue;
+		same = h;
+		if (first <= h->last + 1 && last + 1 >= h->first)
+			break;	/* touching ranges: one entry */
+	}
+	if (i == req->nholds && req->nholds < ZC_MAX_IOV) {
+		req->holds[req->nholds++] = (struct zc_hold){ p, first, last };
+		return 0;
+	}
+	if (!same)
+		return -EINVAL;
+	/* Out of entries: widen this pool's (holding a few more buffers). */
+	if (first < same->first)
+		same->first = first;
+	if (last > same->last)
+		same->last = last;
+	return 0;
 }
 
 uint32_t zc_pool_region_buffers(const struct zc_pool *p)
@@ -190,25 +244,31 @@ uint32_t zc_pool_buf_inflight(const struct zc_pool *p, uint32_t buf)
 	return buf < p->count ? p->buf_inflight[buf] : 0;
 }
 
-/* Which pool buffer holds [addr, addr + len), if any. */
-struct zc_pool *zc_pool_of(struct zc_ring *r, const void *addr, uint32_t len,
-			   uint32_t *buf)
+struct zc_pool *zc_hold_range(struct zc_ring *r, struct zc_req *req,
+			      const void *addr, uint64_t len, uint32_t *buf,
+			      int *err)
 {
-	const char *a = addr;
-	struct zc_pool *p;
+	const char *a = addr, *end = a + (len ? len : 1);
+	struct zc_pool *p, *fixed = NULL;
 
+	*buf = 0;
+	*err = 0;
 	for (p = r->pools; p; p = p->next) {
-		const char *b = p->base;
+		const char *b = p->base, *e = b + p->map_len;
+		size_t lo, hi;
 
-		if (a >= b && a < b + p->map_len) {
-			size_t off = (size_t)(a - b);
-
-			*buf = (uint32_t)(off / p->size);
-			if (off % p->size + len > p->size)
-				return NULL;	/* spans buffers: not ours */
-			return p;
+		if (end <= b || a >= e)
+			continue;
+		lo = (size_t)((a > b ? a : b) - b) / p->size;
+		hi = (size_t)((end < e ? end : e) - b - 1) / p->size;
+		if (zc_hold_add(req, p, (uint32_t)lo, (uint32_t)hi)) {
+			*err = -EINVAL;
+			return NULL;
+		}
+		if (a >= b && end <= e && lo == hi) {
+			fixed = p;
+			*buf = (uint32_t)lo;
 		}
 	}
-	*buf = 0;
-	return NULL;
+	return fixed;
 }

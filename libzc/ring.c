@@ -70,6 +70,7 @@ int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
 	if (!r)
 		return -ENOMEM;
 	r->event_fd = -1;
+	r->placeholder_fd = -1;
 	r->cfg = *cfg;
 	if (!r->cfg.cq_entries)
 		r->cfg.cq_entries = 4 * r->cfg.sq_entries;
@@ -105,10 +106,14 @@ int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
 	}
 	probe_ops(r);
 
+	/*
+	 * A registered ring fd only saves a file lookup per io_uring_enter:
+	 * when the kernel refuses it (each thread has 16 slots, -EBUSY when
+	 * taken; -EINVAL before 5.18) the ring works without, and says why.
+	 */
 	if (cfg->flags & ZC_RING_REGISTERED_FD) {
 		ret = io_uring_register_ring_fd(&r->ring);
-		if (ret < 0)
-			goto fail;
+		r->reg_fd = ret < 0 ? ret : 1;
 	}
 
 	r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -172,8 +177,9 @@ void zc_ring_destroy(struct zc_ring *r)
 		r->done_count = 0;
 	}
 	zc_recv_destroy(r);
-	zc_pools_destroy_all(r);
+	zc_pools_destroy_all(r, r->reqs_used > 0);
 	io_uring_queue_exit(&r->ring);
+	zc_socks_release_held(r);
 	close(r->event_fd);
 	free(r->reqs);
 	free(r->slots);
@@ -205,6 +211,11 @@ int zc_ring_unified_native(const struct zc_ring *r)
 int zc_ring_sendv_fixed(const struct zc_ring *r)
 {
 	return r->has_vec_fixed;
+}
+
+int zc_ring_registered_fd(const struct zc_ring *r)
+{
+	return r->reg_fd;
 }
 
 uint32_t zc_ring_pending(const struct zc_ring *r)
@@ -283,9 +294,16 @@ void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res)
 		.cqes = req->cqes,
 	};
 
-	/* A stream send that failed part-way reports bytes; keep the errno. */
-	if (res >= 0 && req->err)
-		c.aux2 = (uint32_t)-req->err;
+	if (zc_is_send(req->op)) {
+		/* bytes taken, whole or not; res >= 0 only when whole */
+		c.aux = req->done;
+		if (res >= 0)
+			c.res = req->done > INT32_MAX ? INT32_MAX :
+				(int32_t)req->done;
+	} else if ((req->op == ZC_OP_SOCKET || req->op == ZC_OP_ACCEPT) &&
+		   res >= 0) {
+		zc_sock_renew(r, res);	/* a new file under that number */
+	}
 	zc_req_hold_bufs(req, -1);
 	zc_emit(r, &c);
 	zc_req_put(r, req);
@@ -462,8 +480,7 @@ int zc_cancel_all(struct zc_ring *r)
 
 		for (req = s->redo_head; req; req = next) {
 			next = req->next;
-			zc_req_finish(r, req, req->done ? (int32_t)req->done :
-				      -ECANCELED);
+			zc_req_finish(r, req, -ECANCELED);
 		}
 		for (req = s->head; req; req = next) {
 			next = req->next;

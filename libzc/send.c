@@ -19,16 +19,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-struct zc_sock *zc_sock_get(struct zc_ring *r, int fd)
+struct zc_sock *zc_sock_slot(struct zc_ring *r, int fd)
 {
-	struct zc_sock *s;
-	socklen_t len;
-	int type;
-
 	if (fd < 0) {
 		errno = EBADF;
 		return NULL;
@@ -62,8 +60,16 @@ struct zc_sock *zc_sock_get(struct zc_ring *r, int fd)
 		r->socks = ns;
 		r->nsocks = n;
 	}
-	s = &r->socks[fd];
-	if (!s->known) {
+	return &r->socks[fd];
+}
+
+struct zc_sock *zc_sock_get(struct zc_ring *r, int fd)
+{
+	struct zc_sock *s = zc_sock_slot(r, fd);
+	socklen_t len;
+	int type;
+
+	if (s && !s->known) {
 		len = sizeof(type);
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
 			return NULL;
@@ -75,28 +81,11 @@ struct zc_sock *zc_sock_get(struct zc_ring *r, int fd)
 	return s;
 }
 
-int zc_sock_forget(struct zc_ring *r, int fd)
+/* Finish every request queued on s (never issued) with -ECANCELED. */
+static void cancel_queued(struct zc_ring *r, struct zc_sock *s)
 {
-	struct zc_sock *s;
-
-	if (fd < 0 || (uint32_t)fd >= r->nsocks)
-		return 0;
-	s = &r->socks[fd];
-	if (s->head || s->redo_head || s->chain)
-		return -EBUSY;
-	s->known = 0;
-	return 0;
-}
-
-int zc_sock_abort(struct zc_ring *r, int fd)
-{
-	struct zc_sock *s;
 	struct zc_req *req;
 
-	if (fd < 0 || (uint32_t)fd >= r->nsocks || !r->socks[fd].known)
-		return 0;
-	s = &r->socks[fd];
-	s->aborted = 1;
 	while ((req = s->redo_head) || (req = s->head)) {
 		if (req == s->redo_head) {
 			s->redo_head = req->next;
@@ -107,10 +96,76 @@ int zc_sock_abort(struct zc_ring *r, int fd)
 			if (!s->head)
 				s->tail = NULL;
 		}
-		if (req->done)
-			req->err = -ECANCELED;
-		zc_req_finish(r, req, req->done ? (int32_t)req->done : -ECANCELED);
+		zc_req_finish(r, req, -ECANCELED);
 	}
+}
+
+/*
+ * The number now names another file.  Requests of the old one still in the
+ * kernel carry the old gen: their CQEs no longer touch this state.
+ */
+static void sock_reset(struct zc_ring *r, struct zc_sock *s)
+{
+	cancel_queued(r, s);
+	s->known = 0;
+	s->aborted = 0;
+	s->closing = 0;
+	s->broken = 0;
+	s->chain = 0;
+	s->gen++;
+}
+
+void zc_sock_renew(struct zc_ring *r, int fd)
+{
+	if (fd >= 0 && (uint32_t)fd < r->nsocks)
+		sock_reset(r, &r->socks[fd]);
+}
+
+void zc_sock_closed(struct zc_ring *r, struct zc_req *req)
+{
+	struct zc_sock *s;
+
+	if (req->fd < 0 || (uint32_t)req->fd >= r->nsocks)
+		return;
+	s = &r->socks[req->fd];
+	if (s->gen == req->gen)
+		sock_reset(r, s);
+}
+
+int zc_sock_forget(struct zc_ring *r, int fd)
+{
+	struct zc_sock *s;
+
+	if (fd < 0 || (uint32_t)fd >= r->nsocks)
+		return 0;
+	s = &r->socks[fd];
+	if (s->head || s->redo_head || s->chain)
+		return -EBUSY;
+	sock_reset(r, s);
+	return 0;
+}
+
+int zc_sock_opened(struct zc_ring *r, int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	/* libzc holds that number itself (an abortive close in progress):
+	 * it cannot have been opened anew */
+	if ((uint32_t)fd < r->nsocks && r->socks[fd].close_req)
+		return -EBUSY;
+	zc_sock_renew(r, fd);
+	return 0;
+}
+
+int zc_sock_abort(struct zc_ring *r, int fd)
+{
+	struct zc_sock *s;
+
+	if (fd < 0 || (uint32_t)fd >= r->nsocks || !r->socks[fd].known)
+		return 0;
+	s = &r->socks[fd];
+	s->aborted = 1;
+	cancel_queued(r, s);
 	return 0;
 }
 
@@ -126,6 +181,7 @@ static void mark_ready(struct zc_ring *r, struct zc_sock *s)
 void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req)
 {
 	req->seq = s->next_seq++;
+	req->gen = s->gen;
 	req->state = ZC_REQ_QUEUED;
 	req->next = NULL;
 	if (s->tail)
@@ -178,7 +234,7 @@ static uint32_t zc_flags(const struct zc_req *req)
 }
 
 /* Drop the first n bytes of a sendmsg's iovecs (after a short send). */
-static void msg_advance(struct zc_req *req, uint32_t n)
+static void msg_advance(struct zc_req *req, uint64_t n)
 {
 	struct msghdr *m = &req->msg;
 
@@ -200,7 +256,10 @@ static void prep(struct zc_ring *r, struct zc_req *req,
 		 struct io_uring_sqe *sqe, const struct zc_sock *s)
 {
 	const char *p = req->buf + req->done;
-	uint32_t left = req->len - req->done;
+	uint64_t rest = req->len - req->done;
+	/* sqe->len is 32 bits and the kernel takes at most this per call */
+	uint32_t left = rest > ZC_SQE_MAX_BYTES ? ZC_SQE_MAX_BYTES :
+			(uint32_t)rest;
 	uint32_t mf = msg_flags(req, s);
 
 	switch (req->op) {
@@ -214,7 +273,7 @@ static void prep(struct zc_ring *r, struct zc_req *req,
 		if (req->pool)
 			io_uring_prep_send_zc_fixed(sqe, req->fd, p, left, mf,
 				zc_flags(req),
-				zc_pool_slot_of(req->pool, req->bufs[0]));
+				zc_pool_slot_of(req->pool, req->buf0));
 		else
 			io_uring_prep_send_zc(sqe, req->fd, p, left, mf,
 					      zc_flags(req));
@@ -222,7 +281,7 @@ static void prep(struct zc_ring *r, struct zc_req *req,
 	case ZC_OP_SENDMSG_ZC:
 		if (req->vec_fixed)
 			io_uring_prep_sendmsg_zc_fixed(sqe, req->fd, &req->msg,
-				mf, zc_pool_slot_of(req->pool, req->bufs[0]));
+				mf, zc_pool_slot_of(req->pool, req->buf0));
 		else
 			io_uring_prep_sendmsg_zc(sqe, req->fd, &req->msg, mf);
 		sqe->ioprio |= zc_flags(req);
@@ -297,6 +356,13 @@ static void issue_chain(struct zc_ring *r, struct zc_sock *s)
 	for (i = 0; i < n; i++) {
 		struct zc_req *req = pop(s);
 
+		/*
+		 * A send longer than one SQE carries comes back "whole" for
+		 * the kernel after its first piece: nothing may be linked
+		 * behind it, or that would overtake its remainder.
+		 */
+		if (req->len - req->done > ZC_SQE_MAX_BYTES)
+			n = i + 1;
 		req->in_chain = 1;
 		issue_one(r, req, s, i + 1 < n);
 	}
@@ -321,10 +387,11 @@ static void maybe_finish(struct zc_ring *r, struct zc_req *req)
 
 	if (req->state != ZC_REQ_WAIT_NOTIF || req->notifs)
 		return;
-	if (req->op == ZC_OP_SHUTDOWN || req->op == ZC_OP_CLOSE)
+	if (!zc_is_send(req->op))
 		res = req->err;
 	else
-		res = req->done ? (int32_t)req->done : req->err;
+		/* whole, or not: zc_req_finish() adds the bytes */
+		res = req->done == req->len ? 0 : req->err;
 	zc_req_finish(r, req, res);
 }
 
@@ -332,49 +399,69 @@ static void maybe_finish(struct zc_ring *r, struct zc_req *req)
 static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 {
 	struct zc_sock *s = NULL;
-	bool chain_end = false;
+	bool chain_end = false, orphan = false;
 
 	if (req->in_chain) {
-		s = &r->socks[req->fd];
 		req->in_chain = 0;
-		s->chain--;
-		chain_end = !s->chain;
-		if (res == -ECANCELED && s->broken && !req->canceled &&
-		    !s->aborted) {
-			/* Cut off by an earlier link of its chain: reissue. */
-			redo(s, req);
-			goto out;
+		s = &r->socks[req->fd];
+		if (s->gen != req->gen) {
+			/* Its file was closed and the number reused meanwhile:
+			 * this state is the new file's. */
+			s = NULL;
+			orphan = true;
+		} else {
+			s->chain--;
+			chain_end = !s->chain;
+			if (res == -ECANCELED && s->broken && !req->canceled &&
+			    !s->aborted) {
+				/* Cut off by an earlier link of its chain:
+				 * reissue. */
+				redo(s, req);
+				goto out;
+			}
 		}
 	}
-	if (res >= 0 && req->op != ZC_OP_SHUTDOWN && req->op != ZC_OP_CLOSE) {
-		req->done += res;
-		if (req->done < req->len && req->canceled) {
-			/* Cancelled part-way: report the bytes, and why. */
-			req->err = -ECANCELED;
-		} else if (req->done < req->len && res > 0 && s && s->stream &&
-			   !s->aborted) {
+	if (res >= 0 && zc_is_send(req->op)) {
+		req->done += (uint32_t)res;
+		if (req->done < req->len && res > 0 && s && s->stream &&
+		    !s->aborted && !req->canceled) {
 			/* Short stream send: the rest goes first. */
 			if (req->iovcnt)
-				msg_advance(req, res);
+				msg_advance(req, (uint32_t)res);
 			if (s->chain)
 				s->broken = 1;
 			redo(s, req);
 			goto out;
 		}
+		if (req->done < req->len && !req->err)
+			/* Cut short and not to be completed: the caller gave
+			 * up on it (cancel, abort, closed file), or the
+			 * kernel took nothing (a datagram is never short). */
+			req->err = req->canceled || orphan ||
+				   (s && s->aborted) ? -ECANCELED : -EIO;
 	} else if (res < 0) {
 		req->err = res;
 		if (s && s->chain)
 			s->broken = 1;
 	}
 	req->state = ZC_REQ_WAIT_NOTIF;
-	if (req->op == ZC_OP_CLOSE && res >= 0 && (uint32_t)req->fd < r->nsocks)
-		r->socks[req->fd].known = 0;	/* the number may be reused */
+	if (req->op == ZC_OP_CLOSE)
+		zc_sock_closed(r, req);	/* the number may be reused */
 	maybe_finish(r, req);
 out:
 	if (chain_end) {
 		s->broken = 0;
-		if (s->redo_head || s->head)
+		if (s->close_req) {
+			/* No link of the aborted socket can run any more:
+			 * free the number now (closes the placeholder). */
+			struct zc_req *c = s->close_req;
+
+			s->close_req = NULL;
+			if (issue_one(r, c, NULL, false))
+				zc_req_finish(r, c, -EBUSY);
+		} else if (s->redo_head || s->head) {
 			mark_ready(r, s);
+		}
 	}
 }
 
@@ -433,6 +520,11 @@ static int queue_send(struct zc_ring *r, struct zc_req *req)
 		zc_req_put(r, req);
 		return ret;
 	}
+	if (s->closing) {
+		/* Never issue a send against a number being closed. */
+		zc_req_put(r, req);
+		return -ECANCELED;
+	}
 	zc_req_hold_bufs(req, 1);
 	if (s->ordered) {
 		zc_sock_enqueue(r, s, req);
@@ -446,13 +538,15 @@ static int queue_send(struct zc_ring *r, struct zc_req *req)
 	return ret;
 }
 
-int zc_send(struct zc_ring *r, int fd, const void *buf, uint32_t len,
+#define ZC_SEND_ALL_FLAGS (ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT)
+
+int zc_send(struct zc_ring *r, int fd, const void *buf, uint64_t len,
 	    uint32_t flags, uint64_t user_data)
 {
 	struct zc_req *req;
-	uint32_t bi;
+	int err;
 
-	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT))
+	if (flags & ~ZC_SEND_ALL_FLAGS)
 		return -EINVAL;
 	if (!buf && len)
 		return -EFAULT;
@@ -466,10 +560,13 @@ int zc_send(struct zc_ring *r, int fd, const void *buf, uint32_t len,
 	req->send_flags = flags;
 	if (req->op != ZC_OP_SEND_ZC)
 		req->native = 0;
-	/* Pool memory is held by the send even when not sent as fixed. */
-	req->pool = zc_pool_of(r, buf, len, &bi);
-	req->bufs[0] = bi;
-	req->nbufs = req->pool ? 1 : 0;
+	/* Pool memory is held by the send even when not sent as fixed; a
+	 * zero-copy send inside one pool buffer goes from the fixed buffer. */
+	req->pool = zc_hold_range(r, req, buf, len, &req->buf0, &err);
+	if (err) {
+		zc_req_put(r, req);
+		return err;
+	}
 	return queue_send(r, req);
 }
 
@@ -479,11 +576,13 @@ int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 {
 	struct zc_req *req;
 
-	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT))
+	if (flags & ~ZC_SEND_ALL_FLAGS)
 		return -EINVAL;
-	if (!pool || pool->r != r || buf >= pool->count ||
+	if (!pool || buf >= pool->count ||
 	    off > pool->size || len > pool->size - off)
 		return -EINVAL;
+	if (pool->r != r)
+		return -EXDEV;
 	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SEND_ZC :
 			 ZC_OP_SEND, user_data);
 	if (!req)
@@ -495,8 +594,8 @@ int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 	if (req->op != ZC_OP_SEND_ZC)
 		req->native = 0;
 	req->pool = pool;
-	req->bufs[0] = buf;
-	req->nbufs = 1;
+	req->buf0 = buf;
+	zc_hold_add(req, pool, buf, buf);
 	return queue_send(r, req);
 }
 
@@ -507,8 +606,9 @@ int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 	struct zc_req *req;
 	uint64_t total = 0;
 	uint32_t i, bi;
+	int err = 0;
 
-	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT))
+	if (flags & ~ZC_SEND_ALL_FLAGS)
 		return -EINVAL;
 	if (!iov || !iovcnt || iovcnt > ZC_MAX_IOV)
 		return -EINVAL;
@@ -516,14 +616,12 @@ int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 		return -EINVAL;
 	for (i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	if (total > INT32_MAX)
-		return -EMSGSIZE;
 	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SENDMSG_ZC :
 			 ZC_OP_SEND, user_data);
 	if (!req)
 		return -EAGAIN;
 	req->fd = fd;
-	req->len = (uint32_t)total;
+	req->len = total;
 	req->send_flags = flags;
 	if (req->op != ZC_OP_SENDMSG_ZC)
 		req->native = 0;
@@ -537,12 +635,13 @@ int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 		req->msg.msg_name = &req->addr;
 		req->msg.msg_namelen = addrlen;
 	}
-	/* A single iovec inside a pool holds that buffer. */
-	if (iovcnt == 1)
-		req->pool = zc_pool_of(r, iov[0].iov_base, iov[0].iov_len, &bi);
-	if (req->pool) {
-		req->bufs[0] = bi;
-		req->nbufs = 1;
+	/* Every iovec inside a pool holds what it reads. */
+	for (i = 0; i < iovcnt && !err; i++)
+		zc_hold_range(r, req, iov[i].iov_base, iov[i].iov_len, &bi,
+			      &err);
+	if (err) {
+		zc_req_put(r, req);
+		return err;
 	}
 	return queue_send(r, req);
 }
@@ -555,11 +654,12 @@ int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 	uint64_t total = 0;
 	uint32_t i, region;
 
-	if (flags & ~(ZC_SEND_ZEROCOPY | ZC_SEND_MORE | ZC_SEND_NO_REPORT) ||
-	    !(flags & ZC_SEND_ZEROCOPY))
+	if (flags & ~ZC_SEND_ALL_FLAGS || !(flags & ZC_SEND_ZEROCOPY))
 		return -EINVAL;
-	if (!pool || pool->r != r || !spans || !n || n > ZC_MAX_IOV)
+	if (!pool || !spans || !n || n > ZC_MAX_IOV)
 		return -EINVAL;
+	if (pool->r != r)
+		return -EXDEV;
 	region = spans[0].buf / pool->per_region;
 	for (i = 0; i < n; i++) {
 		const struct zc_span *v = &spans[i];
@@ -570,21 +670,19 @@ int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 			return -EINVAL;
 		total += v->len;
 	}
-	if (total > INT32_MAX)
-		return -EMSGSIZE;
 	if (!r->has_vec_fixed)
 		return -EOPNOTSUPP;
 	req = zc_req_get(r, ZC_OP_SENDMSG_ZC, user_data);
 	if (!req)
 		return -EAGAIN;
 	req->fd = fd;
-	req->len = (uint32_t)total;
+	req->len = total;
 	req->send_flags = flags;
 	req->vec_fixed = 1;
 	req->pool = pool;
-	req->nbufs = (uint8_t)n;
+	req->buf0 = spans[0].buf;
 	for (i = 0; i < n; i++) {
-		req->bufs[i] = spans[i].buf;
+		zc_hold_add(req, pool, spans[i].buf, spans[i].buf);
 		/* Addresses inside the registered region, as the kernel wants. */
 		req->iov[i].iov_base = (char *)pool->base +
 			(size_t)spans[i].buf * pool->size + spans[i].off;
@@ -596,18 +694,95 @@ int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 	return queue_send(r, req);
 }
 
-/* Shutdown and close on an ordered socket wait for its queued sends. */
-int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req)
+static int placeholder(struct zc_ring *r)
 {
-	struct zc_sock *s;
+	if (r->placeholder_fd < 0)
+		r->placeholder_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return r->placeholder_fd;
+}
 
-	if (req->fd >= 0 && (uint32_t)req->fd < r->nsocks) {
-		s = &r->socks[req->fd];
-		if (s->known && s->ordered && !s->aborted &&
-		    (s->head || s->redo_head || s->chain)) {
-			zc_sock_enqueue(r, s, req);
-			return 0;
+/*
+ * An abortive close while a chain of the socket is in the kernel.  The
+ * kernel looks up the fd of a linked request when the link before it
+ * finished, not when it was submitted: closing the number now would let
+ * the chain's later links run against whatever socket gets the number
+ * next.  Instead the number keeps a placeholder (/dev/null: a send there
+ * fails with -ENOTSOCK) until the chain is over; the socket itself is
+ * released now (its unsent data goes, zero-copy buffers come back), the
+ * request running in it is canceled, and the close of the placeholder is
+ * issued when the chain's last record is in.
+ */
+static int park_close(struct zc_ring *r, struct zc_sock *s,
+		      struct zc_req *req)
+{
+	uint32_t i;
+	int ph = placeholder(r);
+
+	if (ph < 0 || dup3(ph, req->fd, O_CLOEXEC) < 0)
+		return -1;
+	for (i = 0; i < r->cfg.max_requests; i++) {
+		struct zc_req *q = &r->reqs[i];
+		struct io_uring_sqe *sqe;
+
+		if (q->state != ZC_REQ_INFLIGHT || !q->in_chain ||
+		    q->fd != req->fd || q->gen != s->gen)
+			continue;
+		sqe = zc_sqe(r);
+		if (!sqe)
+			break;
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)q, 0);
+		sqe->user_data = 0;
+	}
+	req->state = ZC_REQ_QUEUED;
+	s->close_req = req;
+	return 0;
+}
+
+void zc_socks_release_held(struct zc_ring *r)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->nsocks; i++) {
+		struct zc_sock *s = &r->socks[i];
+
+		if (s->close_req) {
+			close((int)i);
+			s->close_req = NULL;
 		}
 	}
-	return issue_one(r, req, NULL, false);
+	if (r->placeholder_fd >= 0)
+		close(r->placeholder_fd);
+	r->placeholder_fd = -1;
+}
+
+/*
+ * Shutdown and close on an ordered socket wait for its queued sends.  Once
+ * a close is queued, nothing more is issued against the number.
+ */
+int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req)
+{
+	struct zc_sock *s = zc_sock_slot(r, req->fd);
+
+	if (!s)
+		return issue_one(r, req, NULL, false);	/* the kernel says why */
+	if (s->closing)
+		return -ECANCELED;
+	req->gen = s->gen;
+	if (req->op == ZC_OP_CLOSE && s->known && s->ordered && s->aborted &&
+	    s->chain && park_close(r, s, req) == 0) {
+		s->closing = 1;
+		return 0;
+	}
+	if (s->known && s->ordered && !s->aborted &&
+	    (s->head || s->redo_head || s->chain)) {
+		zc_sock_enqueue(r, s, req);
+	} else {
+		int ret = issue_one(r, req, NULL, false);
+
+		if (ret)
+			return ret;
+	}
+	if (req->op == ZC_OP_CLOSE)
+		s->closing = 1;
+	return 0;
 }

@@ -168,6 +168,26 @@ int zc_shutdown(struct zc_ring *r, int fd, int how, uint64_t user_data)
 	return ret;
 }
 
+/* An accept in flight holds the listener open: end it (-ECANCELED). */
+static void cancel_accepts(struct zc_ring *r, int fd)
+{
+	uint32_t i;
+
+	for (i = 0; i < r->cfg.max_requests; i++) {
+		struct zc_req *q = &r->reqs[i];
+		struct io_uring_sqe *sqe;
+
+		if (q->state != ZC_REQ_INFLIGHT || q->op != ZC_OP_ACCEPT ||
+		    q->fd != fd)
+			continue;
+		sqe = zc_sqe(r);
+		if (!sqe)
+			return;
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)q, 0);
+		sqe->user_data = 0;
+	}
+}
+
 int zc_close(struct zc_ring *r, int fd, uint64_t user_data)
 {
 	struct zc_req *req = get(r, ZC_OP_CLOSE, fd, user_data);
@@ -175,8 +195,13 @@ int zc_close(struct zc_ring *r, int fd, uint64_t user_data)
 
 	if (!req)
 		return -EAGAIN;
+	if (fd >= 0 && (uint32_t)fd < r->nsocks && r->socks[fd].closing) {
+		zc_req_put(r, req);
+		return -ECANCELED;	/* closed already */
+	}
 	/* receive hook: a receive in flight would keep the socket open */
 	zc_recv_cancel_fd(r, fd);
+	cancel_accepts(r, fd);
 	ret = zc_queue_after_sends(r, req);
 	if (ret)
 		zc_req_put(r, req);

@@ -72,7 +72,7 @@ static void bad_input(struct zc_ring *r, struct zc_pool *pool, int fd)
 	CHECK_EQ(zc_sendv_fixed(r, fd, pool, v, 1, ZC_SEND_ZEROCOPY, 1), -EINVAL);
 	v[0].reserved = 0;
 	CHECK_EQ(zc_pool_create(other, &pc, &foreign), 0);
-	CHECK_EQ(zc_sendv_fixed(r, fd, foreign, v, 1, ZC_SEND_ZEROCOPY, 1), -EINVAL);
+	CHECK_EQ(zc_sendv_fixed(r, fd, foreign, v, 1, ZC_SEND_ZEROCOPY, 1), -EXDEV);
 	zc_ring_destroy(other);
 	/* Nothing was queued or held. */
 	CHECK_EQ(zc_ring_pending(r), 0);

@@ -121,6 +121,7 @@ int main(void)
 
 	begin("POOL_FLAGS", "enum zc_pool_flags");
 	NP("ZC_POOL_", ZC_POOL_HUGE);
+	NP("ZC_POOL_", ZC_POOL_RETIRE);
 	end();
 
 	begin("RX_MODE", "enum zc_rx_mode");
@@ -152,6 +153,7 @@ int main(void)
 	N(ZC_MAX_IOV);
 	N(ZC_POOL_MAX_BUFFERS);
 	N(ZC_REGION_MAX);
+	N(ZC_SQE_MAX_BYTES);
 	N(IORING_FEAT_SEND_ZC_UNIFIED);
 	N(IORING_SEND_ZC_UNIFIED);
 	end();

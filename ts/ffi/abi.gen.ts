@@ -54,6 +54,7 @@ export const SEND_FLAGS = {
 /** enum zc_pool_flags */
 export const POOL_FLAGS = {
   HUGE: 1,
+  RETIRE: 2,
 } as const;
 
 /** enum zc_rx_mode */
@@ -88,6 +89,7 @@ export const LIMITS = {
   ZC_MAX_IOV: 16,
   ZC_POOL_MAX_BUFFERS: 65536,
   ZC_REGION_MAX: 1073741824,
+  ZC_SQE_MAX_BYTES: 2147479552,
   IORING_FEAT_SEND_ZC_UNIFIED: 262144,
   IORING_SEND_ZC_UNIFIED: 64,
 } as const;

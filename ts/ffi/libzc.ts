@@ -116,6 +116,8 @@ export interface LibZc {
   zc_ring_features(r: NativePointer): number;
   zc_ring_unified_native(r: NativePointer): number;
   zc_ring_sendv_fixed(r: NativePointer): number;
+  /** 1 registered, 0 not asked, -errno refused (the ring runs on its plain fd) */
+  zc_ring_registered_fd(r: NativePointer): number;
   zc_ring_pending(r: NativePointer): number;
   zc_submit(r: NativePointer): number;
   /** out: a Buffer of max * 32 bytes, filled with struct zc_completion records. */
@@ -132,6 +134,7 @@ export interface LibZc {
   zc_close(r: NativePointer, fd: number, userData: number): number;
   zc_sock_forget(r: NativePointer, fd: number): number;
   zc_sock_abort(r: NativePointer, fd: number): number;
+  zc_sock_opened(r: NativePointer, fd: number): number;
   zc_send(r: NativePointer, fd: number, buf: Uint8Array, len: number, flags: number, userData: number): number;
   zc_send_fixed(
     r: NativePointer, fd: number, pool: NativePointer, buf: number, off: number, len: number,
@@ -223,6 +226,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_ring_features: fn('uint32_t zc_ring_features(const zc_ring *r)'),
     zc_ring_unified_native: fn('int zc_ring_unified_native(const zc_ring *r)'),
     zc_ring_sendv_fixed: fn('int zc_ring_sendv_fixed(const zc_ring *r)'),
+    zc_ring_registered_fd: fn('int zc_ring_registered_fd(const zc_ring *r)'),
     zc_ring_pending: fn('uint32_t zc_ring_pending(const zc_ring *r)'),
     zc_submit: fn('int zc_submit(zc_ring *r)'),
     zc_reap: fn('int zc_reap(zc_ring *r, void *out, uint32_t max)'),
@@ -238,7 +242,8 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_close: fn('int zc_close(zc_ring *r, int fd, uint64_t user_data)'),
     zc_sock_forget: fn('int zc_sock_forget(zc_ring *r, int fd)'),
     zc_sock_abort: fn('int zc_sock_abort(zc_ring *r, int fd)'),
-    zc_send: fn('int zc_send(zc_ring *r, int fd, const void *buf, uint32_t len, uint32_t flags, uint64_t user_data)'),
+    zc_sock_opened: fn('int zc_sock_opened(zc_ring *r, int fd)'),
+    zc_send: fn('int zc_send(zc_ring *r, int fd, const void *buf, uint64_t len, uint32_t flags, uint64_t user_data)'),
     zc_send_fixed: fn(
       'int zc_send_fixed(zc_ring *r, int fd, zc_pool *pool, uint32_t buf, uint32_t off, uint32_t len, uint32_t flags, uint64_t user_data)',
     ),

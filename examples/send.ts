@@ -4,7 +4,8 @@
  * the same process.  Run: npx tsx examples/send.ts [MiB]
  */
 import net from 'node:net';
-import { AUTO_ZC_THRESHOLD, Ring, ZcSocket } from '../ts/index.ts';
+import { once } from 'node:events';
+import { AUTO_ZC_THRESHOLD, connect, Ring } from '../ts/index.ts';
 
 const mib = Number(process.argv[2] ?? 64);
 
@@ -16,7 +17,8 @@ const { port } = server.address() as net.AddressInfo;
 
 const ring = Ring.create(); // io_uring; completions arrive on Node's own event loop
 const pool = ring.createPool({ count: 16, size: 64 * 1024 }); // registered (pinned) once
-const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port });
+const sock = connect({ ring, host: '127.0.0.1', port });
+await once(sock, 'connect');
 
 const buffers = Array.from({ length: pool.count }, () => pool.acquire());
 for (const b of buffers) b.bytes.fill(0x61); // fill while they are ours
@@ -36,7 +38,7 @@ await Promise.all(
   }),
 );
 const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-await sock.end(); // graceful: everything was handed over
+await sock.close(); // graceful: FIN after everything, every send settled, fd closed
 while (received < sent) await new Promise((r) => setTimeout(r, 5));
 
 console.log(

@@ -261,6 +261,133 @@ export function resolveSendOptions(input: SendOptionsInput | undefined, base: Re
   return parseSendOptions(input);
 }
 
+// ---------------------------------------------------------------------------
+// Node-style sockets and servers (ts/socket/): createServer(), listen(),
+// connect() and new ZcSocket().  Unknown keys pass (Node's own callers, e.g.
+// http.Agent, hand createConnection options of their own); known ones are
+// checked.  Nested sendOptions / receiveOptions have their own schemas.
+
+const PORT = int(0, 65535);
+const MS = z.number().int().min(0).max(2 ** 31 - 1);
+const HWM = int(0, 2 ** 31 - 1);
+const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null;
+const signal = z.custom<AbortSignal>((v) => v instanceof AbortSignal);
+const ringRef = z.custom<object>(isObject);
+const backend = z.enum(['auto', 'uring', 'net']);
+
+const SOCKET_FIELDS = {
+  ring: 'a Ring (default: the thread\'s shared ring)',
+  backend: '"auto", "uring" or "net"',
+  fd: 'an open stream socket file descriptor (an integer >= 0)',
+  allowHalfOpen: 'a boolean',
+  readableHighWaterMark: 'an integer in 0..2147483647 (bytes)',
+  writableHighWaterMark: 'an integer in 0..2147483647 (bytes)',
+  signal: 'an AbortSignal',
+  sendOptions: 'send options (see SendOptions)',
+  receiveOptions: 'receive options (see ReceiveOptions)',
+};
+const CONNECT_FIELDS = {
+  port: 'an integer in 0..65535',
+  host: 'a host name or IP literal',
+  family: '4 or 6',
+  noDelay: 'a boolean',
+  keepAlive: 'a boolean',
+  keepAliveInitialDelay: 'an integer >= 0 (ms)',
+  timeout: 'an integer >= 0 (ms)',
+};
+ALLOWED['SocketOptions'] = SOCKET_FIELDS;
+ALLOWED['ConnectOptions'] = { ...SOCKET_FIELDS, ...CONNECT_FIELDS };
+ALLOWED['ServerOptions'] = {
+  ring: SOCKET_FIELDS.ring,
+  backend: SOCKET_FIELDS.backend,
+  allowHalfOpen: 'a boolean',
+  noDelay: 'a boolean',
+  keepAlive: 'a boolean',
+  keepAliveInitialDelay: 'an integer >= 0 (ms)',
+  reusePort: 'a boolean',
+  backlog: 'an integer in 0..2147483647 (the kernel caps it at net.core.somaxconn)',
+  highWaterMark: 'an integer in 0..2147483647 (bytes)',
+  sendOptions: SOCKET_FIELDS.sendOptions,
+  receiveOptions: SOCKET_FIELDS.receiveOptions,
+};
+ALLOWED['ListenOptions'] = {
+  port: 'an integer in 0..65535 (0: any free port)',
+  host: 'a host name or IP literal',
+  backlog: 'an integer in 0..2147483647',
+  reusePort: 'a boolean',
+  ipv6Only: 'a boolean',
+  signal: 'an AbortSignal',
+};
+
+/** new ZcSocket() options. */
+export const SocketOptionsSchema = z
+  .object({
+    ring: ringRef.optional(),
+    backend: backend.optional(),
+    fd: int(0, 2 ** 31 - 1).optional(),
+    allowHalfOpen: z.boolean().optional(),
+    readableHighWaterMark: HWM.optional(),
+    writableHighWaterMark: HWM.optional(),
+    signal: signal.optional(),
+    sendOptions: z.custom<object>(isObject).optional(),
+    receiveOptions: z.custom<object>(isObject).optional(),
+  })
+  .passthrough();
+
+/** connect() / ZcSocket.connect() options. */
+export const ConnectOptionsSchema = SocketOptionsSchema.extend({
+  port: PORT,
+  host: z.string().min(1).optional(),
+  family: z.union([z.literal(4), z.literal(6)]).optional(),
+  noDelay: z.boolean().optional(),
+  keepAlive: z.boolean().optional(),
+  keepAliveInitialDelay: MS.optional(),
+  timeout: MS.optional(),
+}).passthrough();
+
+/** createServer() options. */
+export const ServerOptionsSchema = z
+  .object({
+    ring: ringRef.optional(),
+    backend: backend.optional(),
+    allowHalfOpen: z.boolean().optional(),
+    noDelay: z.boolean().optional(),
+    keepAlive: z.boolean().optional(),
+    keepAliveInitialDelay: MS.optional(),
+    reusePort: z.boolean().optional(),
+    backlog: int(0, 2 ** 31 - 1).optional(),
+    highWaterMark: HWM.optional(),
+    sendOptions: z.custom<object>(isObject).optional(),
+    receiveOptions: z.custom<object>(isObject).optional(),
+  })
+  .passthrough();
+
+/** server.listen(options) (and the port/host/backlog arguments). */
+export const ListenOptionsSchema = z
+  .object({
+    port: PORT.optional(),
+    host: z.string().min(1).optional(),
+    backlog: int(0, 2 ** 31 - 1).optional(),
+    reusePort: z.boolean().optional(),
+    ipv6Only: z.boolean().optional(),
+    signal: signal.optional(),
+  })
+  .passthrough();
+
+/** Validate socket, connect, server or listen options; throws ZcConfigError naming the field. */
+export function checkNetOptions(
+  which: 'SocketOptions' | 'ConnectOptions' | 'ServerOptions' | 'ListenOptions',
+  input: unknown,
+): void {
+  const schema = {
+    SocketOptions: SocketOptionsSchema,
+    ConnectOptions: ConnectOptionsSchema,
+    ServerOptions: ServerOptionsSchema,
+    ListenOptions: ListenOptionsSchema,
+  }[which];
+  parseWith(schema, which, input);
+}
+
 /** Error for a send range outside its buffer (same shape as schema errors). */
 export function rangeError(field: 'offset' | 'length', value: number, max: number): ZcConfigError {
   return new ZcConfigError('SendOptions', [{ field, value, allowed: `an integer in 0..${max}` }]);

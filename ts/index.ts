@@ -1,76 +1,57 @@
 // SPDX-License-Identifier: MIT
 /**
- * uring-zc: zero-copy networking for Node.js over io_uring.
+ * uring-zc: zero-copy networking for Node.js over io_uring, shaped like
+ * node:net (and falling back to it where io_uring is blocked).
  *
  * ```ts
- * import { Ring, ZcSocket } from 'uring-zc';
- * const ring = Ring.create();                       // io_uring + eventfd on Node's loop
- * const pool = ring.createPool({ count: 8, size: 65536 }); // registered, pinned once
- * const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: 9000 });
+ * import { createServer, connect } from 'uring-zc';
+ * const server = createServer((socket) => socket.pipe(socket)); // an echo server
+ * server.listen(9000);
+ * const sock = connect(9000, '127.0.0.1', () => sock.end('hello'));
+ * ```
+ *
+ * The zero-copy fast lane on the same sockets:
+ * ```ts
+ * const pool = sock.ring!.createPool({ count: 8, size: 65536 }); // registered, pinned once
  * const buf = pool.acquire();
- * buf.bytes.fill(42);                               // fill it while it is yours
- * const r = await sock.send(buf, { mode: 'zc' });   // one completion, buffer free again
- * console.log(r.bytes, r.zeroCopy);                 // 65536 'used' | 'copied'
- * buf.release(); await sock.close(); ring.close();
+ * buf.bytes.fill(42);
+ * const { bytes, zeroCopy } = await sock.send(buf, { mode: 'zc' }); // one completion, buffer free again
  * ```
  */
-export { Ring, REAP_BATCH, type Completion, type RingStats } from './ring.ts';
+export { Ring, type RingStats } from './ring.ts';
 export { BufferPool, PoolBuffer } from './pool.ts';
-export { ZcSocket } from './socket/socket.ts';
-export { COALESCE_MAX_SEND } from './socket/coalescer.ts';
 export {
-  type SendResult,
-  type SocketKind,
+  ZcSocket,
+  connect,
+  createConnection,
+  type SocketOptions,
+  type SocketConnectOptions,
   type ConnectOptions,
-  type ListenOptions,
-  type UdpOptions,
-  type AdoptOptions,
-} from './socket/types.ts';
-export { type SocketAddress, encodeSockaddr, decodeSockaddr } from './addr.ts';
+} from './socket/socket.ts';
+export { ZcServer, createServer, type ServerOptions, type ServerListenOptions } from './socket/server.ts';
+export { ZcDatagram, type DatagramOptions } from './socket/datagram.ts';
+export { setDefaultBackend, backendStatus, type BackendPreference } from './socket/backend.ts';
+export type { Backend } from './socket/engine.ts';
+export type { SendResult } from './socket/types.ts';
+export type { SocketAddress } from './addr.ts';
 export {
   AUTO_ZC_THRESHOLD,
   AUTO_ZC_THRESHOLD_UNREGISTERED,
-  RingOptionsSchema,
-  BufferPoolOptionsSchema,
-  SendOptionsSchema,
-  parseRingOptions,
-  parseBufferPoolOptions,
-  parseSendOptions,
-  DEFAULT_SEND_OPTIONS,
-  type RingOptions,
-  type RingOptionsInput,
-  type BufferPoolOptions,
-  type BufferPoolOptionsInput,
-  type SendOptions,
-  type SendOptionsInput,
+  type RingOptionsInput as RingOptions,
+  type BufferPoolOptionsInput as BufferPoolOptions,
+  type SendOptionsInput as SendOptions,
   type SendMode,
   type UnifiedMode,
 } from './config.ts';
-export {
-  ZcError,
-  ZcOwnershipError,
-  ZcConfigError,
-  errnoName,
-  errnoNumber,
-  type ConfigIssue,
-  type ErrnoName,
-  type ZcErrorInit,
-} from './errors.ts';
+export { ZcError, ZcOwnershipError, ZcConfigError, type ConfigIssue, type ErrnoName } from './errors.ts';
 export { probe, type ProbeInfo, type CapName } from './probe.ts';
 export { LibraryLoadError, libraryPath } from './ffi/libzc.ts';
 export {
   Receiver,
   RecvStream,
   Chunk,
-  receive,
-  sharedReceiver,
-  availableRecvModes,
-  ReceiveOptionsSchema,
-  parseReceiveOptions,
-  RECV_MODES,
   type RecvMode,
   type RecvModePreference,
-  type ReceiveOptions,
-  type ReceiveOptionsInput,
+  type ReceiveOptionsInput as ReceiveOptions,
   type ReceiverInfo,
 } from './recv.ts';

@@ -269,6 +269,11 @@ export class PoolBuffer {
     this.pool.giveBack(this);
   }
 
+  /** @internal the memory even while lent (the engine that sends it), null once released */
+  memory(): Uint8Array | null {
+    return this.#view;
+  }
+
   /** @internal mark the buffer as owned by the kernel; throws if it already is */
   lend(op: string): void {
     this.#check(op);

@@ -487,6 +487,17 @@ export class Chunk {
 type Waiter = { resolve: (r: IteratorResult<Chunk>) => void; reject: (e: unknown) => void };
 
 /**
+ * @internal A consumer fed chunks as they arrive instead of through next()
+ * (the Duplex socket's readable side).  `chunk` returns false to pause:
+ * later chunks are held (backpressure) until `RecvStream.resumeSink()`.
+ * `end` gets null at a clean end, the error otherwise.
+ */
+export interface RecvSink {
+  chunk(c: Chunk): boolean;
+  end(err: ZcError | null): void;
+}
+
+/**
  * The chunks of one socket, in order.  `for await (const c of stream)`;
  * `break` (or `return()`) cancels the receive and releases queued chunks.
  */
@@ -514,6 +525,10 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
   #canceled = false;
   #nativeDone = false;
   #resolveFinished!: () => void;
+  #req: RingRequest;
+  #sink: RecvSink | null = null;
+  #sinkPaused = false;
+  #sinkEnded = false;
 
   /** @internal use Receiver.receive() */
   constructor(receiver: Receiver, fd: number, token: symbol) {
@@ -528,6 +543,7 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
       done: (c) => this.#onRecord(c),
       fail: (err) => this.#onFinal(err.errno === ERRNO.ECANCELED && this.#canceled ? null : err),
     };
+    this.#req = req;
     receiver.ring.enqueue(req);
   }
 
@@ -538,6 +554,10 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
       this.chunks++;
       if (this.#canceled) {
         chunk.release();
+        return;
+      }
+      if (this.#sink && !this.#sinkPaused && this.#qhead === this.#queue.length) {
+        if (!this.#sink.chunk(chunk)) this.#sinkPaused = true;
         return;
       }
       const w = this.#waiter;
@@ -566,6 +586,10 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
   }
 
   #wakeEnd(): void {
+    if (this.#sink) {
+      this.#feedSink();
+      return;
+    }
     const w = this.#waiter;
     if (!w || this.#qhead < this.#queue.length) return;
     this.#waiter = null;
@@ -580,6 +604,48 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
       return this.#end;
     }
     return { value: undefined, done: true };
+  }
+
+  /**
+   * @internal Feed chunks to `sink` from now on (queued ones first) instead
+   * of through next().
+   */
+  attachSink(sink: RecvSink): void {
+    this.#sink = sink;
+    this.#sinkPaused = false;
+    this.#feedSink();
+  }
+
+  /**
+   * @internal Whether this receive keeps the process alive while it waits
+   * for data (default true; an unref'd socket's receive does not).
+   */
+  setRef(ref: boolean): void {
+    if (!this.#nativeDone) this.receiver.ring.refRequest(this.#req, ref);
+  }
+
+  /** @internal The sink takes chunks again (after its chunk() returned false). */
+  resumeSink(): void {
+    if (!this.#sink) return;
+    this.#sinkPaused = false;
+    this.#feedSink();
+  }
+
+  #feedSink(): void {
+    const sink = this.#sink as RecvSink;
+    while (!this.#sinkPaused && this.#qhead < this.#queue.length) {
+      const c = this.#queue[this.#qhead] as Chunk;
+      this.#queue[this.#qhead++] = undefined as unknown as Chunk;
+      if (!sink.chunk(c)) this.#sinkPaused = true;
+    }
+    if (this.#qhead === this.#queue.length) {
+      this.#queue = [];
+      this.#qhead = 0;
+      if (this.#end !== undefined && !this.#sinkEnded) {
+        this.#sinkEnded = true;
+        sink.end(this.#end);
+      }
+    }
   }
 
   /** Chunks received and not yet taken by next(). */

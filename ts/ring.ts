@@ -83,6 +83,23 @@ function native(): { zc: LibZc; c: LibC } {
   return lib;
 }
 
+/**
+ * Rings whose poll handle is open.  At process exit their handles are
+ * closed: a handle Node's teardown finds readable (a stale eventfd wakeup)
+ * would call into JavaScript that no longer runs, a fatal error.
+ */
+const live = new Set<Ring>();
+let exitHook = false;
+function stopAtExit(r: Ring): void {
+  live.add(r);
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const x of live) x.stopWatching();
+    live.clear();
+  });
+}
+
 /** Registered with a ring so close() can tear it down (pools, sockets). @internal */
 export interface RingResource {
   /** called by Ring.close() after every request settled */
@@ -155,6 +172,8 @@ export class Ring {
   #closed = false;
   #resources = new Set<RingResource>();
   #inReap = false;
+  /** long-lived requests that do not keep the process alive (unref'd sockets and servers) */
+  #unrefed = new Set<RingRequest>();
 
   private constructor(ptr: NativePointer, options: RingOptions, zc: LibZc) {
     this.#ptr = ptr;
@@ -167,6 +186,14 @@ export class Ring {
     this.fd = zc.zc_ring_fd(ptr);
     this.#watcher = watchReadable(this.eventFd, () => this.#onReadable());
     this.#watcher.unref();
+    stopAtExit(this);
+  }
+
+  /** @internal close the poll handle (process exit) */
+  stopWatching(): void {
+    this.#watcher?.close();
+    this.#watcher = null;
+    live.delete(this);
   }
 
   /**
@@ -286,6 +313,7 @@ export class Ring {
       return false;
     }
     if (rc < 0) {
+      this.#unrefed.delete(req);
       req.fail(new ZcError({ errno: rc, op: req.opName }));
       return true;
     }
@@ -388,7 +416,10 @@ export class Ring {
       const cqes = buf.readUInt16LE(base + OFF_CQES);
       this.stats.kernelCqes += cqes;
       // Multishot requests (receive) yield records with MORE before their last one.
-      if (!(flags & COMP_FLAGS.MORE)) this.#reqs.delete(id);
+      if (!(flags & COMP_FLAGS.MORE)) {
+        this.#reqs.delete(id);
+        this.#unrefed.delete(req);
+      }
       req.done({
         res: buf.readInt32LE(base + OFF_RES),
         flags,
@@ -411,8 +442,19 @@ export class Ring {
     if (issued) this.#scheduleFlush();
   }
 
+  /**
+   * @internal Whether a long-lived request (a receive, an accept) keeps the
+   * process alive while in flight (default true), like ref()/unref() of a
+   * Node handle.
+   */
+  refRequest(req: RingRequest, ref: boolean): void {
+    if (ref) this.#unrefed.delete(req);
+    else this.#unrefed.add(req);
+    this.#updateRef();
+  }
+
   #updateRef(): void {
-    const busy = this.#reqs.size + this.#backlog.length > 0;
+    const busy = this.#reqs.size + this.#backlog.length > this.#unrefed.size;
     if (busy !== this.#refed && this.#watcher) {
       if (busy) this.#watcher.ref();
       else this.#watcher.unref();
@@ -424,6 +466,7 @@ export class Ring {
     const reqs = [...this.#reqs.values(), ...this.#backlog];
     this.#reqs.clear();
     this.#backlog = [];
+    this.#unrefed.clear();
     for (const r of reqs) r.fail(new ZcError({ errno: err.errno, op: r.opName, hint: err.hint }));
   }
 
@@ -476,8 +519,7 @@ export class Ring {
     }
     // Pools last: destroying them needs every buffer back.
     for (const r of res) if (isPool(r)) r.destroyFromRing();
-    this.#watcher?.close();
-    this.#watcher = null;
+    this.stopWatching();
     zc.zc_ring_destroy(ptr);
     this.#ptr = null;
   }

@@ -8,7 +8,7 @@ import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { LAYOUT, OP, ERRNO } from '../../ts/ffi/abi.gen.ts';
 import { types } from '../../ts/ffi/libzc.ts';
-import { errnoName, errnoNumber } from '../../ts/index.ts';
+import { errnoName, errnoNumber } from '../../ts/errors.ts';
 import { ROOT, run } from './helpers.ts';
 
 describe('abi.gen.ts', () => {

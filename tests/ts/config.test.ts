@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest';
 import {
   AUTO_ZC_THRESHOLD,
   AUTO_ZC_THRESHOLD_UNREGISTERED,
-  parseBufferPoolOptions,
-  parseRingOptions,
-  parseSendOptions,
   Ring,
   ZcConfigError,
+  ZcDatagram,
   ZcSocket,
 } from '../../ts/index.ts';
+import { parseBufferPoolOptions, parseRingOptions, parseSendOptions } from '../../ts/config.ts';
+import { connected } from './net-helpers.ts';
 
 function configError(fn: () => unknown): ZcConfigError {
   try {
@@ -169,7 +169,7 @@ describe('send() validates its options on the hot path too', () => {
   it('throws ZcConfigError synchronously and sends nothing', () => {
     const ring = Ring.create();
     try {
-      const [a, b] = ZcSocket.pair(ring);
+      const [a, b] = ZcSocket.pair({ ring });
       const issued = ring.stats.issued;
       for (const [input, field] of badSend) {
         const e = configError(() => a.send(new Uint8Array(8), input as never));
@@ -198,12 +198,12 @@ describe('send() validates its options on the hot path too', () => {
   it('rejects bad sockaddr input with field names', async () => {
     const ring = Ring.create();
     try {
-      await expect(ZcSocket.connect(ring, { host: '127.0.0.1', port: 70000 })).rejects.toMatchObject({
+      await expect(connected({ ring, host: '127.0.0.1', port: 70000 })).rejects.toMatchObject({
         name: 'ZcConfigError',
         field: 'port',
         value: 70000,
       });
-      const u = await ZcSocket.udp(ring);
+      const u = await ZcDatagram.open({ ring });
       expect(() => u.sendTo(new Uint8Array(1), { address: 'not-an-ip', port: 1 })).toThrow(/address/);
       await u.close();
     } finally {

@@ -2,7 +2,8 @@
 // Exactly one completion per send, over >= 100k sends (URING_ZC_SCALE scales
 // it), and backpressure: with few request slots the rest wait in JS, none lost.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Ring, ZcSocket, type PoolBuffer, type SendResult } from '../../ts/index.ts';
+import { Ring, type PoolBuffer, type SendResult } from '../../ts/index.ts';
+import { connected } from './net-helpers.ts';
 import { fillPattern, PatternReceiver, scaled } from './helpers.ts';
 
 let cleanup: (() => Promise<void> | void)[] = [];
@@ -14,7 +15,7 @@ afterEach(async () => {
 async function setup(opts: Parameters<typeof Ring.create>[0]) {
   const ring = Ring.create(opts);
   const rx = await PatternReceiver.start();
-  const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
+  const sock = await connected({ ring, host: '127.0.0.1', port: rx.port });
   cleanup.push(async () => {
     await sock.close();
     ring.close();
@@ -99,7 +100,7 @@ describe('backpressure', () => {
       ps.push(sock.send(b, { mode: i % 2 ? 'zc' : 'copy' }));
     }
     // all were accepted synchronously; most wait in JS
-    expect(sock.pending).toBe(n);
+    expect(sock.inFlight).toBe(n);
     await Promise.resolve(); // the batching microtask issues what it can
     expect(ring.stats.backpressured).toBeGreaterThan(0);
     const rs = await Promise.all(ps);

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Ring, ZcError, ZcOwnershipError, ZcSocket, type SendResult } from '../../ts/index.ts';
 import { childJson, fillPattern, PatternReceiver, run, runTs, sleep } from './helpers.ts';
+import { connected } from './net-helpers.ts';
 
 async function rejection(p: Promise<unknown>): Promise<ZcError> {
   try {
@@ -22,7 +23,7 @@ describe('EOPNOTSUPP: zero-copy on a socket family without it (AF_UNIX)', () => 
   it.each([true, false])('rejects zc sends with a hint, copy sends work (deferTaskrun=%s)', async (deferTaskrun) => {
     const ring = Ring.create({ deferTaskrun });
     try {
-      const [a, b] = ZcSocket.pair(ring);
+      const [a, b] = ZcSocket.pair({ ring });
       const e = await rejection(a.send(new Uint8Array(100), { mode: 'zc' }));
       expect(e.code).toBe('EOPNOTSUPP');
       expect(e.errno).toBe(95);
@@ -46,8 +47,7 @@ describe('EOPNOTSUPP: zero-copy on a socket family without it (AF_UNIX)', () => 
       const got = new Uint8Array(777);
       expect(ring.libc.read(b.fd, got, 777)).toBe(777);
       expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
-      await a.close();
-      await b.close();
+      await Promise.all([a.close(), b.close()]);
     } finally {
       ring.close();
     }
@@ -64,7 +64,7 @@ describe('ECONNRESET / EPIPE after the peer reset the connection', () => {
     const ring = Ring.create({ deferTaskrun });
     try {
       const port = (server.address() as net.AddressInfo).port;
-      const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port });
+      const sock = await connected({ ring, host: '127.0.0.1', port });
       await sock.send(new Uint8Array(10)); // triggers the reset
       let err: ZcError | undefined;
       for (let i = 0; i < 1000 && !err; i++) {
@@ -78,7 +78,7 @@ describe('ECONNRESET / EPIPE after the peer reset the connection', () => {
       expect(err).toBeInstanceOf(ZcError);
       expect(['ECONNRESET', 'EPIPE']).toContain(err?.code);
       expect(err?.hint).toMatch(/peer/);
-      await sock.close();
+      await sock.resetAndDestroy().close().catch(() => undefined);
     } finally {
       ring.close();
       await new Promise<void>((r) => server.close(() => r()));
@@ -128,7 +128,7 @@ describe('buffer ownership and EBUSY', () => {
       const rx = await PatternReceiver.start({ paused: true });
       const ring = Ring.create({ deferTaskrun });
       try {
-        const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
+        const sock = await connected({ ring, host: '127.0.0.1', port: rx.port });
         const pool = ring.createPool({ count: 64, size: 256 * 1024 });
         const buffers = Array.from({ length: 64 }, () => pool.acquire());
         const settled: ('ok' | 'err')[] = [];
@@ -183,9 +183,9 @@ describe('buffer ownership and EBUSY', () => {
         expect(pool.closed).toBe(true);
         expect(last.inFlight).toBe(false);
         expect(() => last.bytes).toThrow(/released|closed/);
-        expect(sock.closed).toBe(true);
+        expect(sock.destroyed).toBe(true);
         expect(() => sock.send(new Uint8Array(1))).toThrow(/closed/);
-        await expect(ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port })).rejects.toThrow(/closed/);
+        await expect(connected({ ring, host: '127.0.0.1', port: rx.port })).rejects.toThrow(/closed/);
       } finally {
         ring.close();
         await rx.close();
@@ -196,7 +196,7 @@ describe('buffer ownership and EBUSY', () => {
   it('a settled buffer is usable again; a released one is not', async () => {
     const ring = Ring.create();
     try {
-      const [a, b] = ZcSocket.pair(ring);
+      const [a, b] = ZcSocket.pair({ ring });
       const pool = ring.createPool({ count: 2, size: 4096 });
       const pb = pool.acquire();
       pb.write(new Uint8Array([1, 2, 3]));
@@ -213,8 +213,7 @@ describe('buffer ownership and EBUSY', () => {
       pool.acquire();
       expect(() => pool.acquire()).toThrow(/ENOBUFS/);
       expect(pool.tryAcquire()).toBeNull();
-      await a.close();
-      await b.close();
+      await Promise.all([a.close(), b.close()]);
     } finally {
       ring.close();
     }
@@ -226,7 +225,7 @@ describe('socket close with sends in flight', () => {
     const rx = await PatternReceiver.start({ paused: true });
     const ring = Ring.create({ deferTaskrun });
     try {
-      const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
+      const sock = await connected({ ring, host: '127.0.0.1', port: rx.port });
       const pool = ring.createPool({ count: 32, size: 256 * 1024 });
       const bufs = Array.from({ length: 32 }, () => pool.acquire());
       const results = await Promise.allSettled([
@@ -234,7 +233,7 @@ describe('socket close with sends in flight', () => {
         ...Array.from({ length: 8 }, () => sock.send(new Uint8Array(100_000), { mode: 'copy' })),
         (async () => {
           await sleep(100);
-          await sock.close();
+          await sock.resetAndDestroy().close();
         })(),
       ]);
       const rejected = results.filter((r) => r.status === 'rejected');

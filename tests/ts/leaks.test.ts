@@ -2,20 +2,21 @@
 // Nothing leaks: fds (/proc/self/fd), pinned and locked memory (VmPin, VmLck),
 // poll handles (a child process must exit on its own), whatever was in flight.
 import { describe, expect, it } from 'vitest';
-import { Ring, ZcSocket, type SendResult } from '../../ts/index.ts';
+import { Ring, ZcDatagram, ZcSocket, type SendResult } from '../../ts/index.ts';
+import { connected, listening, portOf } from './net-helpers.ts';
 import { fdCount, IN_VM, PatternReceiver, runTs, scaled, sleep, UdpReceiver, vmKb } from './helpers.ts';
 
 async function cycle(deferTaskrun: boolean, port: number, udpPort: number): Promise<{ settled: number; sent: number; pinnedKb: number }> {
   const ring = Ring.create({ deferTaskrun });
   const pool = ring.createPool({ count: 16, size: 256 * 1024 });
-  const listener = await ZcSocket.listen(ring, { port: 0 });
+  const listener = await listening({ ring });
   const acc = listener.accept();
-  const c = await ZcSocket.connect(ring, { host: '127.0.0.1', port: listener.localAddress()?.port ?? 0 });
+  const c = await connected({ ring, host: '127.0.0.1', port: portOf(listener) });
   const s = await acc;
   const pending = listener.accept(); // left pending on purpose
-  const paused = await ZcSocket.connect(ring, { host: '127.0.0.1', port });
-  const udp = await ZcSocket.udp(ring);
-  const [p1, p2] = ZcSocket.pair(ring);
+  const paused = await connected({ ring, host: '127.0.0.1', port });
+  const udp = await ZcDatagram.open({ ring });
+  const [p1, p2] = ZcSocket.pair({ ring });
   const pinnedKb = vmKb('VmPin');
   const ps: Promise<SendResult | void>[] = [];
   // enough to fill the paused peer's buffers: some stay in flight

@@ -71,7 +71,7 @@ export async function zcSend(sock: ZcSocket, pool: BufferPool, total: number, op
     if (inflight.size >= depth) await Promise.race(inflight);
   }
   await Promise.all(inflight);
-  if (opts.end ?? true) await sock.shutdown('write');
+  if (opts.end ?? true) sock.end();
 }
 
 /** Node net sender of the same pattern (for comparisons and resets). */

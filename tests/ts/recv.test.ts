@@ -21,9 +21,10 @@ import {
   type RecvStream,
 } from '../../ts/recv.ts';
 import { Ring } from '../../ts/ring.ts';
-import { ZcSocket } from '../../ts/socket/socket.ts';
+import { ZcDatagram } from '../../ts/socket/datagram.ts';
 import { childJson, fdCount, runTs, scaled, sleep, vmKb } from './helpers.ts';
 import { checkPattern, netSend, patternSlice, zcSend } from './recv-helpers.ts';
+import { connected, listening, portOf, tcpPair } from './net-helpers.ts';
 
 const MiB = 1024 * 1024;
 const caps = probe().caps;
@@ -42,12 +43,7 @@ function ringFor(mode: RecvMode | 'auto'): Ring {
 }
 
 /** A connected pair: a ZcSocket client and the accepted ZcSocket. */
-async function zcPair(ring: Ring): Promise<{ client: ZcSocket; server: ZcSocket; listener: ZcSocket }> {
-  const listener = await ZcSocket.listen(ring, { port: 0 });
-  const port = (listener.localAddress() as { port: number }).port;
-  const [client, server] = await Promise.all([ZcSocket.connect(ring, { host: '127.0.0.1', port }), listener.accept()]);
-  return { client, server, listener };
-}
+const zcPair = tcpPair;
 
 /** Drain a stream, verifying every byte; releases each chunk (or holds `hold` at a time). */
 async function drain(s: RecvStream, opts: { hold?: number; delayMs?: number; maxChunk?: number } = {}): Promise<number> {
@@ -273,7 +269,7 @@ describe.each(MODES)('%s streams', (mode) => {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
-    const conn = ZcSocket.connect(ring, { host: '127.0.0.1', port });
+    const conn = connected({ ring, host: '127.0.0.1', port });
     const peer = await new Promise<net.Socket>((r) => server.once('connection', r));
     const sock = await conn;
     const s = rx.receive(sock.fd);
@@ -331,7 +327,7 @@ describe('chunks and endings (bufring)', () => {
     ring = track(Ring.create());
     const { client, server, listener } = await zcPair(ring);
     const s = receive(ring, server.fd, { mode: 'bufring', areaSize: MiB });
-    await client.shutdown('write');
+    client.end();
     expect(await drain(s)).toBe(0);
     expect(s.done).toBe(true);
     await s.finished;
@@ -340,8 +336,8 @@ describe('chunks and endings (bufring)', () => {
 
   it('peer reset mid-stream: a verified prefix, then ZcError ECONNRESET', async () => {
     ring = track(Ring.create());
-    const listener = await ZcSocket.listen(ring, { port: 0 });
-    const port = (listener.localAddress() as { port: number }).port;
+    const listener = await listening({ ring });
+    const port = portOf(listener);
     const accepted = listener.accept();
     const sender = netSend(port, 8 * MiB, { reset: true });
     const server = await accepted;
@@ -444,7 +440,7 @@ describe('chunks and endings (bufring)', () => {
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
-    const conn = ZcSocket.connect(ring, { host: '127.0.0.1', port });
+    const conn = connected({ ring, host: '127.0.0.1', port });
     const peer = await new Promise<net.Socket>((r) => server.once('connection', r));
     const peerEnded = new Promise<void>((r) => peer.once('end', () => r()));
     const sock = await conn;
@@ -500,7 +496,7 @@ describe('chunks and endings (bufring)', () => {
   it.runIf(nodev)('zcrx-nodev takes TCP only', async () => {
     ring = track(Ring.create({ deferTaskrun: true, cqe32: true }));
     const rx = Receiver.create(ring, { mode: 'zcrx-nodev', areaSize: MiB });
-    const u = await ZcSocket.udp(ring, { host: '127.0.0.1', port: 0 });
+    const u = await ZcDatagram.open({ ring, host: '127.0.0.1', port: 0 });
     await expect(rx.receive(u.fd).next()).rejects.toMatchObject({ code: 'EPROTONOSUPPORT' });
     await u.close();
     rx.close();

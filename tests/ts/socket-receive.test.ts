@@ -2,7 +2,8 @@
 // Both ends through the ring: zero-copy sends from pool buffers on one
 // ZcSocket, ZcSocket.receive() chunks on the other, checked byte for byte.
 import { afterEach, expect, it } from 'vitest';
-import { Ring, ZcSocket } from '../../ts/index.ts';
+import { Ring } from '../../ts/index.ts';
+import { connected, listening, portOf } from './net-helpers.ts';
 import { fillPattern, patternByte, scaled } from './helpers.ts';
 
 let ring: Ring | undefined;
@@ -13,11 +14,9 @@ afterEach(() => {
 
 it('ZcSocket.receive() yields what ZcSocket.send() sent, in order', async () => {
   ring = Ring.create();
-  const listener = await ZcSocket.listen(ring, { host: '127.0.0.1', port: 0 });
-  const addr = listener.localAddress();
-  if (!addr) throw new Error('listener has no address');
+  const listener = await listening({ ring, host: '127.0.0.1', port: 0 });
   const [client, server] = await Promise.all([
-    ZcSocket.connect(ring, { host: '127.0.0.1', port: addr.port }),
+    connected({ ring, host: '127.0.0.1', port: portOf(listener) }),
     listener.accept(),
   ]);
   const pool = ring.createPool({ count: 4, size: 65536 });
@@ -35,7 +34,7 @@ it('ZcSocket.receive() yields what ZcSocket.send() sent, in order', async () => 
       for (const r of await Promise.all(batch)) expect(r.bytes).toBe(65536);
     }
     for (const b of bufs) b.release();
-    await client.end();
+    await client.close();
   })();
 
   const stream = server.receive();

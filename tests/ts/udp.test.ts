@@ -2,7 +2,7 @@
 // UDP: sendTo (SENDMSG_ZC with a destination) and connected send, verified
 // datagram by datagram by a Node dgram receiver.
 import { describe, expect, it } from 'vitest';
-import { Ring, ZcSocket, type SendResult } from '../../ts/index.ts';
+import { Ring, ZcDatagram, type SendResult } from '../../ts/index.ts';
 import { fillPattern, patternByte, UdpReceiver } from './helpers.ts';
 
 function check(d: Buffer, start: number, len: number): boolean {
@@ -16,7 +16,7 @@ describe.each([true, false])('UDP (deferTaskrun=%s)', (deferTaskrun) => {
     const ring = Ring.create({ deferTaskrun });
     const rx = await UdpReceiver.start();
     try {
-      const u = await ZcSocket.udp(ring);
+      const u = await ZcDatagram.open({ ring });
       const pool = ring.createPool({ count: 4, size: 65536 });
       const sizes = [1, 512, 1472, 8192, 60000];
       const expected: [number, number][] = [];
@@ -58,7 +58,7 @@ describe.each([true, false])('UDP (deferTaskrun=%s)', (deferTaskrun) => {
     const ring = Ring.create({ deferTaskrun });
     const rx = await UdpReceiver.start();
     try {
-      const u = await ZcSocket.udp(ring, { connect: { host: '127.0.0.1', port: rx.port } });
+      const u = await ZcDatagram.open({ ring, connect: { host: '127.0.0.1', port: rx.port } });
       const n = 200;
       const batch = 25; // in flight at once; small enough for the default receive buffer
       for (let j = 0; j < n; j += batch) {
@@ -100,7 +100,7 @@ describe.each([true, false])('UDP (deferTaskrun=%s)', (deferTaskrun) => {
       return;
     }
     try {
-      const u = await ZcSocket.udp(ring, { family: 6 });
+      const u = await ZcDatagram.open({ ring, family: 6 });
       const b = new Uint8Array(3000);
       fillPattern(b, 0);
       const r = await u.sendTo(b, { address: '::1', port: rx.port }, { mode: 'zc' });

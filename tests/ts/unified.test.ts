@@ -4,7 +4,8 @@
 // 'userspace') and 1 with the patched kernel's single-CQE mode.
 // URING_ZC_EXPECT_UNIFIED=1|0 (set by the VM runner) pins what 'auto' must pick.
 import { describe, expect, it } from 'vitest';
-import { probe, Ring, ZcError, ZcSocket } from '../../ts/index.ts';
+import { probe, Ring, ZcError } from '../../ts/index.ts';
+import { connected } from './net-helpers.ts';
 import { fillPattern, PatternReceiver } from './helpers.ts';
 
 const kernelHasIt = probe().caps.UNIFIED_NATIVE;
@@ -15,7 +16,7 @@ const expectEnv = process.env['URING_ZC_EXPECT_UNIFIED'];
 async function zcSends(ring: Ring, n: number, coalesce = false): Promise<{ records: number; cqes: number }> {
   const rx = await PatternReceiver.start();
   try {
-    const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: rx.port });
+    const sock = await connected({ ring, host: '127.0.0.1', port: rx.port });
     const pool = ring.createPool({ count: 8, size: 16384 });
     let off = 0;
     const s0 = { ...ring.stats };

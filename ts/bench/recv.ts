@@ -28,7 +28,7 @@ import { formatSize } from './units.ts';
 import { windowFor } from './window.ts';
 import { probe } from '../probe.ts';
 import { Ring } from '../ring.ts';
-import { ZcSocket } from '../socket/socket.ts';
+import { createServer } from '../socket/server.ts';
 import { Receiver, type RecvMode } from '../recv.ts';
 
 export const RECV_BASELINE = 'node-net';
@@ -175,8 +175,9 @@ async function runRing(mode: RecvMode, size: number, o: RecvBenchOptions, binDir
           ' which never reaches a hardware queue: run a remote sender against this host',
       );
     }
-    const listener = await ZcSocket.listen(ring, { port: 0 });
-    const port = (listener.localAddress() as { port: number }).port;
+    const listener = createServer({ ring }).listen(0, '127.0.0.1');
+    await once(listener, 'listening');
+    const port = (listener.address() as { port: number }).port;
     const sender = runC({ binDir }, senderArgs(port, size, o));
     sender.catch(() => undefined);
     try {

@@ -15,7 +15,8 @@
  *   zc-fixed  SEND_ZC (mode 'zc') from registered pool buffers
  *   auto      mode 'auto' (default threshold) from registered pool buffers
  */
-import { AUTO_ZC_THRESHOLD, Ring, ZcSocket, type PoolBuffer, type SendOptionsInput, type SendResult } from '../index.ts';
+import { once } from 'node:events';
+import { AUTO_ZC_THRESHOLD, connect, Ring, type PoolBuffer, type SendOptions as SendOptionsInput, type SendResult } from '../index.ts';
 import { fillPattern, Meter, type BenchMode, type RunSpec, type SenderResult } from './types.ts';
 import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
@@ -53,7 +54,8 @@ async function apiRun(spec: RunSpec, kind: Kind): Promise<SenderResult> {
     // comparison holds whatever the API default is.  With TCP_NODELAY a
     // 65536-byte send on loopback is a 65483-byte MSS segment plus a 53-byte
     // runt pushed at once, which halved 64 KiB zero-copy throughput here.
-    const sock = await ZcSocket.connect(ring, { host: '127.0.0.1', port: spec.port, noDelay: false });
+    const sock = connect({ ring, host: '127.0.0.1', port: spec.port, noDelay: false });
+    await once(sock, 'connect');
     const meter = new Meter(spec);
     let bytes = 0;
     let sends = 0;

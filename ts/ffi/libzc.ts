@@ -164,9 +164,11 @@ export interface LibC {
   close(fd: number): number;
   read(fd: number, buf: Uint8Array, n: number): number;
   shutdown(fd: number, how: number): number;
+  connect(fd: number, addr: Uint8Array, len: number): number;
   socketpair(domain: number, type: number, protocol: number, sv: Int32Array): number;
   fcntl(fd: number, cmd: number, arg: number): number;
   getsockname(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
+  getpeername(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
   getsockopt(fd: number, level: number, name: number, val: Int32Array, len: Int32Array): number;
   setsockopt(fd: number, level: number, name: number, val: Int32Array, len: number): number;
   /** address of the first byte of a Uint8Array's memory */
@@ -272,9 +274,11 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     close: cfn('int close(int fd)'),
     read: cfn('long read(int fd, _Out_ void *buf, size_t n)'),
     shutdown: cfn('int shutdown(int fd, int how)'),
+    connect: cfn('int connect(int fd, const void *addr, int len)'),
     socketpair: cfn('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
     fcntl: (fd: number, cmd: number, arg: number) => fcntl3(fd, cmd, 'int', arg),
     getsockname: cfn('int getsockname(int fd, _Out_ void *addr, _Inout_ int *addrlen)'),
+    getpeername: cfn('int getpeername(int fd, _Out_ void *addr, _Inout_ int *addrlen)'),
     getsockopt: cfn('int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ int *len)'),
     setsockopt: cfn('int setsockopt(int fd, int level, int name, const void *val, int len)'),
     addressOf: (data: Uint8Array) => koffi.address(memmove0(data, data, 0)) as bigint,

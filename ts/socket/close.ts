@@ -1,146 +1,72 @@
 // SPDX-License-Identifier: MIT
 /**
- * How a socket closes: the graceful end (every send settled, then the fd
- * closed through the ring), the abortive close (reset, queued sends ended
- * at once), and the synchronous close of error paths and ring teardown.
+ * How a socket's fd closes.  Three ways, all ending every request of the
+ * fd (nothing stays pending):
+ * - `destroy`: sends still queued in libzc end with ECANCELED, sends the
+ *   kernel is blocked in end with EPIPE (shutdown), what the kernel already
+ *   took is still delivered (FIN), the fd is closed through the ring;
+ * - `reset`: the same with SO_LINGER 0, so the kernel drops unsent data
+ *   and sends RST: zero-copy buffers held for a peer that does not read
+ *   come back at once;
+ * - `closeFdNow`: the synchronous version of `reset` for error paths and
+ *   ring teardown.
+ * The graceful close (FIN after everything, then close) is the socket's:
+ * end(), wait for the sends, then `destroy`.
  */
-import { ERRNO, SYS } from '../ffi/abi.gen.ts';
+import { SYS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import type { Ring } from '../ring.ts';
 import { ringOp } from './ring-op.ts';
 import { setLingerZero } from './sockopt.ts';
-import type { SocketKind } from './types.ts';
+
+/** struct sockaddr with sa_family AF_UNSPEC: connect() to it disconnects a TCP socket. */
+const UNSPEC = new Uint8Array(16);
 
 /**
- * Reset on close and stop both directions now (stream sockets get
- * SO_LINGER 0).  Queued sends end now and the close is not held behind
- * sends in flight: with the kernel's unified sends their completion waits
- * for the buffers, which only the reset at close frees.
+ * Reset a TCP connection now, while requests in flight still hold the file
+ * (so close(2) alone would not): connect(AF_UNSPEC) runs tcp_disconnect,
+ * which sends RST, drops unsent data and fails every waiting operation.
+ * Also ends a connect in progress.
  */
-export function abortFd(ring: Ring, fd: number, kind: SocketKind): void {
-  if (kind === 'stream') setLingerZero(ring, fd);
-  ring.libc.shutdown(fd, SYS.SHUT_RDWR);
+export function resetFd(ring: Ring, fd: number): void {
+  setLingerZero(ring, fd);
+  ring.libc.connect(fd, UNSPEC, UNSPEC.length);
+}
+
+/**
+ * Stop both directions now: queued sends end (ECANCELED), and the close is
+ * not held behind sends in flight (with the kernel's unified sends their
+ * completion waits for the buffers, which only a reset frees).  Without
+ * `reset` the kernel still sends what it took, then FIN (shutdown wakes
+ * sends waiting for room with EPIPE).
+ */
+export function abortFd(ring: Ring, fd: number, reset: boolean): void {
+  if (reset) resetFd(ring, fd);
+  else ring.libc.shutdown(fd, SYS.SHUT_RDWR);
   const rp = ring.rawPtr;
   if (rp) ring.zc.zc_sock_abort(rp, fd);
 }
 
-/** Abort and close an fd libzc may know, synchronously (error paths). */
-export function closeFdNow(ring: Ring, fd: number, kind: SocketKind): void {
+/** Reset (stream sockets) and close an fd libzc may know, synchronously. */
+export function closeFdNow(ring: Ring, fd: number, stream: boolean): void {
   const rp = ring.rawPtr;
   if (rp) ring.zc.zc_sock_forget(rp, fd);
-  abortFd(ring, fd, kind);
+  abortFd(ring, fd, stream);
   ring.libc.close(fd);
 }
 
-/** What the close state machine needs from its socket. */
-export interface CloseHost {
-  readonly ring: Ring;
-  readonly kind: SocketKind;
-  /** close the fd when the socket closes (else libzc only forgets it) */
-  readonly owned: boolean;
-  /** the fd (-1 once closed) */
-  readonly fd: number;
-  /** issue sends batched in this tick (they come before the close) */
-  flushSends(): void;
-  /** resolves when every send/accept of the socket settled */
-  drain(): Promise<void>;
-  /** the fd is closed: forget it (fd = -1, untrack from the ring) */
-  finished(): void;
-}
-
-/** The close state of one socket. */
-export class CloseMachine {
-  readonly #s: CloseHost;
-  #closing: Promise<void> | null = null;
-  #closed = false;
-  #closeIssued = false;
-
-  constructor(host: CloseHost) {
-    this.#s = host;
+/** Close `fd` through the ring after aborting it (`reset`: with RST); never rejects. */
+export async function closeFd(ring: Ring, fd: number, reset: boolean): Promise<void> {
+  if (ring.closed) {
+    closeFdNow(ring, fd, reset);
+    return;
   }
-
-  /** true once a close started */
-  get started(): boolean {
-    return this.#closed || this.#closing !== null;
-  }
-
-  /** Throw EBADF when a close started. */
-  check(op: string): void {
-    if (this.started) throw new ZcError({ errno: ERRNO.EBADF, op, hint: 'the socket is closed' });
-  }
-
-  /** Wait until every send settled, then close the fd through the ring. */
-  end(): Promise<void> {
-    if (this.#closing) return this.#closing;
-    this.#closing = (async () => {
-      await this.#s.drain();
-      await this.#closeFd();
-    })();
-    return this.#closing;
-  }
-
-  /** Abortive close; resolves once every Promise of the socket settled. */
-  close(): Promise<void> {
-    if (this.#closing) return this.#closing;
-    this.#s.flushSends();
-    this.#abort();
-    this.#closing = (async () => {
-      await this.#closeFd();
-      await this.#s.drain();
-    })();
-    return this.#closing;
-  }
-
-  #abort(): void {
-    const s = this.#s;
-    if (!s.owned || s.fd < 0) return;
-    abortFd(s.ring, s.fd, s.kind);
-  }
-
-  async #closeFd(): Promise<void> {
-    if (this.#closed) return;
-    const s = this.#s;
-    const fd = s.fd;
-    const ring = s.ring;
-    if (fd < 0 || ring.closed) {
-      this.closeNow();
-      return;
-    }
-    s.flushSends();
-    if (s.owned) {
-      this.#closeIssued = true;
-      try {
-        await ringOp(ring, 'close', (ud) => ring.zc.zc_close(ring.ptr, fd, ud));
-      } catch (e) {
-        // Canceled before it ran (the ring is closing): the fd is still open.
-        if (!(e instanceof ZcError && e.code === 'ECANCELED')) throw e;
-        ring.libc.close(fd);
-      }
-    } else {
-      ring.zc.zc_sock_forget(ring.ptr, fd);
-    }
-    this.#finish();
-  }
-
-  #finish(): void {
-    this.#closed = true;
-    this.#s.finished();
-  }
-
-  /** Synchronous close of the fd (error paths and ring teardown). */
-  closeNow(): void {
-    if (this.#closed) return;
-    const s = this.#s;
-    const fd = s.fd;
-    if (fd >= 0) {
-      const rp = s.ring.rawPtr;
-      if (rp) s.ring.zc.zc_sock_forget(rp, fd);
-      // Once a ring close op was queued, that op (or its cancel path) owns the fd.
-      if (s.owned && !this.#closeIssued) {
-        this.#abort();
-        s.ring.libc.close(fd);
-      }
-    }
-    this.#finish();
+  abortFd(ring, fd, reset);
+  try {
+    await ringOp(ring, 'close', (ud) => ring.zc.zc_close(ring.ptr, fd, ud));
+  } catch (e) {
+    // Canceled before it ran (the ring is closing): the fd is still open.
+    if (e instanceof ZcError && e.code === 'ECANCELED') ring.libc.close(fd);
+    // Any other failure of close(2) still released the fd.
   }
 }

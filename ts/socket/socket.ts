@@ -1,336 +1,610 @@
 // SPDX-License-Identifier: MIT
 /**
- * {@link ZcSocket}: a TCP or UDP socket whose operations go through a
- * {@link Ring}: socket/bind/listen/accept/connect/close as ring ops, and
- * sends that resolve once the kernel released the data:
- * `{ bytes, zeroCopy: 'used' | 'copied' | 'unknown' }`.
+ * {@link ZcSocket}: a TCP connection as a `stream.Duplex` with the
+ * `net.Socket` surface, over io_uring (or node:net where io_uring cannot be
+ * used, see backend.ts), plus the Promise fast lane on the same object:
+ * `send(PoolBuffer | Uint8Array) -> { bytes, zeroCopy }` and `receive()`
+ * chunks.
  *
- * Sends on one stream socket reach the peer in call order, whatever the
- * number in flight (libzc orders them).  A Uint8Array passed to send() must
- * not be modified until its Promise settles (it is read in place, not
- * copied); a PoolBuffer is locked by the library for that time.
+ * Lifecycle (Node meanings):
+ * - `end()`: half-close.  FIN after every write and send made before it;
+ *   the readable side goes on (`allowHalfOpen`; by default the socket ends
+ *   its side too when the peer's FIN arrives, and closes once both ended).
+ * - `destroy([err])`: close now.  Writes and sends still queued fail; what
+ *   the kernel already accepted is still delivered (FIN); 'close' once
+ *   every request of the socket settled.
+ * - `resetAndDestroy()`: the same with RST: the kernel drops unsent data,
+ *   so buffers held for a peer that does not read come back at once.
+ * - `close()`: the graceful close as a Promise: end(), wait until every
+ *   write and send settled, close the fd; resolves on 'close' (rejects with
+ *   the error the socket was destroyed with, if any).  Also
+ *   `await using sock = ...` (Symbol.asyncDispose).
  */
-import { ERRNO, SEND_FLAGS, SYS } from '../ffi/abi.gen.ts';
-import { parseSendOptions, type SendOptions, type SendOptionsInput } from '../config.ts';
+import type net from 'node:net';
+import { Duplex } from 'node:stream';
+import { ERRNO, SYS } from '../ffi/abi.gen.ts';
+import { checkNetOptions, parseSendOptions, type SendOptionsInput } from '../config.ts';
+import { parseReceiveOptions } from '../recv.ts';
 import { ZcError } from '../errors.ts';
-import { encodeSockaddr, type SocketAddress } from '../addr.ts';
-import type { PoolBuffer } from '../pool.ts';
-import { receive, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
-import { zeroCopyOf, type Completion, type Ring, type RingRequest, type RingResource } from '../ring.ts';
-import { CloseMachine } from './close.ts';
-import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
-import { openConnected, openListener, openPair, openUdp } from './factories.ts';
-import { addressOf, iovecFor } from './memory.ts';
-import { ringOp } from './ring-op.ts';
-import { decodeSendArgs } from './send-args.ts';
-import { sendFlags } from './send-flags.ts';
-import { SendOptionsMemo } from './send-options.ts';
-import { localAddressOf, setIntOption, socketKindOf } from './sockopt.ts';
-import type { AdoptOptions, ConnectOptions, ListenOptions, SendResult, SocketKind, UdpOptions } from './types.ts';
+import { PoolBuffer } from '../pool.ts';
+import type { ReceiveOptionsInput, RecvStream } from '../recv.ts';
+import type { Ring } from '../ring.ts';
+import type { SocketAddress } from '../addr.ts';
+import { abortError, onAbort } from './abort.ts';
+import { chooseBackend, type BackendPreference } from './backend.ts';
+import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
+import { openPair } from './factories.ts';
+import { NetEngine } from './net-engine.ts';
+import type { SendResult } from './types.ts';
+import { UringEngine } from './uring-engine.ts';
 
-/** A socket driven through a Ring. */
-export class ZcSocket implements RingResource {
-  readonly ring: Ring;
-  /** the file descriptor (-1 once closed) */
-  fd: number;
-  readonly kind: SocketKind;
-  readonly #owned: boolean;
-  readonly #opts: SendOptionsMemo;
-  #pending = 0;
-  #drained: (() => void)[] = [];
-  #addrCache = new Map<string, Buffer>();
-  readonly #coalescer: Coalescer;
-  readonly #close: CloseMachine;
+/** Options of `new ZcSocket()` (and of connect(), with {@link SocketConnectOptions}). */
+export interface SocketOptions {
+  /** the ring to use (default: the thread's shared ring) */
+  ring?: Ring;
+  /** 'auto' (default: the process default, see setDefaultBackend), 'uring' or 'net' */
+  backend?: BackendPreference;
+  /** drive this open, connected stream socket (closed with the socket) */
+  fd?: number;
+  /** keep the writable side open after the peer's FIN (default false, as in Node) */
+  allowHalfOpen?: boolean;
+  /** defaults of every write and send */
+  sendOptions?: SendOptionsInput;
+  /** receive area used by the readable side and receive() */
+  receiveOptions?: ReceiveOptionsInput;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  /** destroy the socket (AbortError) when aborted */
+  signal?: AbortSignal;
+}
 
-  private constructor(ring: Ring, fd: number, kind: SocketKind, owned: boolean, sendDefaults: SendOptions) {
-    this.ring = ring;
-    this.fd = fd;
-    this.kind = kind;
-    this.#owned = owned;
-    this.#opts = new SendOptionsMemo(sendDefaults);
-    this.#coalescer = new Coalescer(ring, () => this.fd, () => this.#settled());
-    const self = this;
-    this.#close = new CloseMachine({
-      ring,
-      kind,
-      owned,
-      get fd() {
-        return self.fd;
-      },
-      flushSends: () => this.#coalescer.flush(),
-      drain: () => this.drain(),
-      finished: () => {
-        this.fd = -1;
-        this.ring.untrack(this);
-      },
+/** Where and how to connect. */
+export interface SocketConnectOptions {
+  port: number;
+  /** IP literal or host name (dns.lookup); default 'localhost' */
+  host?: string;
+  family?: 4 | 6;
+  /** TCP_NODELAY (default false, as in Node) */
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** ms before the first keep-alive probe (0: system default) */
+  keepAliveInitialDelay?: number;
+  /** idle timeout in ms (see setTimeout) */
+  timeout?: number;
+}
+
+/** connect() / createConnection() options. */
+export type ConnectOptions = SocketOptions & SocketConnectOptions;
+
+type WriteCb = (err?: Error | null) => void;
+
+/** Family as node:net reports it. */
+function familyName(a: SocketAddress | null): 'IPv4' | 'IPv6' | undefined {
+  return a ? (a.family === 6 ? 'IPv6' : 'IPv4') : undefined;
+}
+
+export class ZcSocket extends Duplex {
+  /** 'uring' or 'net' (the fallback) */
+  readonly backend: Backend;
+  /** the ring ('uring' backend), else null */
+  readonly ring: Ring | null;
+  /** true while connect() has not finished */
+  connecting = false;
+  /** bytes received */
+  bytesRead = 0;
+  readonly #engine: SocketEngine;
+  #written = 0;
+  #reset = false;
+  #timeoutMs = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #refed = true;
+  #peer: SocketAddress | null = null;
+  #reading = false;
+  #connecting: Promise<void> | null = null;
+  /** Duplex chunks standing for a PoolBuffer write or a send() queued behind writes */
+  readonly #entries = new WeakMap<object, WriteEntry>();
+
+  constructor(options: SocketOptions = {}) {
+    super({
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+      emitClose: true,
+      autoDestroy: true,
+      decodeStrings: true,
     });
-    ring.track(this);
-  }
-
-  /** Open a TCP connection (socket + connect through the ring). */
-  static async connect(ring: Ring, options: ConnectOptions): Promise<ZcSocket> {
+    checkNetOptions('SocketOptions', options);
     const defaults = parseSendOptions(options.sendOptions);
-    return new ZcSocket(ring, await openConnected(ring, options), 'stream', true, defaults);
-  }
-
-  /** A listening TCP socket (socket + bind + listen through the ring). */
-  static async listen(ring: Ring, options: ListenOptions = {}): Promise<ZcSocket> {
-    const defaults = parseSendOptions(options.sendOptions);
-    return new ZcSocket(ring, await openListener(ring, options), 'listener', true, defaults);
-  }
-
-  /** A UDP socket, optionally bound and/or connected. */
-  static async udp(ring: Ring, options: UdpOptions = {}): Promise<ZcSocket> {
-    const defaults = parseSendOptions(options.sendOptions);
-    return new ZcSocket(ring, await openUdp(ring, options), 'dgram', true, defaults);
-  }
-
-  /**
-   * Wrap a socket fd opened elsewhere (e.g. an AF_UNIX socketpair).  With
-   * `owned: false` close() leaves the fd open and only makes libzc forget it.
-   */
-  static adopt(ring: Ring, fd: number, options: AdoptOptions = {}): ZcSocket {
-    const defaults = parseSendOptions(options.sendOptions);
-    const kind = options.kind ?? socketKindOf(ring, fd, 'adopt');
-    return new ZcSocket(ring, fd, kind, options.owned ?? true, defaults);
-  }
-
-  /**
-   * A connected pair of AF_UNIX sockets (socketpair(2)), both driven by
-   * the ring.  AF_UNIX has no zero-copy: mode 'zc' sends fail with
-   * EOPNOTSUPP, 'copy' works.  Useful for local IPC and tests.
-   */
-  static pair(ring: Ring, kind: 'stream' | 'dgram' = 'stream', options: { sendOptions?: SendOptionsInput } = {}): [ZcSocket, ZcSocket] {
-    const defaults = parseSendOptions(options.sendOptions);
-    const [a, b] = openPair(ring, kind);
-    return [new ZcSocket(ring, a, kind, true, defaults), new ZcSocket(ring, b, kind, true, defaults)];
-  }
-
-  /** Set TCP_NODELAY (see ConnectOptions.noDelay). */
-  setNoDelay(on = true): void {
-    this.#close.check('setNoDelay');
-    setIntOption(this.ring, this.fd, SYS.IPPROTO_TCP, SYS.TCP_NODELAY, on ? 1 : 0);
-  }
-
-  /** true once close() started */
-  get closed(): boolean {
-    return this.#close.started;
-  }
-
-  /** sends (and accepts) of this socket not settled yet */
-  get pending(): number {
-    return this.#pending;
-  }
-
-  /** Local address (getsockname). */
-  localAddress(): SocketAddress | null {
-    return localAddressOf(this.ring, this.fd);
-  }
-
-  /** Change the default options of later sends on this socket. */
-  setSendDefaults(options: SendOptionsInput): void {
-    this.#opts.setDefaults(options);
-  }
-
-  /** Current default send options. */
-  get sendDefaults(): Readonly<SendOptions> {
-    return this.#opts.defaults;
-  }
-
-  /** Accept one connection (listener sockets). */
-  accept(): Promise<ZcSocket> {
-    this.#close.check('accept');
-    if (this.kind !== 'listener') {
-      return Promise.reject(new ZcError({ errno: ERRNO.EINVAL, op: 'accept', hint: 'not a listening socket' }));
+    if (options.receiveOptions) parseReceiveOptions(options.receiveOptions);
+    const choice = chooseBackend(options.backend, options.ring);
+    this.backend = choice.backend;
+    this.ring = choice.ring;
+    this.#engine = choice.ring
+      ? new UringEngine(choice.ring, defaults, options.receiveOptions, () => this.destroy())
+      : new NetEngine((e) => this.destroy(e ?? undefined));
+    if (options.fd !== undefined) this.#engine.attach(options.fd);
+    if (options.signal) {
+      const signal = options.signal;
+      if (signal.aborted) this.destroy(abortError(signal));
+      else {
+        const stop = onAbort(signal, () => this.destroy(abortError(signal)));
+        this.once('close', stop);
+      }
     }
-    this.#pending++;
-    const fd = this.fd;
-    const ring = this.ring;
-    return ringOp(ring, 'accept', (ud) => ring.zc.zc_accept(ring.ptr, fd, ud)).then(
-      (nfd) => {
-        this.#settled();
-        return new ZcSocket(ring, nfd, 'stream', true, this.#opts.defaults);
+  }
+
+  /**
+   * A connected pair of AF_UNIX stream sockets (socketpair(2)), both driven
+   * by the ring.  AF_UNIX has no zero-copy: 'zc' sends fail with
+   * EOPNOTSUPP, 'copy' and 'auto' work.
+   */
+  static pair(options: Omit<SocketOptions, 'fd' | 'backend'> = {}): [ZcSocket, ZcSocket] {
+    const a = new ZcSocket({ ...options, backend: 'uring' });
+    const ring = a.ring as Ring;
+    let fds: [number, number];
+    try {
+      fds = openPair(ring, SYS.SOCK_STREAM);
+    } catch (e) {
+      a.destroy();
+      throw e;
+    }
+    a.#engine.attach(fds[0]);
+    return [a, new ZcSocket({ ...options, ring, backend: 'uring', fd: fds[1] })];
+  }
+
+  /** @internal wrap a connection a net.Server accepted (the 'net' backend) */
+  static fromNet(inner: net.Socket, options: SocketOptions): ZcSocket {
+    const s = new ZcSocket({ ...options, backend: 'net' });
+    (s.#engine as NetEngine).adopt(inner);
+    return s;
+  }
+
+  // ------------------------------------------------------------ connect
+
+  /**
+   * Connect (net-style: `connect(options[, cb])` or `connect(port[, host][, cb])`).
+   * Emits 'connect' and 'ready', or 'error' and 'close'.
+   */
+  connect(options: SocketConnectOptions, cb?: () => void): this;
+  connect(port: number, host?: string, cb?: () => void): this;
+  connect(port: number, cb?: () => void): this;
+  connect(a: SocketConnectOptions | number, b?: string | (() => void), c?: () => void): this {
+    const [o, cb] = connectArgs(a, b, c);
+    checkNetOptions('ConnectOptions', o);
+    if (this.connecting || this.#engine.fd >= 0 || this.destroyed) {
+      throw new ZcError({ errno: ERRNO.EISCONN, op: 'connect', hint: 'the socket is connected, connecting or destroyed' });
+    }
+    if (cb) this.once('connect', cb);
+    if (o.timeout !== undefined) this.setTimeout(o.timeout);
+    this.connecting = true;
+    const target: ConnectTarget = {
+      host: o.host ?? 'localhost',
+      port: o.port,
+      family: o.family,
+      noDelay: o.noDelay ?? false,
+      keepAlive: o.keepAlive ?? false,
+      keepAliveInitialDelay: o.keepAliveInitialDelay ?? 0,
+    };
+    this.#connecting = this.#engine.connect(target).then(
+      () => {
+        this.connecting = false;
+        this.#connecting = null;
+        if (this.destroyed) return;
+        this.#touch();
+        this.emit('connect');
+        this.emit('ready');
+        if (this.#reading) this.#engine.read(this.#target);
       },
       (e: unknown) => {
-        this.#settled();
-        throw e;
+        this.connecting = false;
+        this.#connecting = null;
+        if (!this.destroyed) this.destroy(e as Error);
       },
+    );
+    return this;
+  }
+
+  // ------------------------------------------------------------ Duplex
+
+  override _read(): void {
+    this.#reading = true;
+    if (this.connecting || !this.#engine.open) return; // started on connect
+    this.#engine.read(this.#target);
+  }
+
+  readonly #target: ReadTarget = {
+    data: (buf: Buffer): boolean => {
+      this.bytesRead += buf.length;
+      this.#touch();
+      return this.push(buf);
+    },
+    end: (err): void => {
+      if (this.destroyed) return;
+      if (err) this.destroy(err);
+      else this.push(null);
+    },
+  };
+
+  override _writev(chunks: { chunk: unknown; encoding: BufferEncoding }[], cb: WriteCb): void {
+    if (this.connecting) {
+      this.#afterConnect(() => this._writev(chunks, cb), cb);
+      return;
+    }
+    const entries = chunks.map(({ chunk }) => this.#entryOf(chunk as Buffer));
+    this.#engine.writev(entries, (err, bytes) => {
+      this.#written += bytes;
+      this.#touch();
+      cb(err as Error | null);
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: WriteCb): void {
+    this._writev([{ chunk, encoding: 'binary' }], cb);
+  }
+
+  override _final(cb: WriteCb): void {
+    if (this.connecting) {
+      this.#afterConnect(() => this._final(cb), cb);
+      return;
+    }
+    if (!this.#engine.open) {
+      cb();
+      return;
+    }
+    this.#engine.shutdown().then(
+      () => cb(),
+      (e: unknown) => cb(e as Error),
     );
   }
 
-  #settled(): void {
-    this.#pending--;
-    if (this.#pending === 0 && this.#drained.length > 0) {
-      const w = this.#drained;
-      this.#drained = [];
-      for (const f of w) f();
-    }
+  override _destroy(err: Error | null, cb: WriteCb): void {
+    this.#clearTimer();
+    const connecting = this.#connecting;
+    if (connecting) this.#engine.abortConnect();
+    void (async () => {
+      if (connecting) await connecting;
+      await this.#engine.close(this.#reset);
+    })().then(
+      () => cb(err),
+      (e: unknown) => cb(err ?? (e as Error)),
+    );
+  }
+
+  /** Run `fn` once connected, or fail `cb` if the socket closes first. */
+  #afterConnect(fn: () => void, cb: WriteCb): void {
+    const onClose = (): void => cb(new ZcError({ errno: ERRNO.ECANCELED, op: 'write', hint: 'the socket closed before it connected' }));
+    this.once('connect', () => {
+      this.off('close', onClose);
+      fn();
+    });
+    this.once('close', onClose);
+  }
+
+  /** What the engine sends for one Duplex chunk. */
+  #entryOf(chunk: Buffer): WriteEntry {
+    return this.#entries.get(chunk) ?? { data: chunk, options: undefined, lent: false, taken: false };
   }
 
   /**
-   * Send bytes.  `data` is a PoolBuffer (registered memory: zero-copy from
-   * a fixed buffer, no pinning per send) or any Uint8Array.  Mode 'zc' uses
-   * SEND_ZC, 'copy' a plain send, 'auto' zero-copy from `autoThreshold`
-   * bytes on for pool buffers, `autoThresholdUnregistered` for Uint8Arrays.
-   * Resolves when the kernel no longer needs the memory.
-   * On a stream socket, sends made in the same tick leave together unless
-   * `coalesce: false`: copying sends of up to {@link COALESCE_MAX_SEND}
-   * bytes as one sendmsg (like Node's writev), zero-copy sends from pool
-   * buffers as one SENDMSG_ZC from registered memory (Linux >= 6.15,
-   * `ring.sendvFixed`); at most 16 sends / {@link COALESCE_MAX_BATCH} bytes
-   * per request.  Each still gets its own result (settled together, when
-   * the request's buffers are released), and stream order is kept.
-   * Throws at once (ZcOwnershipError) if a PoolBuffer is already in flight
-   * or released, ZcConfigError for bad options; rejects with ZcError for
-   * kernel errors (EPIPE, ECONNRESET, EOPNOTSUPP for zero-copy on AF_UNIX,
-   * ECANCELED when closed meanwhile).
+   * Write data (Buffer, Uint8Array, string, or a PoolBuffer: zero-copy
+   * from registered memory, lent to the kernel until the write callback
+   * runs).  Returns false when the buffered bytes reach the high-water
+   * mark: wait for 'drain'.
    */
-  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput): Promise<SendResult> {
-    return this.#send(data, options, null, 'send');
+  override write(chunk: unknown, encoding?: BufferEncoding | WriteCb, cb?: WriteCb): boolean {
+    if (chunk instanceof PoolBuffer) {
+      const done = typeof encoding === 'function' ? encoding : cb;
+      return this.#writeEntry(chunk, undefined, done, null);
+    }
+    return super.write(chunk, encoding as BufferEncoding, cb);
   }
 
   /**
-   * Send one datagram to `to` (UDP), with SENDMSG_ZC in zero-copy mode.
-   * `to.address` must be an IP literal.
+   * Queue a PoolBuffer (or a send() behind buffered writes) as a Duplex
+   * chunk: a Buffer over the same bytes stands in for it in the write
+   * queue, the engine sends the entry.
    */
-  sendTo(data: Uint8Array | PoolBuffer, to: { address: string; port: number }, options?: SendOptionsInput): Promise<SendResult> {
-    const key = `${to.address}|${to.port}`;
-    let sa = this.#addrCache.get(key);
-    if (!sa) {
-      sa = encodeSockaddr(to.address, to.port, 'sendTo');
-      if (this.#addrCache.size > 64) this.#addrCache.clear();
-      this.#addrCache.set(key, sa);
-    }
-    return this.#send(data, options, sa, 'sendTo');
-  }
-
-  #send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string): Promise<SendResult> {
-    this.#close.check(opName);
-    const o = this.#opts.resolve(options);
-    const ring = this.ring;
-    const zc = ring.zc;
-    const fd = this.fd;
-    const { pb, view, off, len } = decodeSendArgs(data, o, opName);
-    const flags = sendFlags(o, len, pb !== null);
-    const wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
-
-    // Sends on a stream socket made in one tick leave together, like Node's
-    // writev: small copying sends as one sendmsg, zero-copy sends from pool
-    // buffers as one SENDMSG_ZC from registered memory.  One kernel op, one
-    // notification and one record for all of them.
-    if (o.coalesce && to === null && this.kind === 'stream' && len > 0) {
-      if (!wantZc && len <= COALESCE_MAX_SEND) {
-        if (pb) pb.lend(opName); // throws if in flight or released
-        this.#pending++;
-        return this.#coalescer.add(null, pb, view, off, len, flags);
+  #writeEntry(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, cb: WriteCb | undefined, settle: WriteEntry['settle'] | null): boolean {
+    let view: Buffer;
+    let pb: PoolBuffer | null = null;
+    if (data instanceof PoolBuffer) {
+      const o = options ?? {};
+      const off = o.offset ?? 0;
+      const bytes = data.bytes; // throws while in flight or released
+      const len = o.length ?? data.size - off;
+      if (off < 0 || off > data.size || len < 0 || off + len > data.size) {
+        throw new RangeError(`write: offset ${off} / length ${len} outside the ${data.size}-byte buffer`);
       }
-      if (wantZc && pb && ring.sendvFixed) {
-        pb.lend(opName);
-        this.#pending++;
-        return this.#coalescer.add(pb.pool, pb, null, off, len, flags);
-      }
-    }
-    this.#coalescer.flush(); // keep stream order
-
-    let issue: (ud: number) => number;
-    if (pb) {
-      pb.lend(opName); // throws if in flight or released
-      const pool = pb.pool;
-      if (to === null) {
-        const poolPtr = pool.ptr;
-        const idx = pb.index;
-        issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
-      } else {
-        const iov = iovecFor(pool.baseAddress + BigInt(pb.index * pool.size + off), len);
-        const sa = to;
-        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
-      }
+      view = Buffer.from(bytes.buffer, bytes.byteOffset + off, len);
+      data.lend('write');
+      pb = data;
     } else {
-      const v = view as Uint8Array;
-      if (to === null) {
-        issue = (ud) => zc.zc_send(ring.ptr, fd, v, len, flags, ud);
-      } else {
-        const iov = iovecFor(len > 0 ? addressOf(ring, v) : 0n, len);
-        const sa = to;
-        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
-      }
+      const off = options?.offset ?? 0;
+      const len = options?.length ?? data.length - off;
+      view = Buffer.from(data.buffer, data.byteOffset + off, len);
     }
-
-    this.#pending++;
-    const lent = pb;
-    return new Promise<SendResult>((resolve, reject) => {
-      const req: RingRequest = {
-        opName,
-        keep: view,
-        issue,
-        done: (c: Completion) => {
-          if (lent) lent.unlend();
-          this.#settled();
-          if (c.res < 0) reject(new ZcError({ errno: c.res, op: opName }));
-          else resolve({ bytes: c.res, zeroCopy: zeroCopyOf(c, wantZc) });
-        },
-        fail: (e: ZcError) => {
-          if (lent) lent.unlend();
-          this.#settled();
-          reject(e);
-        },
-      };
-      ring.enqueue(req);
+    const entry: WriteEntry = {
+      data,
+      options,
+      lent: pb !== null,
+      taken: false,
+      ...(settle ? { settle } : {}),
+    };
+    this.#entries.set(view, entry);
+    return super.write(view, (err?: Error | null) => {
+      // Dropped before the engine took it (destroyed): give it back.
+      if (!entry.taken) {
+        pb?.unlend();
+        entry.settle?.(null, err ?? new ZcError({ errno: ERRNO.ECANCELED, op: 'send', hint: 'the socket was destroyed' }));
+      }
+      cb?.(err);
     });
   }
 
-  /** Shut down one or both directions through the ring ('write' sends FIN after queued sends). */
-  shutdown(how: 'read' | 'write' | 'both' = 'write'): Promise<void> {
-    this.#close.check('shutdown');
-    const h = how === 'read' ? SYS.SHUT_RD : how === 'write' ? SYS.SHUT_WR : SYS.SHUT_RDWR;
-    this.#coalescer.flush(); // after the sends made before it
-    const ring = this.ring;
-    const fd = this.fd;
-    return ringOp(ring, 'shutdown', (ud) => ring.zc.zc_shutdown(ring.ptr, fd, h, ud)).then(() => undefined);
-  }
-
-  /** Resolves when every send/accept of this socket has settled. */
-  drain(): Promise<void> {
-    if (this.#pending === 0) return Promise.resolve();
-    return new Promise((r) => this.#drained.push(r));
-  }
+  // ------------------------------------------------------------ fast lane
 
   /**
-   * Graceful close: wait until every send settled (data handed over and
-   * buffers released), then close the fd through the ring.
+   * Send bytes and learn when the kernel let go of them: resolves
+   * `{ bytes, zeroCopy }` (see SendOptions for the modes; a PoolBuffer is
+   * registered memory, zero-copy without pinning per send).  Ordered with
+   * writes: a send made while writes are buffered goes after them.  Throws
+   * at once: ZcOwnershipError (buffer in flight or released), ZcConfigError
+   * (options), ZcError EBADF (destroyed) / EPIPE (ended); rejects with
+   * ZcError for kernel errors (EPIPE, ECONNRESET, ECANCELED when the socket
+   * was destroyed meanwhile).  `signal`: aborting destroys the socket with
+   * an AbortError (a stream cannot drop one send from the middle).
    */
-  end(): Promise<void> {
-    return this.#close.end();
+  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput & { signal?: AbortSignal }): Promise<SendResult> {
+    if (this.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'send', hint: 'the socket is closed (destroyed)' });
+    if (this.writableEnded) throw new ZcError({ errno: ERRNO.EPIPE, op: 'send', hint: 'the socket was ended (end() called): no more data can be sent' });
+    let opts: SendOptionsInput | undefined = options;
+    if (options?.signal) {
+      const { signal, ...rest } = options;
+      if (signal.aborted) return Promise.reject(abortError(signal));
+      opts = rest;
+      const p = this.#send(data, opts);
+      const stop = onAbort(signal, () => this.destroy(abortError(signal)));
+      p.then(stop, stop);
+      return p;
+    }
+    return this.#send(data, opts);
+  }
+
+  #send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined): Promise<SendResult> {
+    // Writes still buffered in the Duplex (or a connect in progress) go first.
+    if (this.connecting || this.writableLength > 0 || this.writableCorked > 0) {
+      return new Promise<SendResult>((resolve, reject) => {
+        this.#writeEntry(data, options, undefined, (r, err) => (r ? resolve(r) : reject(err)));
+      });
+    }
+    const p = this.#engine.send(data, options, 'send');
+    return p;
   }
 
   /**
-   * Receive on this socket: an async iterator of chunks that are views into
-   * registered memory (zcrx when available, else a provided-buffer ring).
-   * Same as `receive(socket.ring, socket.fd, options)`.
+   * Receive as chunks of registered memory (the zero-copy receive: see
+   * recv.ts); the Duplex side ('data', pipe) must not be used with it.
+   * `signal`: aborting cancels the receive (the iterator ends).
    */
-  receive(options?: ReceiveOptionsInput): RecvStream {
-    return receive(this.ring, this.fd, options);
+  receive(options?: ReceiveOptionsInput & { signal?: AbortSignal }): RecvStream {
+    if (this.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'receive', hint: 'the socket is closed (destroyed)' });
+    const signal = options?.signal;
+    let opts: ReceiveOptionsInput | undefined = options;
+    if (signal) {
+      const { signal: _s, ...rest } = options as ReceiveOptionsInput & { signal: AbortSignal };
+      opts = rest;
+    }
+    const s = this.#engine.receive(opts);
+    if (signal) {
+      if (signal.aborted) s.cancel();
+      else {
+        const stop = onAbort(signal, () => s.cancel());
+        void s.finished.then(stop);
+      }
+    }
+    return s;
+  }
+
+  /** Sends and writes handed to the kernel and not settled yet. */
+  get inFlight(): number {
+    return this.#engine.inFlight;
+  }
+
+  /** Resolves when every send and write made so far has settled. */
+  settled(): Promise<void> {
+    return this.#engine.settled();
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Close with RST now (SO_LINGER 0): unsent data is dropped. */
+  resetAndDestroy(): this {
+    if (!this.destroyed) this.#reset = true;
+    return this.destroy();
   }
 
   /**
-   * Close now (abortive, like Node's destroy()): the connection is reset
-   * (SO_LINGER 0), sends that did not get through reject with
-   * EPIPE/ECONNRESET/ECANCELED, pending accepts fail, unsent data is dropped
-   * (so buffers held for a peer that does not read come back), the fd is
-   * closed through the ring.  Resolves once every Promise of this socket
-   * settled.  Idempotent.  Use end() to wait for the data to go out.
+   * The graceful close: end(), wait until every write and send settled,
+   * close the fd.  Resolves on 'close'; rejects with the error the socket
+   * was destroyed with.  Safe to call any time, any number of times.
    */
   close(): Promise<void> {
-    return this.#close.close();
+    return new Promise<void>((resolve, reject) => {
+      const finish = (): void => {
+        const e = this.errored;
+        if (e) reject(e);
+        else resolve();
+      };
+      if (this.closed) {
+        finish();
+        return;
+      }
+      // The error is reported by this Promise: no crash for want of a listener.
+      const swallow = (): void => {};
+      this.on('error', swallow);
+      this.once('close', () => {
+        this.off('error', swallow);
+        finish();
+      });
+      if (this.destroyed) return;
+      const destroy = (): void => {
+        void this.#engine.settled().then(() => this.destroy());
+      };
+      if (this.writableFinished) destroy();
+      else {
+        this.once('finish', destroy);
+        if (!this.writableEnded) this.end();
+      }
+    });
   }
 
-  /**
-   * @internal Ring.close(), after zc_cancel_all: reset and close the fd
-   * (in-flight requests keep their own file references; the reset frees
-   * unsent data so zero-copy notifications come back).
-   */
-  destroyFromRing(): void {
-    this.#close.closeNow();
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ------------------------------------------------------------ net.Socket surface
+
+  /** The fd (-1 when not connected or on the 'net' backend). */
+  get fd(): number {
+    return this.#engine.fd;
+  }
+
+  /** true until connected (as net.Socket.pending) */
+  get pending(): boolean {
+    return this.connecting || !this.#engine.open;
+  }
+
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** bytes written (settled) plus bytes buffered, as net.Socket.bytesWritten */
+  get bytesWritten(): number {
+    return this.#written + this.writableLength;
+  }
+
+  setNoDelay(noDelay = true): this {
+    if (this.#engine.open) this.#engine.setNoDelay(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    if (this.#engine.open) this.#engine.setKeepAlive(enable, initialDelay);
+    return this;
+  }
+
+  /** Emit 'timeout' after `ms` of inactivity (0 disables); as net.Socket.setTimeout. */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`setTimeout: ms must be a finite number >= 0, not ${ms}`);
+    this.#timeoutMs = ms;
+    if (cb) {
+      if (ms === 0) this.off('timeout', cb);
+      else this.once('timeout', cb);
+    }
+    this.#clearTimer();
+    if (ms > 0 && !this.destroyed) {
+      this.#timer = setTimeout(() => this.emit('timeout'), ms);
+      if (!this.#refed) this.#timer.unref();
+    }
+    return this;
+  }
+
+  /** the idle timeout in ms, undefined when none */
+  get timeout(): number | undefined {
+    return this.#timeoutMs > 0 ? this.#timeoutMs : undefined;
+  }
+
+  #touch(): void {
+    this.#timer?.refresh();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Keep the process alive while open (the default). */
+  ref(): this {
+    this.#refed = true;
+    this.#timer?.ref();
+    this.#engine.ref(true);
+    return this;
+  }
+
+  /** Let the process exit while this socket only waits for data. */
+  unref(): this {
+    this.#refed = false;
+    this.#timer?.unref();
+    this.#engine.ref(false);
+    return this;
+  }
+
+  /** { address, family, port } of the local end, as net.Socket.address(); {} when closed */
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    const a = this.#engine.local();
+    return a ? { address: a.address, family: familyName(a) as string, port: a.port } : {};
+  }
+
+  #remote(): SocketAddress | null {
+    this.#peer ??= this.#engine.peer();
+    return this.#peer;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.#remote()?.address;
+  }
+
+  get remotePort(): number | undefined {
+    return this.#remote()?.port;
+  }
+
+  get remoteFamily(): string | undefined {
+    return familyName(this.#remote());
+  }
+
+  get localAddress(): string | undefined {
+    return this.#engine.local()?.address;
+  }
+
+  get localPort(): number | undefined {
+    return this.#engine.local()?.port;
+  }
+
+  get localFamily(): string | undefined {
+    return familyName(this.#engine.local());
   }
 }
 
+/** A port given as a numeric string (`process.env.PORT`) as a number, like Node. */
+export function portOf(p: unknown): unknown {
+  return typeof p === 'string' && /^[0-9]+$/.test(p) ? Number(p) : p;
+}
+
+function connectArgs(
+  a: SocketConnectOptions | number, b?: string | (() => void), c?: () => void,
+): [SocketConnectOptions, (() => void) | undefined] {
+  if (typeof a === 'object' && a !== null) return [{ ...a, port: portOf(a.port) as number }, typeof b === 'function' ? b : c];
+  if (typeof b === 'function') return [{ port: portOf(a) as number }, b];
+  return [{ port: portOf(a) as number, ...(b !== undefined ? { host: b } : {}) }, c];
+}
+
+/**
+ * Open a TCP connection, as net.connect: `connect(options[, cb])` or
+ * `connect(port[, host][, cb])`.  Returns the socket at once; 'connect'
+ * follows (or 'error').
+ */
+export function connect(options: ConnectOptions, cb?: () => void): ZcSocket;
+export function connect(port: number, host?: string, cb?: () => void): ZcSocket;
+export function connect(port: number, cb?: () => void): ZcSocket;
+export function connect(a: ConnectOptions | number, b?: string | (() => void), c?: () => void): ZcSocket {
+  const [o, cb] = connectArgs(a, b, c);
+  const s = new ZcSocket(typeof a === 'object' ? (a as SocketOptions) : {});
+  return s.connect(o, cb);
+}
+
+/** Same as {@link connect} (net.createConnection). */
+export const createConnection = connect;

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+/** Helpers for suites that open ZcSockets and ZcServers: await connect and listen. */
+import { once } from 'node:events';
+import type { Ring } from '../../ts/ring.ts';
+import { connect, type ConnectOptions, type ZcSocket } from '../../ts/socket/socket.ts';
+import { createServer, type ServerOptions, type ZcServer } from '../../ts/socket/server.ts';
+
+/** connect() and wait for 'connect' (rejects on 'error'). */
+export async function connected(options: ConnectOptions): Promise<ZcSocket> {
+  const s = connect(options);
+  await once(s, 'connect');
+  return s;
+}
+
+/** A server listening on host (default 127.0.0.1), port 0; resolves on 'listening'. */
+export async function listening(options: ServerOptions & { host?: string; port?: number } = {}): Promise<ZcServer> {
+  const { host, port, ...server } = options;
+  const srv = createServer(server);
+  srv.listen(port ?? 0, host ?? '127.0.0.1');
+  await once(srv, 'listening');
+  return srv;
+}
+
+/** The port a server listens on. */
+export function portOf(server: ZcServer): number {
+  const a = server.address();
+  if (!a) throw new Error('the server is not listening');
+  return a.port;
+}
+
+/** A connected pair over loopback: a client and the accepted socket (and their server). */
+export async function tcpPair(ring: Ring): Promise<{ client: ZcSocket; server: ZcSocket; listener: ZcServer }> {
+  const listener = await listening({ ring });
+  const [client, server] = await Promise.all([connected({ ring, host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
+  return { client, server, listener };
+}

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+// The Node-shaped socket and server (ZcSocket as a stream.Duplex, ZcServer
+// as net.Server) on both backends: bytes round-trip exactly, the lifecycle
+// means what it means in Node (end = FIN, destroy, resetAndDestroy, close),
+// accept/iterate/abort, and the Promise fast lane on the same objects.
+import { once } from 'node:events';
+import net from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ring, ZcError, ZcSocket, connect, createServer, type Backend, type SendResult } from '../../ts/index.ts';
+import { PatternReceiver, fillPattern, scaled, sleep } from './helpers.ts';
+import { connected, listening, portOf } from './net-helpers.ts';
+import { openListener } from '../../ts/socket/factories.ts';
+import { localAddressOf } from '../../ts/socket/sockopt.ts';
+
+/** A listening socket that never accepts, with its backlog filled: connects to it hang. */
+async function blackhole(): Promise<{ port: number; close(): void }> {
+  const ring = Ring.create();
+  const fd = await openListener(ring, { host: '127.0.0.1', port: 0, backlog: 0, reusePort: false, ipv6Only: false });
+  const port = localAddressOf(ring, fd)?.port ?? 0;
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const f = net.connect(port, '127.0.0.1');
+    f.on('error', () => {});
+    fillers.push(f);
+    await sleep(20);
+  }
+  return {
+    port,
+    close: () => {
+      for (const f of fillers) f.destroy();
+      ring.libc.close(fd);
+      ring.close();
+    },
+  };
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** Everything a socket emits as data until 'end'. */
+function collect(s: ZcSocket | net.Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  s.on('data', (d: Buffer) => parts.push(d));
+  return once(s, 'end').then(() => Buffer.concat(parts));
+}
+
+describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
+  let ring: Ring | undefined;
+  beforeAll(() => {
+    if (backend === 'uring') ring = Ring.create();
+  });
+  afterAll(() => ring?.close());
+  const opts = (): { ring?: Ring; backend: Backend } => (ring ? { ring, backend } : { backend });
+
+  it('echo server: bytes round-trip exactly, then end -> end -> close on both sides', async () => {
+    const server = createServer(opts(), (s) => s.pipe(s));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    expect(server.backend).toBe(backend);
+    expect(server.address()).toMatchObject({ address: '127.0.0.1', family: 'IPv4' });
+    const c = connect({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    expect(c.backend).toBe(backend);
+    expect(c.pending).toBe(true);
+    expect(c.readyState).toBe('opening');
+    const events: string[] = [];
+    c.on('connect', () => events.push('connect'));
+    c.on('ready', () => events.push('ready'));
+    await once(c, 'connect');
+    expect(c.pending).toBe(false);
+    expect(c.readyState).toBe('open');
+    expect(c.remotePort).toBe(portOf(server));
+    expect(c.remoteAddress).toBe('127.0.0.1');
+    expect(c.remoteFamily).toBe('IPv4');
+    expect(c.localPort).toBeGreaterThan(0);
+    expect(c.address()).toMatchObject({ address: '127.0.0.1', family: 'IPv4', port: c.localPort });
+    const data = randomBytes(scaled(4 << 20, 1 << 16));
+    const got = collect(c);
+    // mixed sizes and kinds: Buffers, strings, a Uint8Array
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(data.length - off, 1 + ((off * 7919) % 200_000));
+      const ok = c.write(off % 3 === 0 ? new Uint8Array(data.subarray(off, off + n)) : data.subarray(off, off + n));
+      off += n;
+      if (!ok) await once(c, 'drain');
+    }
+    c.end();
+    expect(c.readyState).toBe('readOnly');
+    const back = await got;
+    expect(back.length).toBe(data.length);
+    expect(sha(back)).toBe(sha(data));
+    if (!c.closed) await once(c, 'close');
+    expect(events).toEqual(['connect', 'ready']);
+    expect(c.bytesRead).toBe(data.length);
+    expect(c.bytesWritten).toBe(data.length);
+    expect(c.readyState).toBe('closed');
+    await server.close();
+  });
+
+  it('end() is a half-close: with allowHalfOpen the peer still answers after our FIN', async () => {
+    const server = await listening({ ...opts(), allowHalfOpen: true });
+    server.on('connection', (s: ZcSocket) => {
+      const parts: Buffer[] = [];
+      s.on('data', (d: Buffer) => parts.push(d));
+      s.on('end', () => s.end(`got ${Buffer.concat(parts).length} bytes after your FIN`));
+    });
+    const c = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1', allowHalfOpen: true });
+    const reply = collect(c);
+    c.end(Buffer.alloc(12345, 1));
+    expect((await reply).toString()).toBe('got 12345 bytes after your FIN');
+    await once(c, 'close');
+    await server.close();
+  });
+
+  it('without allowHalfOpen a socket ends its side when the peer ends (as in Node)', async () => {
+    const peer = net.createServer((s) => {
+      s.on('data', () => {});
+      s.end('bye');
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    expect((await collect(c)).toString()).toBe('bye');
+    await once(c, 'close'); // our FIN followed by itself, then both sides were done
+    expect(c.writableEnded).toBe(true);
+    peer.close();
+  });
+
+  it('destroy() closes with FIN, resetAndDestroy() with RST (seen by a node:net peer)', async () => {
+    for (const reset of [false, true]) {
+      const peer = net.createServer();
+      await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+      const accepted = once(peer, 'connection') as Promise<[net.Socket]>;
+      const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+      const [s] = await accepted;
+      const outcome = new Promise<string>((res) => {
+        s.on('end', () => res('end'));
+        s.on('error', (e: NodeJS.ErrnoException) => res(e.code ?? 'error'));
+      });
+      const got = once(s, 'data');
+      await c.send(Buffer.from('x'));
+      await got; // the peer has read it: what comes next is the close alone
+      if (reset) c.resetAndDestroy();
+      else c.destroy();
+      expect(c.destroyed).toBe(true);
+      await once(c, 'close');
+      expect(await outcome).toBe(reset ? 'ECONNRESET' : 'end');
+      s.destroy();
+      peer.close();
+    }
+  });
+
+  it('close() is graceful: FIN after every write and send, resolves on close', async () => {
+    const rx = await PatternReceiver.start();
+    const c = await connected({ ...opts(), port: rx.port, host: '127.0.0.1' });
+    const total = 3 << 20;
+    const b = Buffer.alloc(total);
+    fillPattern(b, 0);
+    c.write(b.subarray(0, 1 << 20));
+    const sent = c.send(b.subarray(1 << 20, 2 << 20));
+    c.write(b.subarray(2 << 20));
+    const closing = c.close();
+    expect((await sent).bytes).toBe(1 << 20);
+    await closing;
+    expect(c.closed).toBe(true);
+    await rx.waitFor(total);
+    expect(rx.mismatchAt).toBe(-1);
+    await c.close(); // again: resolves at once
+    await rx.close();
+  });
+
+  it('server: accept(), the async iterator and connection listeners share one queue; close() waits for the last connection', async () => {
+    const server = await listening(opts());
+    const port = portOf(server);
+    const a = connect({ ...opts(), port, host: '127.0.0.1' });
+    const first = await server.accept();
+    expect(first).toBeInstanceOf(ZcSocket);
+    expect(first.remotePort).toBe(a.localPort ?? (await once(a, 'connect'), a.localPort));
+    const it2 = server[Symbol.asyncIterator]();
+    const b = connect({ ...opts(), port, host: '127.0.0.1' });
+    const second = (await it2.next()).value as ZcSocket;
+    expect(second.remotePort).toBe((await once(b, 'connect'), b.localPort));
+    const viaEvent = once(server, 'connection') as Promise<[ZcSocket]>;
+    const d = connect({ ...opts(), port, host: '127.0.0.1' });
+    const [third] = await viaEvent;
+    let closed = false;
+    const closing = server.close().then(() => (closed = true));
+    expect(server.listening).toBe(false);
+    expect(server.address()).toBeNull();
+    // not accepting any more
+    const refused = connect({ ...opts(), port, host: '127.0.0.1' });
+    const [err] = (await once(refused, 'error')) as [ZcError];
+    expect(err.code).toBe('ECONNREFUSED');
+    await sleep(20);
+    expect(closed).toBe(false); // three connections are open
+    for (const s of [first, second, third]) s.destroy();
+    for (const s of [a, b, d]) s.destroy();
+    await closing;
+    expect((await it2.next()).done).toBe(true);
+    await expect(server.accept()).rejects.toThrow(/not listening/);
+  });
+
+  it('accept({ signal }) rejects with AbortError; listen(port as string) like Node', async () => {
+    const server = createServer(opts());
+    server.listen('0' as unknown as number, '127.0.0.1');
+    await once(server, 'listening');
+    const ac = new AbortController();
+    const p = server.accept({ signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    await server.close();
+  });
+
+  it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const c = connect({ ...opts(), port, host: '127.0.0.1' });
+    const closed = new Promise((r) => c.once('close', r)); // emitted right after 'error'
+    const [e] = (await once(c, 'error')) as [NodeJS.ErrnoException];
+    expect(e.code).toBe('ECONNREFUSED');
+    await closed;
+    // A listener nobody accepts from, its backlog full: further SYNs are
+    // dropped, so a connect to it waits (the kernel retries) until aborted.
+    const hole = await blackhole();
+    const ac = new AbortController();
+    const d = connect({ ...opts(), port: hole.port, host: '127.0.0.1', signal: ac.signal });
+    d.on('error', () => {});
+    const dClosed = new Promise((r) => d.once('close', r));
+    await sleep(200);
+    expect(d.connecting).toBe(true);
+    ac.abort();
+    await dClosed;
+    hole.close();
+    expect(d.errored).toMatchObject({ name: 'AbortError' });
+  });
+
+  it('setTimeout emits timeout after idleness; activity defers it', async () => {
+    const server = await listening(opts());
+    server.on('connection', (s: ZcSocket) => s.resume());
+    const c = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const t0 = Date.now();
+    c.setTimeout(150);
+    expect(c.timeout).toBe(150);
+    await sleep(80);
+    c.write('activity');
+    await once(c, 'timeout');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    c.setTimeout(0);
+    expect(c.timeout).toBeUndefined();
+    c.destroy();
+    await server.close();
+  });
+
+  it('the Promise fast lane on the same socket: sends ordered after buffered writes, pool buffers through write()', async () => {
+    const rx = await PatternReceiver.start();
+    const c = await connected({ ...opts(), port: rx.port, host: '127.0.0.1', writableHighWaterMark: 1024 });
+    const pool = (ring ?? Ring.create()).createPool({ count: 2, size: 65536 });
+    let off = 0;
+    const chunk = (n: number): Buffer => {
+      const b = Buffer.alloc(n);
+      fillPattern(b, off);
+      off += n;
+      return b;
+    };
+    const results: Promise<SendResult>[] = [];
+    for (let i = 0; i < 20; i++) {
+      c.write(chunk(5000)); // beyond the high-water mark: they buffer
+      results.push(c.send(chunk(3000)));
+    }
+    const pb = pool.acquire();
+    fillPattern(pb.bytes, off);
+    off += pb.size;
+    const written = new Promise<void>((res, rej) => c.write(pb, (err) => (err ? rej(err) : res())));
+    expect(pb.inFlight).toBe(true);
+    expect(() => pb.bytes).toThrow(/in flight|EBUSY|kernel/);
+    results.push(c.send(pool.acquire(), { length: 0 }));
+    for (const r of await Promise.all(results.slice(0, 20))) expect(r.bytes).toBe(3000);
+    expect((await results[20])?.bytes).toBe(0);
+    await written;
+    expect(pb.inFlight).toBe(false);
+    await rx.waitFor(off);
+    expect(rx.mismatchAt).toBe(-1);
+    await c.close();
+    await rx.close();
+  });
+});
+
+describe('uring only', () => {
+  it('issue 8 item 5: resetAndDestroy() after end() on a stalled peer aborts at once and settles every send', async () => {
+    const rx = await PatternReceiver.start({ paused: true });
+    const ring = Ring.create();
+    try {
+      const c = await connected({ ring, port: rx.port, host: '127.0.0.1' });
+      const pool = ring.createPool({ count: 32, size: 256 * 1024 });
+      const bufs = Array.from({ length: 32 }, () => pool.acquire());
+      const ps = bufs.map((b) => c.send(b, { mode: 'zc' }).then(() => 'ok', (e: ZcError) => e.code));
+      c.end(); // FIN after all of that: it never comes, the peer does not read
+      await sleep(100);
+      expect(bufs.some((b) => b.inFlight)).toBe(true);
+      const t0 = Date.now();
+      c.resetAndDestroy();
+      await once(c, 'close');
+      const codes = await Promise.all(ps);
+      console.log(`abort after end: settled in ${Date.now() - t0} ms: ${codes.filter((x) => x !== 'ok').length} rejected`);
+      expect(codes.filter((x) => x !== 'ok').length).toBeGreaterThan(0);
+      expect(bufs.every((b) => !b.inFlight)).toBe(true);
+      expect(pool.inFlight).toBe(0);
+      expect(ring.inFlight).toBe(0);
+      pool.close();
+    } finally {
+      ring.close();
+      await rx.close();
+    }
+  });
+
+  it('receive() and the Duplex side exclude each other', async () => {
+    const ring = Ring.create();
+    try {
+      const [a, b] = ZcSocket.pair({ ring });
+      b.on('data', () => {});
+      await sleep(10);
+      expect(() => b.receive()).toThrow(/already reading/);
+      a.destroy();
+      b.destroy();
+      await Promise.all([once(a, 'close'), once(b, 'close')]);
+    } finally {
+      ring.close();
+    }
+  });
+});

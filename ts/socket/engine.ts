@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+/**
+ * What a {@link ZcSocket} needs from the I/O underneath: the io_uring
+ * engine (uring-engine.ts) or node:net (net-engine.ts).  The socket keeps
+ * the stream state, events and timers; an engine moves bytes and owns the
+ * fd or handle.
+ */
+import type { SendOptionsInput } from '../config.ts';
+import type { ZcError } from '../errors.ts';
+import type { PoolBuffer } from '../pool.ts';
+import type { ReceiveOptionsInput, RecvStream } from '../recv.ts';
+import type { Ring } from '../ring.ts';
+import type { SocketAddress } from '../addr.ts';
+import type { SendResult } from './types.ts';
+
+/** Which I/O a socket or server uses. */
+export type Backend = 'uring' | 'net';
+
+/** One chunk of a Duplex write. */
+export interface WriteEntry {
+  data: Uint8Array | PoolBuffer;
+  /** send options (a PoolBuffer written with offset/length, a send() queued behind writes) */
+  options: SendOptionsInput | undefined;
+  /** a PoolBuffer already lent by write()/send() */
+  lent: boolean;
+  /** handed to the engine (a PoolBuffer not yet handed over is given back if the write is dropped) */
+  taken: boolean;
+  /** a send() routed through the write queue: gets its own result */
+  settle?: (r: SendResult | null, err: unknown) => void;
+}
+
+/** Where received bytes go. */
+export interface ReadTarget {
+  /** a chunk arrived (the Buffer is the caller's); false: stop until resume() */
+  data(buf: Buffer): boolean;
+  /** null: clean end of stream; else the error that ended it */
+  end(err: ZcError | Error | null): void;
+}
+
+/** How to reach the peer (resolved by the socket). */
+export interface ConnectTarget {
+  host: string;
+  port: number;
+  family?: 4 | 6;
+  noDelay: boolean;
+  keepAlive: boolean;
+  keepAliveInitialDelay: number;
+}
+
+export interface SocketEngine {
+  readonly backend: Backend;
+  /** the ring (uring backend), else null */
+  readonly ring: Ring | null;
+  /** the fd (-1 before connect, after close, and on the net backend) */
+  readonly fd: number;
+  /** connected and not closed */
+  readonly open: boolean;
+  /** Drive an fd that is already connected (accepted, adopted, socketpair). */
+  attach(fd: number): void;
+  /** sends (writes and send()) not settled */
+  readonly inFlight: number;
+  /** Connect; resolves when connected.  abort() makes it reject. */
+  connect(target: ConnectTarget): Promise<void>;
+  /** Give up a connect in progress. */
+  abortConnect(): void;
+  /** Write chunks in order; cb once every one settled (first error, bytes taken). */
+  writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void;
+  /** The Promise fast lane. */
+  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult>;
+  /** Every send so far settled. */
+  settled(): Promise<void>;
+  /** Start feeding `target`, or resume after target.data() returned false. */
+  read(target: ReadTarget): void;
+  /** The fast-lane receive (the Duplex side must not be reading). */
+  receive(options?: ReceiveOptionsInput): RecvStream;
+  /** FIN after everything queued. */
+  shutdown(): Promise<void>;
+  /** Close now (see close.ts); resolves once every request of the socket settled. */
+  close(reset: boolean): Promise<void>;
+  /** The ring is closing under the socket: close synchronously. */
+  closeNow(): void;
+  setNoDelay(on: boolean): void;
+  setKeepAlive(on: boolean, initialDelayMs: number): void;
+  local(): SocketAddress | null;
+  peer(): SocketAddress | null;
+  ref(on: boolean): void;
+}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The node:net engine of a {@link ZcSocket}: the fallback where io_uring
+ * cannot be used.  The same socket, events and Promise sends, over a
+ * net.Socket it owns (writes copied by the kernel; `zeroCopy` is always
+ * 'copied').  receive() chunks need the ring: use the Duplex side here.
+ */
+import net from 'node:net';
+import { ERRNO } from '../ffi/abi.gen.ts';
+import { ZcError } from '../errors.ts';
+import { PoolBuffer } from '../pool.ts';
+import type { RecvStream } from '../recv.ts';
+import type { SendOptionsInput } from '../config.ts';
+import type { SocketAddress } from '../addr.ts';
+import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
+import type { SendResult } from './types.ts';
+
+function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | null {
+  if (address === undefined || port === undefined) return null;
+  return { address, port, family: family === 'IPv6' ? 6 : 4 };
+}
+
+/** The bytes of one Uint8Array send. */
+function bytesOf(data: Uint8Array, o: SendOptionsInput | undefined): Uint8Array {
+  const off = o?.offset ?? 0;
+  return off === 0 && o?.length === undefined ? data : data.subarray(off, off + (o?.length ?? data.length - off));
+}
+
+export class NetEngine implements SocketEngine {
+  readonly backend: Backend = 'net';
+  readonly ring = null;
+  readonly fd = -1;
+  #sock: net.Socket | null = null;
+  #inFlight = 0;
+  #waiters: (() => void)[] = [];
+  #reading = false;
+  #closed = false;
+  /** an error or unexpected close of the inner socket, reported to the owner */
+  readonly #fatal: (err: Error | null) => void;
+
+  constructor(fatal: (err: Error | null) => void) {
+    this.#fatal = fatal;
+  }
+
+  get open(): boolean {
+    return this.#sock !== null && !this.#closed;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  #own(s: net.Socket): void {
+    this.#sock = s;
+    s.on('error', (e) => this.#fatal(e));
+    s.on('close', () => {
+      if (!this.#closed) this.#fatal(null);
+    });
+  }
+
+  attach(fd: number): void {
+    this.#own(new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true }));
+  }
+
+  /** @internal take an accepted net.Socket (server on the net backend) */
+  adopt(s: net.Socket): void {
+    this.#own(s);
+  }
+
+  connect(t: ConnectTarget): Promise<void> {
+    const s = new net.Socket({ allowHalfOpen: true });
+    this.#sock = s;
+    return new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      s.once('error', onError);
+      // destroyed while connecting (abortConnect): no 'error' comes
+      s.once('close', () => reject(new ZcError({ errno: ERRNO.ECANCELED, op: 'connect', hint: 'the socket was destroyed while connecting' })));
+      s.connect({ host: t.host, port: t.port, ...(t.family ? { family: t.family } : {}), noDelay: t.noDelay, keepAlive: t.keepAlive, keepAliveInitialDelay: t.keepAliveInitialDelay }, () => {
+        s.off('error', onError);
+        this.#own(s);
+        resolve();
+      });
+      s.pause();
+    });
+  }
+
+  abortConnect(): void {
+    this.#sock?.destroy();
+  }
+
+  #open(op: string): net.Socket {
+    if (!this.#sock || this.#closed) throw new ZcError({ errno: ERRNO.EBADF, op, hint: 'the socket is closed' });
+    return this.#sock;
+  }
+
+  /** Hand one send to the net.Socket; throws the ownership/range errors at once. */
+  #write(s: net.Socket, data: Uint8Array | PoolBuffer, o: SendOptionsInput | undefined, lent: boolean, done: (err: Error | null, n: number) => void): void {
+    let view: Uint8Array;
+    const pb = data instanceof PoolBuffer ? data : null;
+    if (pb) {
+      // a buffer write() lent already is read through the pool, not .bytes (which refuses while lent)
+      const mem = lent ? pb.memory() : pb.bytes;
+      if (!mem) throw new ZcError({ errno: ERRNO.EBADF, op: 'send', hint: 'the buffer was released' });
+      const off = o?.offset ?? 0;
+      view = mem.subarray(off, off + (o?.length ?? pb.size - off));
+      if (!lent) pb.lend('send');
+    } else {
+      view = bytesOf(data as Uint8Array, o);
+    }
+    this.#inFlight++;
+    s.write(view, (err) => {
+      pb?.unlend();
+      this.#inFlight--;
+      if (this.#inFlight === 0 && this.#waiters.length) for (const w of this.#waiters.splice(0)) w();
+      done(err ?? null, err ? 0 : view.length);
+    });
+  }
+
+  writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void {
+    let s: net.Socket;
+    try {
+      s = this.#open('write');
+    } catch (e) {
+      cb(e, 0);
+      return;
+    }
+    let left = entries.length;
+    let err: unknown = null;
+    let total = 0;
+    for (const e of entries) {
+      e.taken = true;
+      this.#write(s, e.data, e.options, e.lent, (x, n) => {
+        total += n;
+        if (x) err ??= x;
+        e.settle?.(x ? null : { bytes: n, zeroCopy: 'copied' }, x);
+        if (--left === 0) cb(err, total);
+      });
+    }
+  }
+
+  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
+    const s = this.#open(opName);
+    let settle!: (err: Error | null, n: number) => void;
+    const p = new Promise<SendResult>((resolve, reject) => {
+      settle = (err, n) => (err ? reject(err) : resolve({ bytes: n, zeroCopy: 'copied' }));
+    });
+    this.#write(s, data, options, false, settle);
+    return p;
+  }
+
+  settled(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((r) => this.#waiters.push(r));
+  }
+
+  read(target: ReadTarget): void {
+    const s = this.#sock;
+    if (!s) return;
+    if (!this.#reading) {
+      this.#reading = true;
+      s.on('data', (b: Buffer) => {
+        if (!target.data(b)) s.pause();
+      });
+      s.on('end', () => target.end(null));
+    }
+    s.resume();
+  }
+
+  receive(): RecvStream {
+    throw new ZcError({
+      errno: ERRNO.EOPNOTSUPP,
+      op: 'receive',
+      hint: "receive() chunks need the io_uring backend (this socket fell back to node:net): read with 'data' or pipe instead",
+    });
+  }
+
+  shutdown(): Promise<void> {
+    const s = this.#open('end');
+    return new Promise<void>((resolve) => s.end(() => resolve()));
+  }
+
+  async close(reset: boolean): Promise<void> {
+    const s = this.#sock;
+    if (!s || this.#closed) return;
+    this.#closed = true;
+    if (!s.destroyed) {
+      const closed = new Promise<void>((r) => s.once('close', () => r()));
+      if (reset && typeof s.resetAndDestroy === 'function' && !s.connecting) s.resetAndDestroy();
+      else s.destroy();
+      await closed;
+    }
+    await this.settled();
+  }
+
+  closeNow(): void {
+    this.#closed = true;
+    this.#sock?.destroy();
+  }
+
+  setNoDelay(on: boolean): void {
+    this.#sock?.setNoDelay(on);
+  }
+
+  setKeepAlive(on: boolean, initialDelayMs: number): void {
+    this.#sock?.setKeepAlive(on, initialDelayMs);
+  }
+
+  local(): SocketAddress | null {
+    const s = this.#sock;
+    return s ? toAddress(s.localAddress, s.localPort, s.localFamily) : null;
+  }
+
+  peer(): SocketAddress | null {
+    const s = this.#sock;
+    return s ? toAddress(s.remoteAddress, s.remotePort, s.remoteFamily) : null;
+  }
+
+  ref(on: boolean): void {
+    if (on) this.#sock?.ref();
+    else this.#sock?.unref();
+  }
+}

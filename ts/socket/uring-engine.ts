@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The io_uring engine of a {@link ZcSocket}: connect, sends (Duplex writes
+ * and the Promise fast lane share one {@link SendLane}, so one order), the
+ * multishot receive feeding the readable side, FIN and close, all through
+ * the socket's ring.
+ */
+import { ERRNO, SYS } from '../ffi/abi.gen.ts';
+import type { SendOptions, SendOptionsInput } from '../config.ts';
+import { ZcError } from '../errors.ts';
+import type { PoolBuffer } from '../pool.ts';
+import { receive, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
+import type { Ring, RingResource } from '../ring.ts';
+import type { SocketAddress } from '../addr.ts';
+import { closeFd, closeFdNow, resetFd } from './close.ts';
+import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
+import { connectFd, openStream, resolveHost } from './factories.ts';
+import { SendLane } from './lane.ts';
+import { SocketReader } from './reader.ts';
+import { ringOp } from './ring-op.ts';
+import { localAddressOf, peerAddressOf, setIntOption, setKeepAlive } from './sockopt.ts';
+import type { SendResult } from './types.ts';
+
+export class UringEngine implements SocketEngine, RingResource {
+  readonly backend: Backend = 'uring';
+  readonly ring: Ring;
+  #fd = -1;
+  #connectFd = -1;
+  #connectAborted = false;
+  #lane: SendLane | null = null;
+  readonly #defaults: SendOptions;
+  readonly #recvOptions: ReceiveOptionsInput | undefined;
+  #reader: SocketReader | null = null;
+  #fast: RecvStream | null = null;
+  #refed = true;
+  /** the owner's reaction to a ring teardown */
+  readonly #onRingClose: () => void;
+
+  constructor(ring: Ring, defaults: SendOptions, recvOptions: ReceiveOptionsInput | undefined, onRingClose: () => void) {
+    this.ring = ring;
+    this.#defaults = defaults;
+    this.#recvOptions = recvOptions;
+    this.#onRingClose = onRingClose;
+  }
+
+  get fd(): number {
+    return this.#fd;
+  }
+
+  get open(): boolean {
+    return this.#fd >= 0;
+  }
+
+  get inFlight(): number {
+    return this.#lane?.inFlight ?? 0;
+  }
+
+  /** the send lane (throws EBADF when not open) */
+  #open(op: string): SendLane {
+    const lane = this.#lane;
+    if (!lane || this.#fd < 0) throw new ZcError({ errno: ERRNO.EBADF, op, hint: 'the socket is closed' });
+    return lane;
+  }
+
+  /** Drive an fd that is already connected (accepted, adopted, socketpair). */
+  attach(fd: number): void {
+    this.#fd = fd;
+    this.#lane = new SendLane(this.ring, fd, true, this.#defaults);
+    this.ring.track(this);
+  }
+
+  async connect(t: ConnectTarget): Promise<void> {
+    const ring = this.ring;
+    const aborted = (): ZcError => new ZcError({ errno: ERRNO.ECANCELED, op: 'connect', hint: 'the socket was destroyed while connecting' });
+    const host = await resolveHost(t.host, t.family);
+    if (this.#connectAborted) throw aborted();
+    const fd = await openStream(ring, host);
+    if (this.#connectAborted) {
+      closeFdNow(ring, fd, true);
+      throw aborted();
+    }
+    this.#connectFd = fd;
+    try {
+      if (t.noDelay) setIntOption(ring, fd, SYS.IPPROTO_TCP, SYS.TCP_NODELAY, 1);
+      if (t.keepAlive) setKeepAlive(ring, fd, true, t.keepAliveInitialDelay);
+      await connectFd(ring, fd, host, t.port, 'ConnectOptions');
+    } catch (e) {
+      this.#connectFd = -1;
+      closeFdNow(ring, fd, true);
+      if (e instanceof ZcError) throw new ZcError({ errno: e.errno, op: e.op, hint: e.hint, details: { address: host, port: t.port } });
+      throw e;
+    }
+    this.#connectFd = -1;
+    this.attach(fd);
+  }
+
+  abortConnect(): void {
+    this.#connectAborted = true;
+    // Disconnecting a connecting TCP socket fails the connect op at once.
+    if (this.#connectFd >= 0) resetFd(this.ring, this.#connectFd);
+  }
+
+  writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void {
+    let lane: SendLane;
+    try {
+      lane = this.#open('write');
+    } catch (e) {
+      cb(e, 0);
+      return;
+    }
+    let left = entries.length;
+    let err: unknown = null;
+    let bytes = 0;
+    const one = (e: WriteEntry, r: SendResult | null, x: unknown): void => {
+      if (r) bytes += r.bytes;
+      else err ??= x;
+      e.settle?.(r, x);
+      if (--left === 0) cb(err, bytes);
+    };
+    for (const e of entries) {
+      e.taken = true;
+      let p: Promise<SendResult>;
+      try {
+        p = lane.send(e.data, e.options, null, 'write', e.lent);
+      } catch (x) {
+        one(e, null, x);
+        continue;
+      }
+      p.then(
+        (r) => one(e, r, null),
+        (x: unknown) => one(e, null, x),
+      );
+    }
+  }
+
+  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
+    return this.#open(opName).send(data, options, null, opName);
+  }
+
+  settled(): Promise<void> {
+    return this.#lane?.settled() ?? Promise.resolve();
+  }
+
+  read(target: ReadTarget): void {
+    if (this.#reader) {
+      this.#reader.resume();
+      return;
+    }
+    if (this.#fast) return; // receive() owns the socket's receive
+    this.#reader = new SocketReader(this.ring, this.#fd, target, this.#recvOptions);
+    if (!this.#refed) this.#reader.ref(false);
+  }
+
+  receive(options?: ReceiveOptionsInput): RecvStream {
+    this.#open('receive');
+    if (this.#reader) {
+      throw new ZcError({
+        errno: ERRNO.EBUSY,
+        op: 'receive',
+        hint: "the socket's readable side is already reading ('data' listener, pipe or read()): use one or the other",
+      });
+    }
+    const s = receive(this.ring, this.#fd, options);
+    this.#fast = s;
+    if (!this.#refed) s.setRef(false);
+    return s;
+  }
+
+  shutdown(): Promise<void> {
+    const lane = this.#open('end');
+    lane.flush(); // after the sends made before it
+    const ring = this.ring;
+    const fd = this.#fd;
+    return ringOp(ring, 'shutdown', (ud) => ring.zc.zc_shutdown(ring.ptr, fd, SYS.SHUT_WR, ud)).then(
+      () => undefined,
+      (e: unknown) => {
+        // Already shut down or reset by the peer: nothing left to finish.
+        if (e instanceof ZcError && e.code === 'ENOTCONN') return;
+        throw e;
+      },
+    );
+  }
+
+  async close(reset: boolean): Promise<void> {
+    const fd = this.#fd;
+    const lane = this.#lane;
+    if (fd < 0 || !lane) return;
+    lane.flush();
+    const waits: Promise<unknown>[] = [];
+    if (this.#reader) waits.push(this.#reader.stop());
+    if (this.#fast) {
+      this.#fast.cancel();
+      waits.push(this.#fast.finished);
+    }
+    waits.push(closeFd(this.ring, fd, reset), lane.settled());
+    await Promise.all(waits);
+    this.#forget();
+  }
+
+  closeNow(): void {
+    if (this.#fd >= 0) closeFdNow(this.ring, this.#fd, true);
+    this.#forget();
+  }
+
+  #forget(): void {
+    if (this.#lane) this.#lane.fd = -1;
+    this.#fd = -1;
+    this.ring.untrack(this);
+  }
+
+  /** @internal Ring.close(): the ring is going away under the socket. */
+  destroyFromRing(): void {
+    this.closeNow();
+    this.#onRingClose();
+  }
+
+  setNoDelay(on: boolean): void {
+    setIntOption(this.ring, this.#fd, SYS.IPPROTO_TCP, SYS.TCP_NODELAY, on ? 1 : 0);
+  }
+
+  setKeepAlive(on: boolean, initialDelayMs: number): void {
+    setKeepAlive(this.ring, this.#fd, on, initialDelayMs);
+  }
+
+  local(): SocketAddress | null {
+    return localAddressOf(this.ring, this.#fd);
+  }
+
+  peer(): SocketAddress | null {
+    return peerAddressOf(this.ring, this.#fd);
+  }
+
+  ref(on: boolean): void {
+    this.#refed = on;
+    this.#reader?.ref(on);
+    this.#fast?.setRef(on);
+  }
+}

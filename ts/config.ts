@@ -334,7 +334,7 @@ export const SocketOptionsSchema = z
   })
   .passthrough();
 
-/** connect() / ZcSocket.connect() options. */
+/** connect() / socket.connect() options. */
 export const ConnectOptionsSchema = SocketOptionsSchema.extend({
   port: PORT,
   host: z.string().min(1).optional(),

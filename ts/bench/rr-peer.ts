@@ -13,12 +13,13 @@
  *                             processes' CPU time then), then one JSON line.
  *
  * MODE node-net: Node's net module.  MODE uring: the uring-zc public API
- * the way an application would use it (Ring, ZcSocket.listen/accept/
- * connect, socket.receive() chunks, send() of the chunk back).
+ * the way an application would use it (Ring, createServer/connect,
+ * socket.receive() chunks, send() of the chunk back).
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { Ring, ZcSocket, type ReceiveOptionsInput } from '../index.ts';
+import { once } from 'node:events';
+import { Ring, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
 import { fillPattern } from './types.ts';
 
 export const RR_TS_MODES = ['node-net', 'uring'] as const;
@@ -209,8 +210,9 @@ async function nodeClient(a: ClientArgs): Promise<RrClientResult> {
 
 async function uringServer(): Promise<void> {
   const ring = Ring.create({ entries: 4096 });
-  const listener = await ZcSocket.listen(ring, { host: '127.0.0.1', port: 0, backlog: 4096 });
-  process.stdout.write(`port ${listener.localAddress()?.port ?? 0}\n`);
+  const listener = zcServer({ ring, backlog: 4096 }).listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  process.stdout.write(`port ${listener.address()?.port ?? 0}\n`);
   const rx = rxOptions(1000);
   const serve = async (s: ZcSocket): Promise<void> => {
     s.setNoDelay(true);
@@ -225,7 +227,7 @@ async function uringServer(): Promise<void> {
     } catch {
       /* the client reset: done */
     }
-    await s.close();
+    s.destroy();
   };
   let stopping = false;
   void (async () => {
@@ -250,7 +252,11 @@ async function uringClient(a: ClientArgs): Promise<RrClientResult> {
   const req = new Uint8Array(a.size);
   fillPattern(req);
   const rx = rxOptions(a.conns);
-  const socks = await limited(a.conns, 64, () => ZcSocket.connect(ring, { host: '127.0.0.1', port: a.port, noDelay: true }));
+  const socks = await limited(a.conns, 64, async () => {
+    const s = zcConnect({ ring, host: '127.0.0.1', port: a.port, noDelay: true });
+    await once(s, 'connect');
+    return s;
+  });
   const span = new Span(a.warmup * 1000, a.seconds * 1000);
   const loop = async (s: ZcSocket): Promise<void> => {
     const stream = s.receive(rx);

@@ -24,7 +24,7 @@ import type { RrClientResult } from './rr-peer.ts';
 
 export const RR_MODE_INFO = [
   { name: 'node-net', describe: "Node net: createServer echo (socket.write of each 'data'), net.connect client" },
-  { name: 'uring', describe: 'uring-zc API: ZcSocket.listen/accept/connect, receive() chunks, send() (rr-peer.ts)' },
+  { name: 'uring', describe: 'uring-zc API: createServer/accept, connect, receive() chunks, send() (rr-peer.ts)' },
   { name: 'c-uring', describe: 'C on liburing: multishot accept/recv into a buffer ring, send (c_rr.c, reference)' },
 ] as const;
 export type RrMode = string;

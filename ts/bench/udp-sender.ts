@@ -16,7 +16,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
-import { AUTO_ZC_THRESHOLD, Ring, ZcSocket, type PoolBuffer, type SendOptionsInput, type SendResult } from '../index.ts';
+import { AUTO_ZC_THRESHOLD, Ring, ZcDatagram, type PoolBuffer, type SendOptions as SendOptionsInput, type SendResult } from '../index.ts';
 import { fillPattern, Meter, type RunSpec, type SenderResult } from './types.ts';
 
 export const UDP_NODE_MODES = ['node-dgram', 'copy', 'zc', 'zc-fixed', 'auto'] as const;
@@ -102,7 +102,7 @@ async function uringUdp(s: UdpRunSpec): Promise<SenderResult> {
     const opts: SendOptionsInput = { mode: s.mode === 'copy' ? 'copy' : s.mode === 'auto' ? 'auto' : 'zc' };
     if (usePool) opts.length = s.size;
     const zcAsked = s.mode === 'zc' || s.mode === 'zc-fixed' || (s.mode === 'auto' && s.size >= AUTO_ZC_THRESHOLD);
-    const sock = await ZcSocket.udp(ring, { connect: { host: s.host, port: s.port } });
+    const sock = await ZcDatagram.open({ ring, connect: { host: s.host, port: s.port } });
     const meter = new Meter(meterSpec(s));
     let bytes = 0;
     let sends = 0;

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { COMP_FLAGS, ERRNO, RING_FLAGS, RX_MODE as RX } from './ffi/abi.gen.ts';
 import type { NativePointer } from './ffi/libzc.ts';
 import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
-import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue } from './errors.ts';
+import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue, type ErrorDetails } from './errors.ts';
 import type { Completion, Ring, RingRequest, RingResource } from './ring.ts';
 
 /** Receive modes, fastest first. */
@@ -138,40 +138,9 @@ export function parseReceiveOptions(input?: ReceiveOptionsInput): ReceiveOptions
   throw new ZcConfigError('ReceiveOptions', issues);
 }
 
-/** What the kernel said, as advice. */
-function createHint(errno: number, mode: RecvMode, o: ReceiveOptions): string | undefined {
-  const zcrx = mode !== 'bufring';
-  switch (errno) {
-    case ERRNO.EPERM:
-      return zcrx ? 'zcrx registration needs CAP_NET_ADMIN (run as root or grant the capability); use mode "bufring"' : undefined;
-    case ERRNO.EINVAL:
-      return zcrx
-        ? mode === 'zcrx'
-          ? `the ring needs deferTaskrun and 32-byte CQEs (Ring.create({ deferTaskrun: true, cqe32: true })), or the` +
-            ` NIC refused queue ${o.rxQueue} of ${o.ifname}: enable header split (\`ethtool -G ${o.ifname} tcp-data-split on\`,` +
-            ` hds-thresh 0) and steer the flow to the queue (\`ethtool -N ${o.ifname} flow-type ... action ${o.rxQueue}\`)`
-          : 'zcrx-nodev needs a ring created with deferTaskrun and 32-byte CQEs: Ring.create({ deferTaskrun: true, cqe32: true })'
-        : 'the kernel rejected the buffer ring (sizes?)';
-    case ERRNO.EOPNOTSUPP:
-      return mode === 'zcrx-nodev'
-        ? 'this kernel has no ZCRX_REG_NODEV (Linux >= 7.1) or no IORING_OP_RECV_ZC (>= 6.15); use mode "bufring"'
-        : mode === 'zcrx'
-          ? `no zcrx on ${o.ifname} queue ${o.rxQueue}: the kernel lacks IORING_OP_RECV_ZC (>= 6.15), or the driver` +
-            ` has no queue-management/memory-provider support (virtual devices like lo/veth never do), or it` +
-            ` does not take this rx_buf_len; use mode "bufring"`
-          : undefined;
-    case ERRNO.EEXIST:
-    case ERRNO.EBUSY:
-      return `queue ${o.rxQueue} of ${o.ifname} is already bound (another zcrx instance, AF_XDP or an XDP program)`;
-    case ERRNO.ERANGE:
-      return `${o.ifname} has no RX queue ${o.rxQueue} (see \`ethtool -l ${o.ifname}\`)`;
-    case ERRNO.ENODEV:
-      return `no network interface named ${JSON.stringify(o.ifname ?? '')}`;
-    case ERRNO.ENOMEM:
-      return 'the area could not be allocated or pinned: lower areaSize or raise RLIMIT_MEMLOCK (`ulimit -l`)';
-    default:
-      return undefined;
-  }
+/** Facts the receive hints (errors.ts) are built from. */
+function rxDetails(mode: RecvMode, o: ReceiveOptions): ErrorDetails {
+  return { mode, areaSize: o.areaSize, ifname: o.ifname ?? null, rxQueue: o.rxQueue };
 }
 
 /** Counters and geometry of a receiver (struct zc_rx_info). */
@@ -230,7 +199,7 @@ export class Receiver implements RingResource {
     this.areaSize = Number(info.area_size);
     this.fallback =
       info.zcrx_errno > 0
-        ? new ZcError({ errno: info.zcrx_errno, op: 'recv.zcrx', hint: createHint(info.zcrx_errno, 'zcrx', options) })
+        ? new ZcError({ errno: info.zcrx_errno, op: 'recv.zcrx', details: rxDetails('zcrx', options) })
         : null;
     const base = lib.zc_rx_base(ptr);
     if (base === null) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create' });
@@ -250,7 +219,7 @@ export class Receiver implements RingResource {
     if (o.mode === 'zcrx' || o.mode === 'zcrx-nodev') {
       const f = ring.options as { deferTaskrun: boolean; cqe32?: boolean };
       if (!f.deferTaskrun || !(f.cqe32 ?? false)) {
-        throw new ZcError({ errno: ERRNO.EINVAL, op: 'recv.create', hint: createHint(ERRNO.EINVAL, 'zcrx-nodev', o) });
+        throw new ZcError({ errno: ERRNO.EINVAL, op: 'recv.create', details: rxDetails(o.mode, o) });
       }
     }
     const cfg = {
@@ -266,12 +235,7 @@ export class Receiver implements RingResource {
     const rc = lib.zc_rx_create(ring.ptr, cfg, out);
     if (rc < 0 || out[0] === null) {
       const errno = rc < 0 ? -rc : ERRNO.EIO;
-      throw new ZcError({
-        errno,
-        op: 'recv.create',
-        hint: createHint(errno, o.mode === 'auto' ? wanted : o.mode, o),
-        details: { mode: o.mode, areaSize: o.areaSize, ifname: o.ifname ?? null, rxQueue: o.rxQueue },
-      });
+      throw new ZcError({ errno, op: 'recv.create', details: rxDetails(o.mode === 'auto' ? wanted : o.mode, o) });
     }
     const info = Receiver.#infoOf(lib, out[0]);
     return new Receiver(ring, lib, out[0], o, info);

@@ -10,6 +10,7 @@
  * else here needs to change.
  */
 import { CAPS } from '../ffi/abi.gen.ts';
+import { errnoName, hintFor } from '../errors.ts';
 import { probe, type ProbeInfo } from '../probe.ts';
 
 export interface ProbeField {
@@ -105,7 +106,7 @@ registerProbeSection({
         label: 'io_uring_setup',
         key: 'setupError',
         value: p.setupError,
-        text: p.setupErrno === 0 ? 'ok' : `fails: ${p.setupError ?? p.setupErrno}${errnoHint(p.setupErrno)}`,
+        text: p.setupErrno === 0 ? 'ok' : `fails: ${p.setupError ?? p.setupErrno}${errnoHint(p.setupErrno, p.ioUringDisabled)}`,
       },
       { label: 'features', key: 'features', value: p.features, text: `0x${(p.features >>> 0).toString(16)}` },
       { label: 'last opcode', key: 'lastOp', value: p.lastOp },
@@ -137,17 +138,9 @@ function camel(s: string): string {
   return s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-function errnoHint(errno: number): string {
-  switch (errno) {
-    case 1:
-      return ' (EPERM: kernel.io_uring_disabled, or a seccomp filter in a container)';
-    case 38:
-      return ' (ENOSYS: kernel without io_uring, or blocked by seccomp)';
-    case 12:
-      return ' (ENOMEM: RLIMIT_MEMLOCK too low for the ring)';
-    default:
-      return '';
-  }
+function errnoHint(errno: number, ioUringDisabled: number): string {
+  const h = hintFor('ring.create', errno, { ioUringDisabled });
+  return h ? ` (${errnoName(errno)}: ${h})` : '';
 }
 
 export async function runProbe(): Promise<Record<string, unknown>> {

@@ -246,11 +246,11 @@ ZC_API int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 
 enum zc_pool_flags {
 	ZC_POOL_HUGE		= 1u << 0,	/* MAP_HUGETLB; fails if none */
-	/* zc_pool_destroy() leaves read-only zero pages at the pool's
-	 * addresses instead of unmapping them: views of the memory kept
-	 * elsewhere (a JavaScript Uint8Array) read zeros instead of faulting,
-	 * and no later mapping reuses the range.  The caller munmap()s
-	 * base, count * size once no view is left. */
+	/* zc_pool_destroy() leaves fresh zero pages at the pool's addresses
+	 * instead of unmapping them: views of the memory kept elsewhere (a
+	 * JavaScript Uint8Array) read zeros (writes land in private pages)
+	 * instead of faulting, and no later mapping reuses the range.  The
+	 * caller munmap()s base, count * size once no view is left. */
 	ZC_POOL_RETIRE		= 1u << 1,
 };
 
@@ -274,7 +274,7 @@ ZC_API int zc_pool_create(struct zc_ring *r, const struct zc_pool_config *cfg,
 			  struct zc_pool **out);
 /* -EBUSY while the kernel holds any of its buffers.  zc_ring_destroy()
  * destroys the pools left; if the kernel still held buffers when its wait
- * ran out, their memory is left mapped as read-only zero pages. */
+ * ran out, their memory is left mapped as zero pages (never unmapped). */
 ZC_API int zc_pool_destroy(struct zc_pool *p);
 ZC_API void *zc_pool_base(const struct zc_pool *p);	/* buffer i at base + i * size */
 ZC_API uint32_t zc_pool_inflight(const struct zc_pool *p);	/* sends holding buffers */

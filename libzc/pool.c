@@ -116,13 +116,14 @@ fail:
 }
 
 /*
- * Put read-only zero pages where the pool was, in one step (MAP_FIXED
- * replaces the old mapping atomically: no other thread can map into a
- * hole meanwhile).  The pinned pages are released as with munmap.
+ * Put fresh zero pages where the pool was, in one step (MAP_FIXED replaces
+ * the old mapping atomically: no other thread can map into a hole
+ * meanwhile).  The pinned pages are released as with munmap.  Writable, so
+ * a stale view written to costs a private page, not a crash.
  */
 static bool retire(struct zc_pool *p)
 {
-	void *q = mmap(p->base, p->map_len, PROT_READ,
+	void *q = mmap(p->base, p->map_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
 		       -1, 0);
 

@@ -420,9 +420,10 @@ static void rx_unlink(struct zc_ring *r, struct zc_rx *rx)
 
 /*
  * Views of chunks still held may outlive the area in the caller's hands
- * (a JavaScript Uint8Array cannot be revoked): put readable zero pages in
- * place of the area instead of leaving a hole that would crash them.  The
- * pinned pages are released all the same.
+ * (a JavaScript Uint8Array cannot be revoked): put zero pages in place of
+ * the area instead of leaving a hole that would crash them (writable: a
+ * write through a stale view lands in a private page).  The pinned pages
+ * are released all the same.
  */
 static void area_retire(struct zc_rx *rx)
 {
@@ -430,7 +431,7 @@ static void area_retire(struct zc_rx *rx)
 
 	if (!rx->held_total || !rx->area)
 		return;
-	p = mmap(rx->area, rx->area_len, PROT_READ,
+	p = mmap(rx->area, rx->area_len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 	if (p != MAP_FAILED)
 		rx->area = NULL;	/* left in place on purpose */

@@ -9,36 +9,47 @@
  * `bytes`, `write()`, `release()` and another send of it throw
  * {@link ZcOwnershipError} at once.  A Uint8Array obtained from `bytes`
  * before the send is the caller's to leave alone; the library cannot see
- * writes through it.  Views are invalid after the pool is closed (its
- * memory is unmapped): do not keep them past `close()`.
+ * writes through it.  Once the pool is closed (or its ring), views kept
+ * from `bytes` read zeros and writes to them go nowhere (private zero
+ * pages stand where the pool was until the last view is garbage
+ * collected), never a crash.
+ * A pool's memory can only be sent on its own ring.
  */
 import { ERRNO, POOL_FLAGS } from './ffi/abi.gen.ts';
 import type { NativePointer } from './ffi/libzc.ts';
 import { MAX_BUFFER_SIZE, parseBufferPoolOptions, type BufferPoolOptions, type BufferPoolOptionsInput } from './config.ts';
-import { ZcError, ZcOwnershipError } from './errors.ts';
+import { ZcError, ZcOwnershipError, type ErrorDetails } from './errors.ts';
 import { probe } from './probe.ts';
 import type { Ring, RingResource } from './ring.ts';
 
-function pinHint(bytes: number): { hint: string; details: Record<string, number | null> } {
-  let cur: number | null = null;
-  let max: number | null = null;
+/** RLIMIT_MEMLOCK now, for the ENOMEM hint (null: unlimited or unknown). */
+function memlock(): { memlockCurrent: number | null; memlockMax: number | null } {
   try {
     const p = probe();
-    cur = p.memlock.current;
-    max = p.memlock.max;
+    return { memlockCurrent: p.memlock.current, memlockMax: p.memlock.max };
   } catch {
-    /* keep unknown */
+    return { memlockCurrent: null, memlockMax: null };
   }
-  const kib = Math.ceil(bytes / 1024);
-  const curText = cur === null ? 'unlimited or unknown' : `${cur} bytes`;
-  return {
-    hint:
-      `registering (pinning) ${bytes} bytes of buffers failed; RLIMIT_MEMLOCK is ${curText}` +
-      ` (hard limit ${max === null ? 'unlimited or unknown' : `${max} bytes`}); the pool needs ${bytes} bytes` +
-      ` on top of what this user has locked already: raise the limit (\`ulimit -l ${kib * 2}\` in KiB, or` +
-      ` \`prlimit --memlock=...\`, LimitMEMLOCK= in systemd, --ulimit memlock=-1 in docker) or use fewer/smaller buffers`,
-    details: { memlockCurrent: cur, memlockMax: max, neededBytes: bytes },
-  };
+}
+
+/** Address range of a retired pool, unmapped once its last view is gone. */
+interface Retired {
+  addr: bigint;
+  len: number;
+  /** libzc left zero pages there (pool destroyed): ours to unmap */
+  retired: boolean;
+  unmap: (addr: bigint, len: number) => number;
+}
+const retiredRanges = new FinalizationRegistry<Retired>((r) => {
+  if (r.retired) r.unmap(r.addr, r.len);
+});
+
+/** The pool whose memory an ArrayBuffer is (views from `PoolBuffer.bytes`). */
+const poolOfMemory = new WeakMap<ArrayBufferLike, BufferPool>();
+
+/** @internal the pool an ArrayBuffer is the memory of, if any */
+export function poolOf(buffer: ArrayBufferLike): BufferPool | undefined {
+  return poolOfMemory.get(buffer);
 }
 
 /** A pool of registered buffers. Create with {@link BufferPool.create} or `ring.createPool()`. */
@@ -60,6 +71,7 @@ export class BufferPool implements RingResource {
   #free: number[];
   #buffers: (PoolBuffer | null)[];
   #closed = false;
+  readonly #range: Retired;
 
   private constructor(ring: Ring, ptr: NativePointer, options: BufferPoolOptions) {
     this.ring = ring;
@@ -71,6 +83,9 @@ export class BufferPool implements RingResource {
     if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
     this.#memory = ring.libc.view(base, this.count * this.size);
     this.baseAddress = ring.libc.address(base);
+    poolOfMemory.set(this.#memory, this);
+    this.#range = { addr: this.baseAddress, len: this.count * this.size, retired: false, unmap: ring.libc.munmap };
+    retiredRanges.register(this.#memory, this.#range);
     this.regionBuffers = ring.zc.zc_pool_region_buffers(ptr);
     this.#free = [];
     for (let i = this.count - 1; i >= 0; i--) this.#free.push(i);
@@ -86,24 +101,19 @@ export class BufferPool implements RingResource {
    */
   static create(ring: Ring, options?: BufferPoolOptionsInput): BufferPool {
     const o = parseBufferPoolOptions(options);
-    const cfg = { count: o.count, size: o.size, flags: o.hugePages ? POOL_FLAGS.HUGE : 0, reserved: 0 };
+    // RETIRE: destroyed, the memory reads zeros instead of faulting views kept in JS
+    const cfg = { count: o.count, size: o.size, flags: POOL_FLAGS.RETIRE | (o.hugePages ? POOL_FLAGS.HUGE : 0), reserved: 0 };
     const out: [NativePointer | null] = [null];
     const rc = ring.zc.zc_pool_create(ring.ptr, cfg, out);
     if (rc < 0 || out[0] === null) {
       const bytes = o.count * o.size;
-      if (rc === -ERRNO.ENOMEM && !o.hugePages) {
-        const { hint, details } = pinHint(bytes);
-        throw new ZcError({ errno: rc, op: 'pool.create', hint, details });
-      }
-      const hint =
-        rc === -ERRNO.ENOMEM && o.hugePages
-          ? `no huge pages for ${bytes} bytes: reserve them (sysctl vm.nr_hugepages) or use hugePages: false`
+      const details: ErrorDetails =
+        rc === -ERRNO.ENOMEM
+          ? { neededBytes: bytes, hugePages: o.hugePages, ...(o.hugePages ? {} : memlock()) }
           : rc === -ERRNO.ENOSPC
-            ? `the ring has no ${Math.ceil(o.count / Math.floor(MAX_BUFFER_SIZE / o.size))} free fixed-buffer slot(s) in a row (one per GiB of pool): raise maxFixedBuffers (now ${ring.options.maxFixedBuffers}) or close pools`
-            : rc === -ERRNO.EOPNOTSUPP
-              ? 'this kernel cannot register a sparse fixed-buffer table (needs Linux >= 5.19)'
-              : undefined;
-      throw new ZcError({ errno: rc < 0 ? rc : ERRNO.EIO, op: 'pool.create', hint });
+            ? { slotsNeeded: Math.ceil(o.count / Math.floor(MAX_BUFFER_SIZE / o.size)), maxFixedBuffers: ring.options.maxFixedBuffers }
+            : {};
+      throw new ZcError({ errno: rc < 0 ? rc : ERRNO.EIO, op: 'pool.create', details });
     }
     return new BufferPool(ring, out[0], o);
   }
@@ -185,6 +195,9 @@ export class BufferPool implements RingResource {
   #invalidate(): void {
     this.#closed = true;
     this.#ptr = null;
+    // libzc left zero pages where the pool was; they go with the last view.
+    this.#range.retired = true;
+    this.#memory = new ArrayBuffer(0);
     for (const b of this.#buffers) b?.detach();
     this.#buffers.fill(null);
     this.#free = [];

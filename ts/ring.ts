@@ -116,28 +116,6 @@ function ringFlags(o: RingOptions): number {
   return f;
 }
 
-function setupHint(errno: number, info: ProbeInfo | undefined): string | undefined {
-  const disabled = info?.ioUringDisabled;
-  if (errno === ERRNO.EPERM || errno === ERRNO.ENOSYS || errno === ERRNO.EACCES) {
-    return (
-      `io_uring is not available to this process: check \`sysctl kernel.io_uring_disabled\`` +
-      ` (now ${disabled === undefined || disabled < 0 ? 'unknown' : disabled}; 0 allows everyone, 1 only the` +
-      ` group in kernel.io_uring_group, 2 nobody) and, in a container, the seccomp profile` +
-      ` (io_uring_setup/io_uring_enter/io_uring_register must be allowed, e.g. docker --security-opt seccomp=...)`
-    );
-  }
-  if (errno === ERRNO.ENOMEM) {
-    return 'the ring memory could not be allocated or locked: lower entries or raise `ulimit -l`';
-  }
-  if (errno === ERRNO.EINVAL) {
-    return 'the kernel rejected the ring flags: DEFER_TASKRUN needs Linux >= 6.1, SINGLE_ISSUER >= 6.0; try deferTaskrun: false';
-  }
-  if (errno === ERRNO.EOPNOTSUPP) {
-    return 'unified: "native" needs a kernel with the uring-zc patch (IORING_FEAT_SEND_ZC_UNIFIED); use "auto"';
-  }
-  return undefined;
-}
-
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {
   /** resolved options */
@@ -152,6 +130,15 @@ export class Ring {
    * >= 6.15); otherwise each is its own SEND_ZC
    */
   readonly sendvFixed: boolean;
+  /**
+   * true when the ring fd is registered with the kernel (saves a file
+   * lookup per io_uring_enter; option `registeredFd`).  The kernel keeps
+   * 16 per thread: later rings run on their plain fd, and
+   * {@link registeredFdError} says why.
+   */
+  readonly registeredFd: boolean;
+  /** why the ring fd is not registered although asked (e.g. `EBUSY`: 16 taken), else null */
+  readonly registeredFdError: ZcError | null;
   /** the eventfd watched on Node's loop */
   readonly eventFd: number;
   /** the io_uring fd */
@@ -182,6 +169,19 @@ export class Ring {
     this.features = zc.zc_ring_features(ptr);
     this.unifiedNative = zc.zc_ring_unified_native(ptr) === 1;
     this.sendvFixed = zc.zc_ring_sendv_fixed(ptr) === 1;
+    const reg = zc.zc_ring_registered_fd(ptr);
+    this.registeredFd = reg === 1;
+    this.registeredFdError =
+      reg < 0
+        ? new ZcError({
+            errno: reg,
+            op: 'ring.registerFd',
+            hint:
+              reg === -ERRNO.EBUSY
+                ? 'this thread has 16 registered ring fds already (the kernel limit): this ring works on its plain fd, one file lookup more per io_uring_enter'
+                : 'the kernel refused to register the ring fd: this ring works on its plain fd',
+          })
+        : null;
     this.eventFd = zc.zc_ring_event_fd(ptr);
     this.fd = zc.zc_ring_fd(ptr);
     this.#watcher = watchReadable(this.eventFd, () => this.#onReadable());
@@ -225,7 +225,6 @@ export class Ring {
       throw new ZcError({
         errno: rc < 0 ? rc : ERRNO.EIO,
         op: 'ring.create',
-        hint: setupHint(-rc, info),
         details: { ioUringDisabled: info?.ioUringDisabled ?? null, setupErrno: info?.setupErrno ?? null },
       });
     }

@@ -323,4 +323,6 @@ export const ERRNO = {
   EOVERFLOW: 75,
   ENXIO: 6,
   E2BIG: 7,
+  EXDEV: 18,
+  ESRCH: 3,
 } as const;

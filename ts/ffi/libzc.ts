@@ -177,6 +177,10 @@ export interface LibC {
   address(p: NativePointer): bigint;
   /** errno of the last failing libc call */
   errno(): number;
+  /** munmap(2) of an address range (a retired pool's zero pages) */
+  munmap(addr: bigint, len: number): number;
+  /** if_nametoindex(3): 0 when there is no such interface */
+  ifNameToIndex(name: string): number;
   view(p: NativePointer, len: number): ArrayBuffer;
 }
 
@@ -284,6 +288,8 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     addressOf: (data: Uint8Array) => koffi.address(memmove0(data, data, 0)) as bigint,
     address: (p: NativePointer) => koffi.address(p) as bigint,
     errno: () => koffi.errno(),
+    munmap: cfn('int munmap(uintptr_t addr, size_t len)'),
+    ifNameToIndex: cfn('unsigned int if_nametoindex(const char *name)'),
     view: (p: NativePointer, len: number) => koffi.view(p, len) as ArrayBuffer,
   } as unknown as LibC;
   cached = { zc, c };
@@ -298,9 +304,40 @@ export interface FdWatcher {
   unref(): void;
 }
 
+interface PollHandle {
+  start(events: { readable: boolean }, cb: () => void): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+type PollHandleClass = new (fd: number) => PollHandle;
+let pollClass: PollHandleClass | null | undefined;
+
+/**
+ * A started poll handle for fd.  koffi.node.poll() defines its PollHandle
+ * class anew on every call (napi_define_class), and V8 never frees a class
+ * template: ~4.8 KB of heap per watcher for good (docs/koffi-poll-leak.md).
+ * The class of the first handle is reused for the next ones instead; should
+ * a koffi version not expose it, every watcher goes through poll() again.
+ */
+function pollHandle(fd: number, cb: () => void): PollHandle {
+  if (pollClass) {
+    const h = new pollClass(fd);
+    h.start({ readable: true }, cb);
+    return h;
+  }
+  const h = koffi.node.poll(fd, { readable: true }, cb) as unknown as PollHandle;
+  if (pollClass === undefined) {
+    const ctor = (Object.getPrototypeOf(h) as { constructor?: unknown }).constructor;
+    pollClass = typeof ctor === 'function' && typeof (h as { start?: unknown }).start === 'function' ? (ctor as PollHandleClass) : null;
+  }
+  return h;
+}
+
 /** koffi.node.poll wrapper: callback runs on Node's loop when fd is readable. */
 export function watchReadable(fd: number, onReadable: () => void): FdWatcher {
-  const h = koffi.node.poll(fd, { readable: true }, () => onReadable());
+  const h = pollHandle(fd, () => onReadable());
   return {
     stop: () => h.stop(),
     close: () => h.close(),

@@ -155,9 +155,9 @@ ZC_API int zc_shutdown(struct zc_ring *r, int fd, int how,
 		       uint64_t user_data);
 /*
  * Closes fd through the ring after the sends queued on it were issued.
- * From this call on, sends, shutdowns and closes of fd fail at once with
- * -ECANCELED: they are never issued against the number, which the kernel
- * hands to the next socket once the close ran.  The number is usable again
+ * From this call on, sends and shutdowns of fd fail at once with
+ * -ECANCELED (another close: -EALREADY): they are never issued against the
+ * number, which the kernel hands to the next socket once the close ran.  The number is usable again
  * after the close's record was reaped, after zc_socket()/zc_accept() gave it
  * out, or after zc_sock_opened().  An accept in flight on fd ends with
  * -ECANCELED.

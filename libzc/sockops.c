@@ -197,7 +197,7 @@ int zc_close(struct zc_ring *r, int fd, uint64_t user_data)
 		return -EAGAIN;
 	if (fd >= 0 && (uint32_t)fd < r->nsocks && r->socks[fd].closing) {
 		zc_req_put(r, req);
-		return -ECANCELED;	/* closed already */
+		return -EALREADY;	/* a close of fd is under way */
 	}
 	/* receive hook: a receive in flight would keep the socket open */
 	zc_recv_cancel_fd(r, fd);

@@ -114,7 +114,7 @@ static void graceful(uint32_t rf)
 	CHECK_EQ(zc_send(r, tx, mem, 10, 0, 2), -ECANCELED);
 	CHECK_EQ(zc_send(r, tx, mem, 10, ZC_SEND_ZEROCOPY, 2), -ECANCELED);
 	CHECK_EQ(zc_shutdown(r, tx, SHUT_WR, 2), -ECANCELED);
-	CHECK_EQ(zc_close(r, tx, 2), -ECANCELED);
+	CHECK_EQ(zc_close(r, tx, 2), -EALREADY);
 	CHECK(zc_submit(r) >= 0);
 	reap_range_close(r, 100, N_SENDS, 1, &whole, &failed);
 	CHECK_EQ(whole, N_SENDS);

@@ -22,14 +22,14 @@ describe('registered ring fds (16 per thread)', () => {
       for (const r of rings.filter((x) => x.registeredFd)) expect(r.registeredFdError).toBeNull();
       // every ring, registered or not, sends
       for (const [i, r] of rings.entries()) {
-        const [a, b] = ZcSocket.pair(r);
+        const [a, b] = ZcSocket.pair({ ring: r });
         const data = new Uint8Array([i, 1, 2, 3]);
         expect((await a.send(data, { mode: 'copy' })).bytes).toBe(4);
         const got = new Uint8Array(4);
         expect(r.libc.read(b.fd, got, 4)).toBe(4);
         expect([...got]).toEqual([i, 1, 2, 3]);
-        await a.close();
-        await b.close();
+        a.destroy();
+        b.destroy();
       }
       // not asked: neither registered nor an error
       const plain = Ring.create({ registeredFd: false });

@@ -389,16 +389,43 @@ static uint32_t copy_out(struct zc_ring *r, struct zc_completion *out,
 	return n;
 }
 
+/*
+ * CQEs this call will reap itself need no wakeup: while the loop below runs,
+ * the eventfd is muted (IORING_CQ_EVENTFD_DISABLED, a flag in the CQ ring:
+ * no syscall), so a send completed inline does not wake the caller's event
+ * loop once more for nothing.  Unmuting is followed by a full barrier and a
+ * last look at the CQ: a CQE posted while muted was signalled to nobody and
+ * is reaped here.  The kernel (<= 7.2) reads the flag after posting: from
+ * the submitter task in program order, from other threads after the
+ * smp_mb() of io_cqring_wake(), so with our barrier one side always sees
+ * the other.  Not with DEFER_TASKRUN: there the eventfd announces task work
+ * that only io_uring_enter() turns into CQEs, which this look cannot see.
+ */
+static bool mute(struct zc_ring *r)
+{
+	if (r->defer_taskrun || !r->ring.cq.kflags)
+		return false;
+	io_uring_cq_eventfd_toggle(&r->ring, false);
+	return true;
+}
+
+static void unmute(struct zc_ring *r)
+{
+	io_uring_cq_eventfd_toggle(&r->ring, true);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 /* Run the loop until no CQE is left: handling CQEs can issue new SQEs
  * (resubmitted remainders, the next chain) whose CQEs may already be in. */
 static int drive(struct zc_ring *r)
 {
+	bool muted = mute(r);
 	int i, ret;
 
 	for (i = 0; i < 8; i++) {
 		ret = flush(r, true);
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
-			return ret;
+			goto out;
 		process_cqes(r);
 		/* New CQEs will signal the eventfd; only our own new SQEs
 		 * (remainders, next chains) need another round now. */
@@ -406,7 +433,17 @@ static int drive(struct zc_ring *r)
 		    !io_uring_cq_has_overflow(&r->ring))
 			break;
 	}
-	return flush(r, false) < 0 ? -EIO : 0;
+	ret = flush(r, false) < 0 ? -EIO : 0;
+out:
+	if (muted) {
+		unmute(r);
+		if (io_uring_cq_ready(&r->ring)) {
+			process_cqes(r);
+			if (flush(r, false) < 0 && !ret)
+				ret = -EIO;
+		}
+	}
+	return ret;
 }
 
 int zc_flush(struct zc_ring *r, struct zc_completion *out, uint32_t max)

@@ -10,38 +10,21 @@
  * With nothing in flight the poll handle is unref'd (an idle ring does not
  * keep the process alive) and costs no CPU: the eventfd is quiet.
  */
-import { COMP_FLAGS, ERRNO, LAYOUT, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
+import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
 import { loadNative, watchReadable, type FdWatcher, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
 import { ZcError } from './errors.ts';
 import { probe, type ProbeInfo } from './probe.ts';
+import { RECORD_SIZE, RecordCursor, type Completion } from './records.ts';
+import { SlotTable } from './slots.ts';
 
 /** Records reaped per FFI call. */
 export const REAP_BATCH = 256;
-const REC = LAYOUT.zc_completion.size;
-const OFF_RES = LAYOUT.zc_completion.fields.res.offset;
-const OFF_FLAGS = LAYOUT.zc_completion.fields.flags.offset;
-const OFF_OP = LAYOUT.zc_completion.fields.op.offset;
-const OFF_CQES = LAYOUT.zc_completion.fields.cqes.offset;
-const OFF_AUX = LAYOUT.zc_completion.fields.aux.offset;
-const OFF_AUX2 = LAYOUT.zc_completion.fields.aux2.offset;
 /** Bound on how long close() waits for the kernel to finish canceled requests. */
 const CLOSE_WAIT_MS = 2000;
 
-/** One decoded completion record (struct zc_completion). */
-export interface Completion {
-  /** bytes, fd or 0; -errno on failure */
-  res: number;
-  /** enum zc_completion_flags */
-  flags: number;
-  /** enum zc_op */
-  op: number;
-  /** kernel CQEs merged into this record */
-  cqes: number;
-  aux: bigint;
-  aux2: number;
-}
+export type { Completion } from './records.ts';
 
 /**
  * A request as the ring tracks it (internal to the library: sockets and
@@ -53,6 +36,10 @@ export interface Completion {
 export interface RingRequest {
   readonly opName: string;
   issue(userData: number): number;
+  /**
+   * The record.  `c` is a cursor over the ring's record buffer, valid only
+   * during this call: read what you need, do not keep it.
+   */
   done(c: Completion): void;
   fail(err: ZcError): void;
   /** memory the kernel may read until the record arrives */
@@ -149,10 +136,11 @@ export class Ring {
   #ptr: NativePointer | null;
   #zc: LibZc;
   #watcher: FdWatcher | null;
-  #reapBuf = Buffer.alloc(REAP_BATCH * REC);
-  #reqs = new Map<number, RingRequest>();
+  #reapBuf = Buffer.from(new ArrayBuffer(REAP_BATCH * RECORD_SIZE));
+  #rec = new RecordCursor(this.#reapBuf);
+  #reqs = new SlotTable<RingRequest>();
   #backlog: RingRequest[] = [];
-  #nextId = 1;
+  /** a flush is queued as a microtask, or submit() is about to flush */
   #flushScheduled = false;
   #preFlush: (() => void)[] = [];
   #refed = false;
@@ -298,9 +286,10 @@ export class Ring {
 
   /** Issue one request; false when libzc is full (-EAGAIN). */
   #issue(req: RingRequest, mayBacklog: boolean): boolean {
-    const id = this.#nextId;
-    this.#nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    const reqs = this.#reqs;
+    const id = reqs.add(req);
     const rc = req.issue(id);
+    if (rc < 0) reqs.delete(id % 2 ** 32);
     if (rc === -ERRNO.EAGAIN || rc === -ERRNO.EBUSY) {
       if (mayBacklog) {
         this.#backlog.push(req);
@@ -316,7 +305,6 @@ export class Ring {
       req.fail(new ZcError({ errno: rc, op: req.opName }));
       return true;
     }
-    this.#reqs.set(id, req);
     this.stats.issued++;
     this.#scheduleFlush();
     return true;
@@ -352,13 +340,17 @@ export class Ring {
    * Hand everything queued to the kernel now and dispatch whatever already
    * completed (normally automatic, once per tick).  One FFI call: zc_reap
    * submits, runs deferred task work and copies out finished records,
-   * including records libzc produced inline (which signal no eventfd).
-   * Measured on loopback 64 KiB zero-copy sends: ~20% less CPU per send
-   * than zc_submit followed by zc_reap.
+   * including records libzc produced inline (which signal no eventfd);
+   * cheaper than zc_submit followed by zc_reap (docs/PERFORMANCE.md).
    */
   submit(): void {
     if (!this.#ptr || this.#closed) return;
+    // What the pre-flush hooks issue goes out with this very flush: no
+    // second flush scheduled for it.
+    const scheduled = this.#flushScheduled;
+    this.#flushScheduled = true;
     this.#runPreFlush();
+    this.#flushScheduled = scheduled;
     this.stats.submits++;
     // zc_flush: as zc_reap, but leaves the eventfd alone (one read(2) less
     // per tick); a stale wakeup is cleared by the next #onReadable.
@@ -392,7 +384,7 @@ export class Ring {
           }
           break;
         }
-        this.#dispatch(buf, n);
+        this.#dispatch(n);
         total += n;
         if (n < REAP_BATCH) break;
       }
@@ -404,29 +396,23 @@ export class Ring {
     return total;
   }
 
-  #dispatch(buf: Buffer, n: number): void {
+  #dispatch(n: number): void {
+    const c = this.#rec;
+    const reqs = this.#reqs;
+    const stats = this.stats;
+    stats.records += n;
     for (let i = 0; i < n; i++) {
-      const base = i * REC;
-      const id = buf.readUInt32LE(base) + buf.readUInt32LE(base + 4) * 0x100000000;
-      const req = this.#reqs.get(id);
-      this.stats.records++;
-      if (!req) continue; // libzc's own or a forgotten request
-      const flags = buf.readUInt32LE(base + OFF_FLAGS);
-      const cqes = buf.readUInt16LE(base + OFF_CQES);
-      this.stats.kernelCqes += cqes;
+      c.at(i);
+      const slot = c.udLo;
+      const req = reqs.get(slot, c.udHi);
+      if (!req) continue; // a forgotten request
+      stats.kernelCqes += c.cqes;
       // Multishot requests (receive) yield records with MORE before their last one.
-      if (!(flags & COMP_FLAGS.MORE)) {
-        this.#reqs.delete(id);
-        this.#unrefed.delete(req);
+      if (!(c.flags & COMP_FLAGS.MORE)) {
+        reqs.delete(slot);
+        if (this.#unrefed.size) this.#unrefed.delete(req);
       }
-      req.done({
-        res: buf.readInt32LE(base + OFF_RES),
-        flags,
-        op: buf.readUInt16LE(base + OFF_OP),
-        cqes,
-        aux: buf.readBigUInt64LE(base + OFF_AUX),
-        aux2: buf.readUInt32LE(base + OFF_AUX2),
-      });
+      req.done(c);
     }
   }
 
@@ -502,14 +488,14 @@ export class Ring {
     const buf = this.#reapBuf;
     for (;;) {
       const n = zc.zc_reap(ptr, buf, REAP_BATCH);
-      if (n > 0) this.#dispatch(buf, n);
+      if (n > 0) this.#dispatch(n);
       if (n === REAP_BATCH) continue;
       if (zc.zc_ring_pending(ptr) === 0) break;
       const left = deadline - Date.now();
       if (left <= 0) break;
       const w = zc.zc_wait(ptr, buf, REAP_BATCH, 1, Math.min(left, 100));
       if (w < 0) break;
-      this.#dispatch(buf, w);
+      this.#dispatch(w);
     }
     const rest = [...this.#reqs.values()];
     this.#reqs.clear();

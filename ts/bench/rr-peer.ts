@@ -19,7 +19,7 @@
 import { connect, createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { once } from 'node:events';
-import { Ring, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
+import { Ring, ZcError, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
 import { fillPattern } from './types.ts';
 
 export const RR_TS_MODES = ['node-net', 'uring'] as const;
@@ -224,8 +224,11 @@ async function uringServer(): Promise<void> {
           () => chunk.release(),
         );
       }
-    } catch {
-      /* the client reset: done */
+    } catch (e) {
+      // A client resets its connections when its run is over; anything else is worth a line.
+      if (!(e instanceof ZcError && (e.code === 'ECONNRESET' || e.code === 'EPIPE'))) {
+        process.stderr.write(`rr-server: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
     }
     s.destroy();
   };

@@ -75,6 +75,12 @@ struct zc_req {
 	int arg;		/* backlog, shutdown how, socket type... */
 	int arg2, arg3;
 
+	/* sendfile: the range, and the record's aux/aux2 */
+	int file_fd;
+	uint64_t file_off, file_len;
+	uint64_t rec_aux;
+	uint32_t rec_aux2;
+
 	struct zc_req *next;	/* free list or socket queue */
 	void *priv;		/* owner-specific (receive path) */
 };
@@ -133,6 +139,8 @@ struct zc_ring {
 
 	/* receive path state (recv.c), NULL until used */
 	void *recv;
+	/* sendfile state (sendfile.c), NULL until used */
+	struct zc_sf_ring *sendfile;
 };
 
 struct zc_pool {
@@ -196,6 +204,25 @@ void zc_sock_enqueue(struct zc_ring *r, struct zc_sock *s, struct zc_req *req);
 void zc_issue_ready(struct zc_ring *r);
 /* shutdown/close: after the sends queued on the same socket */
 int zc_queue_after_sends(struct zc_ring *r, struct zc_req *req);
+/* A request that owned socket fd's queue (sendfile, queued at gen) is
+ * done with it. */
+void zc_sock_chain_done(struct zc_ring *r, int fd, uint32_t gen);
+
+/*
+ * sendfile.c.  Its SQEs carry the address of a per-step struct with bit 0
+ * set (ZC_UD_SENDFILE), told apart from request addresses in the CQE loop.
+ */
+#define ZC_UD_SENDFILE 1ull
+struct zc_sf_op;
+void zc_sendfile_cqe(struct zc_ring *r, struct zc_sf_op *op,
+		     const struct io_uring_cqe *cqe);
+/* send.c: a queued transfer reached the head of its socket's queue */
+void zc_sendfile_start(struct zc_ring *r, struct zc_req *req);
+/* zc_sock_abort(): end the transfer running on fd */
+void zc_sendfile_abort_fd(struct zc_ring *r, int fd);
+/* zc_cancel_all() marked everything: stop the running transfers */
+void zc_sendfile_cancel_all(struct zc_ring *r);
+void zc_sendfile_destroy(struct zc_ring *r);
 
 /* recv.c: CQEs of ZC_OP_RECV requests, and teardown */
 void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,

@@ -92,6 +92,7 @@ enum zc_op {
 	ZC_OP_SEND_ZC,		/* SEND_ZC, optionally from a fixed buffer */
 	ZC_OP_SENDMSG_ZC,
 	ZC_OP_RECV,		/* receive path (recv.c) */
+	ZC_OP_SENDFILE,		/* file range to a stream socket (sendfile.c) */
 	ZC_OP__COUNT,
 };
 
@@ -241,6 +242,124 @@ ZC_API int zc_sendv_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 ZC_API int zc_sendmsg(struct zc_ring *r, int fd, const struct iovec *iov,
 		      uint32_t iovcnt, const void *addr, uint32_t addrlen,
 		      uint32_t flags, uint64_t user_data);
+
+/* ------------------------------------------------------------ sendfile */
+
+/*
+ * zc_sendfile(): len bytes of regular file filefd from offset off to stream
+ * socket sockfd, without the bytes passing through user memory.  One record
+ * per transfer (op ZC_OP_SENDFILE), shaped like a send's: res = the bytes
+ * (at most INT32_MAX) when all len bytes were sent, else -errno; aux = the
+ * bytes sent either way (64-bit: ranges and files over 4 GiB); aux2 = enum zc_sendfile_path of the path used, or'ed with the
+ * ZC_SENDFILE_FELL_BACK_* bits.  The record comes when the last byte was
+ * handed to the socket: it does not wait for the peer's acks, so on the
+ * read path the ZC_COMP_ZC_* flags tell of the notifications in by then,
+ * and staging buffers the kernel still holds return to the ring later
+ * (zc_sendfile_stats().releasing).
+ *
+ * Order: the transfer is queued with the socket's sends.  Sends queued
+ * before it reach the peer before its first byte; sends queued after it,
+ * after its last.  While it runs it owns the socket's queue.
+ *
+ * Two ways through the kernel (figures in docs/PERFORMANCE.md):
+ *  splice  IORING_OP_SPLICE file -> pipe linked to pipe -> socket: the
+ *          pipe holds references to the page-cache pages and the socket
+ *          sends those pages (no copy on the sending side, like
+ *          sendfile(2)).  Pipes are pooled per ring.  The default.
+ *  read    IORING_OP_READ_FIXED into registered staging buffers of the
+ *          ring, each sent with SEND_ZC from that buffer while the next
+ *          ones are read (one copy: page cache -> buffer), optionally with
+ *          O_DIRECT (ZC_SENDFILE_DIRECT: no page cache; reads are aligned
+ *          to the file's STATX_DIOALIGN).  Used where a file refuses
+ *          splice (-EINVAL from the kernel) unless ZC_SENDFILE_SPLICE.
+ *          A file refusing O_DIRECT is read buffered.  Both fallbacks
+ *          show in the record (aux2) and in zc_sendfile_stats().
+ *
+ * The range must lie inside the file when called: off + len > size is
+ * -ERANGE from the call and nothing is queued.  A file that shrinks
+ * while being sent ends the transfer with -ENODATA and the bytes sent so
+ * far (it never waits for data).  len 0 gives a record with 0 bytes.
+ * filefd and sockfd must stay open until the record.  Errors from the
+ * call: -EINVAL (flags, not a regular file, not a stream socket),
+ * -EBADF, -ERANGE, -EAGAIN (max_requests in flight: reap, retry).
+ * Errors in the record: the socket's (-EPIPE, -ECONNRESET...), the
+ * file's (-EIO, -ENODATA), -ECANCELED (zc_sendfile_cancel(),
+ * zc_sock_abort(), zc_cancel_all()), -ENOMEM / -EMFILE (pipes, staging
+ * buffers).  After a failed transfer the peer has received exactly aux
+ * bytes of the range; the stream is then usually best closed.
+ * Cancelling or aborting releases every pipe and page reference.
+ */
+enum zc_sendfile_flags {
+	ZC_SENDFILE_SPLICE	= 1u << 0,	/* splice only: fail where refused */
+	ZC_SENDFILE_READ	= 1u << 1,	/* read path, page cache */
+	ZC_SENDFILE_DIRECT	= 1u << 2,	/* read path, O_DIRECT where it works */
+	ZC_SENDFILE_MORE	= 1u << 3,	/* more follows: MSG_MORE on the end */
+	ZC_SENDFILE_COPY	= 1u << 4,	/* read path: plain send, not SEND_ZC */
+};
+
+enum zc_sendfile_path {
+	ZC_SENDFILE_PATH_SPLICE	= 1,
+	ZC_SENDFILE_PATH_READ	= 2,
+	ZC_SENDFILE_PATH_DIRECT	= 3,
+	ZC_SENDFILE_PATH_MASK	= 0xff,
+	/* record aux2 bits: what was refused on the way */
+	ZC_SENDFILE_FELL_BACK_SPLICE	= 1u << 8,	/* splice -> read */
+	ZC_SENDFILE_FELL_BACK_DIRECT	= 1u << 9,	/* O_DIRECT -> page cache */
+};
+
+ZC_API int zc_sendfile(struct zc_ring *r, int sockfd, int filefd,
+		       uint64_t off, uint64_t len, uint32_t flags,
+		       uint64_t user_data);
+/* End the transfers tagged user_data: queued ones at once, running ones
+ * after their requests in the kernel were cancelled; each record has
+ * -ECANCELED and the bytes sent.  Returns how many, -ENOENT if none. */
+ZC_API int zc_sendfile_cancel(struct zc_ring *r, uint64_t user_data);
+
+struct zc_sendfile_config {
+	uint32_t pipe_size;	/* bytes per pipe (F_SETPIPE_SZ), 0: default */
+	uint32_t splice_depth;	/* file->pipe->socket rounds linked in one
+				 * submission, 1..ZC_SENDFILE_MAX_DEPTH */
+	uint32_t buf_size;	/* read path: staging buffer bytes (page multiple) */
+	uint32_t buf_count;	/* read path: staging buffers of the ring */
+	uint32_t read_depth;	/* read path: buffers one transfer keeps busy,
+				 * 1..ZC_SENDFILE_MAX_DEPTH */
+	uint32_t idle_pipes;	/* pipes kept open for reuse */
+	uint32_t reserved[2];	/* must be zero */
+};
+
+#define ZC_SENDFILE_MAX_DEPTH 16
+#define ZC_SENDFILE_DEFAULT_PIPE (1u << 20)
+#define ZC_SENDFILE_DEFAULT_SPLICE_DEPTH 4
+#define ZC_SENDFILE_DEFAULT_BUF (256u << 10)
+#define ZC_SENDFILE_DEFAULT_BUFS 32
+#define ZC_SENDFILE_DEFAULT_READ_DEPTH 4
+#define ZC_SENDFILE_DEFAULT_IDLE_PIPES 32
+
+/* Set the ring's sendfile parameters (0 fields: defaults).  -EBUSY while
+ * transfers run; idle pipes and staging buffers are dropped. */
+ZC_API int zc_sendfile_configure(struct zc_ring *r,
+				 const struct zc_sendfile_config *cfg);
+
+struct zc_sendfile_stats {
+	uint64_t transfers;		/* records emitted */
+	uint64_t bytes_splice;		/* bytes sent per path */
+	uint64_t bytes_read;
+	uint64_t bytes_direct;
+	uint64_t splice_refused;	/* transfers that fell back to read */
+	uint64_t direct_refused;	/* transfers that fell back to buffered */
+	uint32_t active;		/* transfers running now */
+	uint32_t pipes;			/* pipes open now (in use + idle) */
+	uint32_t pipes_idle;
+	uint32_t pipe_size;		/* bytes per pipe the kernel gave */
+	uint32_t bufs;			/* staging buffers (0 until the read path ran) */
+	uint32_t bufs_free;
+	uint32_t releasing;		/* transfers whose record is out but whose
+					 * staging buffers the kernel still holds */
+	uint32_t reserved;
+};
+
+ZC_API int zc_sendfile_stats(const struct zc_ring *r,
+			     struct zc_sendfile_stats *out);
 
 /* ---------------------------------------------------------- buffer pools */
 

@@ -177,6 +177,7 @@ void zc_ring_destroy(struct zc_ring *r)
 		r->done_count = 0;
 	}
 	zc_recv_destroy(r);
+	zc_sendfile_destroy(r);
 	zc_pools_destroy_all(r, r->reqs_used > 0);
 	io_uring_queue_exit(&r->ring);
 	zc_socks_release_held(r);
@@ -292,6 +293,8 @@ void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res)
 		.flags = req->comp_flags,
 		.op = req->op,
 		.cqes = req->cqes,
+		.aux = req->rec_aux,
+		.aux2 = req->rec_aux2,
 	};
 
 	if (zc_is_send(req->op)) {
@@ -321,6 +324,11 @@ static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 {
 	struct zc_req *req = (struct zc_req *)(uintptr_t)cqe->user_data;
 
+	if (cqe->user_data & ZC_UD_SENDFILE) {
+		zc_sendfile_cqe(r, (struct zc_sf_op *)(uintptr_t)
+				(cqe->user_data & ~ZC_UD_SENDFILE), cqe);
+		return;
+	}
 	if (!req || req->state == ZC_REQ_FREE)
 		return;		/* libzc's own (cancel), or nothing left to tell */
 	switch (req->op) {
@@ -530,6 +538,8 @@ int zc_cancel_all(struct zc_ring *r)
 			r->reqs[i].canceled = 1;
 	/* receive hook: receives parked in userspace have no SQE to cancel */
 	zc_recv_cancel_parked(r);
+	/* running transfers issue nothing more; the cancel below ends theirs */
+	zc_sendfile_cancel_all(r);
 
 	sqe = zc_sqe(r);
 	if (!sqe)

@@ -166,6 +166,7 @@ int zc_sock_abort(struct zc_ring *r, int fd)
 	s = &r->socks[fd];
 	s->aborted = 1;
 	cancel_queued(r, s);
+	zc_sendfile_abort_fd(r, fd);
 	return 0;
 }
 
@@ -330,13 +331,25 @@ static struct zc_req *pop(struct zc_sock *s)
 	return req;
 }
 
-/* Issue the socket's queue as one linked chain. */
+/*
+ * Issue the socket's queue as one linked chain.  A sendfile transfer is
+ * never linked: the chain stops before it, and when it reaches the head it
+ * owns the queue (chain = 1) until zc_sock_chain_done().
+ */
 static void issue_chain(struct zc_ring *r, struct zc_sock *s)
 {
 	uint32_t space, n, i;
 
 	if (s->chain)
 		return;
+	if (!s->redo_head && s->head && s->head->op == ZC_OP_SENDFILE) {
+		struct zc_req *req = pop(s);
+
+		req->in_chain = 1;
+		s->chain = 1;
+		zc_sendfile_start(r, req);
+		return;
+	}
 	space = io_uring_sq_space_left(&r->ring);
 	if (space < 2) {
 		/* A chain must not be split across two submissions. */
@@ -347,7 +360,8 @@ static void issue_chain(struct zc_ring *r, struct zc_sock *s)
 	n = 0;
 	for (struct zc_req *q = s->redo_head; q; q = q->next)
 		n++;
-	for (struct zc_req *q = s->head; q && n < ZC_MAX_CHAIN; q = q->next)
+	for (struct zc_req *q = s->head; q && n < ZC_MAX_CHAIN &&
+	     q->op != ZC_OP_SENDFILE; q = q->next)
 		n++;
 	if (n > ZC_MAX_CHAIN)
 		n = ZC_MAX_CHAIN;
@@ -368,6 +382,7 @@ static void issue_chain(struct zc_ring *r, struct zc_sock *s)
 	}
 	s->chain = n;
 }
+
 
 void zc_issue_ready(struct zc_ring *r)
 {
@@ -393,6 +408,23 @@ static void maybe_finish(struct zc_ring *r, struct zc_req *req)
 		/* whole, or not: zc_req_finish() adds the bytes */
 		res = req->done == req->len ? 0 : req->err;
 	zc_req_finish(r, req, res);
+}
+
+/* The last request of s's chain is over: the queue may go on. */
+static void chain_over(struct zc_ring *r, struct zc_sock *s)
+{
+	s->broken = 0;
+	if (s->close_req) {
+		/* No link of the aborted socket can run any more:
+		 * free the number now (closes the placeholder). */
+		struct zc_req *c = s->close_req;
+
+		s->close_req = NULL;
+		if (issue_one(r, c, NULL, false))
+			zc_req_finish(r, c, -EBUSY);
+	} else if (s->redo_head || s->head) {
+		mark_ready(r, s);
+	}
 }
 
 /* The send part of req is over (result CQE, or the unified CQE). */
@@ -449,20 +481,19 @@ static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 		zc_sock_closed(r, req);	/* the number may be reused */
 	maybe_finish(r, req);
 out:
-	if (chain_end) {
-		s->broken = 0;
-		if (s->close_req) {
-			/* No link of the aborted socket can run any more:
-			 * free the number now (closes the placeholder). */
-			struct zc_req *c = s->close_req;
+	if (chain_end)
+		chain_over(r, s);
+}
 
-			s->close_req = NULL;
-			if (issue_one(r, c, NULL, false))
-				zc_req_finish(r, c, -EBUSY);
-		} else if (s->redo_head || s->head) {
-			mark_ready(r, s);
-		}
-	}
+void zc_sock_chain_done(struct zc_ring *r, int fd, uint32_t gen)
+{
+	struct zc_sock *s = &r->socks[fd];
+
+	/* closed and the number reused meanwhile: that state is not ours */
+	if (s->gen != gen || !s->chain)
+		return;
+	if (!--s->chain)
+		chain_over(r, s);
 }
 
 /* A zero-copy request in userspace-merge mode: it has a notification. */

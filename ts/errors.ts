@@ -80,6 +80,11 @@ const MESSAGES: Record<ErrnoName, string> = {
   EALREADY: 'operation already in progress',
   EINPROGRESS: 'operation in progress',
   ECANCELED: 'operation canceled',
+  ENODATA: 'no data available',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long',
 };
 
 /** Machine-readable facts of an error, also what its hint is built from. */

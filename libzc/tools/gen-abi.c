@@ -103,6 +103,7 @@ int main(void)
 	NP("ZC_OP_", ZC_OP_SEND_ZC);
 	NP("ZC_OP_", ZC_OP_SENDMSG_ZC);
 	NP("ZC_OP_", ZC_OP_RECV);
+	NP("ZC_OP_", ZC_OP_SENDFILE);
 	NP("ZC_OP_", ZC_OP__COUNT);
 	end();
 
@@ -117,6 +118,23 @@ int main(void)
 	NP("ZC_SEND_", ZC_SEND_ZEROCOPY);
 	NP("ZC_SEND_", ZC_SEND_MORE);
 	NP("ZC_SEND_", ZC_SEND_NO_REPORT);
+	end();
+
+	begin("SENDFILE_FLAGS", "enum zc_sendfile_flags");
+	NP("ZC_SENDFILE_", ZC_SENDFILE_SPLICE);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_READ);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_DIRECT);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_MORE);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_COPY);
+	end();
+
+	begin("SENDFILE_PATH", "enum zc_sendfile_path (record aux2)");
+	NP("ZC_SENDFILE_", ZC_SENDFILE_PATH_SPLICE);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_PATH_READ);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_PATH_DIRECT);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_PATH_MASK);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_FELL_BACK_SPLICE);
+	NP("ZC_SENDFILE_", ZC_SENDFILE_FELL_BACK_DIRECT);
 	end();
 
 	begin("POOL_FLAGS", "enum zc_pool_flags");
@@ -154,6 +172,13 @@ int main(void)
 	N(ZC_POOL_MAX_BUFFERS);
 	N(ZC_REGION_MAX);
 	N(ZC_SQE_MAX_BYTES);
+	N(ZC_SENDFILE_MAX_DEPTH);
+	N(ZC_SENDFILE_DEFAULT_PIPE);
+	N(ZC_SENDFILE_DEFAULT_SPLICE_DEPTH);
+	N(ZC_SENDFILE_DEFAULT_BUF);
+	N(ZC_SENDFILE_DEFAULT_BUFS);
+	N(ZC_SENDFILE_DEFAULT_READ_DEPTH);
+	N(ZC_SENDFILE_DEFAULT_IDLE_PIPES);
 	N(IORING_FEAT_SEND_ZC_UNIFIED);
 	N(IORING_SEND_ZC_UNIFIED);
 	end();
@@ -264,6 +289,31 @@ int main(void)
 	F(zc_rx_info, rearms);
 	F(zc_rx_info, flushes);
 	struct_end();
+	S_BEGIN(zc_sendfile_config);
+	F(zc_sendfile_config, pipe_size);
+	F(zc_sendfile_config, splice_depth);
+	F(zc_sendfile_config, buf_size);
+	F(zc_sendfile_config, buf_count);
+	F(zc_sendfile_config, read_depth);
+	F(zc_sendfile_config, idle_pipes);
+	F(zc_sendfile_config, reserved);
+	struct_end();
+	S_BEGIN(zc_sendfile_stats);
+	F(zc_sendfile_stats, transfers);
+	F(zc_sendfile_stats, bytes_splice);
+	F(zc_sendfile_stats, bytes_read);
+	F(zc_sendfile_stats, bytes_direct);
+	F(zc_sendfile_stats, splice_refused);
+	F(zc_sendfile_stats, direct_refused);
+	F(zc_sendfile_stats, active);
+	F(zc_sendfile_stats, pipes);
+	F(zc_sendfile_stats, pipes_idle);
+	F(zc_sendfile_stats, pipe_size);
+	F(zc_sendfile_stats, bufs);
+	F(zc_sendfile_stats, bufs_free);
+	F(zc_sendfile_stats, releasing);
+	F(zc_sendfile_stats, reserved);
+	struct_end();
 	S_BEGIN(iovec);
 	F(iovec, iov_base);
 	F(iovec, iov_len);
@@ -302,6 +352,7 @@ int main(void)
 	E(ENOTCONN); E(ESHUTDOWN); E(ETIMEDOUT); E(ECONNREFUSED);
 	E(EHOSTUNREACH); E(EALREADY); E(EINPROGRESS); E(ECANCELED);
 	E(EOVERFLOW); E(ENXIO); E(E2BIG); E(EXDEV); E(ESRCH);
+	E(ENODATA); E(EISDIR); E(ENOTDIR); E(ELOOP); E(ENAMETOOLONG);
 	printf("} as const;\n");
 	return 0;
 }

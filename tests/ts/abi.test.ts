@@ -27,7 +27,9 @@ describe('abi.gen.ts', () => {
     }
   });
 
-  const structs = ['zc_ring_config', 'zc_completion', 'zc_pool_config', 'zc_probe', 'iovec'] as const;
+  const structs = [
+    'zc_ring_config', 'zc_completion', 'zc_pool_config', 'zc_probe', 'zc_sendfile_config', 'zc_sendfile_stats', 'iovec',
+  ] as const;
   it.each(structs)('koffi layout of %s matches C', (name) => {
     const c = LAYOUT[name];
     const t = types[name];

@@ -33,7 +33,8 @@ export const OP = {
   SEND_ZC: 9,
   SENDMSG_ZC: 10,
   RECV: 11,
-  _COUNT: 12,
+  SENDFILE: 12,
+  _COUNT: 13,
 } as const;
 
 /** enum zc_completion_flags */
@@ -49,6 +50,25 @@ export const SEND_FLAGS = {
   ZEROCOPY: 1,
   MORE: 2,
   NO_REPORT: 4,
+} as const;
+
+/** enum zc_sendfile_flags */
+export const SENDFILE_FLAGS = {
+  SPLICE: 1,
+  READ: 2,
+  DIRECT: 4,
+  MORE: 8,
+  COPY: 16,
+} as const;
+
+/** enum zc_sendfile_path (record aux2) */
+export const SENDFILE_PATH = {
+  PATH_SPLICE: 1,
+  PATH_READ: 2,
+  PATH_DIRECT: 3,
+  PATH_MASK: 255,
+  FELL_BACK_SPLICE: 256,
+  FELL_BACK_DIRECT: 512,
 } as const;
 
 /** enum zc_pool_flags */
@@ -90,6 +110,13 @@ export const LIMITS = {
   ZC_POOL_MAX_BUFFERS: 65536,
   ZC_REGION_MAX: 1073741824,
   ZC_SQE_MAX_BYTES: 2147479552,
+  ZC_SENDFILE_MAX_DEPTH: 16,
+  ZC_SENDFILE_DEFAULT_PIPE: 1048576,
+  ZC_SENDFILE_DEFAULT_SPLICE_DEPTH: 4,
+  ZC_SENDFILE_DEFAULT_BUF: 262144,
+  ZC_SENDFILE_DEFAULT_BUFS: 32,
+  ZC_SENDFILE_DEFAULT_READ_DEPTH: 4,
+  ZC_SENDFILE_DEFAULT_IDLE_PIPES: 32,
   IORING_FEAT_SEND_ZC_UNIFIED: 262144,
   IORING_SEND_ZC_UNIFIED: 64,
 } as const;
@@ -230,6 +257,39 @@ export const LAYOUT = {
       flushes: { offset: 72, size: 8 },
     },
   },
+  zc_sendfile_config: {
+    size: 32,
+    align: 4,
+    fields: {
+      pipe_size: { offset: 0, size: 4 },
+      splice_depth: { offset: 4, size: 4 },
+      buf_size: { offset: 8, size: 4 },
+      buf_count: { offset: 12, size: 4 },
+      read_depth: { offset: 16, size: 4 },
+      idle_pipes: { offset: 20, size: 4 },
+      reserved: { offset: 24, size: 8 },
+    },
+  },
+  zc_sendfile_stats: {
+    size: 80,
+    align: 8,
+    fields: {
+      transfers: { offset: 0, size: 8 },
+      bytes_splice: { offset: 8, size: 8 },
+      bytes_read: { offset: 16, size: 8 },
+      bytes_direct: { offset: 24, size: 8 },
+      splice_refused: { offset: 32, size: 8 },
+      direct_refused: { offset: 40, size: 8 },
+      active: { offset: 48, size: 4 },
+      pipes: { offset: 52, size: 4 },
+      pipes_idle: { offset: 56, size: 4 },
+      pipe_size: { offset: 60, size: 4 },
+      bufs: { offset: 64, size: 4 },
+      bufs_free: { offset: 68, size: 4 },
+      releasing: { offset: 72, size: 4 },
+      reserved: { offset: 76, size: 4 },
+    },
+  },
   iovec: {
     size: 16,
     align: 8,
@@ -325,4 +385,9 @@ export const ERRNO = {
   E2BIG: 7,
   EXDEV: 18,
   ESRCH: 3,
+  ENODATA: 61,
+  EISDIR: 21,
+  ENOTDIR: 20,
+  ELOOP: 40,
+  ENAMETOOLONG: 36,
 } as const;

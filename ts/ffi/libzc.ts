@@ -64,6 +64,31 @@ export const types = {
     kernel_release: koffi.array('char', 65, 'String'),
     reserved: koffi.array('char', 63),
   }),
+  zc_sendfile_config: koffi.struct('zc_sendfile_config', {
+    pipe_size: 'uint32_t',
+    splice_depth: 'uint32_t',
+    buf_size: 'uint32_t',
+    buf_count: 'uint32_t',
+    read_depth: 'uint32_t',
+    idle_pipes: 'uint32_t',
+    reserved: koffi.array('uint32_t', 2),
+  }),
+  zc_sendfile_stats: koffi.struct('zc_sendfile_stats', {
+    transfers: 'uint64_t',
+    bytes_splice: 'uint64_t',
+    bytes_read: 'uint64_t',
+    bytes_direct: 'uint64_t',
+    splice_refused: 'uint64_t',
+    direct_refused: 'uint64_t',
+    active: 'uint32_t',
+    pipes: 'uint32_t',
+    pipes_idle: 'uint32_t',
+    pipe_size: 'uint32_t',
+    bufs: 'uint32_t',
+    bufs_free: 'uint32_t',
+    releasing: 'uint32_t',
+    reserved: 'uint32_t',
+  }),
   iovec: koffi.struct('iovec', {
     iov_base: 'void *',
     iov_len: 'size_t',
@@ -89,6 +114,34 @@ export interface PoolConfigStruct {
   size: number;
   flags: number;
   reserved: number;
+}
+
+/** JS shape of struct zc_sendfile_config. */
+export interface SendfileConfigStruct {
+  pipe_size: number;
+  splice_depth: number;
+  buf_size: number;
+  buf_count: number;
+  read_depth: number;
+  idle_pipes: number;
+  reserved: [number, number];
+}
+
+/** JS shape of struct zc_sendfile_stats as koffi decodes it. */
+export interface SendfileStatsStruct {
+  transfers: number | bigint;
+  bytes_splice: number | bigint;
+  bytes_read: number | bigint;
+  bytes_direct: number | bigint;
+  splice_refused: number | bigint;
+  direct_refused: number | bigint;
+  active: number;
+  pipes: number;
+  pipes_idle: number;
+  pipe_size: number;
+  bufs: number;
+  bufs_free: number;
+  releasing: number;
 }
 
 /** JS shape of struct zc_probe as koffi decodes it. */
@@ -149,6 +202,14 @@ export interface LibZc {
   zc_sendv_fixed(
     r: NativePointer, fd: number, pool: NativePointer, spans: Uint8Array, n: number, flags: number, userData: number,
   ): number;
+  /** off and len: 64-bit (bigint, or a number up to 2^53). */
+  zc_sendfile(
+    r: NativePointer, sockfd: number, filefd: number, off: number | bigint, len: number | bigint,
+    flags: number, userData: number,
+  ): number;
+  zc_sendfile_cancel(r: NativePointer, userData: number): number;
+  zc_sendfile_configure(r: NativePointer, cfg: SendfileConfigStruct): number;
+  zc_sendfile_stats(r: NativePointer, out: [SendfileStatsStruct | null] | object): number;
   zc_pool_create(r: NativePointer, cfg: PoolConfigStruct, out: [NativePointer | null]): number;
   zc_pool_destroy(p: NativePointer): number;
   zc_pool_base(p: NativePointer): NativePointer | null;
@@ -259,6 +320,12 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_sendv_fixed: fn(
       'int zc_sendv_fixed(zc_ring *r, int fd, zc_pool *pool, const void *spans, uint32_t n, uint32_t flags, uint64_t user_data)',
     ),
+    zc_sendfile: fn(
+      'int zc_sendfile(zc_ring *r, int sockfd, int filefd, uint64_t off, uint64_t len, uint32_t flags, uint64_t user_data)',
+    ),
+    zc_sendfile_cancel: fn('int zc_sendfile_cancel(zc_ring *r, uint64_t user_data)'),
+    zc_sendfile_configure: fn('int zc_sendfile_configure(zc_ring *r, const zc_sendfile_config *cfg)'),
+    zc_sendfile_stats: fn('int zc_sendfile_stats(const zc_ring *r, _Out_ zc_sendfile_stats *out)'),
     zc_pool_create: fn('int zc_pool_create(zc_ring *r, const zc_pool_config *cfg, _Out_ zc_pool **out)'),
     zc_pool_destroy: fn('int zc_pool_destroy(zc_pool *p)'),
     zc_pool_base: fn('void *zc_pool_base(const zc_pool *p)'),

@@ -224,6 +224,10 @@ void zc_sendfile_abort_fd(struct zc_ring *r, int fd);
 void zc_sendfile_cancel_all(struct zc_ring *r);
 void zc_sendfile_destroy(struct zc_ring *r);
 
+/* sockops.c: CQEs of accepts (multishot ones post several) */
+void zc_accept_cqe(struct zc_ring *r, struct zc_req *req,
+		   const struct io_uring_cqe *cqe);
+
 /* recv.c: CQEs of ZC_OP_RECV requests, and teardown */
 void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		 const struct io_uring_cqe *cqe);

@@ -93,6 +93,7 @@ enum zc_op {
 	ZC_OP_SENDMSG_ZC,
 	ZC_OP_RECV,		/* receive path (recv.c) */
 	ZC_OP_SENDFILE,		/* file range to a stream socket (sendfile.c) */
+	ZC_OP_RECV_BUF,		/* one recv into caller memory (sockops.c) */
 	ZC_OP__COUNT,
 };
 
@@ -150,6 +151,23 @@ ZC_API int zc_bind(struct zc_ring *r, int fd, const void *addr,
 ZC_API int zc_listen(struct zc_ring *r, int fd, int backlog,
 		     uint64_t user_data);
 ZC_API int zc_accept(struct zc_ring *r, int fd, uint64_t user_data);
+/*
+ * Multishot accept (Linux >= 5.19): one request for many connections.
+ * Each connection is one record with ZC_COMP_MORE set (res = the new fd);
+ * the request ends with one record without ZC_COMP_MORE: -errno when the
+ * kernel ended it (an error such as -EMFILE, -ECANCELED after zc_close() of
+ * the listener or a cancel), or a last fd.  Re-issue it after such an end
+ * to keep accepting.
+ */
+ZC_API int zc_accept_multishot(struct zc_ring *r, int fd, uint64_t user_data);
+/*
+ * One recv(2) of up to len bytes into buf (caller memory, valid until the
+ * record): res = bytes received, 0 at end of stream, -errno.  The plain
+ * alternative to the receive areas below: the kernel copies straight into
+ * the caller's buffer, and nothing is received while none is in flight.
+ */
+ZC_API int zc_recv_buf(struct zc_ring *r, int fd, void *buf, uint32_t len,
+		       uint64_t user_data);
 ZC_API int zc_connect(struct zc_ring *r, int fd, const void *addr,
 		      uint32_t addrlen, uint64_t user_data);
 ZC_API int zc_shutdown(struct zc_ring *r, int fd, int how,

@@ -342,6 +342,9 @@ static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 	case ZC_OP_RECV:
 		zc_recv_cqe(r, req, cqe);
 		break;
+	case ZC_OP_ACCEPT:
+		zc_accept_cqe(r, req, cqe);
+		break;
 	default:
 		simple_cqe(r, req, cqe);
 		break;

@@ -147,6 +147,62 @@ int zc_accept(struct zc_ring *r, int fd, uint64_t user_data)
 	return issue(r, req, prep_accept);
 }
 
+static void prep_accept_multishot(struct io_uring_sqe *sqe, struct zc_req *req)
+{
+	io_uring_prep_multishot_accept(sqe, req->fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int zc_accept_multishot(struct zc_ring *r, int fd, uint64_t user_data)
+{
+	struct zc_req *req = get(r, ZC_OP_ACCEPT, fd, user_data);
+
+	if (!req)
+		return -EAGAIN;
+	return issue(r, req, prep_accept_multishot);
+}
+
+/* A connection of a multishot accept: its own record, the request goes on. */
+void zc_accept_cqe(struct zc_ring *r, struct zc_req *req,
+		   const struct io_uring_cqe *cqe)
+{
+	struct zc_completion c = {
+		.user_data = req->user_data,
+		.res = cqe->res,
+		.flags = ZC_COMP_MORE,
+		.op = ZC_OP_ACCEPT,
+		.cqes = 1,
+	};
+
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		req->cqes++;
+		zc_req_finish(r, req, cqe->res);
+		return;
+	}
+	if (cqe->res >= 0)
+		zc_sock_renew(r, cqe->res);	/* a new file under that number */
+	zc_emit(r, &c);
+}
+
+static void prep_recv_buf(struct io_uring_sqe *sqe, struct zc_req *req)
+{
+	io_uring_prep_recv(sqe, req->fd, (void *)req->buf, req->len, 0);
+}
+
+int zc_recv_buf(struct zc_ring *r, int fd, void *buf, uint32_t len,
+		uint64_t user_data)
+{
+	struct zc_req *req;
+
+	if (!buf && len)
+		return -EFAULT;
+	req = get(r, ZC_OP_RECV_BUF, fd, user_data);
+	if (!req)
+		return -EAGAIN;
+	req->buf = buf;
+	req->len = len;
+	return issue(r, req, prep_recv_buf);
+}
+
 int zc_connect(struct zc_ring *r, int fd, const void *addr, uint32_t addrlen,
 	       uint64_t user_data)
 {

@@ -104,6 +104,7 @@ int main(void)
 	NP("ZC_OP_", ZC_OP_SENDMSG_ZC);
 	NP("ZC_OP_", ZC_OP_RECV);
 	NP("ZC_OP_", ZC_OP_SENDFILE);
+	NP("ZC_OP_", ZC_OP_RECV_BUF);
 	NP("ZC_OP_", ZC_OP__COUNT);
 	end();
 

@@ -34,7 +34,8 @@ export const OP = {
   SENDMSG_ZC: 10,
   RECV: 11,
   SENDFILE: 12,
-  _COUNT: 13,
+  RECV_BUF: 13,
+  _COUNT: 14,
 } as const;
 
 /** enum zc_completion_flags */

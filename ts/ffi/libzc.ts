@@ -182,6 +182,8 @@ export interface LibZc {
   zc_bind(r: NativePointer, fd: number, addr: Uint8Array, addrlen: number, userData: number): number;
   zc_listen(r: NativePointer, fd: number, backlog: number, userData: number): number;
   zc_accept(r: NativePointer, fd: number, userData: number): number;
+  zc_accept_multishot(r: NativePointer, fd: number, userData: number): number;
+  zc_recv_buf(r: NativePointer, fd: number, buf: Uint8Array, len: number, userData: number): number;
   zc_connect(r: NativePointer, fd: number, addr: Uint8Array, addrlen: number, userData: number): number;
   zc_shutdown(r: NativePointer, fd: number, how: number, userData: number): number;
   zc_close(r: NativePointer, fd: number, userData: number): number;
@@ -304,6 +306,8 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_bind: fn('int zc_bind(zc_ring *r, int fd, const void *addr, uint32_t addrlen, uint64_t user_data)'),
     zc_listen: fn('int zc_listen(zc_ring *r, int fd, int backlog, uint64_t user_data)'),
     zc_accept: fn('int zc_accept(zc_ring *r, int fd, uint64_t user_data)'),
+    zc_accept_multishot: fn('int zc_accept_multishot(zc_ring *r, int fd, uint64_t user_data)'),
+    zc_recv_buf: fn('int zc_recv_buf(zc_ring *r, int fd, void *buf, uint32_t len, uint64_t user_data)'),
     zc_connect: fn('int zc_connect(zc_ring *r, int fd, const void *addr, uint32_t addrlen, uint64_t user_data)'),
     zc_shutdown: fn('int zc_shutdown(zc_ring *r, int fd, int how, uint64_t user_data)'),
     zc_close: fn('int zc_close(zc_ring *r, int fd, uint64_t user_data)'),

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /**
  * Accepting connections through the ring for a {@link ZcServer}: a
- * listening socket opened through the ring and one accept request kept in
- * flight for it, re-armed whenever the kernel ends it (multishot accept:
- * one request for many connections where libzc has it).
+ * listening socket opened through the ring and one multishot accept
+ * request (one request, one record per connection) kept in flight for it,
+ * re-armed whenever the kernel ends it.
  */
 import { COMP_FLAGS, ERRNO, SYS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
@@ -63,7 +63,7 @@ export class UringAcceptor implements RingResource {
     const fd = this.#fd;
     const req: RingRequest = {
       opName: 'accept',
-      issue: (ud) => ring.zc.zc_accept(ring.ptr, fd, ud),
+      issue: (ud) => ring.zc.zc_accept_multishot(ring.ptr, fd, ud),
       done: (c) => this.#record(req, c),
       fail: (e) => this.#ended(req, e),
     };

@@ -16,7 +16,7 @@ import { closeFd, closeFdNow, resetFd } from './close.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { connectFd, openStream, resolveHost } from './factories.ts';
 import { SendLane } from './lane.ts';
-import { SocketReader } from './reader.ts';
+import { BufReader, SocketReader } from './reader.ts';
 import { ringOp } from './ring-op.ts';
 import { localAddressOf, peerAddressOf, setIntOption, setKeepAlive } from './sockopt.ts';
 import type { SendResult } from './types.ts';
@@ -30,7 +30,7 @@ export class UringEngine implements SocketEngine, RingResource {
   #lane: SendLane | null = null;
   readonly #defaults: SendOptions;
   readonly #recvOptions: ReceiveOptionsInput | undefined;
-  #reader: SocketReader | null = null;
+  #reader: SocketReader | BufReader | null = null;
   #fast: RecvStream | null = null;
   #refed = true;
   /** the owner's reaction to a ring teardown */
@@ -147,7 +147,10 @@ export class UringEngine implements SocketEngine, RingResource {
       return;
     }
     if (this.#fast) return; // receive() owns the socket's receive
-    this.#reader = new SocketReader(this.ring, this.#fd, target, this.#recvOptions);
+    this.#reader =
+      process.env['URING_ZC_DUPLEX_RECV'] === 'buf'
+        ? new BufReader(this.ring, this.#fd, target)
+        : new SocketReader(this.ring, this.#fd, target, this.#recvOptions);
     if (!this.#refed) this.#reader.ref(false);
   }
 

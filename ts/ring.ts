@@ -147,6 +147,7 @@ export class Ring {
   #closed = false;
   #resources = new Set<RingResource>();
   #inReap = false;
+  #flushAfterReap = false;
   /** long-lived requests that do not keep the process alive (unref'd sockets and servers) */
   #unrefed = new Set<RingRequest>();
 
@@ -345,6 +346,13 @@ export class Ring {
    */
   submit(): void {
     if (!this.#ptr || this.#closed) return;
+    if (this.#inReap) {
+      // Called back from inside a dispatch (native code that drains the
+      // microtask queue when it returns to JS, as TLS does): flush once the
+      // reap is over, or what was queued meanwhile would wait for a wakeup.
+      this.#flushAfterReap = true;
+      return;
+    }
     // What the pre-flush hooks issue goes out with this very flush: no
     // second flush scheduled for it.
     const scheduled = this.#flushScheduled;
@@ -390,6 +398,10 @@ export class Ring {
       }
     } finally {
       this.#inReap = false;
+    }
+    if (this.#flushAfterReap) {
+      this.#flushAfterReap = false;
+      this.#scheduleFlush();
     }
     if (this.#backlog.length > 0) this.#drainBacklog();
     this.#updateRef();

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+// Automatic fallback to node:net: a child whose io_uring_setup is refused by
+// a seccomp filter (as Docker's, containerd's and Kubernetes' default
+// profiles do) serves http over a ZcServer with backend 'auto', reports
+// backend 'net' and says why, once; 'uring' asked for explicitly throws.
+// The same child without the filter runs on io_uring.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childJson, ROOT, run, runTs } from './helpers.ts';
+
+interface ChildOut {
+  serverBackend: string;
+  clientBackend: string;
+  bodies: string[];
+  warnings: { code?: string; message: string }[];
+  uringUnavailable: { code: string; hint?: string } | null;
+  uringError: string | null;
+}
+
+let dir = '';
+let tool = '';
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), `uzc-native-fallback-${process.pid}-`));
+  tool = join(dir, 'no-uring');
+  const r = await run(process.env['CC'] ?? 'cc', ['-std=gnu11', '-Wall', '-Wextra', '-Werror', '-o', tool, join(ROOT, 'tests/ts/fixtures/no-uring.c')]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const served = ['POST /a 100000 bytes', 'POST /b 100000 bytes'];
+
+describe("backend 'auto' where io_uring is blocked", () => {
+  it.each(['EPERM', 'ENOSYS'])('io_uring_setup fails with %s: http is served over node:net, the reason reported once', async (errno) => {
+    const r = await runTs('tests/ts/fixtures/fallback-child.ts', [], { wrap: [tool, errno], timeoutMs: 60_000 });
+    const out = childJson<ChildOut>(r);
+    expect(out.serverBackend).toBe('net');
+    expect(out.clientBackend).toBe('net');
+    expect(out.bodies).toEqual(served);
+    expect(out.warnings).toHaveLength(1);
+    expect(out.warnings[0]?.code).toBe('URING_ZC_FALLBACK');
+    expect(out.warnings[0]?.message).toMatch(new RegExp(`io_uring is not available, using node:net instead: ring\\.create: ${errno}`));
+    expect(out.uringUnavailable?.code).toBe(errno);
+    expect(out.uringUnavailable?.hint).toMatch(/seccomp/);
+    expect(out.uringError).toBe(errno);
+  });
+
+  it('the same child without the filter serves over io_uring and warns nothing', async () => {
+    const r = await runTs('tests/ts/fixtures/fallback-child.ts', [], { timeoutMs: 60_000 });
+    const out = childJson<ChildOut>(r);
+    expect(out).toMatchObject({ serverBackend: 'uring', clientBackend: 'uring', bodies: served, warnings: [], uringUnavailable: null, uringError: null });
+  });
+});

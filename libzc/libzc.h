@@ -379,6 +379,53 @@ struct zc_sendfile_stats {
 ZC_API int zc_sendfile_stats(const struct zc_ring *r,
 			     struct zc_sendfile_stats *out);
 
+/* ------------------------------------------------------ batched requests */
+
+/*
+ * Requests described in memory, for bindings where each call into C costs
+ * more than the work it starts (a JavaScript FFI call per send): fill an
+ * array of struct zc_batch_op, then one zc_flush_batch() queues them all,
+ * submits and reaps.  Each kind is exactly the call it names: same
+ * arguments, same results, same records.
+ */
+enum zc_batch_kind {
+	ZC_BATCH_SEND		= 1,	/* zc_send(fd, addr, len, flags) */
+	ZC_BATCH_SEND_FIXED	= 2,	/* zc_send_fixed(fd, pool, buf, off, len, flags) */
+	ZC_BATCH_SENDMSG	= 3,	/* zc_sendmsg(fd, iov = addr, n, dest, dest_len, flags) */
+	ZC_BATCH_SENDV_FIXED	= 4,	/* zc_sendv_fixed(fd, pool, spans = addr, n, flags) */
+};
+
+/* One request; addresses as 64-bit integers.  72 bytes. */
+struct zc_batch_op {
+	uint32_t kind;		/* enum zc_batch_kind */
+	int32_t	 fd;
+	uint64_t user_data;
+	uint64_t addr;		/* SEND: the data; SENDMSG: iovecs; SENDV_FIXED: spans */
+	uint64_t len;		/* SEND, SEND_FIXED: bytes */
+	uint64_t pool;		/* SEND_FIXED, SENDV_FIXED: struct zc_pool * */
+	uint64_t dest;		/* SENDMSG: destination sockaddr, 0: none */
+	uint32_t flags;		/* enum zc_send_flags */
+	uint32_t n;		/* SENDMSG: iovecs; SENDV_FIXED: spans */
+	uint32_t buf;		/* SEND_FIXED: buffer index */
+	uint32_t off;		/* SEND_FIXED: offset in that buffer */
+	uint32_t dest_len;	/* SENDMSG: destination length */
+	uint32_t reserved;	/* must be zero */
+};
+
+/*
+ * Queue ops[0..n) in order, then do what zc_flush() does (submit, reap up
+ * to max records into out; max 0 leaves them for a later reap).  rcs[i]
+ * gets what the call named by ops[i].kind returned: 0, or -errno with
+ * nothing queued for it (-EINVAL for an unknown kind).  At the first
+ * -EAGAIN or -EBUSY (max_requests in flight) the rest are not tried and get
+ * that code too: queue them again after reaping; stream order holds.
+ * Iovecs, spans and destinations are read during the call only.  Returns
+ * the records copied, or -errno from the ring (rcs filled either way).
+ */
+ZC_API int zc_flush_batch(struct zc_ring *r, const struct zc_batch_op *ops,
+			  uint32_t n, int32_t *rcs, struct zc_completion *out,
+			  uint32_t max);
+
 /* ---------------------------------------------------------- buffer pools */
 
 enum zc_pool_flags {

@@ -138,6 +138,13 @@ int main(void)
 	NP("ZC_SENDFILE_", ZC_SENDFILE_FELL_BACK_DIRECT);
 	end();
 
+	begin("BATCH_KIND", "enum zc_batch_kind");
+	NP("ZC_BATCH_", ZC_BATCH_SEND);
+	NP("ZC_BATCH_", ZC_BATCH_SEND_FIXED);
+	NP("ZC_BATCH_", ZC_BATCH_SENDMSG);
+	NP("ZC_BATCH_", ZC_BATCH_SENDV_FIXED);
+	end();
+
 	begin("POOL_FLAGS", "enum zc_pool_flags");
 	NP("ZC_POOL_", ZC_POOL_HUGE);
 	NP("ZC_POOL_", ZC_POOL_RETIRE);
@@ -234,6 +241,21 @@ int main(void)
 	F(zc_span, off);
 	F(zc_span, len);
 	F(zc_span, reserved);
+	struct_end();
+	S_BEGIN(zc_batch_op);
+	F(zc_batch_op, kind);
+	F(zc_batch_op, fd);
+	F(zc_batch_op, user_data);
+	F(zc_batch_op, addr);
+	F(zc_batch_op, len);
+	F(zc_batch_op, pool);
+	F(zc_batch_op, dest);
+	F(zc_batch_op, flags);
+	F(zc_batch_op, n);
+	F(zc_batch_op, buf);
+	F(zc_batch_op, off);
+	F(zc_batch_op, dest_len);
+	F(zc_batch_op, reserved);
 	struct_end();
 	S_BEGIN(zc_completion);
 	F(zc_completion, user_data);

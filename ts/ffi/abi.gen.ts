@@ -72,6 +72,14 @@ export const SENDFILE_PATH = {
   FELL_BACK_DIRECT: 512,
 } as const;
 
+/** enum zc_batch_kind */
+export const BATCH_KIND = {
+  SEND: 1,
+  SEND_FIXED: 2,
+  SENDMSG: 3,
+  SENDV_FIXED: 4,
+} as const;
+
 /** enum zc_pool_flags */
 export const POOL_FLAGS = {
   HUGE: 1,
@@ -181,6 +189,25 @@ export const LAYOUT = {
       off: { offset: 4, size: 4 },
       len: { offset: 8, size: 4 },
       reserved: { offset: 12, size: 4 },
+    },
+  },
+  zc_batch_op: {
+    size: 72,
+    align: 8,
+    fields: {
+      kind: { offset: 0, size: 4 },
+      fd: { offset: 4, size: 4 },
+      user_data: { offset: 8, size: 8 },
+      addr: { offset: 16, size: 8 },
+      len: { offset: 24, size: 8 },
+      pool: { offset: 32, size: 8 },
+      dest: { offset: 40, size: 8 },
+      flags: { offset: 48, size: 4 },
+      n: { offset: 52, size: 4 },
+      buf: { offset: 56, size: 4 },
+      off: { offset: 60, size: 4 },
+      dest_len: { offset: 64, size: 4 },
+      reserved: { offset: 68, size: 4 },
     },
   },
   zc_completion: {

@@ -176,6 +176,8 @@ export interface LibZc {
   /** out: a Buffer of max * 32 bytes, filled with struct zc_completion records. */
   zc_reap(r: NativePointer, out: Uint8Array, max: number): number;
   zc_flush(r: NativePointer, out: Uint8Array, max: number): number;
+  /** ops: n struct zc_batch_op; rcs: n int32 results; out: max records. */
+  zc_flush_batch(r: NativePointer, ops: Uint8Array, n: number, rcs: Int32Array, out: Uint8Array, max: number): number;
   zc_wait(r: NativePointer, out: Uint8Array, max: number, min: number, timeoutMs: number): number;
   zc_cancel_all(r: NativePointer): number;
   zc_socket(r: NativePointer, domain: number, type: number, protocol: number, userData: number): number;
@@ -300,6 +302,9 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_submit: fn('int zc_submit(zc_ring *r)'),
     zc_reap: fn('int zc_reap(zc_ring *r, void *out, uint32_t max)'),
     zc_flush: fn('int zc_flush(zc_ring *r, void *out, uint32_t max)'),
+    zc_flush_batch: fn(
+      'int zc_flush_batch(zc_ring *r, const void *ops, uint32_t n, void *rcs, void *out, uint32_t max)',
+    ),
     zc_wait: fn('int zc_wait(zc_ring *r, void *out, uint32_t max, uint32_t min, int timeout_ms)'),
     zc_cancel_all: fn('int zc_cancel_all(zc_ring *r)'),
     zc_socket: fn('int zc_socket(zc_ring *r, int domain, int type, int protocol, uint64_t user_data)'),

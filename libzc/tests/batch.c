@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * zc_flush_batch(): requests described in memory behave exactly like the
+ * calls they name.  Bad descriptors are refused one by one with nothing
+ * queued; a batch mixing every kind on one TCP socket arrives in order,
+ * byte for byte, one record per op; when max_requests are in flight the
+ * batch stops at the first -EAGAIN and its rest, queued again after a reap,
+ * still keeps stream order; records left in libzc (max 0) are reaped later;
+ * a UDP sendmsg with a destination reaches it.
+ */
+#include <arpa/inet.h>
+#include <stdbool.h>
+
+#include "helpers.h"
+
+#define BUF_SIZE 4096
+#define NBUF 64
+
+static struct zc_pool *pool_new(struct zc_ring *r)
+{
+	struct zc_pool_config pc = { .count = NBUF, .size = BUF_SIZE };
+	struct zc_pool *p;
+
+	CHECK_EQ(zc_pool_create(r, &pc, &p), 0);
+	return p;
+}
+
+static uint8_t *buf_at(struct zc_pool *p, uint32_t b)
+{
+	return (uint8_t *)zc_pool_base(p) + (size_t)b * BUF_SIZE;
+}
+
+static void bad_ops(void)
+{
+	struct zc_ring *r = ring_new(0);
+	struct zc_batch_op ops[3] = {
+		{ .kind = 99, .fd = 0, .user_data = 1 },
+		{ .kind = ZC_BATCH_SEND, .fd = 0, .user_data = 2, .reserved = 1 },
+		{ .kind = ZC_BATCH_SEND_FIXED, .fd = 0, .user_data = 3, .len = 1ull << 33 },
+	};
+	int32_t rcs[3] = { 1, 1, 1 };
+	struct zc_completion c;
+
+	CHECK_EQ(zc_flush_batch(r, ops, 3, rcs, &c, 1), 0);
+	CHECK_EQ(rcs[0], -EINVAL);
+	CHECK_EQ(rcs[1], -EINVAL);
+	CHECK_EQ(rcs[2], -EINVAL);
+	CHECK_EQ(zc_ring_pending(r), 0);
+	/* n == 0 is a plain zc_flush() */
+	CHECK_EQ(zc_flush_batch(r, NULL, 0, NULL, &c, 1), 0);
+	zc_ring_destroy(r);
+}
+
+struct stream {
+	struct zc_ring *r;
+	struct zc_pool *pool;
+	int tx;
+	uint64_t off;		/* stream bytes described so far */
+	uint32_t next_buf;
+	uint8_t plain[1 << 16];
+	uint32_t plain_used;
+	struct iovec iov[4];
+	struct zc_span spans[4];
+};
+
+static uint32_t take_buf(struct stream *s)
+{
+	uint32_t b = s->next_buf++ % NBUF;
+
+	return b;
+}
+
+/* Describe `len` pattern bytes as one op of `kind` at ops[i]. */
+static void describe(struct stream *s, struct zc_batch_op *op, uint32_t kind,
+		     uint32_t len, uint32_t flags, uint64_t ud)
+{
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->fd = s->tx;
+	op->user_data = ud;
+	op->flags = flags;
+	switch (kind) {
+	case ZC_BATCH_SEND: {
+		uint8_t *p = s->plain + s->plain_used;
+
+		CHECK(s->plain_used + len <= sizeof(s->plain));
+		fill_pattern(p, s->off, len);
+		s->plain_used += len;
+		op->addr = (uintptr_t)p;
+		op->len = len;
+		break;
+	}
+	case ZC_BATCH_SEND_FIXED: {
+		uint32_t b = take_buf(s);
+
+		fill_pattern(buf_at(s->pool, b) + 100, s->off, len);
+		op->pool = (uintptr_t)s->pool;
+		op->buf = b;
+		op->off = 100;
+		op->len = len;
+		break;
+	}
+	case ZC_BATCH_SENDMSG: {
+		/* two iovecs over plain memory */
+		uint8_t *p = s->plain + s->plain_used;
+		uint32_t half = len / 2;
+
+		CHECK(s->plain_used + len <= sizeof(s->plain));
+		fill_pattern(p, s->off, len);
+		s->plain_used += len;
+		s->iov[0] = (struct iovec){ p, half };
+		s->iov[1] = (struct iovec){ p + half, len - half };
+		op->addr = (uintptr_t)s->iov;
+		op->n = 2;
+		break;
+	}
+	case ZC_BATCH_SENDV_FIXED: {
+		uint32_t half = len / 2;
+		uint32_t b0 = take_buf(s), b1 = take_buf(s);
+
+		fill_pattern(buf_at(s->pool, b0), s->off, half);
+		fill_pattern(buf_at(s->pool, b1), s->off + half, len - half);
+		s->spans[0] = (struct zc_span){ .buf = b0, .len = half };
+		s->spans[1] = (struct zc_span){ .buf = b1, .len = len - half };
+		op->pool = (uintptr_t)s->pool;
+		op->addr = (uintptr_t)s->spans;
+		op->n = 2;
+		break;
+	}
+	}
+	s->off += len;
+}
+
+/* Every kind, copy and zero-copy, on one stream; then a batch cut by -EAGAIN. */
+static void stream_order(void)
+{
+	struct zc_ring_config cfg = { .sq_entries = 64, .max_requests = 4 };
+	static struct stream s;
+	struct zc_batch_op ops[8];
+	int32_t rcs[8];
+	struct zc_completion recs[16];
+	struct verifier v;
+	int rx, n, i, got = 0, ret;
+	uint64_t total;
+	bool vec = false;
+
+	memset(&s, 0, sizeof(s));
+	ret = zc_ring_create(&cfg, &s.r);
+	if (ret == -EPERM || ret == -ENOSYS)
+		skip("io_uring is not available to this process");
+	CHECK_EQ(ret, 0);
+	vec = zc_ring_sendv_fixed(s.r) == 1;
+	s.pool = pool_new(s.r);
+	tcp_pair(&s.tx, &rx);
+	verifier_start(&v, rx);
+
+	/* One of each kind (vectored fixed only where the kernel has it). */
+	describe(&s, &ops[0], ZC_BATCH_SEND, 1000, 0, 10);
+	describe(&s, &ops[1], ZC_BATCH_SEND_FIXED, 2000, ZC_SEND_ZEROCOPY, 11);
+	describe(&s, &ops[2], ZC_BATCH_SENDMSG, 3000, 0, 12);
+	describe(&s, &ops[3], vec ? ZC_BATCH_SENDV_FIXED : ZC_BATCH_SEND_FIXED, 4000,
+		 vec ? ZC_SEND_ZEROCOPY : 0, 13);
+	n = zc_flush_batch(s.r, ops, 4, rcs, recs, 16);
+	CHECK(n >= 0);
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(rcs[i], 0);
+	got += n;
+	while (got < 4)
+		recs[got++] = wait_one(s.r);
+	for (i = 0; i < 4; i++) {
+		/* records of one stream come back in order for copies; match by tag */
+		uint64_t ud = recs[i].user_data;
+
+		CHECK(ud >= 10 && ud <= 13);
+		CHECK_EQ(recs[i].res, (int)(1000 * (ud - 9)));
+	}
+
+	/* max_requests is 4: a batch of 8 stops at the 5th with -EAGAIN. */
+	s.plain_used = 0;
+	for (i = 0; i < 8; i++)
+		describe(&s, &ops[i], i % 2 ? ZC_BATCH_SEND_FIXED : ZC_BATCH_SEND,
+			 500 + i, 0, 20 + i);
+	/* the records stay in libzc (max 0) */
+	CHECK_EQ(zc_flush_batch(s.r, ops, 8, rcs, recs, 0), 0);
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(rcs[i], 0);
+	for (i = 4; i < 8; i++)
+		CHECK_EQ(rcs[i], -EAGAIN);
+	for (got = 0; got < 4;)
+		recs[got++] = wait_one(s.r);
+	/* the rest, queued again: stream order holds */
+	n = zc_flush_batch(s.r, ops + 4, 4, rcs, recs, 16);
+	CHECK(n >= 0);
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(rcs[i], 0);
+	for (got = n; got < 4;)
+		recs[got++] = wait_one(s.r);
+
+	total = s.off;
+	verifier_finish(&v, s.tx, total);
+	CHECK_EQ(zc_ring_pending(s.r), 0);
+	close(s.tx);
+	close(rx);
+	zc_pool_destroy(s.pool);
+	zc_ring_destroy(s.r);
+}
+
+/* SENDMSG with a destination on an unconnected UDP socket. */
+static void udp_dest(void)
+{
+	struct zc_ring *r = ring_new(0);
+	struct sockaddr_in to;
+	int rx = udp_bound(&to), tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char msg[] = "batched datagram", got[64];
+	struct iovec iov = { msg, sizeof(msg) };
+	struct zc_batch_op op = {
+		.kind = ZC_BATCH_SENDMSG, .fd = tx, .user_data = 7, .addr = (uintptr_t)&iov, .n = 1,
+		.dest = (uintptr_t)&to, .dest_len = sizeof(to),
+	};
+	int32_t rc;
+	struct zc_completion c;
+	int n;
+
+	CHECK(tx >= 0);
+	n = zc_flush_batch(r, &op, 1, &rc, &c, 1);
+	CHECK_EQ(rc, 0);
+	if (n == 0)
+		c = wait_one(r);
+	CHECK_EQ(c.user_data, 7);
+	CHECK_EQ(c.res, (int)sizeof(msg));
+	CHECK_EQ(recv(rx, got, sizeof(got), 0), (ssize_t)sizeof(msg));
+	CHECK(!memcmp(got, msg, sizeof(msg)));
+	close(tx);
+	close(rx);
+	zc_ring_destroy(r);
+}
+
+int main(void)
+{
+	bad_ops();
+	stream_order();
+	udp_dest();
+	printf("batch: ok\n");
+	return 0;
+}

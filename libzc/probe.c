@@ -16,7 +16,10 @@
 
 #include "internal.h"
 
-#define ZC_VERSION_STRING "0.1.0"
+/* -DZC_VERSION_STRING from libzc/Makefile: the version in package.json. */
+#ifndef ZC_VERSION_STRING
+#error "ZC_VERSION_STRING is not defined: build libzc with its Makefile"
+#endif
 
 const char *zc_version(void)
 {

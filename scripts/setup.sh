@@ -6,15 +6,20 @@ cd "$(dirname "$0")/.."
 
 # From Debian 12 itself.
 base_pkgs=(build-essential pkg-config ccache udev qemu-system-x86 flex bison bc
-	   libelf-dev libssl-dev cpio rsync kmod iproute2 xz-utils python3 perl)
+	   libelf-dev libssl-dev cpio rsync kmod iproute2 xz-utils python3 perl
+	   gcc-aarch64-linux-gnu qemu-user-static)
 # From a newer suite, pinned to exactly these names (scripts/apt-newer-suite.sh):
 # liburing >= 2.12 for the zcrx helpers, the kernel headers its headers need,
 # the 7.2 kernel source and virtme-ng.
 newer_suite=sid
 newer_pkgs=(liburing-dev liburing2 linux-libc-dev linux-source-7.2 virtme-ng)
+# The prebuilt linux-arm64-gnu libzc (make package) is cross-compiled against
+# the arm64 liburing.a (multiarch, same pinned suite) and smoke-tested under
+# qemu-user with an arm64 Node, which needs the arm64 libc and libstdc++.
+arm64_pkgs=(liburing-dev:arm64 liburing2:arm64 libstdc++6:arm64)
 
 missing=()
-for p in "${base_pkgs[@]}" "${newer_pkgs[@]}"; do
+for p in "${base_pkgs[@]}" "${newer_pkgs[@]}" "${arm64_pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
 # An old liburing counts as missing.
@@ -29,10 +34,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 		exit 1
 	fi
 	echo "setup: installing ${missing[*]}"
-	scripts/apt-newer-suite.sh "$newer_suite" "${newer_pkgs[@]}"
-	[ -e /var/lib/apt/lists/.uring-zc-base-updated ] || { apt-get update -qq; touch /var/lib/apt/lists/.uring-zc-base-updated; }
+	stamp=/var/lib/apt/lists/.uring-zc-base-updated
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		dpkg --add-architecture arm64	# new indexes for every source
+		rm -f "$stamp" /var/lib/apt/lists/.uring-zc-"$newer_suite"-updated
+	fi
+	scripts/apt-newer-suite.sh "$newer_suite" "${newer_pkgs[@]}" liburing-dev:arm64 liburing2:arm64
+	[ -e "$stamp" ] || { apt-get update -qq; touch "$stamp"; }
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${base_pkgs[@]}" "${newer_pkgs[@]}"
+		"${base_pkgs[@]}" "${newer_pkgs[@]}" "${arm64_pkgs[@]}"
 fi
 
 ver=$(pkg-config --modversion liburing)

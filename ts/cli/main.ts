@@ -4,6 +4,7 @@
  * uring-zc: command-line tool of the uring-zc package.
  *
  *   uring-zc probe [--json]
+ *   uring-zc build
  *   uring-zc bench [--mode m1,m2] [--size 4K,64K] [--seconds N] [--rounds N] [--json]
  *   uring-zc bench --udp [...]     UDP sends on the veth-drop path (root)
  *   uring-zc bench --rr [...]      request/response latency and messages/s
@@ -18,6 +19,7 @@ import { setRingSettings } from '../bench/settings.ts';
 import { setWindow } from '../bench/window.ts';
 import type { BenchMode } from '../bench/types.ts';
 import { probeJson, probeText, runProbe } from './probe.ts';
+import { buildFromSource } from '../ffi/load.ts';
 import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, type RecvBenchMode } from '../bench/recv.ts';
 import '../bench/recv-probe.ts';
 import { UDP_DEFAULT_SIZES, UDP_DEFAULT_WINDOW, UDP_MAX_SIZE, UDP_MODE_INFO, UDP_MODES, runUdpBench, type UdpMode } from '../bench/udp.ts';
@@ -45,6 +47,11 @@ function usage(): string {
   uring-zc probe [--json]
       What this kernel, liburing and process support (capabilities, kernel release,
       RLIMIT_MEMLOCK, kernel.io_uring_disabled, liburing version, unified completion).
+
+  uring-zc build
+      Build libzc from the package's sources against this system's liburing
+      (needs a C compiler, make, pkg-config, liburing >= 2.12); it is used
+      instead of the prebuilt library from then on.
 
   uring-zc bench [--mode M1,M2,...] [--size S1,S2,...] [--seconds N] [--rounds N]
                  [--warmup N] [--sink copy|trunc] [--json]
@@ -139,6 +146,12 @@ async function cmdProbe(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { json: { type: 'boolean' } }, strict: true });
   const r = await runProbe();
   process.stdout.write(values.json ? JSON.stringify(probeJson(r), null, 2) + '\n' : probeText(r) + '\n');
+  return 0;
+}
+
+function cmdBuild(args: string[]): number {
+  parseArgs({ args, options: {}, strict: true });
+  process.stdout.write(`libzc built from source: ${buildFromSource()}\n`);
   return 0;
 }
 
@@ -315,6 +328,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdProbe(rest);
       case 'bench':
         return await cmdBench(rest);
+      case 'build':
+        return cmdBuild(rest);
       case undefined:
       case 'help':
       case '-h':

@@ -90,7 +90,8 @@ registerProbeSection({
       { label: 'RLIMIT_MEMLOCK hard', key: 'memlockMax', value: mmax.value, text: mmax.text },
       { label: 'page size', key: 'pageSize', value: p.pageSize },
       { label: 'liburing', key: 'liburing', value: p.liburing.version },
-      { label: 'libzc', key: 'libzc', value: p.libzcVersion, text: `${p.libzcVersion} (${p.libraryPath})` },
+      { label: 'libzc', key: 'libzc', value: p.libzcVersion },
+      { label: 'libzc library', key: 'libzcPath', value: p.libraryPath },
       { label: 'node', key: 'node', value: process.version },
     ];
   },

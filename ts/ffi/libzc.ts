@@ -1,28 +1,16 @@
 // SPDX-License-Identifier: MIT
 /**
  * koffi declarations of libzc (libzc/libzc.h) and the few libc calls the
- * TypeScript layer needs.  Declarations only: no policy lives here.
- *
- * The library is `libzc/build/libzc.so` relative to the package root
- * (built by `make build`), or the path in the environment variable
- * `URING_ZC_LIB`.
+ * TypeScript layer needs.  Declarations only: no policy lives here.  Which
+ * libzc.so is used, and opening it, is ts/ffi/load.ts.
  */
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
+import { openLibrary } from './load.ts';
+
+export { LibraryLoadError, libraryPath } from './load.ts';
 
 /** Opaque native pointer as koffi hands it around. */
 export type NativePointer = object;
-
-const here = dirname(fileURLToPath(import.meta.url));
-/** Package root: ts/ffi/../.. */
-export const PACKAGE_ROOT = resolve(here, '..', '..');
-/** In the repository: libzc/build/libzc.so; in the published bundle
- * (scripts/build-package.ts): libzc.so beside the bundle. */
-export const DEFAULT_LIB_PATH =
-  [resolve(here, 'libzc.so')].find((p) => existsSync(p)) ??
-  resolve(PACKAGE_ROOT, 'libzc', 'build', 'libzc.so');
 
 /** koffi types mirroring the C structs; a test compares them with abi.gen.ts. */
 export const types = {
@@ -249,44 +237,14 @@ export interface LibC {
   view(p: NativePointer, len: number): ArrayBuffer;
 }
 
-/** Raised when libzc.so cannot be found or loaded. */
-export class LibraryLoadError extends Error {
-  override readonly name = 'LibraryLoadError';
-  constructor(message: string, readonly path: string) {
-    super(message);
-  }
-}
-
 let cached: { zc: LibZc; c: LibC } | undefined;
-
-/** Path libzc is (or would be) loaded from. */
-export function libraryPath(): string {
-  const env = process.env['URING_ZC_LIB'];
-  return env !== undefined && env !== '' ? resolve(env) : DEFAULT_LIB_PATH;
-}
 
 type KoffiFn = (...args: unknown[]) => unknown;
 
-/** Load libzc and libc once; throws LibraryLoadError with the fix. */
+/** Load libzc (load.ts) and libc once; throws LibraryLoadError with the fix. */
 export function loadNative(): { zc: LibZc; c: LibC } {
   if (cached) return cached;
-  const path = libraryPath();
-  if (!existsSync(path)) {
-    throw new LibraryLoadError(
-      `libzc not found at ${path}: run \`make build\` in ${PACKAGE_ROOT}` +
-        ' (or set URING_ZC_LIB to the path of libzc.so)',
-      path,
-    );
-  }
-  let lib: ReturnType<typeof koffi.load>;
-  try {
-    lib = koffi.load(path);
-  } catch (e) {
-    throw new LibraryLoadError(
-      `cannot load libzc from ${path}: ${(e as Error).message}; rebuild it with \`make build\``,
-      path,
-    );
-  }
+  const { lib, path } = openLibrary();
   const fn = (decl: string): KoffiFn => lib.func(decl) as KoffiFn;
   const zc = {
     path,

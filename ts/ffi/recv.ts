@@ -4,7 +4,8 @@
  * Declarations only; the API is ts/recv.ts.
  */
 import koffi from 'koffi';
-import { libraryPath, loadNative, type NativePointer } from './libzc.ts';
+import type { NativePointer } from './libzc.ts';
+import { openLibrary } from './load.ts';
 
 /** koffi types mirroring the C structs; the receive ABI test compares them with abi.gen.ts. */
 export const recvTypes = {
@@ -87,11 +88,10 @@ let cached: LibZcRecv | undefined;
 
 type KoffiFn = (...args: unknown[]) => unknown;
 
-/** Load the receive functions of libzc (after loadNative() found the library). */
+/** Load the receive functions of libzc (the handle load.ts opened once). */
 export function loadRecv(): LibZcRecv {
   if (cached) return cached;
-  loadNative(); // the library's existence checks and errors
-  const lib = koffi.load(libraryPath());
+  const { lib } = openLibrary();
   const fn = (decl: string): KoffiFn => lib.func(decl) as KoffiFn;
   cached = {
     zc_rx_create: fn('int zc_rx_create(zc_ring *r, const zc_rx_config *cfg, _Out_ zc_rx **out)'),

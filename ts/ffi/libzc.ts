@@ -369,9 +369,24 @@ function pollHandle(fd: number, cb: () => void): PollHandle {
   return h;
 }
 
-/** koffi.node.poll wrapper: callback runs on Node's loop when fd is readable. */
+/** Does nothing: scheduling it makes Node drain the microtask queue (watchReadable). */
+const drainMicrotasks = (): void => {};
+
+/**
+ * koffi.node.poll wrapper: callback runs on Node's loop when fd is readable.
+ * koffi calls back from its uv_poll handle without a Node callback scope, so
+ * Promises settled in the callback would only run their continuations at the
+ * next callback Node makes itself; Node 26 then stalls until some unrelated
+ * event arrives.  An immediate (same loop iteration) drains them.
+ */
 export function watchReadable(fd: number, onReadable: () => void): FdWatcher {
-  const h = pollHandle(fd, () => onReadable());
+  const h = pollHandle(fd, () => {
+    try {
+      onReadable();
+    } finally {
+      setImmediate(drainMicrotasks);
+    }
+  });
   return {
     stop: () => h.stop(),
     close: () => h.close(),

@@ -81,3 +81,16 @@ export function probe(): ProbeInfo {
     libraryPath: zc.path,
   };
 }
+
+/**
+ * @internal Why this kernel cannot run uring-zc although io_uring works, or
+ * undefined when it can: every send path and the receive buffer rings need
+ * IORING_OP_SEND_ZC's generation (Linux 6.0).
+ */
+export function kernelTooOld(info: ProbeInfo): string | undefined {
+  if (!info.caps.IO_URING || info.caps.SEND_ZC) return undefined;
+  return (
+    `uring-zc needs Linux >= 6.0 (IORING_OP_SEND_ZC); this kernel (${info.kernelRelease}) lacks it: ` +
+    'run on a newer kernel, or use node:net'
+  );
+}

@@ -15,7 +15,7 @@ import { loadNative, watchReadable, type FdWatcher, type LibC, type LibZc, type 
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
 import { ZcError } from './errors.ts';
-import { probe, type ProbeInfo } from './probe.ts';
+import { kernelTooOld, probe, type ProbeInfo } from './probe.ts';
 import { RECORD_SIZE, RecordCursor, type Completion } from './records.ts';
 import { SlotTable } from './slots.ts';
 
@@ -87,7 +87,11 @@ function stopAtExit(r: Ring): void {
   });
 }
 
-/** Registered with a ring so close() can tear it down (pools, sockets). @internal */
+/**
+ * Registered with a ring so close() can tear it down (pools, sockets,
+ * receivers; they match it structurally, so the public declarations need
+ * not name it). @internal
+ */
 export interface RingResource {
   /** called by Ring.close() after every request settled */
   destroyFromRing(): void;
@@ -102,6 +106,9 @@ function ringFlags(o: RingOptions): number {
   if (o.cqe32) f |= RING_FLAGS.CQE32;
   return f;
 }
+
+/** Once per process: null when the kernel has what uring-zc needs, else why not. */
+let kernelChecked: string | null | undefined;
 
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {
@@ -216,6 +223,11 @@ export class Ring {
         op: 'ring.create',
         details: { ioUringDisabled: info?.ioUringDisabled ?? null, setupErrno: info?.setupErrno ?? null },
       });
+    }
+    if (kernelChecked === undefined) kernelChecked = kernelTooOld(probe()) ?? null;
+    if (kernelChecked !== null) {
+      zc.zc_ring_destroy(out[0]);
+      throw new ZcError({ errno: ERRNO.EOPNOTSUPP, op: 'ring.create', hint: kernelChecked });
     }
     return new Ring(out[0], o, zc);
   }

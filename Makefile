@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel patch-check bench probe package clean
+.PHONY: setup build libzc test test-c test-c-asan test-ts vm-test kernel patch-check bench probe package package-test clean
 
 setup:
 	scripts/setup.sh
@@ -40,9 +40,17 @@ bench: setup
 	$(MAKE) build
 	npx tsx ts/cli/main.ts bench
 
-# The publishable package in dist/ (esbuild bundles, declarations, libzc.so).
+# The npm package's dist/ (scripts/build-package.ts: CommonJS + ESM entry
+# points, declarations, the CLI, prebuilt libzc for linux-x64-gnu and
+# linux-arm64-gnu); `npm pack` runs it (prepack).
 package: build
-	npx tsx scripts/build-package.ts dist
+	$(MAKE) -C libzc prebuilt
+	npx tsx scripts/build-package.ts
+
+# The package test (scripts/package-test.sh, part of `make test`): the packed
+# tarball installed with no compiler, run by plain node 20, 22, 24 and 26.
+package-test: package
+	scripts/package-test.sh
 
 probe: build
 	npx tsx ts/cli/main.ts probe

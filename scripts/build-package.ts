@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: MIT
 /**
- * Build the publishable package into dist/ (or the directory given as the
- * first argument): ESM bundles of the API and the CLI made by esbuild, type
- * declarations from tsc, libzc.so beside the bundles, and a package.json.
+ * Build dist/, the JavaScript half of the npm package (`make package`; the
+ * root package.json's `exports`, `bin` and `files` point into it):
  *
- *   npx tsx scripts/build-package.ts [outdir]
+ *   dist/index.cjs        the API, one CommonJS bundle (esbuild; koffi and zod external)
+ *   dist/index.mjs        ES module entry: re-exports index.cjs by name, so a
+ *                         process that both imports and requires the package
+ *                         has one copy of it (one set of koffi types, one libzc)
+ *   dist/types/, dist/index.d.mts   declarations (tsc, @internal stripped)
+ *   dist/cli.mjs          the `uring-zc` command, plain node (ES module bundle)
+ *   dist/prebuilds/<platform>/libzc.so   from `make -C libzc prebuilt`
+ *   dist/package.json     {"type": "commonjs"}: the .js/.d.ts inside are CommonJS
+ *
+ *   npx tsx scripts/build-package.ts
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -13,18 +21,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const out = resolve(process.argv[2] ?? join(root, 'dist'));
-const lib = join(root, 'libzc', 'build', 'libzc.so');
+const out = join(root, 'dist');
+const prebuilt = join(root, 'libzc', 'build', 'prebuilt');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-  name: string;
-  version: string;
-  description: string;
-  license: string;
   dependencies: Record<string, string>;
 };
 
-if (!existsSync(lib)) {
-  console.error(`build-package: ${lib} is missing: run \`make build\` first`);
+const platforms = existsSync(prebuilt) ? readdirSync(prebuilt).filter((p) => existsSync(join(prebuilt, p, 'libzc.so'))) : [];
+if (platforms.length === 0) {
+  console.error(`build-package: no libraries in ${prebuilt}: run \`make -C libzc prebuilt\` (or \`make package\`)`);
   process.exit(1);
 }
 rmSync(out, { recursive: true, force: true });
@@ -32,55 +37,105 @@ mkdirSync(out, { recursive: true });
 
 // Runtime dependencies stay external: koffi ships its native part per platform.
 const external = Object.keys(pkg.dependencies);
-await build({
-  entryPoints: { index: join(root, 'ts', 'index.ts'), cli: join(root, 'ts', 'cli', 'main.ts') },
-  outdir: out,
+const common = {
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node20',
   external,
-  sourcemap: true,
   logLevel: 'warning',
+  legalComments: 'none',
+} as const;
+
+// The API as CommonJS.  import.meta.url (the loader finds the package root
+// from it) becomes the bundle's own file URL.
+await build({
+  ...common,
+  entryPoints: [join(root, 'ts', 'index.ts')],
+  outfile: join(out, 'index.cjs'),
+  format: 'cjs',
+  define: { 'import.meta.url': '__uring_zc_import_meta_url' },
+  banner: { js: "const __uring_zc_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
 });
-copyFileSync(lib, join(out, 'libzc.so'));
-// The repository's CLI runs under tsx; the bundle is plain JavaScript.
-const cli = join(out, 'cli.js');
+
+// The ES module entry: the names the API exports, taken from an ESM build
+// that is not written (its metafile lists them).
+const esm = await build({
+  ...common,
+  entryPoints: [join(root, 'ts', 'index.ts')],
+  outfile: join(out, 'index.mjs'),
+  format: 'esm',
+  write: false,
+  metafile: true,
+});
+const names = Object.values(esm.metafile.outputs).flatMap((o) => o.exports).sort();
+if (names.length === 0 || names.includes('default')) throw new Error(`build-package: unexpected exports ${names.join(',')}`);
+writeFileSync(
+  join(out, 'index.mjs'),
+  '// uring-zc as an ES module: the CommonJS build, re-exported by name.\n' +
+    "import api from './index.cjs';\n\n" +
+    `export const {\n${names.map((n) => `  ${n},\n`).join('')}} = api;\n`,
+);
+writeFileSync(join(out, 'index.d.mts'), "export * from './types/index.js';\n");
+writeFileSync(join(out, 'package.json'), '{\n  "type": "commonjs"\n}\n');
+
+// The CLI: a separate process, so its own bundle; plain node runs it.
+await build({
+  ...common,
+  entryPoints: [join(root, 'ts', 'cli', 'main.ts')],
+  outfile: join(out, 'cli.mjs'),
+  format: 'esm',
+});
+const cli = join(out, 'cli.mjs');
 writeFileSync(cli, readFileSync(cli, 'utf8').replace(/^#!.*\n/, '#!/usr/bin/env node\n'), { mode: 0o755 });
 
-// Declarations from tsc (tsconfig.build.json); their import specifiers
-// name .ts files, which a consumer resolves as .js.
-const types = join(out, 'types');
-execFileSync(
-  join(root, 'node_modules', '.bin', 'tsc'),
-  ['--project', join(root, 'tsconfig.build.json'), '--outDir', types],
-  { stdio: 'inherit' },
-);
-for (const file of readdirSync(types, { recursive: true, encoding: 'utf8' })) {
-  if (!file.endsWith('.d.ts')) continue;
-  const path = join(types, file);
-  writeFileSync(path, readFileSync(path, 'utf8').replace(/(from\s+['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2'));
+for (const p of platforms) {
+  mkdirSync(join(out, 'prebuilds', p), { recursive: true });
+  copyFileSync(join(prebuilt, p, 'libzc.so'), join(out, 'prebuilds', p, 'libzc.so'));
 }
 
-const { tsx: _tsx, ...runtimeDeps } = pkg.dependencies;
-writeFileSync(
-  join(out, 'package.json'),
-  JSON.stringify(
-    {
-      name: pkg.name,
-      version: pkg.version,
-      description: pkg.description,
-      license: pkg.license,
-      type: 'module',
-      os: ['linux'],
-      engines: { node: '>=20' },
-      exports: { '.': { types: './types/index.d.ts', default: './index.js' } },
-      types: './types/index.d.ts',
-      bin: { 'uring-zc': './cli.js' },
-      dependencies: runtimeDeps,
-    },
-    null,
-    2,
-  ) + '\n',
-);
-console.log(`build-package: ${out} (index.js, cli.js, libzc.so, types/)`);
+// Declarations from tsc (tsconfig.build.json: from ts/index.ts, @internal
+// stripped); their import specifiers name .ts files, which resolve as .js.
+const types = join(out, 'types');
+execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['--project', join(root, 'tsconfig.build.json'), '--outDir', types], {
+  stdio: 'inherit',
+});
+const dts = new Map<string, string>();
+for (const file of readdirSync(types, { recursive: true, encoding: 'utf8' })) {
+  if (!file.endsWith('.d.ts')) continue;
+  const text = readFileSync(join(types, file), 'utf8')
+    .replace(/(from\s+['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2')
+    .replace(/(import\(\s*['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2');
+  dts.set(join(types, file), text);
+}
+// An @internal interface is stripped from its module, but classes that
+// implement it still name it: drop those names from the imports and the
+// implements clauses (the classes keep matching it structurally).
+function exported(path: string): Set<string> {
+  const text = dts.get(path) ?? '';
+  const names = [...text.matchAll(/export (?:declare )?(?:abstract )?(?:interface|type|class|function|const|let|enum) (\w+)/g)].map((m) => m[1]!);
+  for (const m of text.matchAll(/export (?:type )?\{([^}]*)\}/g)) {
+    for (const n of m[1]!.split(',')) names.push(n.trim().replace(/^type\s+/, '').split(/\s+as\s+/).pop()!);
+  }
+  return new Set(names);
+}
+for (const [path, text] of dts) {
+  const gone = new Set<string>();
+  let fixed = text.replace(/^import type \{([^}]*)\} from '(\.{1,2}\/[^']+)\.js';\n/gm, (_line, names: string, spec: string) => {
+    const target = exported(join(dirname(path), `${spec}.d.ts`));
+    const list = names.split(',').map((n) => n.trim()).filter(Boolean);
+    const kept = list.filter((n) => target.has(n.replace(/^type\s+/, '')));
+    for (const n of list) if (!kept.includes(n)) gone.add(n);
+    return kept.length ? `import type { ${kept.join(', ')} } from '${spec}.js';\n` : '';
+  });
+  if (gone.size > 0) {
+    fixed = fixed.replace(/ implements ([\w<>, ]+?) \{/g, (_m, list: string) => {
+      const kept = list.split(',').map((n) => n.trim()).filter((n) => !gone.has(n));
+      return kept.length ? ` implements ${kept.join(', ')} {` : ' {';
+    });
+    for (const n of gone) {
+      if (new RegExp(`\\b${n}\\b`).test(fixed)) throw new Error(`build-package: ${path} still uses stripped ${n}`);
+    }
+  }
+  writeFileSync(path, fixed);
+}
+console.log(`build-package: ${out}: index.cjs, index.mjs (${names.length} exports), cli.mjs, types/, prebuilds/{${platforms.join(',')}}`);

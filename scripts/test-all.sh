@@ -2,8 +2,9 @@
 # make test: every suite, one after another, even when one fails, then one
 # closing line that adds them up.  Each suite prints its own details.
 #
-#   host C tests (plain, ASan+UBSan) -> vitest -> kernels -> patch checks
-#   (checkpatch, W=1) -> VM suites
+#   host C tests (plain, ASan+UBSan) -> vitest (this machine's Node, then
+#   Node 24) -> the npm package on Node 20/22/24/26 -> kernels -> patch
+#   checks (checkpatch, W=1) -> VM suites
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,8 @@ run() {
 run c-tests make -C libzc test
 run c-asan make -C libzc test-asan
 run vitest npx vitest run
+run vitest-24 scripts/with-node.sh 24 npx vitest run
+run package scripts/package-test.sh
 run kernel scripts/kernel-build.sh all
 run patches scripts/patch-check.sh
 run vm scripts/vm-test.sh

@@ -2,6 +2,7 @@
 /** sockaddr encoding/decoding (IPv4, IPv6) from the generated layouts. */
 import { isIP } from 'node:net';
 import { LAYOUT, SYS } from './ffi/abi.gen.ts';
+import { loadNative } from './ffi/libzc.ts';
 import { ZcConfigError } from './errors.ts';
 
 /** An IP address and port. */
@@ -51,8 +52,27 @@ function parseV6(address: string): Uint8Array {
 }
 
 /**
+ * The scope id of an IPv6 literal's zone (`fe80::1%eth0`, `fe80::1%2`): the
+ * interface index; 0 without a zone.  Throws ZcConfigError for an unknown
+ * interface.
+ */
+function scopeId(address: string, what: string): number {
+  const at = address.indexOf('%');
+  if (at < 0) return 0;
+  const zone = address.slice(at + 1);
+  if (/^\d+$/.test(zone)) return Number(zone);
+  const index = zone === '' ? 0 : loadNative().c.ifNameToIndex(zone);
+  if (index === 0) {
+    throw new ZcConfigError(what, [
+      { field: 'address', value: address, allowed: `an IPv6 zone naming a network interface (no interface "${zone}")` },
+    ]);
+  }
+  return index;
+}
+
+/**
  * Encode address:port as a struct sockaddr_in / sockaddr_in6.
- * `address` must be an IP literal.
+ * `address` must be an IP literal; an IPv6 zone (`%eth0`) sets the scope id.
  */
 export function encodeSockaddr(address: string, port: number, what = 'SocketAddress'): Buffer {
   checkPort(port, what);
@@ -70,6 +90,7 @@ export function encodeSockaddr(address: string, port: number, what = 'SocketAddr
     b.writeUInt16LE(SYS.AF_INET6, IN6.fields.sin6_family.offset);
     b.writeUInt16BE(port, IN6.fields.sin6_port.offset);
     b.set(parseV6(address), IN6.fields.sin6_addr.offset);
+    b.writeUInt32LE(scopeId(address, what), IN6.fields.sin6_scope_id.offset);
     return b;
   }
   throw new ZcConfigError(what, [{ field: 'address', value: address, allowed: 'an IPv4 or IPv6 address literal' }]);

@@ -200,7 +200,8 @@ function toIssues(schema: string, input: unknown, err: z.ZodError): ConfigIssue[
 }
 
 function parseWith<S extends z.ZodType>(schema: S, name: string, input: unknown): z.output<S> {
-  const r = schema.safeParse(input ?? {});
+  // undefined means "no options"; null is a value, and not an options object
+  const r = schema.safeParse(input === undefined ? {} : input);
   if (!r.success) throw new ZcConfigError(name, toIssues(name, input, r.error));
   return r.data;
 }
@@ -374,9 +375,44 @@ export const ListenOptionsSchema = z
   })
   .passthrough();
 
-/** Validate socket, connect, server or listen options; throws ZcConfigError naming the field. */
+ALLOWED['DatagramOptions'] = {
+  ring: SOCKET_FIELDS.ring,
+  host: 'an IP literal or host name to bind to',
+  port: 'an integer in 0..65535 (0: any free port)',
+  family: '4 or 6 (the number)',
+  connect: 'a peer { host, port } to connect to',
+  'connect.host': 'an IP literal or host name',
+  'connect.port': 'an integer in 0..65535',
+  sendOptions: SOCKET_FIELDS.sendOptions,
+};
+ALLOWED['PairOptions'] = {
+  ring: SOCKET_FIELDS.ring,
+  sendOptions: SOCKET_FIELDS.sendOptions,
+  receiveOptions: SOCKET_FIELDS.receiveOptions,
+  allowHalfOpen: 'a boolean',
+  readableHighWaterMark: SOCKET_FIELDS.readableHighWaterMark,
+  writableHighWaterMark: SOCKET_FIELDS.writableHighWaterMark,
+  signal: SOCKET_FIELDS.signal,
+};
+
+/** ZcDatagram.open() options. */
+export const DatagramOptionsSchema = z
+  .object({
+    ring: ringRef.optional(),
+    host: z.string().min(1).optional(),
+    port: PORT.optional(),
+    family: z.union([z.literal(4), z.literal(6)]).optional(),
+    connect: z.object({ host: z.string().min(1), port: PORT }).strict().optional(),
+    sendOptions: z.custom<object>(isObject).optional(),
+  })
+  .strict();
+
+/** ZcSocket.pair() / ZcDatagram.pair() options (an object, not a socket kind). */
+export const PairOptionsSchema = SocketOptionsSchema.omit({ fd: true, backend: true }).strict();
+
+/** Validate socket, connect, server, listen, datagram or pair options; throws ZcConfigError naming the field. */
 export function checkNetOptions(
-  which: 'SocketOptions' | 'ConnectOptions' | 'ServerOptions' | 'ListenOptions',
+  which: 'SocketOptions' | 'ConnectOptions' | 'ServerOptions' | 'ListenOptions' | 'DatagramOptions' | 'PairOptions',
   input: unknown,
 ): void {
   const schema = {
@@ -384,6 +420,8 @@ export function checkNetOptions(
     ConnectOptions: ConnectOptionsSchema,
     ServerOptions: ServerOptionsSchema,
     ListenOptions: ListenOptionsSchema,
+    DatagramOptions: DatagramOptionsSchema,
+    PairOptions: PairOptionsSchema,
   }[which];
   parseWith(schema, which, input);
 }

@@ -174,6 +174,8 @@ const RX_HINTS: Partial<Record<ErrnoName, Hint>> = {
 
 const SEND_HINTS: Partial<Record<ErrnoName, Hint>> = {
   EOPNOTSUPP: 'this socket family has no zero-copy send (e.g. AF_UNIX): use mode "copy" or "auto"',
+  EFAULT:
+    "the Uint8Array's ArrayBuffer was detached (transferred or resized) before the send was issued: nothing was sent",
   EDESTADDRREQ: 'the socket has no peer: connect it first, or give each datagram an address with sendTo()',
   EMSGSIZE: 'a datagram larger than the socket allows (UDP: at most 65507 bytes over IPv4): split it',
   EXDEV: 'the pool buffer belongs to another ring: send it on a socket of its own ring',

@@ -110,8 +110,12 @@ function ringFlags(o: RingOptions): number {
 /** Once per process: null when the kernel has what uring-zc needs, else why not. */
 let kernelChecked: string | null | undefined;
 
+let nextRingId = 1;
+
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {
+  /** a number naming this ring in errors (`ring #3`), unique in the process */
+  readonly id = nextRingId++;
   /** resolved options */
   readonly options: RingOptions;
   /** io_uring_params.features */

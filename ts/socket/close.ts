@@ -13,7 +13,7 @@
  * The graceful close (FIN after everything, then close) is the socket's:
  * end(), wait for the sends, then `destroy`.
  */
-import { SYS } from '../ffi/abi.gen.ts';
+import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import type { Ring } from '../ring.ts';
 import { ringOp } from './ring-op.ts';
@@ -53,6 +53,21 @@ export function closeFdNow(ring: Ring, fd: number, stream: boolean): void {
   if (rp) ring.zc.zc_sock_forget(rp, fd);
   abortFd(ring, fd, stream);
   ring.libc.close(fd);
+}
+
+/**
+ * Ring teardown (Ring.close(), after zc_cancel_all): abort, then close
+ * through libzc without waiting.  Closing with close(2) here could let a
+ * link of the socket's send chain still in the kernel (the kernel looks up
+ * a link's fd only when the link before it ends) reach whatever socket
+ * gets the number next; libzc keeps the number taken until the chain is
+ * over.  The record (user_data 0) is nobody's.
+ */
+export function closeFdForTeardown(ring: Ring, fd: number, reset: boolean): void {
+  const rp = ring.rawPtr;
+  abortFd(ring, fd, reset);
+  const rc = rp ? ring.zc.zc_close(rp, fd, 0) : -ERRNO.EBADF;
+  if (rc < 0 && rc !== -ERRNO.EALREADY) ring.libc.close(fd);
 }
 
 /** Close `fd` through the ring after aborting it (`reset`: with RST); never rejects. */

@@ -7,11 +7,12 @@
  * ring's flush hook (once per tick), or earlier by {@link Coalescer.flush}
  * when stream order needs it.  Each Promise settles with its own bytes.
  */
-import { LAYOUT, LIMITS } from '../ffi/abi.gen.ts';
+import { ERRNO, LAYOUT, LIMITS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import type { BufferPool, PoolBuffer } from '../pool.ts';
 import { zeroCopyOf, type Completion, type Ring } from '../ring.ts';
 import { addressOf } from './memory.ts';
+import { bytesOf, detached, detachedError, failedSend } from './send-result.ts';
 import type { SendResult } from './types.ts';
 
 /** Copying sends up to this size are coalesced into one sendmsg per tick. */
@@ -58,7 +59,7 @@ export class Coalescer {
   readonly #flushHook = (): void => this.flush();
 
   /**
-   * @param fd the socket's fd when the batch is issued
+   * @param fd the socket's fd when the batch is issued (-1 once it closes)
    * @param settled called once per send as it settles (after its buffer was given back)
    */
   constructor(ring: Ring, fd: () => number, settled: () => void) {
@@ -125,36 +126,45 @@ export class Coalescer {
         each(e);
       }
     };
-    let issue: (ud: number) => number;
+    let send: (ud: number) => number;
     if (!pool) {
-      issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, b.vec, n, null, 0, b.flags, ud);
+      send = (ud) => zc.zc_sendmsg(ring.ptr, fd, b.vec, n, null, 0, b.flags, ud);
     } else if (n === 1) {
       const e = b.entries[0] as BatchEntry;
       const idx = (e.pb as PoolBuffer).index;
-      issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, pool.ptr, idx, e.off, e.len, b.flags, ud);
+      send = (ud) => zc.zc_send_fixed(ring.ptr, fd, pool.ptr, idx, e.off, e.len, b.flags, ud);
     } else {
-      issue = (ud) => zc.zc_sendv_fixed(ring.ptr, fd, pool.ptr, b.vec, n, b.flags, ud);
+      send = (ud) => zc.zc_sendv_fixed(ring.ptr, fd, pool.ptr, b.vec, n, b.flags, ud);
     }
+    let issued = false;
     ring.enqueue({
       opName: 'send',
       keep: b,
-      issue,
+      // As in SendLane: the socket may be closing, or an array detached, by
+      // the time the request leaves JS.
+      issue: (ud) => {
+        if (this.#fd() !== fd) return -ERRNO.ECANCELED;
+        if (b.entries.some((e) => detached(e.keep, e.len))) return -ERRNO.EFAULT;
+        const rc = send(ud);
+        issued = rc === 0;
+        return rc;
+      },
       done: (c: Completion) => {
-        if (c.res < 0) {
-          finish((e) => e.reject(new ZcError({ errno: c.res, op: 'send' })));
-          return;
-        }
-        // libzc completes short sends on stream sockets: res is the total,
-        // handed out in order.
+        // The record counts the bytes the kernel took for the whole request
+        // (aux): they are the first sends' bytes, in order.  A send whose
+        // bytes all left resolves; the one cut short and those after it
+        // reject with the record's errno and what of each did leave.
         const zeroCopy = pool ? zeroCopyOf(c, true) : 'copied';
-        let left = c.res;
+        let left = bytesOf(c);
         finish((e) => {
           const bytes = Math.min(e.len, left);
           left -= bytes;
-          e.resolve({ bytes, zeroCopy });
+          if (detached(e.keep, e.len)) e.reject(detachedError('send', bytes, true));
+          else if (bytes === e.len) e.resolve({ bytes, zeroCopy });
+          else e.reject(new ZcError({ errno: c.res < 0 ? c.res : ERRNO.EIO, op: 'send', bytesSent: bytes }));
         });
       },
-      fail: (err: ZcError) => finish((e) => e.reject(err)),
+      fail: (err: ZcError) => finish((e) => e.reject(failedSend(err, issued))),
     });
   }
 }

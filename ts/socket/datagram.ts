@@ -6,13 +6,13 @@
  * fallback: datagrams need the ring.
  */
 import { ERRNO, SYS } from '../ffi/abi.gen.ts';
-import { parseSendOptions, type SendOptionsInput } from '../config.ts';
+import { checkNetOptions, parseSendOptions, type SendOptionsInput } from '../config.ts';
 import { ZcError } from '../errors.ts';
 import { encodeSockaddr, type SocketAddress } from '../addr.ts';
 import type { PoolBuffer } from '../pool.ts';
 import type { Ring, RingResource } from '../ring.ts';
 import { defaultRing } from './backend.ts';
-import { closeFd, closeFdNow } from './close.ts';
+import { closeFd, closeFdForTeardown } from './close.ts';
 import { openPair, openUdp } from './factories.ts';
 import { SendLane } from './lane.ts';
 import { localAddressOf } from './sockopt.ts';
@@ -43,12 +43,14 @@ export class ZcDatagram implements RingResource {
   private constructor(ring: Ring, fd: number, sendOptions: SendOptionsInput | undefined) {
     this.ring = ring;
     this.#fd = fd;
+    ring.zc.zc_sock_opened(ring.ptr, fd); // a new file under this number
     this.#lane = new SendLane(ring, fd, false, parseSendOptions(sendOptions));
     ring.track(this);
   }
 
   /** A UDP socket, optionally bound and/or connected, through the ring. */
   static async open(options: DatagramOptions = {}): Promise<ZcDatagram> {
+    checkNetOptions('DatagramOptions', options);
     parseSendOptions(options.sendOptions);
     const ring = options.ring ?? defaultRing();
     const fd = await openUdp(ring, options);
@@ -57,6 +59,7 @@ export class ZcDatagram implements RingResource {
 
   /** A connected pair of AF_UNIX datagram sockets (socketpair(2)). */
   static pair(options: { ring?: Ring; sendOptions?: SendOptionsInput } = {}): [ZcDatagram, ZcDatagram] {
+    checkNetOptions('PairOptions', options);
     parseSendOptions(options.sendOptions);
     const ring = options.ring ?? defaultRing();
     const [a, b] = openPair(ring, SYS.SOCK_DGRAM);
@@ -116,6 +119,7 @@ export class ZcDatagram implements RingResource {
     this.#closing ??= (async () => {
       await this.#lane.settled();
       const fd = this.#fd;
+      this.#lane.fd = -1;
       if (fd >= 0) await closeFd(this.ring, fd, false);
       this.#forget();
     })();
@@ -134,7 +138,8 @@ export class ZcDatagram implements RingResource {
 
   /** @internal Ring.close() */
   destroyFromRing(): void {
-    if (this.#fd >= 0) closeFdNow(this.ring, this.#fd, false);
+    this.#lane.fd = -1;
+    if (this.#fd >= 0) closeFdForTeardown(this.ring, this.#fd, false);
     this.#closing ??= Promise.resolve();
     this.#forget();
   }

@@ -14,11 +14,26 @@ import { closeFdNow } from './close.ts';
 import { ringOp } from './ring-op.ts';
 import { setIntOption } from './sockopt.ts';
 
-/** An IP literal as is, a host name through dns.lookup (the first address, of `family` if given). */
+/**
+ * An IP literal as is, a host name through dns.lookup (the first address,
+ * of `family` if given).  A failed lookup keeps Node's error (code
+ * ENOTFOUND, EAI_AGAIN..., syscall, hostname) and says what to do.
+ */
 export async function resolveHost(host: string, family?: 4 | 6): Promise<string> {
   if (isIP(host)) return host;
-  const r = await lookup(host, family ? { family } : {});
-  return r.address;
+  try {
+    const r = await lookup(host, family ? { family } : {});
+    return r.address;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { hint?: string };
+    const hint =
+      err.code === 'ENOTFOUND'
+        ? `no address for host ${JSON.stringify(host)}${family ? ` (IPv${family})` : ''}: check the host name, or give an IP literal`
+        : `name resolution of ${JSON.stringify(host)} failed (${err.code ?? 'unknown'}): check the resolver (/etc/resolv.conf) or give an IP literal`;
+    err.hint = hint;
+    err.message = `${err.message}: ${hint}`;
+    throw err;
+  }
 }
 
 /** socket(2) through the ring. */

@@ -6,25 +6,50 @@
  * through here, so they share one order.  The owner checks that the socket
  * is open; the lane counts what is in flight and settles it.
  */
-import { SEND_FLAGS } from '../ffi/abi.gen.ts';
+import { ERRNO, SEND_FLAGS } from '../ffi/abi.gen.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
-import { ZcError } from '../errors.ts';
-import type { PoolBuffer } from '../pool.ts';
-import { zeroCopyOf, type Completion, type Ring, type RingRequest } from '../ring.ts';
+import { ZcError, ZcOwnershipError } from '../errors.ts';
+import { poolOf, type PoolBuffer } from '../pool.ts';
+import type { Completion, Ring, RingRequest } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
 import { addressOf, iovecFor } from './memory.ts';
 import { decodeSendArgs } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
+import { detached, failedSend, settleSend } from './send-result.ts';
+import { zeroCopyCapable } from './sockopt.ts';
 import type { SendResult } from './types.ts';
+
+/**
+ * Memory of a pool can only be sent on the pool's ring: another ring can
+ * neither hold it while the kernel reads it nor keep its pool from being
+ * unmapped and reused under the send.
+ */
+function checkRing(ring: Ring, pb: PoolBuffer | null, view: Uint8Array | null, op: string): void {
+  const pool = pb ? pb.pool : view ? poolOf(view.buffer) : undefined;
+  if (pool && pool.ring !== ring) {
+    throw new ZcOwnershipError(
+      op,
+      `this memory belongs to a buffer pool of ring #${pool.ring.id}, the socket is on ring #${ring.id}: ` +
+        'send pool memory on a socket of its own ring (or copy it into a Uint8Array)',
+    );
+  }
+}
 
 /** Sends of one fd through its ring. */
 export class SendLane {
   readonly ring: Ring;
-  /** the fd sends go to; -1 once the socket closed */
+  /**
+   * the fd sends go to; -1 from the moment the socket starts closing:
+   * requests issued later (waiting in JS for a free slot) end with
+   * ECANCELED instead of reaching the number, which the kernel may have
+   * given to another socket by then
+   */
   fd: number;
   /** stream socket: same-tick sends may coalesce */
   readonly stream: boolean;
+  /** the family has zero-copy sends (not AF_UNIX): 'auto' may use them */
+  readonly zcCapable: boolean;
   readonly #opts: SendOptionsMemo;
   readonly #coalescer: Coalescer;
   #inFlight = 0;
@@ -34,6 +59,7 @@ export class SendLane {
     this.ring = ring;
     this.fd = fd;
     this.stream = stream;
+    this.zcCapable = zeroCopyCapable(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
     this.#coalescer = new Coalescer(ring, () => this.fd, () => this.#settled());
   }
@@ -85,7 +111,8 @@ export class SendLane {
     const zc = ring.zc;
     const fd = this.fd;
     const { pb, view, off, len } = decodeSendArgs(data, o, opName);
-    const flags = sendFlags(o, len, pb !== null);
+    checkRing(ring, pb, view, opName);
+    const flags = sendFlags(o, len, pb !== null, this.zcCapable);
     const wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
 
     // Sends on a stream socket made in one tick leave together, like Node's
@@ -106,47 +133,56 @@ export class SendLane {
     }
     this.#coalescer.flush(); // keep stream order
 
-    let issue: (ud: number) => number;
+    let send: (ud: number) => number;
     if (pb) {
       if (!lent) pb.lend(opName); // throws if in flight or released
       const pool = pb.pool;
       if (to === null) {
         const poolPtr = pool.ptr;
         const idx = pb.index;
-        issue = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
+        send = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
       } else {
         const iov = iovecFor(pool.baseAddress + BigInt(pb.index * pool.size + off), len);
         const sa = to;
-        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
+        send = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
       }
     } else {
       const v = view as Uint8Array;
       if (to === null) {
-        issue = (ud) => zc.zc_send(ring.ptr, fd, v, len, flags, ud);
+        send = (ud) => zc.zc_send(ring.ptr, fd, v, len, flags, ud);
       } else {
         const iov = iovecFor(len > 0 ? addressOf(ring, v) : 0n, len);
         const sa = to;
-        issue = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
+        send = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
       }
     }
 
     this.#inFlight++;
     const held = pb;
+    let issued = false;
     return new Promise<SendResult>((resolve, reject) => {
       const req: RingRequest = {
         opName,
         keep: view,
-        issue,
+        // Checked when the request really goes to libzc (it may have waited
+        // in JS for a free slot): the socket may be closing by then, and
+        // the memory may have been detached.
+        issue: (ud) => {
+          if (this.fd !== fd) return -ERRNO.ECANCELED;
+          if (detached(view, len)) return -ERRNO.EFAULT;
+          const rc = send(ud);
+          issued = rc === 0;
+          return rc;
+        },
         done: (c: Completion) => {
           if (held) held.unlend();
           this.#settled();
-          if (c.res < 0) reject(new ZcError({ errno: c.res, op: opName }));
-          else resolve({ bytes: c.res, zeroCopy: zeroCopyOf(c, wantZc) });
+          settleSend(c, len, view, wantZc, opName, resolve, reject);
         },
         fail: (e: ZcError) => {
           if (held) held.unlend();
           this.#settled();
-          reject(e);
+          reject(failedSend(e, issued));
         },
       };
       ring.enqueue(req);

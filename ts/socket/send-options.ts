@@ -36,6 +36,7 @@ export class SendOptionsMemo {
   /** The options of one send: the defaults overridden by `options`. */
   resolve(options: SendOptionsInput | undefined): SendOptions {
     if (options === undefined) return this.#defaults;
+    if (options === null || typeof options !== 'object') return parseSendOptions(options); // throws ZcConfigError
     const snap = this.#snap;
     if (
       options === this.#in &&

@@ -126,8 +126,8 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
       o = {};
       if (args[0] !== undefined && args[0] !== null) o.port = args[0] as number;
       if (typeof args[1] === 'string') o.host = args[1];
-      if (typeof args[1] === 'number') o.backlog = args[1];
-      if (typeof args[2] === 'number') o.backlog = args[2];
+      else if (args[1] !== undefined) o.backlog = args[1] as number; // listen(port, backlog)
+      if (args[2] !== undefined) o.backlog = args[2] as number; // checked below: an integer
     }
     o.port = portOf(o.port) as number | undefined;
     checkNetOptions('ListenOptions', o);
@@ -227,9 +227,14 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
    * Rejects when the server closes first, or with an AbortError.
    */
   accept(options: { signal?: AbortSignal } = {}): Promise<ZcSocket> {
+    const running = !this.#closing && !this.#closed;
     return this.#next(options.signal).then((s) => {
-      if (!s) throw notRunning('accept');
-      return s;
+      if (s) return s;
+      // waiting when the server closed: canceled, as any request a close ends
+      if (running) {
+        throw new ZcError({ errno: ERRNO.ECANCELED, op: 'accept', hint: 'the server was closed while accept() waited' });
+      }
+      throw notRunning('accept');
     });
   }
 

@@ -105,15 +105,7 @@ export class ZcSocket extends Duplex {
   readonly #entries = new WeakMap<object, WriteEntry>();
 
   constructor(options: SocketOptions = {}) {
-    super({
-      allowHalfOpen: options.allowHalfOpen ?? false,
-      readableHighWaterMark: options.readableHighWaterMark,
-      writableHighWaterMark: options.writableHighWaterMark,
-      emitClose: true,
-      autoDestroy: true,
-      decodeStrings: true,
-    });
-    checkNetOptions('SocketOptions', options);
+    super(duplexOptions(options)); // validates options first (ZcConfigError)
     const defaults = parseSendOptions(options.sendOptions);
     if (options.receiveOptions) parseReceiveOptions(options.receiveOptions);
     const choice = chooseBackend(options.backend, options.ring);
@@ -139,6 +131,7 @@ export class ZcSocket extends Duplex {
    * EOPNOTSUPP, 'copy' and 'auto' work.
    */
   static pair(options: Omit<SocketOptions, 'fd' | 'backend'> = {}): [ZcSocket, ZcSocket] {
+    checkNetOptions('PairOptions', options);
     const a = new ZcSocket({ ...options, backend: 'uring' });
     const ring = a.ring as Ring;
     let fds: [number, number];
@@ -584,9 +577,25 @@ export function portOf(p: unknown): unknown {
   return typeof p === 'string' && /^[0-9]+$/.test(p) ? Number(p) : p;
 }
 
+/** Options of the Duplex under a socket; validates the socket options first. */
+function duplexOptions(options: SocketOptions): ConstructorParameters<typeof Duplex>[0] {
+  checkNetOptions('SocketOptions', options);
+  return {
+    allowHalfOpen: options.allowHalfOpen ?? false,
+    readableHighWaterMark: options.readableHighWaterMark,
+    writableHighWaterMark: options.writableHighWaterMark,
+    emitClose: true,
+    autoDestroy: true,
+    decodeStrings: true,
+  };
+}
+
 function connectArgs(
   a: SocketConnectOptions | number, b?: string | (() => void), c?: () => void,
 ): [SocketConnectOptions, (() => void) | undefined] {
+  if (a === null || (typeof a !== 'object' && typeof a !== 'number' && typeof a !== 'string')) {
+    checkNetOptions('ConnectOptions', a); // throws: names the bad value
+  }
   if (typeof a === 'object' && a !== null) return [{ ...a, port: portOf(a.port) as number }, typeof b === 'function' ? b : c];
   if (typeof b === 'function') return [{ port: portOf(a) as number }, b];
   return [{ port: portOf(a) as number, ...(b !== undefined ? { host: b } : {}) }, c];

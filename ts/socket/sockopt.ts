@@ -27,6 +27,16 @@ export function socketTypeOf(ring: Ring, fd: number, op: string): number {
   return SO_INT[0] as number;
 }
 
+/**
+ * Whether the socket's family has zero-copy sends (SEND_ZC): AF_INET and
+ * AF_INET6.  AF_UNIX and the rest answer EOPNOTSUPP.
+ */
+export function zeroCopyCapable(ring: Ring, fd: number): boolean {
+  SO_LEN[0] = 4;
+  if (fd < 0 || ring.libc.getsockopt(fd, SYS.SOL_SOCKET, SYS.SO_DOMAIN, SO_INT, SO_LEN) < 0) return true;
+  return SO_INT[0] === SYS.AF_INET || SO_INT[0] === SYS.AF_INET6;
+}
+
 /** getsockname(fd), or null when it fails or is not IP (closed, AF_UNIX...). */
 export function localAddressOf(ring: Ring, fd: number): SocketAddress | null {
   NAME_LEN[0] = NAME.length;

@@ -12,7 +12,7 @@ import type { PoolBuffer } from '../pool.ts';
 import { receive, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
 import type { Ring, RingResource } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
-import { closeFd, closeFdNow, resetFd } from './close.ts';
+import { closeFd, closeFdForTeardown, closeFdNow, resetFd } from './close.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { connectFd, openStream, resolveHost } from './factories.ts';
 import { SendLane } from './lane.ts';
@@ -64,6 +64,9 @@ export class UringEngine implements SocketEngine, RingResource {
 
   /** Drive an fd that is already connected (accepted, adopted, socketpair). */
   attach(fd: number): void {
+    // A new file under this number: libzc drops what it knew of an older
+    // one (a socketpair or adopted fd may reuse a number just closed).
+    this.ring.zc.zc_sock_opened(this.ring.ptr, fd);
     this.#fd = fd;
     this.#lane = new SendLane(this.ring, fd, true, this.#defaults);
     this.ring.track(this);
@@ -189,6 +192,7 @@ export class UringEngine implements SocketEngine, RingResource {
     const lane = this.#lane;
     if (fd < 0 || !lane) return;
     lane.flush();
+    lane.fd = -1; // from now on nothing more goes out to this number
     const waits: Promise<unknown>[] = [];
     if (this.#reader) waits.push(this.#reader.stop());
     if (this.#fast) {
@@ -201,6 +205,7 @@ export class UringEngine implements SocketEngine, RingResource {
   }
 
   closeNow(): void {
+    if (this.#lane) this.#lane.fd = -1;
     if (this.#fd >= 0) closeFdNow(this.ring, this.#fd, true);
     this.#forget();
   }
@@ -213,7 +218,9 @@ export class UringEngine implements SocketEngine, RingResource {
 
   /** @internal Ring.close(): the ring is going away under the socket. */
   destroyFromRing(): void {
-    this.closeNow();
+    if (this.#lane) this.#lane.fd = -1;
+    if (this.#fd >= 0) closeFdForTeardown(this.ring, this.#fd, true);
+    this.#forget();
     this.#onRingClose();
   }
 

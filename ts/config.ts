@@ -430,3 +430,57 @@ export function checkNetOptions(
 export function rangeError(field: 'offset' | 'length', value: number, max: number): ZcConfigError {
   return new ZcConfigError('SendOptions', [{ field, value, allowed: `an integer in 0..${max}` }]);
 }
+
+// ---------------------------------------------------------------------------
+// socket.sendFile() (ts/socket/send-file.ts)
+
+const FILE_POS = z.union([
+  z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  z.bigint().min(0n).max(2n ** 63n - 1n),
+]);
+
+/** socket.sendFile(file, options) options. */
+export const SendFileOptionsSchema = z
+  .object({
+    /** First byte of the file to send (bigint for files past 2^53). */
+    offset: FILE_POS.default(0),
+    /** Bytes to send; default: to the end of the file.  Past the end: ZcConfigError, nothing sent. */
+    length: FILE_POS.optional(),
+    /**
+     * How the kernel moves the bytes: 'auto' (splice; a file that refuses
+     * splice is read instead), 'splice' (only splice: refusal fails),
+     * 'read' (read into registered buffers, sent zero-copy from there),
+     * 'read-copy' (the same with copying sends), 'direct' ('read' with
+     * O_DIRECT where the file allows it).  docs/PERFORMANCE.md compares them.
+     */
+    method: z.enum(['auto', 'splice', 'read', 'read-copy', 'direct']).default('auto'),
+    /** More data follows soon (MSG_MORE on the last piece: corks it). */
+    more: z.boolean().default(false),
+    /** Aborting cancels the transfer: it rejects with an AbortError carrying bytesSent. */
+    signal: signal.optional(),
+  })
+  .strict();
+
+ALLOWED['SendFileOptions'] = {
+  offset: 'an integer (number or bigint) >= 0',
+  length: 'an integer (number or bigint) >= 0',
+  method: '"auto", "splice", "read", "read-copy" or "direct"',
+  more: 'a boolean',
+  signal: 'an AbortSignal',
+};
+
+export type SendFileOptionsInput = z.input<typeof SendFileOptionsSchema>;
+export type SendFileOptions = z.output<typeof SendFileOptionsSchema>;
+export type SendFileMethod = SendFileOptions['method'];
+
+/** Validate sendFile options and fill defaults; throws ZcConfigError. */
+export function parseSendFileOptions(input?: SendFileOptionsInput): SendFileOptions {
+  return parseWith(SendFileOptionsSchema, 'SendFileOptions', input);
+}
+
+/** Error for a sendFile range outside the file (same shape as schema errors). */
+export function fileRangeError(field: 'offset' | 'length', value: number | bigint, max: bigint, size: bigint): ZcConfigError {
+  return new ZcConfigError('SendFileOptions', [
+    { field, value, allowed: `an integer in 0..${max} (the file has ${size} bytes; omit length to send to its end)` },
+  ]);
+}

@@ -33,6 +33,13 @@ export { ZcDatagram, type DatagramOptions } from './socket/datagram.ts';
 export { setDefaultBackend, backendStatus, type BackendPreference } from './socket/backend.ts';
 export type { Backend } from './socket/engine.ts';
 export type { SendResult } from './socket/types.ts';
+export {
+  sendFileStats,
+  type FileSource,
+  type SendFileResult,
+  type SendFileHow,
+  type SendFileStats,
+} from './socket/send-file.ts';
 export type { SocketAddress } from './addr.ts';
 export {
   AUTO_ZC_THRESHOLD,
@@ -40,6 +47,8 @@ export {
   type RingOptionsInput as RingOptions,
   type BufferPoolOptionsInput as BufferPoolOptions,
   type SendOptionsInput as SendOptions,
+  type SendFileOptionsInput as SendFileOptions,
+  type SendFileMethod,
   type SendMode,
   type UnifiedMode,
 } from './config.ts';

@@ -11,6 +11,7 @@ import type { PoolBuffer } from '../pool.ts';
 import type { ReceiveOptionsInput, RecvStream } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
+import type { FileSpec, SendFileResult } from './send-file.ts';
 import type { SendResult } from './types.ts';
 
 /** Which I/O a socket or server uses. */
@@ -27,6 +28,8 @@ export interface WriteEntry {
   taken: boolean;
   /** a send() routed through the write queue: gets its own result */
   settle?: (r: SendResult | null, err: unknown) => void;
+  /** a sendFile() routed through the write queue (data is an empty placeholder) */
+  file?: { spec: FileSpec; settle: (r: SendFileResult | null, err: unknown) => void };
 }
 
 /** Where received bytes go. */
@@ -67,6 +70,8 @@ export interface SocketEngine {
   writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void;
   /** The Promise fast lane. */
   send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult>;
+  /** A file range after everything sent so far (send-file.ts); owns spec.fd. */
+  sendFile(spec: FileSpec): Promise<SendFileResult>;
   /** Every send so far settled. */
   settled(): Promise<void>;
   /** Start feeding `target`, or resume after target.data() returned false. */

@@ -83,6 +83,15 @@ export class SendLane {
     return new Promise((r) => this.#waiters.push(r));
   }
 
+  /**
+   * Count a request the lane does not build itself (sendFile) as in
+   * flight; call the returned function once when it settled.
+   */
+  begin(): () => void {
+    this.#inFlight++;
+    return () => this.#settled();
+  }
+
   /** Issue this tick's coalesced sends now (before a shutdown or close). */
   flush(): void {
     this.#coalescer.flush();

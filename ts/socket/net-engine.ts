@@ -13,6 +13,7 @@ import type { RecvStream } from '../recv.ts';
 import type { SendOptionsInput } from '../config.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
+import { releaseFile, sendFileByCopy, type FileSpec, type SendFileResult } from './send-file.ts';
 import type { SendResult } from './types.ts';
 
 function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | null {
@@ -35,6 +36,8 @@ export class NetEngine implements SocketEngine {
   #waiters: (() => void)[] = [];
   #reading = false;
   #closed = false;
+  /** writes made while a sendFile() copies, in call order (null: none running) */
+  #behind: (() => void)[] | null = null;
   /** an error or unexpected close of the inner socket, reported to the owner */
   readonly #fatal: (err: Error | null) => void;
 
@@ -108,11 +111,51 @@ export class NetEngine implements SocketEngine {
       view = bytesOf(data as Uint8Array, o);
     }
     this.#inFlight++;
-    s.write(view, (err) => {
-      pb?.unlend();
-      this.#inFlight--;
-      if (this.#inFlight === 0 && this.#waiters.length) for (const w of this.#waiters.splice(0)) w();
-      done(err ?? null, err ? 0 : view.length);
+    this.#ordered(() =>
+      s.write(view, (err) => {
+        pb?.unlend();
+        this.#settledOne();
+        done(err ?? null, err ? 0 : view.length);
+      }),
+    );
+  }
+
+  #settledOne(): void {
+    this.#inFlight--;
+    if (this.#inFlight === 0 && this.#waiters.length) for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Run a write now, or after the sendFile() copying ahead of it. */
+  #ordered(task: () => void): void {
+    if (this.#behind) this.#behind.push(task);
+    else task();
+  }
+
+  /** The file read and written chunk by chunk, before any later write. */
+  sendFile(spec: FileSpec): Promise<SendFileResult> {
+    let s: net.Socket;
+    try {
+      s = this.#open('sendFile');
+    } catch (e) {
+      releaseFile(spec);
+      return Promise.reject(e);
+    }
+    this.#inFlight++;
+    return new Promise<SendFileResult>((resolve, reject) => {
+      this.#ordered(() => {
+        this.#behind = [];
+        const write = (b: Buffer): Promise<void> =>
+          new Promise((res, rej) => s.write(b, (err) => (err ? rej(err) : res())));
+        sendFileByCopy(spec, write)
+          .then(resolve, reject)
+          .finally(() => {
+            const waiting = this.#behind ?? [];
+            this.#behind = null;
+            this.#settledOne();
+            // a later sendFile among them queues what follows it again
+            for (const t of waiting) this.#ordered(t);
+          });
+      });
     });
   }
 
@@ -129,6 +172,20 @@ export class NetEngine implements SocketEngine {
     let total = 0;
     for (const e of entries) {
       e.taken = true;
+      if (e.file) {
+        const f = e.file;
+        this.sendFile(f.spec).then(
+          (r) => {
+            f.settle(r, null);
+            if (--left === 0) cb(err, total);
+          },
+          (x: unknown) => {
+            f.settle(null, x); // reported by its Promise only, as a direct sendFile
+            if (--left === 0) cb(err, total);
+          },
+        );
+        continue;
+      }
       this.#write(s, e.data, e.options, e.lent, (x, n) => {
         total += n;
         if (x) err ??= x;

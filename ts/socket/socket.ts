@@ -35,6 +35,8 @@ import { chooseBackend, type BackendPreference } from './backend.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { openPair } from './factories.ts';
 import { NetEngine } from './net-engine.ts';
+import { releaseFile, resolveFile, type FileSource, type SendFileResult } from './send-file.ts';
+import type { SendFileOptionsInput } from '../config.ts';
 import type { SendResult } from './types.ts';
 import { UringEngine } from './uring-engine.ts';
 
@@ -372,6 +374,49 @@ export class ZcSocket extends Duplex {
     }
     const p = this.#engine.send(data, options, 'send');
     return p;
+  }
+
+  /**
+   * Send a file range (a path, an open fd or a FileHandle; `offset`,
+   * `length` as numbers or bigints) without its bytes passing through
+   * JavaScript: see send-file.ts.  Ordered with writes and sends.
+   * Resolves `{ bytes, method, ... }` once the whole range was handed to
+   * the socket; rejects with ZcError (`bytesSent` set) when it was not,
+   * ENODATA if the file shrank meanwhile.  Throws at once: ZcConfigError
+   * (options, a range past the end of the file), the error of opening the
+   * path, ZcError EBADF / EPIPE (destroyed / ended).  `signal`: aborting
+   * cancels the transfer (AbortError with `bytesSent`; the stream then
+   * holds part of the range, so usually destroy the socket).
+   */
+  sendFile(file: FileSource, options?: SendFileOptionsInput): Promise<SendFileResult> {
+    if (this.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'sendFile', hint: 'the socket is closed (destroyed)' });
+    if (this.writableEnded) throw new ZcError({ errno: ERRNO.EPIPE, op: 'sendFile', hint: 'the socket was ended (end() called): no more data can be sent' });
+    const spec = resolveFile(file, options, this.#engine.ring);
+    if (spec.signal?.aborted) {
+      releaseFile(spec);
+      return Promise.reject(abortError(spec.signal));
+    }
+    if (this.connecting || this.writableLength > 0 || this.writableCorked > 0) {
+      // Writes still buffered go first: take a place in the write queue.
+      return new Promise<SendFileResult>((resolve, reject) => {
+        const view = Buffer.alloc(0);
+        const entry: WriteEntry = {
+          data: view,
+          options: undefined,
+          lent: false,
+          taken: false,
+          file: { spec, settle: (r, err) => (r ? resolve(r) : reject(err)) },
+        };
+        this.#entries.set(view, entry);
+        super.write(view, (err?: Error | null) => {
+          if (!entry.taken) {
+            releaseFile(spec);
+            reject(err ?? new ZcError({ errno: ERRNO.ECANCELED, op: 'sendFile', hint: 'the socket was destroyed' }));
+          }
+        });
+      });
+    }
+    return this.#engine.sendFile(spec);
   }
 
   /**

@@ -16,6 +16,7 @@ import { closeFd, closeFdForTeardown, closeFdNow, resetFd } from './close.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { connectFd, openStream, resolveHost } from './factories.ts';
 import { SendLane } from './lane.ts';
+import { releaseFile, sendFileOnRing, type FileSpec, type SendFileResult } from './send-file.ts';
 import { BufReader, SocketReader } from './reader.ts';
 import { ringOp } from './ring-op.ts';
 import { localAddressOf, peerAddressOf, setIntOption, setKeepAlive } from './sockopt.ts';
@@ -122,6 +123,23 @@ export class UringEngine implements SocketEngine, RingResource {
     };
     for (const e of entries) {
       e.taken = true;
+      if (e.file) {
+        // Its Promise reports the outcome (as a direct sendFile would):
+        // the Duplex side goes on either way.
+        const f = e.file;
+        const placeholder = { bytes: 0, zeroCopy: 'unknown' } as const;
+        sendFileOnRing(lane, f.spec).then(
+          (r) => {
+            f.settle(r, null);
+            one(e, placeholder, null);
+          },
+          (x: unknown) => {
+            f.settle(null, x);
+            one(e, placeholder, null);
+          },
+        );
+        continue;
+      }
       let p: Promise<SendResult>;
       try {
         p = lane.send(e.data, e.options, null, 'write', e.lent);
@@ -138,6 +156,17 @@ export class UringEngine implements SocketEngine, RingResource {
 
   send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
     return this.#open(opName).send(data, options, null, opName);
+  }
+
+  sendFile(spec: FileSpec): Promise<SendFileResult> {
+    let lane: SendLane;
+    try {
+      lane = this.#open('sendFile');
+    } catch (e) {
+      releaseFile(spec);
+      return Promise.reject(e);
+    }
+    return sendFileOnRing(lane, spec);
   }
 
   settled(): Promise<void> {

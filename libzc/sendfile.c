@@ -1022,17 +1022,19 @@ int zc_sendfile(struct zc_ring *r, int sockfd, int filefd, uint64_t off,
 {
 	struct zc_sock *s;
 	struct zc_req *req;
-	struct stat st;
+	struct statx st;
 
 	if (flags & ~SF_ALL_FLAGS ||
 	    ((flags & ZC_SENDFILE_SPLICE) &&
 	     (flags & (ZC_SENDFILE_READ | ZC_SENDFILE_DIRECT))))
 		return -EINVAL;
-	if (fstat(filefd, &st) < 0)
+	/* statx, not fstat: fstat is a GLIBC_2.33 symbol, above the 2.28 floor
+	 * of the prebuilt library (Node's own; scripts/package-test.sh). */
+	if (statx(filefd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE, &st) < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.stx_mode))
 		return -EINVAL;
-	if (off > (uint64_t)st.st_size || len > (uint64_t)st.st_size - off)
+	if (off > st.stx_size || len > st.stx_size - off)
 		return -ERANGE;
 	s = zc_sock_get(r, sockfd);
 	if (!s)

@@ -85,7 +85,9 @@ export function probe(): ProbeInfo {
 /**
  * @internal Why this kernel cannot run uring-zc although io_uring works, or
  * undefined when it can: every send path and the receive buffer rings need
- * IORING_OP_SEND_ZC's generation (Linux 6.0).
+ * IORING_OP_SEND_ZC's generation (Linux 6.0).  Ring.create() throws it as
+ * ENOSYS, so connect()/createServer() fall back to node:net as for a kernel
+ * without io_uring.
  */
 export function kernelTooOld(info: ProbeInfo): string | undefined {
   if (!info.caps.IO_URING || info.caps.SEND_ZC) return undefined;

@@ -231,7 +231,7 @@ export class Ring {
     if (kernelChecked === undefined) kernelChecked = kernelTooOld(probe()) ?? null;
     if (kernelChecked !== null) {
       zc.zc_ring_destroy(out[0]);
-      throw new ZcError({ errno: ERRNO.EOPNOTSUPP, op: 'ring.create', hint: kernelChecked });
+      throw new ZcError({ errno: ERRNO.ENOSYS, op: 'ring.create', hint: kernelChecked });
     }
     return new Ring(out[0], o, zc);
   }

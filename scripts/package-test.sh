@@ -13,8 +13,9 @@
 #     `npx uring-zc probe --json`.
 #  3. Once: TypeScript consumers (ESM and CommonJS, node16 resolution)
 #     type-check against the installed declarations; a missing prebuilt gives
-#     the LibraryLoadError naming the platform and the fix; `uring-zc build`
-#     builds libzc from the shipped sources and the same programs pass on it.
+#     the LibraryLoadError naming the platform and the fix;
+#     URING_ZC_BUILD_FROM_SOURCE=1 and `uring-zc build` build libzc from the
+#     shipped sources, and the ESM program passes on that build.
 #  4. linux-arm64-gnu under qemu-user with an arm64 Node: loads (ESM, CJS)
 #     and probes.  qemu-user does not implement io_uring_setup (ENOSYS),
 #     so no ring runs there; the test says so and checks that error instead.
@@ -247,6 +248,13 @@ if [ -n "$last_app" ]; then
 	mv "$pre/.away" "$pre/linux-x64-gnu"
 	expect_json "no prebuilt for the platform: LibraryLoadError naming it and the fix" "$work/missing.log" \
 		"r.name === 'LibraryLoadError' && r.message.includes('linux-x64-gnu') && r.message.includes('npx uring-zc build')"
+
+	(cd "$app" && env -u URING_ZC_LIB URING_ZC_BUILD_FROM_SOURCE=1 "$host_node" -e '
+		const p = require("uring-zc").probe();
+		console.log(JSON.stringify({ library: p.libraryPath, version: p.libzcVersion }));') >"$work/env-build.log" 2>&1
+	expect_json "URING_ZC_BUILD_FROM_SOURCE=1: the first load builds libzc from the shipped sources, uses it" \
+		"$work/env-build.log" "r.library.endsWith('/node_modules/uring-zc/libzc/build/libzc.so') && r.version === '$version'"
+	rm -rf "$app/node_modules/uring-zc/libzc/build"
 
 	(cd "$app" && env -u URING_ZC_LIB "$host_node" node_modules/.bin/uring-zc build) >"$work/build-src.log" 2>&1
 	if [ -f "$app/node_modules/uring-zc/libzc/build/libzc.so" ]; then

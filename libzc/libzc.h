@@ -59,6 +59,12 @@ ZC_API int zc_ring_create(const struct zc_ring_config *cfg,
 /* Cancels what is still in flight, waits (bounded) for the kernel to
  * release every buffer, then frees all.  Records not reaped are dropped. */
 ZC_API void zc_ring_destroy(struct zc_ring *r);
+/* zc_ring_destroy() waiting at most timeout_ms (0: not at all) for the
+ * kernel.  For callers that wait themselves without blocking (an event
+ * loop): cancel with zc_cancel_all(), reap until zc_ring_pending() is 0,
+ * then destroy with 0.  Whatever is still pending then, its memory is
+ * retired (never reused), not freed under the kernel. */
+ZC_API void zc_ring_destroy_timeout(struct zc_ring *r, int timeout_ms);
 
 /* Pollable fd (an eventfd registered with the ring): readable when
  * zc_reap() may have work.  Works with and without DEFER_TASKRUN. */

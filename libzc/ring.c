@@ -163,13 +163,18 @@ static int64_t now_ms(void)
 
 void zc_ring_destroy(struct zc_ring *r)
 {
+	zc_ring_destroy_timeout(r, ZC_DESTROY_WAIT_MS);
+}
+
+void zc_ring_destroy_timeout(struct zc_ring *r, int timeout_ms)
+{
 	int64_t deadline;
 
 	if (!r)
 		return;
 	zc_cancel_all(r);
 	/* Notifications still to come mean the kernel holds our buffers. */
-	deadline = now_ms() + ZC_DESTROY_WAIT_MS;
+	deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	while (r->reqs_used && now_ms() < deadline) {
 		struct zc_completion sink[32];
 

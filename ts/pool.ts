@@ -71,6 +71,8 @@ export class BufferPool implements RingResource {
   #free: number[];
   #buffers: (PoolBuffer | null)[];
   #closed = false;
+  #closing: Promise<void> | null = null;
+  #closedWaiter: (() => void) | null = null;
   readonly #range: Retired;
 
   private constructor(ring: Ring, ptr: NativePointer, options: BufferPoolOptions) {
@@ -154,7 +156,7 @@ export class BufferPool implements RingResource {
 
   /** Take a free buffer, or null when all are taken. */
   tryAcquire(): PoolBuffer | null {
-    if (this.#closed) throw new ZcError({ errno: ERRNO.EBADF, op: 'pool.acquire', hint: 'the pool is closed' });
+    if (this.#closed || this.#closing) throw new ZcError({ errno: ERRNO.EBADF, op: 'pool.acquire', hint: 'the pool is closed' });
     const i = this.#free.pop();
     if (i === undefined) return null;
     const b = new PoolBuffer(this, i, new Uint8Array(this.#memory, i * this.size, this.size));
@@ -170,26 +172,49 @@ export class BufferPool implements RingResource {
   }
 
   /**
-   * Unregister (unpin) and unmap the pool.  Throws ZcError `EBUSY` while
-   * the kernel still holds any of its buffers (a send in flight); then
-   * nothing changed.  Every PoolBuffer becomes unusable.  Idempotent.
+   * Close the pool: acquire() is refused from now on; once every send that
+   * holds one of its buffers settled, it is unregistered (unpinned) and its
+   * memory retired (views kept read zeros).  Resolves then.  Every
+   * PoolBuffer becomes unusable.  Idempotent: every call returns the same
+   * Promise; closing the ring closes its pools too.
    */
-  close(): void {
-    if (this.#closed || !this.#ptr) return;
-    // Sends that coalesced several buffers into one sendmsg are tracked here only.
-    const lent = this.#buffers.filter((b) => b?.inFlight).length;
-    const rc = lent > 0 ? -ERRNO.EBUSY : this.ring.zc.zc_pool_destroy(this.#ptr);
-    if (rc < 0) {
-      throw new ZcError({
-        errno: rc,
-        op: 'pool.close',
-        hint:
-          rc === -ERRNO.EBUSY
-            ? `${Math.max(lent, this.inFlight)} send(s) still hold buffers of this pool: await them (or close the ring) first`
-            : undefined,
-      });
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    if (this.#closed || !this.#ptr) return Promise.resolve();
+    this.#closing = new Promise<void>((resolve) => {
+      this.#closedWaiter = resolve;
+    });
+    this.#tryDestroy();
+    return this.#closing;
+  }
+
+  /** true once close() was called (or the ring closed) */
+  get closing(): boolean {
+    return this.#closing !== null || this.#closed;
+  }
+
+  /** @internal a buffer's send settled: a close in progress may proceed */
+  settledOne(): void {
+    if (this.#closing && !this.#closed) this.#tryDestroy();
+  }
+
+  #tryDestroy(): void {
+    if (this.#closed || !this.#ptr) {
+      this.#finishClose();
+      return;
     }
+    // Sends that coalesced several buffers into one sendmsg are tracked here only.
+    if (this.#buffers.some((b) => b?.inFlight)) return;
+    const rc = this.ring.zc.zc_pool_destroy(this.#ptr);
+    if (rc === -ERRNO.EBUSY) return; // libzc still holds some: the next settle retries
     this.#invalidate();
+    this.#finishClose();
+  }
+
+  #finishClose(): void {
+    const w = this.#closedWaiter;
+    this.#closedWaiter = null;
+    w?.();
   }
 
   #invalidate(): void {
@@ -206,13 +231,20 @@ export class BufferPool implements RingResource {
 
   /** @internal Ring.close(): the ring frees the pool itself. */
   destroyFromRing(): void {
-    if (this.#closed) return;
-    if (this.#ptr) this.ring.zc.zc_pool_destroy(this.#ptr);
-    this.#invalidate();
+    if (!this.#closed) {
+      if (this.#ptr) this.ring.zc.zc_pool_destroy(this.#ptr);
+      this.#invalidate();
+    }
+    this.#finishClose();
   }
 
+  /** `using pool = ...`: starts close() (await it with `await using`). */
   [Symbol.dispose](): void {
-    this.close();
+    void this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 
@@ -226,6 +258,7 @@ export class PoolBuffer {
   #view: Uint8Array | null;
   #inFlight = false;
   #released = false;
+  #releaseOnSettle = false;
 
   /** @internal use pool.acquire() */
   constructor(pool: BufferPool, index: number, view: Uint8Array) {
@@ -293,9 +326,14 @@ export class PoolBuffer {
     this.#inFlight = true;
   }
 
-  /** @internal the send settled: the buffer is the caller's again */
+  /** @internal the send settled: the buffer is the caller's again (or goes back, if disposed meanwhile) */
   unlend(): void {
     this.#inFlight = false;
+    if (this.#releaseOnSettle) {
+      this.#releaseOnSettle = false;
+      this.release();
+    }
+    this.pool.settledOne();
   }
 
   /** @internal pool closed */
@@ -305,7 +343,9 @@ export class PoolBuffer {
     this.#inFlight = false;
   }
 
+  /** Release now, or, while a send holds it, as soon as that send settles. */
   [Symbol.dispose](): void {
-    if (!this.#inFlight) this.release();
+    if (this.#inFlight) this.#releaseOnSettle = true;
+    else this.release();
   }
 }

@@ -186,6 +186,8 @@ export class Receiver implements RingResource {
   #streams = new Set<RecvStream>();
   #closing = false;
   #closed = false;
+  #closedPromise: Promise<void> | null = null;
+  #onClosed: (() => void) | null = null;
   /** bumped when chunks are invalidated wholesale */
   #epoch = 0;
 
@@ -351,16 +353,20 @@ export class Receiver implements RingResource {
   /**
    * Close: cancel every stream on it (they end as done), then unregister
    * the area once their receives finished.  Chunks still held are
-   * invalidated (their `data` throws; old views read zeros).  Idempotent.
+   * invalidated (their `data` throws; old views read zeros).  Resolves
+   * once the area is unregistered.  Idempotent (the same Promise).
    */
-  close(): void {
-    if (this.#closing || this.#closed) return;
-    this.#closing = true;
-    if (this.#streams.size === 0) {
-      this.#destroyNative();
-      return;
+  close(): Promise<void> {
+    if (this.#closedPromise) return this.#closedPromise;
+    this.#closedPromise = new Promise<void>((resolve) => (this.#onClosed = resolve));
+    if (this.#closed) {
+      this.#onClosed?.();
+      return this.#closedPromise;
     }
-    for (const s of [...this.#streams]) s.cancel();
+    this.#closing = true;
+    if (this.#streams.size === 0) this.#destroyNative();
+    else for (const s of [...this.#streams]) s.cancel();
+    return this.#closedPromise;
   }
 
   #destroyNative(): void {
@@ -373,6 +379,7 @@ export class Receiver implements RingResource {
       this.#ptr = null;
     }
     this.ring.untrack(this);
+    this.#onClosed?.();
   }
 
   /** @internal Ring.close(): every request has settled; libzc frees the area. */
@@ -384,10 +391,16 @@ export class Receiver implements RingResource {
     this.#ptr = null;
     for (const s of [...this.#streams]) s.abandon();
     this.#streams.clear();
+    this.#onClosed?.();
   }
 
+  /** `using rx = ...`: starts close() (await it with `await using`). */
   [Symbol.dispose](): void {
-    this.close();
+    void this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 
@@ -678,6 +691,12 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
   return(): Promise<IteratorResult<Chunk>> {
     this.cancel();
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** `await using stream = sock.receive()`: cancel, then wait until the kernel-side receive ended. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.cancel();
+    await this.finished;
   }
 
   [Symbol.asyncIterator](): RecvStream {

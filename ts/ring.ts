@@ -21,8 +21,8 @@ import { SlotTable } from './slots.ts';
 
 /** Records reaped per FFI call. */
 export const REAP_BATCH = 256;
-/** Bound on how long close() waits for the kernel to finish canceled requests. */
-const CLOSE_WAIT_MS = 2000;
+/** Bound on how long close() waits (asynchronously) for the kernel to finish canceled requests. */
+export const CLOSE_WAIT_MS = 5000;
 
 export type { Completion } from './records.ts';
 
@@ -156,6 +156,9 @@ export class Ring {
   #preFlush: (() => void)[] = [];
   #refed = false;
   #closed = false;
+  #closing: Promise<void> | null = null;
+  /** wakes close() waiting for the last records */
+  #closeWake: (() => void) | null = null;
   #resources = new Set<RingResource>();
   #inReap = false;
   #flushAfterReap = false;
@@ -383,6 +386,10 @@ export class Ring {
 
   #onReadable(): void {
     this.stats.wakeups++;
+    if (this.#closeWake) {
+      this.#closeWake();
+      return;
+    }
     this.reap();
   }
 
@@ -484,16 +491,25 @@ export class Ring {
   }
 
   /**
-   * Close the ring: cancel what is in flight, wait (bounded) for the kernel
-   * to give every buffer back, settle every Promise (records that arrive
-   * resolve/reject as usual, the rest reject with ECANCELED), close the
-   * ring's sockets, destroy its pools (unpinning their memory), stop the
-   * poll handle and free the ring.  Idempotent.
+   * Close the ring: no new requests from now on; what is in flight is
+   * canceled, the ring's sockets are reset and closed, every Promise
+   * settles (records that arrive resolve/reject as usual, the rest reject
+   * with ECANCELED), its pools are destroyed (unpinned), the poll handle
+   * stopped and the ring freed.  Resolves when all of that is done.  With
+   * nothing in flight it all happens before close() returns; otherwise the
+   * kernel's last records are awaited on the event loop (never by blocking
+   * it), at most {@link CLOSE_WAIT_MS}.  Idempotent: every call returns the
+   * same Promise.
    */
-  close(): void {
-    if (this.#closed || !this.#ptr) return;
-    const zc = this.#zc;
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     const ptr = this.#ptr;
+    if (!ptr) return;
+    const zc = this.#zc;
     this.#closed = true;
     // Coalesced sends not issued yet: they fail now (ECANCELED), as the ring is closed.
     this.#runPreFlush();
@@ -512,18 +528,22 @@ export class Ring {
     // them for a peer that may never read.
     for (const r of res) if (!isPool(r)) r.destroyFromRing();
     zc.zc_submit(ptr);
+    this.#reapWith(true);
     const deadline = Date.now() + CLOSE_WAIT_MS;
-    const buf = this.#reapBuf;
-    for (;;) {
-      const n = zc.zc_reap(ptr, buf, REAP_BATCH);
-      if (n > 0) this.#dispatch(n);
-      if (n === REAP_BATCH) continue;
-      if (zc.zc_ring_pending(ptr) === 0) break;
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      const w = zc.zc_wait(ptr, buf, REAP_BATCH, 1, Math.min(left, 100));
-      if (w < 0) break;
-      this.#dispatch(w);
+    while (zc.zc_ring_pending(ptr) > 0 && Date.now() < deadline) {
+      // The eventfd wakes us for the last records (the poll handle is still
+      // there and referenced while requests are pending); a short timer
+      // covers a wakeup that does not come.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 20);
+        this.#closeWake = done;
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      this.#closeWake = null;
+      this.#reapWith(true);
     }
     const rest = [...this.#reqs.values()];
     this.#reqs.clear();
@@ -533,13 +553,20 @@ export class Ring {
     // Pools last: destroying them needs every buffer back.
     for (const r of res) if (isPool(r)) r.destroyFromRing();
     this.stopWatching();
-    zc.zc_ring_destroy(ptr);
+    // Nothing to wait for (or the bound passed): libzc retires what the
+    // kernel may still hold instead of freeing it.
+    zc.zc_ring_destroy_timeout(ptr, 0);
     this.#ptr = null;
   }
 
-  /** `using ring = Ring.create()` support. */
+  /** `using ring = Ring.create()`: starts close() (await it with `await using`). */
   [Symbol.dispose](): void {
-    this.close();
+    void this.close();
+  }
+
+  /** `await using ring = Ring.create()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Register a buffer pool with this ring (see {@link BufferPool.create}). */

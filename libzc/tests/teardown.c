@@ -90,6 +90,25 @@ int main(void)
 	zc_ring_destroy(r);
 	close(tx);
 	CHECK_EQ(count_fds(), fds0);
+
+	/*
+	 * Destroy without waiting (what an event loop does after draining on
+	 * its own), sends still blocked in the kernel on a peer that does not
+	 * read: the pool is retired, not freed under the kernel, nothing leaks.
+	 */
+	r = ring_new(0);
+	CHECK_EQ(zc_pool_create(r, &pc, &pool), 0);
+	tcp_pair(&tx, &rx);
+	setsockopt(tx, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (i = 0; i < 32; i++)
+		CHECK_EQ(zc_send_fixed(r, tx, pool, i, 0, 65536,
+				       ZC_SEND_ZEROCOPY, i), 0);
+	CHECK(zc_submit(r) >= 0);
+	CHECK(zc_ring_pending(r) > 0);
+	zc_ring_destroy_timeout(r, 0);
+	close(tx);
+	close(rx);
+	CHECK_EQ(count_fds(), fds0);
 	printf("teardown: ok\n");
 	return 0;
 }

@@ -152,6 +152,7 @@ export interface LibZc {
   path: string;
   zc_ring_create(cfg: RingConfigStruct, out: [NativePointer | null]): number;
   zc_ring_destroy(r: NativePointer): void;
+  zc_ring_destroy_timeout(r: NativePointer, timeoutMs: number): void;
   zc_ring_event_fd(r: NativePointer): number;
   zc_ring_fd(r: NativePointer): number;
   zc_ring_features(r: NativePointer): number;
@@ -250,6 +251,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     path,
     zc_ring_create: fn('int zc_ring_create(const zc_ring_config *cfg, _Out_ zc_ring **out)'),
     zc_ring_destroy: fn('void zc_ring_destroy(zc_ring *r)'),
+    zc_ring_destroy_timeout: fn('void zc_ring_destroy_timeout(zc_ring *r, int timeout_ms)'),
     zc_ring_event_fd: fn('int zc_ring_event_fd(const zc_ring *r)'),
     zc_ring_fd: fn('int zc_ring_fd(const zc_ring *r)'),
     zc_ring_features: fn('uint32_t zc_ring_features(const zc_ring *r)'),

@@ -73,6 +73,7 @@ export class BufferPool implements RingResource {
   #closed = false;
   #closing: Promise<void> | null = null;
   #closedWaiter: (() => void) | null = null;
+  #retry: NodeJS.Timeout | null = null;
   readonly #range: Retired;
 
   private constructor(ring: Ring, ptr: NativePointer, options: BufferPoolOptions) {
@@ -206,12 +207,22 @@ export class BufferPool implements RingResource {
     // Sends that coalesced several buffers into one sendmsg are tracked here only.
     if (this.#buffers.some((b) => b?.inFlight)) return;
     const rc = this.ring.zc.zc_pool_destroy(this.#ptr);
-    if (rc === -ERRNO.EBUSY) return; // libzc still holds some: the next settle retries
+    if (rc === -ERRNO.EBUSY) {
+      // libzc still holds some (a send of a Uint8Array view of pool
+      // memory, which lends no PoolBuffer): look again shortly.
+      this.#retry ??= setTimeout(() => {
+        this.#retry = null;
+        this.#tryDestroy();
+      }, 10);
+      return;
+    }
     this.#invalidate();
     this.#finishClose();
   }
 
   #finishClose(): void {
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
     const w = this.#closedWaiter;
     this.#closedWaiter = null;
     w?.();

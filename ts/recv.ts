@@ -180,7 +180,9 @@ export class Receiver implements RingResource {
   #lib: LibZcRecv;
   #ptr: NativePointer | null;
   #area: ArrayBuffer;
+  /** offsets to release (uint64 each, written as two 32-bit words: no BigInt) */
   #rel: BigUint64Array = new BigUint64Array(256);
+  #rel32 = new Uint32Array(this.#rel.buffer);
   #nrel = 0;
   #flushScheduled = false;
   #streams = new Set<RecvStream>();
@@ -315,13 +317,17 @@ export class Receiver implements RingResource {
   }
 
   /** @internal give a chunk back (batched: one FFI call per tick) */
-  release(off: bigint): void {
+  release(off: number): void {
     if (this.#nrel === this.#rel.length) {
       const n = new BigUint64Array(this.#rel.length * 2);
       n.set(this.#rel);
       this.#rel = n;
+      this.#rel32 = new Uint32Array(n.buffer);
     }
-    this.#rel[this.#nrel++] = off;
+    const i = 2 * this.#nrel++;
+    const lo = off % 2 ** 32;
+    this.#rel32[i] = lo;
+    this.#rel32[i + 1] = (off - lo) / 2 ** 32;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.flushReleases());
@@ -415,12 +421,13 @@ export class Chunk {
   /** offset of its first byte in the stream */
   readonly streamOffset: number;
   #rx: Receiver;
-  #off: bigint;
+  #off: number;
   #epoch: number;
   #released = false;
+  #view: Buffer | null = null;
 
   /** @internal */
-  constructor(rx: Receiver, off: bigint, length: number, streamOffset: number) {
+  constructor(rx: Receiver, off: number, length: number, streamOffset: number) {
     this.#rx = rx;
     this.#off = off;
     this.length = length;
@@ -438,7 +445,7 @@ export class Chunk {
     if (this.released) {
       throw new ZcOwnershipError('chunk.data', 'the chunk was released (its memory belongs to the kernel again)');
     }
-    return this.#rx.viewOf(Number(this.#off), this.length);
+    return (this.#view ??= this.#rx.viewOf(this.#off, this.length));
   }
 
   /** A copy of the bytes that outlives release(). */
@@ -526,7 +533,7 @@ export class RecvStream implements AsyncIterableIterator<Chunk> {
 
   #onRecord(c: Completion): void {
     if (c.flags & COMP_FLAGS.MORE) {
-      const chunk = new Chunk(this.receiver, c.aux, c.res, this.bytes);
+      const chunk = new Chunk(this.receiver, c.auxNumber, c.res, this.bytes);
       this.bytes += c.res;
       this.chunks++;
       if (this.#canceled) {

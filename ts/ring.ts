@@ -18,6 +18,8 @@ import { ZcError } from './errors.ts';
 import { kernelTooOld, probe, type ProbeInfo } from './probe.ts';
 import { RECORD_SIZE, RecordCursor, type Completion } from './records.ts';
 import { SlotTable } from './slots.ts';
+import { BATCH_CAP, BatchQueue } from './batch.ts';
+export type { BatchQueue } from './batch.ts';
 
 /** Records reaped per FFI call. */
 export const REAP_BATCH = 256;
@@ -45,6 +47,22 @@ export interface RingRequest {
   /** memory the kernel may read until the record arrives */
   keep?: unknown;
 }
+
+/**
+ * A request libzc can build from a descriptor (`struct zc_batch_op`): the
+ * ring writes it into the tick's batch with `describe` and hands the whole
+ * batch to libzc in one call at the end of the tick.  `issue` remains the
+ * way to queue it alone (after backpressure).
+ * @internal
+ */
+export interface BatchedRequest extends RingRequest {
+  /** Write one descriptor tagged udLo/udHi into q; false when q has no room for it. */
+  describe(q: BatchQueue, udLo: number, udHi: number): boolean;
+  /** libzc refused the descriptor: nothing of it was queued (instead of fail). */
+  refused(err: ZcError): void;
+}
+
+const WORD = 2 ** 32;
 
 /** Counters for benchmarks and tests. */
 export interface RingStats {
@@ -151,6 +169,9 @@ export class Ring {
   #rec = new RecordCursor(this.#reapBuf);
   #reqs = new SlotTable<RingRequest>();
   #backlog: RingRequest[] = [];
+  /** this tick's descriptors, and the request of each */
+  #batch = new BatchQueue((b) => Number(native().c.addressOf(b)));
+  #batchReqs: (BatchedRequest | undefined)[] = new Array<BatchedRequest | undefined>(BATCH_CAP);
   /** a flush is queued as a microtask, or submit() is about to flush */
   #flushScheduled = false;
   #preFlush: (() => void)[] = [];
@@ -294,6 +315,7 @@ export class Ring {
       req.fail(new ZcError({ errno: ERRNO.ECANCELED, op: req.opName, hint: 'the ring is closed' }));
       return;
     }
+    if (this.#batch.n > 0) this.#pushBatch(0); // what was described before it goes first
     if (this.#backlog.length > 0) {
       this.#backlog.push(req);
       this.stats.backpressured++;
@@ -302,6 +324,100 @@ export class Ring {
     }
     this.#issue(req, true);
     this.#updateRef();
+  }
+
+  /**
+   * @internal Queue a request as a descriptor of this tick's batch (one
+   * FFI call for all of them at the flush).  Same contract as enqueue().
+   */
+  enqueueBatched(req: BatchedRequest): void {
+    if (this.#closed) {
+      req.fail(new ZcError({ errno: ERRNO.ECANCELED, op: req.opName, hint: 'the ring is closed' }));
+      return;
+    }
+    const q = this.#batch;
+    const reqs = this.#reqs;
+    for (let tries = 0; ; tries++) {
+      if (this.#backlog.length > 0) {
+        this.#backlog.push(req);
+        this.stats.backpressured++;
+        this.#updateRef();
+        return;
+      }
+      const i = q.n;
+      const ud = reqs.add(req);
+      const lo = ud % WORD;
+      if (req.describe(q, lo, (ud - lo) / WORD)) {
+        this.#batchReqs[i] = req;
+        break;
+      }
+      reqs.delete(lo);
+      if (tries > 0 || i === 0) {
+        // Not even an empty batch holds it: queue it alone.
+        this.#issue(req, true);
+        this.#updateRef();
+        return;
+      }
+      this.#pushBatch(0);
+    }
+    this.#scheduleFlush();
+    this.#updateRef();
+  }
+
+  /**
+   * Hand the batch to libzc (zc_flush_batch: queue, submit, copy up to max
+   * records into the reap buffer) and settle each descriptor's result:
+   * refused ones fail, those libzc had no room for wait in the backlog.
+   * Returns the records copied (or -errno).
+   */
+  #pushBatch(max: number): number {
+    const q = this.#batch;
+    const n = q.n;
+    const got = this.#zc.zc_flush_batch(this.#ptr as NativePointer, q.ops, n, q.rcs, this.#reapBuf, max);
+    const rcs = q.rcs;
+    const br = this.#batchReqs;
+    let failed: [BatchedRequest, number][] | null = null;
+    let ok = 0;
+    for (let i = 0; i < n; i++) {
+      const req = br[i] as BatchedRequest;
+      br[i] = undefined;
+      const rc = rcs[i]!;
+      if (rc === 0) {
+        ok++;
+        continue;
+      }
+      this.#reqs.delete(q.slotOf(i));
+      if (rc === -ERRNO.EAGAIN || rc === -ERRNO.EBUSY) {
+        this.#backlog.push(req);
+        this.stats.backpressured++;
+      } else {
+        (failed ??= []).push([req, rc]);
+      }
+    }
+    this.stats.issued += ok;
+    q.reset();
+    if (this.#backlog.length > 0) this.#scheduleFlush();
+    // Callbacks last: they may queue more into the (now empty) batch.
+    if (failed) {
+      for (const [req, rc] of failed) {
+        if (this.#unrefed.size) this.#unrefed.delete(req);
+        req.refused(new ZcError({ errno: rc, op: req.opName }));
+      }
+    }
+    return got;
+  }
+
+  /** Fail what the batch holds (the ring is closing): it never reached libzc. */
+  #dropBatch(err: (r: RingRequest) => ZcError): void {
+    const q = this.#batch;
+    const reqs: BatchedRequest[] = [];
+    for (let i = 0; i < q.n; i++) {
+      reqs.push(this.#batchReqs[i] as BatchedRequest);
+      this.#batchReqs[i] = undefined;
+      this.#reqs.delete(q.slotOf(i));
+    }
+    q.reset();
+    for (const r of reqs) r.refused(err(r));
   }
 
   /** Issue one request; false when libzc is full (-EAGAIN). */
@@ -406,8 +522,18 @@ export class Ring {
     let total = 0;
     this.#inReap = true;
     try {
-      for (;;) {
-        const n = clearEventFd ? zc.zc_reap(ptr, buf, REAP_BATCH) : zc.zc_flush(ptr, buf, REAP_BATCH);
+      for (let first = true; ; first = false) {
+        let n: number;
+        if (first && this.#batch.n > 0) {
+          if (clearEventFd) {
+            this.#pushBatch(0);
+            n = zc.zc_reap(ptr, buf, REAP_BATCH);
+          } else {
+            n = this.#pushBatch(REAP_BATCH);
+          }
+        } else {
+          n = clearEventFd ? zc.zc_reap(ptr, buf, REAP_BATCH) : zc.zc_flush(ptr, buf, REAP_BATCH);
+        }
         this.stats.reaps++;
         if (n < 0) {
           if (n !== -ERRNO.EAGAIN && n !== -ERRNO.EINTR && n !== -ERRNO.EBUSY) {
@@ -487,6 +613,8 @@ export class Ring {
     this.#reqs.clear();
     this.#backlog = [];
     this.#unrefed.clear();
+    this.#batch.reset();
+    this.#batchReqs.fill(undefined);
     for (const r of reqs) r.fail(new ZcError({ errno: err.errno, op: r.opName, hint: err.hint }));
   }
 
@@ -513,6 +641,7 @@ export class Ring {
     this.#closed = true;
     // Coalesced sends not issued yet: they fail now (ECANCELED), as the ring is closed.
     this.#runPreFlush();
+    this.#dropBatch((r) => new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed before the request was issued' }));
     const backlog = this.#backlog;
     this.#backlog = [];
     for (const r of backlog) {

@@ -98,6 +98,7 @@ class SenderChild {
 export async function runUdpBench(opts: UdpBenchOptions): Promise<Aggregate[]> {
   const binDir = buildHelpers();
   const net = VethDrop.create();
+  opts.log(`bench --udp: senders run in network namespace ${net.a} (peer ${net.b}), removed at the end`);
   const outcomes: RunOutcome[] = [];
   let child: SenderChild | null = null;
   try {

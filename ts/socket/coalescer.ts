@@ -3,17 +3,19 @@
  * The same-tick coalescer of one stream socket: sends made in one tick
  * leave as one request, like Node's writev.  Copying sends as one sendmsg
  * (struct iovec list), zero-copy sends from one registered region of a
- * pool as one SENDMSG_ZC (struct zc_span list).  The batch is issued by the
- * ring's flush hook (once per tick), or earlier by {@link Coalescer.flush}
- * when stream order needs it.  Each Promise settles with its own bytes.
+ * pool as one SENDMSG_ZC (struct zc_span list); a batch of one is a plain
+ * send.  The batch is described into the ring's tick batch by the ring's
+ * flush hook (once per tick), or earlier by {@link Coalescer.flush} when
+ * stream order needs it.  Each send settles with its own bytes.
  */
 import { ERRNO, LAYOUT, LIMITS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import type { BufferPool, PoolBuffer } from '../pool.ts';
-import { zeroCopyOf, type Completion, type Ring } from '../ring.ts';
-import { addressOf } from './memory.ts';
-import { bytesOf, detached, detachedError, failedSend } from './send-result.ts';
-import type { SendResult } from './types.ts';
+import { zeroCopyOf, type BatchedRequest, type BatchQueue, type Completion } from '../ring.ts';
+import { BatchQueue as Q } from '../batch.ts';
+import { addressNumber, addressOf, poolAddresses } from './memory.ts';
+import type { LaneHooks, SendOp } from './send-op.ts';
+import { detached } from './send-result.ts';
 
 /** Copying sends up to this size are coalesced into one sendmsg per tick. */
 export const COALESCE_MAX_SEND = 64 * 1024;
@@ -29,142 +31,173 @@ const IOV_LEN = LAYOUT.iovec.fields.iov_len.offset;
 const SPAN = LAYOUT.zc_span;
 const ZC_MAX_IOV = LIMITS.ZC_MAX_IOV;
 
-interface BatchEntry {
-  off: number;
-  len: number;
-  pb: PoolBuffer | null;
-  keep: Uint8Array | null;
-  resolve: (r: SendResult) => void;
-  reject: (e: unknown) => void;
-}
+/** Sends of one tick that leave as one ring request. */
+class CoalescedSend implements BatchedRequest {
+  readonly opName = 'send';
+  /** the sends (their Uint8Arrays stay alive through this) */
+  readonly keep: SendOp[] = [];
+  bytes = 0;
 
-/** Sends of one tick that leave as one request. */
-interface SendBatch {
-  flags: number;
-  /** zero-copy from this pool's registered region; null: copying sendmsg */
-  pool: BufferPool | null;
-  region: number;
-  bytes: number;
-  /** ZC_MAX_IOV iovecs or zc_spans (both 16 bytes) */
-  vec: Buffer;
-  entries: BatchEntry[];
+  constructor(
+    private readonly lane: LaneHooks,
+    readonly fd: number,
+    readonly flags: number,
+    /** zero-copy from this pool's registered region; null: a copying send */
+    readonly pool: BufferPool | null,
+    readonly region: number,
+  ) {}
+
+  describe(q: BatchQueue, lo: number, hi: number): boolean {
+    if (q.full) return false;
+    const ops = this.keep;
+    const n = ops.length;
+    const fd = this.fd;
+    const pool = this.pool;
+    if (n === 1) {
+      const e = ops[0]!;
+      if (e.pb) q.sendFixed(fd, lo, hi, poolAddresses(e.pb.pool).ptr, e.pb.index, e.off, e.len, this.flags);
+      else q.send(fd, lo, hi, addressNumber(this.lane.ring, e.view as Uint8Array), e.len, this.flags);
+    } else if (pool) {
+      const at = q.reserve(n * Q.SPAN_SIZE);
+      if (at < 0) return false;
+      for (let i = 0; i < n; i++) {
+        const e = ops[i]!;
+        q.span(at + i * Q.SPAN_SIZE, (e.pb as PoolBuffer).index, e.off, e.len);
+      }
+      q.sendvFixed(fd, lo, hi, poolAddresses(pool).ptr, at, n, this.flags);
+    } else {
+      const at = q.reserve(n * Q.IOV_SIZE);
+      if (at < 0) return false;
+      for (let i = 0; i < n; i++) {
+        const e = ops[i]!;
+        const addr = e.pb
+          ? poolAddresses(e.pb.pool).base + e.pb.index * e.pb.pool.size + e.off
+          : addressNumber(this.lane.ring, e.view as Uint8Array);
+        q.iovec(at + i * Q.IOV_SIZE, addr, e.len);
+      }
+      q.sendmsg(fd, lo, hi, at, n, -1, 0, this.flags);
+    }
+    for (const e of ops) e.issued = true;
+    return true;
+  }
+
+  /** Issue alone (after waiting in JS for a free request slot). */
+  issue(ud: number): number {
+    const ring = this.lane.ring;
+    const zc = ring.zc;
+    const ops = this.keep;
+    const n = ops.length;
+    const pool = this.pool;
+    for (const e of ops) e.issued = false;
+    // The socket may be closing, or an array detached, by now.
+    if (this.lane.fd !== this.fd) return -ERRNO.ECANCELED;
+    if (ops.some((e) => detached(e.view, e.len))) return -ERRNO.EFAULT;
+    const vec = Buffer.alloc(ZC_MAX_IOV * IOV_SIZE);
+    let rc: number;
+    if (pool && n === 1) {
+      const e = ops[0]!;
+      rc = zc.zc_send_fixed(ring.ptr, this.fd, pool.ptr, (e.pb as PoolBuffer).index, e.off, e.len, this.flags, ud);
+    } else if (pool) {
+      ops.forEach((e, i) => {
+        vec.writeUInt32LE((e.pb as PoolBuffer).index, i * SPAN.size + SPAN.fields.buf.offset);
+        vec.writeUInt32LE(e.off, i * SPAN.size + SPAN.fields.off.offset);
+        vec.writeUInt32LE(e.len, i * SPAN.size + SPAN.fields.len.offset);
+      });
+      rc = zc.zc_sendv_fixed(ring.ptr, this.fd, pool.ptr, vec, n, this.flags, ud);
+    } else {
+      ops.forEach((e, i) => {
+        const addr = e.pb ? e.pb.pool.baseAddress + BigInt(e.pb.index * e.pb.pool.size + e.off) : addressOf(ring, e.view as Uint8Array);
+        vec.writeBigUInt64LE(addr, i * IOV_SIZE + IOV_BASE);
+        vec.writeBigUInt64LE(BigInt(e.len), i * IOV_SIZE + IOV_LEN);
+      });
+      rc = zc.zc_sendmsg(ring.ptr, this.fd, vec, n, null, 0, this.flags, ud);
+    }
+    for (const e of ops) e.issued = rc === 0;
+    return rc;
+  }
+
+  done(c: Completion): void {
+    // The record counts the bytes the kernel took for the whole request
+    // (aux): they are the first sends' bytes, in order.  A send whose
+    // bytes all left resolves; the one cut short and those after it
+    // reject with the record's errno and what of each did leave.
+    const zeroCopy = this.pool ? zeroCopyOf(c, true) : 'copied';
+    const errno = c.res < 0 ? c.res : ERRNO.EIO;
+    let left = c.auxNumber;
+    for (const e of this.keep) {
+      const bytes = Math.min(e.len, left);
+      left -= bytes;
+      this.lane.sendSettled();
+      e.finish(bytes === e.len ? null : new ZcError({ errno, op: e.opName, bytesSent: bytes }), bytes, zeroCopy);
+    }
+  }
+
+  fail(err: ZcError): void {
+    for (const e of this.keep) {
+      this.lane.sendSettled();
+      e.fail(err);
+    }
+  }
+
+  refused(err: ZcError): void {
+    for (const e of this.keep) e.issued = false;
+    this.fail(err);
+  }
 }
 
 /** Batches the sends of one socket made during one tick. */
 export class Coalescer {
-  readonly #ring: Ring;
-  readonly #fd: () => number;
-  readonly #settled: () => void;
-  #batch: SendBatch | null = null;
+  readonly #lane: LaneHooks;
+  #batch: CoalescedSend | null = null;
   readonly #flushHook = (): void => this.flush();
 
-  /**
-   * @param fd the socket's fd when the batch is issued (-1 once it closes)
-   * @param settled called once per send as it settles (after its buffer was given back)
-   */
-  constructor(ring: Ring, fd: () => number, settled: () => void) {
-    this.#ring = ring;
-    this.#fd = fd;
-    this.#settled = settled;
+  constructor(lane: LaneHooks) {
+    this.#lane = lane;
   }
 
   /**
    * Add one send (its PoolBuffer already lent) to this tick's batch.
    * `pool` non-null: zero-copy from that pool's registered memory; null: a
-   * copying send of `pb` or `view`.
+   * copying send of the op's PoolBuffer or Uint8Array.
    */
-  add(pool: BufferPool | null, pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, flags: number): Promise<SendResult> {
-    const region = pool && pb ? Math.floor(pb.index / pool.regionBuffers) : 0;
+  add(op: SendOp, pool: BufferPool | null, flags: number): void {
+    const region = pool && op.pb ? Math.floor(op.pb.index / pool.regionBuffers) : 0;
     let b = this.#batch;
     if (
       b &&
       (b.flags !== flags ||
         b.pool !== pool ||
         b.region !== region ||
-        b.entries.length === ZC_MAX_IOV ||
-        b.bytes + len > COALESCE_MAX_BATCH)
+        b.keep.length === ZC_MAX_IOV ||
+        b.bytes + op.len > COALESCE_MAX_BATCH)
     ) {
       this.flush();
       b = null;
     }
     if (!b) {
-      b = { flags, pool, region, bytes: 0, vec: Buffer.alloc(ZC_MAX_IOV * IOV_SIZE), entries: [] };
+      b = new CoalescedSend(this.#lane, this.#lane.fd, flags, pool, region);
       this.#batch = b;
-      this.#ring.beforeFlush(this.#flushHook);
+      this.#lane.ring.beforeFlush(this.#flushHook);
     }
-    if (pool && pb) {
-      const at = b.entries.length * SPAN.size;
-      b.vec.writeUInt32LE(pb.index, at + SPAN.fields.buf.offset);
-      b.vec.writeUInt32LE(off, at + SPAN.fields.off.offset);
-      b.vec.writeUInt32LE(len, at + SPAN.fields.len.offset);
-    } else {
-      const addr = pb ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off) : addressOf(this.#ring, view as Uint8Array);
-      const at = b.entries.length * IOV_SIZE;
-      b.vec.writeBigUInt64LE(addr, at + IOV_BASE);
-      b.vec.writeBigUInt64LE(BigInt(len), at + IOV_LEN);
-    }
-    b.bytes += len;
-    return new Promise<SendResult>((resolve, reject) => {
-      (b as SendBatch).entries.push({ off, len, pb, keep: view, resolve, reject });
-    });
+    b.keep.push(op);
+    b.bytes += op.len;
   }
 
-  /** Issue the sends batched so far as one request (no-op when none). */
+  /** Hand the sends batched so far to the ring as one request (no-op when none). */
   flush(): void {
     const b = this.#batch;
     if (!b) return;
     this.#batch = null;
-    const ring = this.#ring;
-    const zc = ring.zc;
-    const fd = this.#fd();
-    const n = b.entries.length;
-    const pool = b.pool;
-    const finish = (each: (e: BatchEntry) => void): void => {
-      for (const e of b.entries) {
-        if (e.pb) e.pb.unlend();
-        this.#settled();
-        each(e);
-      }
-    };
-    let send: (ud: number) => number;
-    if (!pool) {
-      send = (ud) => zc.zc_sendmsg(ring.ptr, fd, b.vec, n, null, 0, b.flags, ud);
-    } else if (n === 1) {
-      const e = b.entries[0] as BatchEntry;
-      const idx = (e.pb as PoolBuffer).index;
-      send = (ud) => zc.zc_send_fixed(ring.ptr, fd, pool.ptr, idx, e.off, e.len, b.flags, ud);
-    } else {
-      send = (ud) => zc.zc_sendv_fixed(ring.ptr, fd, pool.ptr, b.vec, n, b.flags, ud);
+    // The socket started closing, or an array was detached, since send():
+    // nothing reaches the kernel.
+    if (this.#lane.fd !== b.fd) {
+      b.refused(new ZcError({ errno: ERRNO.ECANCELED, op: 'send', hint: 'the socket was closed before the send was issued' }));
+      return;
     }
-    let issued = false;
-    ring.enqueue({
-      opName: 'send',
-      keep: b,
-      // As in SendLane: the socket may be closing, or an array detached, by
-      // the time the request leaves JS.
-      issue: (ud) => {
-        if (this.#fd() !== fd) return -ERRNO.ECANCELED;
-        if (b.entries.some((e) => detached(e.keep, e.len))) return -ERRNO.EFAULT;
-        const rc = send(ud);
-        issued = rc === 0;
-        return rc;
-      },
-      done: (c: Completion) => {
-        // The record counts the bytes the kernel took for the whole request
-        // (aux): they are the first sends' bytes, in order.  A send whose
-        // bytes all left resolves; the one cut short and those after it
-        // reject with the record's errno and what of each did leave.
-        const zeroCopy = pool ? zeroCopyOf(c, true) : 'copied';
-        let left = bytesOf(c);
-        finish((e) => {
-          const bytes = Math.min(e.len, left);
-          left -= bytes;
-          if (detached(e.keep, e.len)) e.reject(detachedError('send', bytes, true));
-          else if (bytes === e.len) e.resolve({ bytes, zeroCopy });
-          else e.reject(new ZcError({ errno: c.res < 0 ? c.res : ERRNO.EIO, op: 'send', bytesSent: bytes }));
-        });
-      },
-      fail: (err: ZcError) => finish((e) => e.reject(failedSend(err, issued))),
-    });
+    if (b.keep.some((e) => detached(e.view, e.len))) {
+      b.refused(new ZcError({ errno: ERRNO.EFAULT, op: 'send' }));
+      return;
+    }
+    this.#lane.ring.enqueueBatched(b);
   }
 }

@@ -1,24 +1,28 @@
 // SPDX-License-Identifier: MIT
 /**
- * The Promise fast lane of one socket: `send(data) -> { bytes, zeroCopy }`
- * straight into the ring, with the same-tick {@link Coalescer} on stream
- * sockets.  Both the Duplex writes of {@link ZcSocket} and its `send()` go
- * through here, so they share one order.  The owner checks that the socket
- * is open; the lane counts what is in flight and settles it.
+ * The fast lane of one socket: `send(data) -> { bytes, zeroCopy }` straight
+ * into the ring, with the same-tick {@link Coalescer} on stream sockets.
+ * Both the Duplex writes of {@link ZcSocket} and its `send()` go through
+ * here, so they share one order.  The owner checks that the socket is
+ * open; the lane counts what is in flight and settles it.  Each send is a
+ * descriptor of the ring's tick batch (one FFI call per tick for all), and
+ * settles through a callback ({@link SendLane.sendCallback}) or a Promise
+ * built on the same path ({@link SendLane.send}).
  */
-import { ERRNO, SEND_FLAGS } from '../ffi/abi.gen.ts';
+import { SEND_FLAGS } from '../ffi/abi.gen.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
-import { ZcError, ZcOwnershipError } from '../errors.ts';
+import { ZcOwnershipError } from '../errors.ts';
 import { poolOf, type PoolBuffer } from '../pool.ts';
-import type { Completion, Ring, RingRequest } from '../ring.ts';
+import type { Ring } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
-import { addressOf, iovecFor } from './memory.ts';
 import { decodeSendArgs } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
-import { detached, failedSend, settleSend } from './send-result.ts';
+import { SendOp, SingleSend, type LaneHooks, type SendCallback } from './send-op.ts';
 import { zeroCopyCapable } from './sockopt.ts';
 import type { SendResult } from './types.ts';
+
+export type { SendCallback } from './send-op.ts';
 
 /**
  * Memory of a pool can only be sent on the pool's ring: another ring can
@@ -37,7 +41,7 @@ function checkRing(ring: Ring, pb: PoolBuffer | null, view: Uint8Array | null, o
 }
 
 /** Sends of one fd through its ring. */
-export class SendLane {
+export class SendLane implements LaneHooks {
   readonly ring: Ring;
   /**
    * the fd sends go to; -1 from the moment the socket starts closing:
@@ -61,7 +65,7 @@ export class SendLane {
     this.stream = stream;
     this.zcCapable = zeroCopyCapable(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
-    this.#coalescer = new Coalescer(ring, () => this.fd, () => this.#settled());
+    this.#coalescer = new Coalescer(this);
   }
 
   /** sends not settled yet */
@@ -89,7 +93,7 @@ export class SendLane {
    */
   begin(): () => void {
     this.#inFlight++;
-    return () => this.#settled();
+    return () => this.sendSettled();
   }
 
   /** Issue this tick's coalesced sends now (before a shutdown or close). */
@@ -97,7 +101,8 @@ export class SendLane {
     this.#coalescer.flush();
   }
 
-  #settled(): void {
+  /** @internal one send settled */
+  sendSettled(): void {
     this.#inFlight--;
     if (this.#inFlight === 0 && this.#waiters.length > 0) {
       const w = this.#waiters;
@@ -115,86 +120,59 @@ export class SendLane {
   send(
     data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent = false,
   ): Promise<SendResult> {
-    const o = this.#opts.resolve(options);
-    const ring = this.ring;
-    const zc = ring.zc;
-    const fd = this.fd;
-    const { pb, view, off, len } = decodeSendArgs(data, o, opName);
-    checkRing(ring, pb, view, opName);
-    const flags = sendFlags(o, len, pb !== null, this.zcCapable);
-    const wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
+    const op = this.#prepare(data, options, opName, lent);
+    return new Promise<SendResult>((resolve, reject) => {
+      op.resolve = resolve;
+      op.reject = reject;
+      this.#start(op, to);
+    });
+  }
 
+  /**
+   * The same send without a Promise: `cb(err, bytes, zeroCopy)` runs once
+   * when it settled (err null: the whole length left).  Throws at once like
+   * send(); never calls cb synchronously.
+   */
+  sendCallback(
+    data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string,
+    cb: SendCallback, lent = false,
+  ): void {
+    const op = this.#prepare(data, options, opName, lent);
+    op.cb = cb;
+    this.#start(op, to);
+  }
+
+  /** Check the arguments and lend the buffer: throws at once, nothing queued. */
+  #prepare(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, lent: boolean): SendOp {
+    const o = this.#opts.resolve(options);
+    const { pb, view, off, len } = decodeSendArgs(data, o, opName);
+    checkRing(this.ring, pb, view, opName);
+    const flags = sendFlags(o, len, pb !== null, this.zcCapable);
+    if (pb && !lent) pb.lend(opName); // throws if in flight or released
+    const op = new SendOp(opName, pb, view, off, len, (flags & SEND_FLAGS.ZEROCOPY) !== 0);
+    op.flags = flags;
+    op.coalesce = o.coalesce;
+    return op;
+  }
+
+  #start(op: SendOp, to: Buffer | null): void {
+    this.#inFlight++;
+    const flags = op.flags;
     // Sends on a stream socket made in one tick leave together, like Node's
     // writev: small copying sends as one sendmsg, zero-copy sends from pool
     // buffers as one SENDMSG_ZC from registered memory.  One kernel op, one
     // notification and one record for all of them.
-    if (o.coalesce && to === null && this.stream && len > 0) {
-      if (!wantZc && len <= COALESCE_MAX_SEND) {
-        if (pb && !lent) pb.lend(opName); // throws if in flight or released
-        this.#inFlight++;
-        return this.#coalescer.add(null, pb, view, off, len, flags);
+    if (op.coalesce && to === null && this.stream && op.len > 0) {
+      if (!op.wantZc && op.len <= COALESCE_MAX_SEND) {
+        this.#coalescer.add(op, null, flags);
+        return;
       }
-      if (wantZc && pb && ring.sendvFixed) {
-        if (!lent) pb.lend(opName);
-        this.#inFlight++;
-        return this.#coalescer.add(pb.pool, pb, null, off, len, flags);
+      if (op.wantZc && op.pb && this.ring.sendvFixed) {
+        this.#coalescer.add(op, op.pb.pool, flags);
+        return;
       }
     }
     this.#coalescer.flush(); // keep stream order
-
-    let send: (ud: number) => number;
-    if (pb) {
-      if (!lent) pb.lend(opName); // throws if in flight or released
-      const pool = pb.pool;
-      if (to === null) {
-        const poolPtr = pool.ptr;
-        const idx = pb.index;
-        send = (ud) => zc.zc_send_fixed(ring.ptr, fd, poolPtr, idx, off, len, flags, ud);
-      } else {
-        const iov = iovecFor(pool.baseAddress + BigInt(pb.index * pool.size + off), len);
-        const sa = to;
-        send = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
-      }
-    } else {
-      const v = view as Uint8Array;
-      if (to === null) {
-        send = (ud) => zc.zc_send(ring.ptr, fd, v, len, flags, ud);
-      } else {
-        const iov = iovecFor(len > 0 ? addressOf(ring, v) : 0n, len);
-        const sa = to;
-        send = (ud) => zc.zc_sendmsg(ring.ptr, fd, iov, 1, sa, sa.length, flags, ud);
-      }
-    }
-
-    this.#inFlight++;
-    const held = pb;
-    let issued = false;
-    return new Promise<SendResult>((resolve, reject) => {
-      const req: RingRequest = {
-        opName,
-        keep: view,
-        // Checked when the request really goes to libzc (it may have waited
-        // in JS for a free slot): the socket may be closing by then, and
-        // the memory may have been detached.
-        issue: (ud) => {
-          if (this.fd !== fd) return -ERRNO.ECANCELED;
-          if (detached(view, len)) return -ERRNO.EFAULT;
-          const rc = send(ud);
-          issued = rc === 0;
-          return rc;
-        },
-        done: (c: Completion) => {
-          if (held) held.unlend();
-          this.#settled();
-          settleSend(c, len, view, wantZc, opName, resolve, reject);
-        },
-        fail: (e: ZcError) => {
-          if (held) held.unlend();
-          this.#settled();
-          reject(failedSend(e, issued));
-        },
-      };
-      ring.enqueue(req);
-    });
+    this.ring.enqueueBatched(new SingleSend(this, op, this.fd, flags, to));
   }
 }

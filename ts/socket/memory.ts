@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /** Addresses of JS memory for iovecs handed to the kernel. */
 import { LAYOUT } from '../ffi/abi.gen.ts';
+import type { BufferPool } from '../pool.ts';
 import type { Ring } from '../ring.ts';
 
 /**
@@ -17,6 +18,33 @@ export function addressOf(ring: Ring, v: Uint8Array): bigint {
     bases.set(ab, base);
   }
   return base + BigInt(v.byteOffset);
+}
+
+/**
+ * The same address as a number (user-space addresses are below 2^47, so
+ * exact): no BigInt per send.
+ */
+const numBases = new WeakMap<ArrayBufferLike, number>();
+export function addressNumber(ring: Ring, v: Uint8Array): number {
+  const ab = v.buffer;
+  let base = numBases.get(ab);
+  if (base === undefined) {
+    if (v.byteLength === 0) return 0;
+    base = Number(addressOf(ring, v)) - v.byteOffset;
+    numBases.set(ab, base);
+  }
+  return base + v.byteOffset;
+}
+
+/** A pool's struct zc_pool * and buffer 0's address, as numbers. */
+const pools = new WeakMap<BufferPool, { ptr: number; base: number }>();
+export function poolAddresses(pool: BufferPool): { ptr: number; base: number } {
+  let a = pools.get(pool);
+  if (a === undefined) {
+    a = { ptr: Number(pool.ring.libc.address(pool.ptr)), base: Number(pool.baseAddress) };
+    pools.set(pool, a);
+  }
+  return a;
 }
 
 /** One struct iovec. */

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/**
+ * {@link BatchQueue}: the requests a ring collects during one tick, written
+ * as `struct zc_batch_op` descriptors (libzc.h) into memory libzc reads, so
+ * the whole tick reaches C in ONE FFI call (`zc_flush_batch`) instead of one
+ * call per send.  Descriptors hold plain numbers (addresses included), the
+ * iovecs / spans / destinations they point to live in the queue's `ext`
+ * area, which libzc reads during that call only.
+ * @internal
+ */
+import { BATCH_KIND, LAYOUT } from './ffi/abi.gen.ts';
+
+const OP = LAYOUT.zc_batch_op;
+const F = OP.fields;
+const W = OP.size / 4;
+const W_KIND = F.kind.offset / 4;
+const W_FD = F.fd.offset / 4;
+const W_UD = F.user_data.offset / 4;
+const W_ADDR = F.addr.offset / 4;
+const W_LEN = F.len.offset / 4;
+const W_POOL = F.pool.offset / 4;
+const W_DEST = F.dest.offset / 4;
+const W_FLAGS = F.flags.offset / 4;
+const W_N = F.n.offset / 4;
+const W_BUF = F.buf.offset / 4;
+const W_OFF = F.off.offset / 4;
+const W_DEST_LEN = F.dest_len.offset / 4;
+const WORD = 2 ** 32;
+const IOV_BASE = LAYOUT.iovec.fields.iov_base.offset / 4;
+const IOV_LEN = LAYOUT.iovec.fields.iov_len.offset / 4;
+const SPAN = LAYOUT.zc_span.fields;
+
+/** Descriptors per batch (a fuller tick goes out in several calls). */
+export const BATCH_CAP = 256;
+/** Bytes of iovecs, spans and destinations per batch. */
+export const BATCH_EXT = 64 * 1024;
+
+export class BatchQueue {
+  /** the descriptors, BATCH_CAP of them (passed to zc_flush_batch) */
+  readonly ops = Buffer.from(new ArrayBuffer(BATCH_CAP * OP.size));
+  /** per-descriptor results written by zc_flush_batch */
+  readonly rcs = new Int32Array(BATCH_CAP);
+  /** iovecs, spans, sockaddrs the descriptors point into */
+  readonly ext = Buffer.from(new ArrayBuffer(BATCH_EXT));
+  /** descriptors written */
+  n = 0;
+  #u32 = new Uint32Array(this.ops.buffer);
+  #i32 = new Int32Array(this.ops.buffer);
+  #extU32 = new Uint32Array(this.ext.buffer);
+  #extUsed = 0;
+  /** address of ext[0] */
+  readonly #extAddr: number;
+
+  /** @param extAddress the address of `ext` (koffi sees it as fixed memory) */
+  constructor(extAddress: (b: Buffer) => number) {
+    this.#extAddr = extAddress(this.ext);
+  }
+
+  get full(): boolean {
+    return this.n === BATCH_CAP;
+  }
+
+  /** Forget what was written (after zc_flush_batch read it). */
+  reset(): void {
+    this.n = 0;
+    this.#extUsed = 0;
+  }
+
+  /** user_data of descriptor i, low word (the ring's slot) */
+  slotOf(i: number): number {
+    return this.#u32[i * W + W_UD]!;
+  }
+
+  #begin(kind: number, fd: number, udLo: number, udHi: number, flags: number): number {
+    const w = this.n++ * W;
+    const u = this.#u32;
+    // A descriptor is written whole: zero what this kind does not set.
+    u.fill(0, w, w + W);
+    u[w + W_KIND] = kind;
+    this.#i32[w + W_FD] = fd;
+    u[w + W_UD] = udLo;
+    u[w + W_UD + 1] = udHi;
+    u[w + W_FLAGS] = flags;
+    return w;
+  }
+
+  #u64(at: number, v: number): void {
+    const lo = v % WORD;
+    this.#u32[at] = lo;
+    this.#u32[at + 1] = (v - lo) / WORD;
+  }
+
+  /** zc_send(fd, addr, len, flags) */
+  send(fd: number, udLo: number, udHi: number, addr: number, len: number, flags: number): void {
+    const w = this.#begin(BATCH_KIND.SEND, fd, udLo, udHi, flags);
+    this.#u64(w + W_ADDR, addr);
+    this.#u64(w + W_LEN, len);
+  }
+
+  /** zc_send_fixed(fd, pool, buf, off, len, flags) */
+  sendFixed(fd: number, udLo: number, udHi: number, pool: number, buf: number, off: number, len: number, flags: number): void {
+    const w = this.#begin(BATCH_KIND.SEND_FIXED, fd, udLo, udHi, flags);
+    this.#u64(w + W_POOL, pool);
+    this.#u32[w + W_BUF] = buf;
+    this.#u32[w + W_OFF] = off;
+    this.#u64(w + W_LEN, len);
+  }
+
+  /**
+   * zc_sendmsg(fd, iovecs at ext offset `vec`, n, dest at ext offset `dest`
+   * (-1: none), destLen, flags)
+   */
+  sendmsg(fd: number, udLo: number, udHi: number, vec: number, n: number, dest: number, destLen: number, flags: number): void {
+    const w = this.#begin(BATCH_KIND.SENDMSG, fd, udLo, udHi, flags);
+    this.#u64(w + W_ADDR, this.#extAddr + vec);
+    this.#u32[w + W_N] = n;
+    if (dest >= 0) {
+      this.#u64(w + W_DEST, this.#extAddr + dest);
+      this.#u32[w + W_DEST_LEN] = destLen;
+    }
+  }
+
+  /** zc_sendv_fixed(fd, pool, spans at ext offset `vec`, n, flags) */
+  sendvFixed(fd: number, udLo: number, udHi: number, pool: number, vec: number, n: number, flags: number): void {
+    const w = this.#begin(BATCH_KIND.SENDV_FIXED, fd, udLo, udHi, flags);
+    this.#u64(w + W_POOL, pool);
+    this.#u64(w + W_ADDR, this.#extAddr + vec);
+    this.#u32[w + W_N] = n;
+  }
+
+  /** Room for `bytes` in ext (16-byte aligned): its offset, or -1 when full. */
+  reserve(bytes: number): number {
+    const at = this.#extUsed;
+    const end = at + ((bytes + 15) & ~15);
+    if (end > BATCH_EXT) return -1;
+    this.#extUsed = end;
+    return at;
+  }
+
+  /** Write a struct iovec at ext offset `at`. */
+  iovec(at: number, addr: number, len: number): void {
+    const w = at >>> 2;
+    const u = this.#extU32;
+    const lo = addr % WORD;
+    u[w + IOV_BASE] = lo;
+    u[w + IOV_BASE + 1] = (addr - lo) / WORD;
+    u[w + IOV_LEN] = len % WORD;
+    u[w + IOV_LEN + 1] = Math.floor(len / WORD);
+  }
+
+  /** Write a struct zc_span at ext offset `at`. */
+  span(at: number, buf: number, off: number, len: number): void {
+    const w = at >>> 2;
+    const u = this.#extU32;
+    u[w + SPAN.buf.offset / 4] = buf;
+    u[w + SPAN.off.offset / 4] = off;
+    u[w + SPAN.len.offset / 4] = len;
+    u[w + SPAN.reserved.offset / 4] = 0;
+  }
+
+  /** Bytes of one iovec / zc_span. */
+  static readonly IOV_SIZE = LAYOUT.iovec.size;
+  static readonly SPAN_SIZE = LAYOUT.zc_span.size;
+
+  /** Copy bytes (a sockaddr) to ext offset `at`. */
+  copy(at: number, src: Uint8Array): void {
+    this.ext.set(src, at);
+  }
+}

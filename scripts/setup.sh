@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# From Debian 12 itself.
+# From Debian 12 itself (nginx-light, wrk, curl: bench --file and the serve tests).
 base_pkgs=(build-essential pkg-config ccache udev qemu-system-x86 flex bison bc
 	   libelf-dev libssl-dev cpio rsync kmod iproute2 xz-utils python3 perl
-	   gcc-aarch64-linux-gnu qemu-user-static)
+	   gcc-aarch64-linux-gnu qemu-user-static
+	   nginx-light wrk curl)
 # From a newer suite, pinned to exactly these names (scripts/apt-newer-suite.sh):
 # liburing >= 2.12 for the zcrx helpers, the kernel headers its headers need,
 # the 7.2 kernel source and virtme-ng.
@@ -43,6 +44,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ -e "$stamp" ] || { apt-get update -qq; touch "$stamp"; }
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		"${base_pkgs[@]}" "${newer_pkgs[@]}" "${arm64_pkgs[@]}"
+	# bench --file starts nginx itself (temp config, ephemeral port): the
+	# system service the package just enabled is not wanted.
+	if [[ " ${missing[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null &&
+	   systemctl is-enabled nginx >/dev/null 2>&1; then
+		systemctl disable --now nginx >/dev/null 2>&1 || true
+	fi
 fi
 
 ver=$(pkg-config --modversion liburing)

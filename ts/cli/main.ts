@@ -5,6 +5,7 @@
  *
  *   uring-zc probe [--json]
  *   uring-zc build
+ *   uring-zc serve [dir] [--port N] [--host H]
  *   uring-zc bench [--mode m1,m2] [--size 4K,64K] [--seconds N] [--rounds N] [--json]
  *   uring-zc bench --udp [...]     UDP sends on the veth-drop path (root)
  *   uring-zc bench --rr [...]      request/response latency and messages/s
@@ -19,6 +20,8 @@ import { setRingSettings } from '../bench/settings.ts';
 import { setWindow } from '../bench/window.ts';
 import type { BenchMode } from '../bench/types.ts';
 import { probeJson, probeText, runProbe } from './probe.ts';
+import { SERVE_USAGE, cmdServe } from './serve.ts';
+import { BENCH_FILE_USAGE, cmdBenchFile } from './bench-file.ts';
 import { buildFromSource } from '../ffi/load.ts';
 import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, type RecvBenchMode } from '../bench/recv.ts';
 import '../bench/recv-probe.ts';
@@ -53,6 +56,7 @@ function usage(): string {
       (needs a C compiler, make, pkg-config, liburing >= 2.12); it is used
       instead of the prebuilt library from then on.
 
+${SERVE_USAGE}
   uring-zc bench [--mode M1,M2,...] [--size S1,S2,...] [--seconds N] [--rounds N]
                  [--warmup N] [--sink copy|trunc] [--json]
       Loopback TCP throughput of each send mode into a separate receiver process.
@@ -100,6 +104,7 @@ ${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`)
       --json     stdout is only a JSON array of
                  { mode, size, conns, p50us, p99us, p999us, msgsPerSec, cpuPct }
 
+${BENCH_FILE_USAGE}
   uring-zc bench --recv [--mode M1,...] [--size ...] [--seconds N] [--rounds N] [--json]
                  [--ifname IF --rxq Q]
       Receive throughput of each receive mode vs Node's net module, same stream
@@ -173,13 +178,17 @@ async function cmdBench(args: string[]): Promise<number> {
       recv: { type: 'boolean' },
       udp: { type: 'boolean' },
       rr: { type: 'boolean' },
+      file: { type: 'boolean' },
+      server: { type: 'string' },
       conns: { type: 'string' },
       ifname: { type: 'string' },
       rxq: { type: 'string' },
     },
   });
-  const kinds = [values.recv, values.udp, values.rr].filter(Boolean).length;
-  if (kinds > 1) throw new UsageError('--recv, --udp and --rr are separate benchmarks: give one');
+  const kinds = [values.recv, values.udp, values.rr, values.file].filter(Boolean).length;
+  if (kinds > 1) throw new UsageError('--recv, --udp, --rr and --file are separate benchmarks: give one');
+  if (values.server !== undefined && !values.file) throw new UsageError('--server: only with --file');
+  if (values.file) return cmdBenchFile(values);
   if (values.conns !== undefined && !values.rr) throw new UsageError('--conns: only with --rr');
   if (values.recv) return cmdBenchRecv(values);
   if (values.udp) return cmdBenchUdp(values, args);
@@ -330,6 +339,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBench(rest);
       case 'build':
         return cmdBuild(rest);
+      case 'serve':
+        return await cmdServe(rest);
       case undefined:
       case 'help':
       case '-h':

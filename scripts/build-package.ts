@@ -15,7 +15,7 @@
  *   npx tsx scripts/build-package.ts
  */
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
+import { buildTypes } from './build-types.ts';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,49 +93,5 @@ for (const p of platforms) {
   copyFileSync(join(prebuilt, p, 'libzc.so'), join(out, 'prebuilds', p, 'libzc.so'));
 }
 
-// Declarations from tsc (tsconfig.build.json: from ts/index.ts, @internal
-// stripped); their import specifiers name .ts files, which resolve as .js.
-const types = join(out, 'types');
-execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['--project', join(root, 'tsconfig.build.json'), '--outDir', types], {
-  stdio: 'inherit',
-});
-const dts = new Map<string, string>();
-for (const file of readdirSync(types, { recursive: true, encoding: 'utf8' })) {
-  if (!file.endsWith('.d.ts')) continue;
-  const text = readFileSync(join(types, file), 'utf8')
-    .replace(/(from\s+['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2')
-    .replace(/(import\(\s*['"]\.{1,2}\/[^'"]+)\.ts(['"])/g, '$1.js$2');
-  dts.set(join(types, file), text);
-}
-// An @internal interface is stripped from its module, but classes that
-// implement it still name it: drop those names from the imports and the
-// implements clauses (the classes keep matching it structurally).
-function exported(path: string): Set<string> {
-  const text = dts.get(path) ?? '';
-  const names = [...text.matchAll(/export (?:declare )?(?:abstract )?(?:interface|type|class|function|const|let|enum) (\w+)/g)].map((m) => m[1]!);
-  for (const m of text.matchAll(/export (?:type )?\{([^}]*)\}/g)) {
-    for (const n of m[1]!.split(',')) names.push(n.trim().replace(/^type\s+/, '').split(/\s+as\s+/).pop()!);
-  }
-  return new Set(names);
-}
-for (const [path, text] of dts) {
-  const gone = new Set<string>();
-  let fixed = text.replace(/^import type \{([^}]*)\} from '(\.{1,2}\/[^']+)\.js';\n/gm, (_line, names: string, spec: string) => {
-    const target = exported(join(dirname(path), `${spec}.d.ts`));
-    const list = names.split(',').map((n) => n.trim()).filter(Boolean);
-    const kept = list.filter((n) => target.has(n.replace(/^type\s+/, '')));
-    for (const n of list) if (!kept.includes(n)) gone.add(n);
-    return kept.length ? `import type { ${kept.join(', ')} } from '${spec}.js';\n` : '';
-  });
-  if (gone.size > 0) {
-    fixed = fixed.replace(/ implements ([\w<>, ]+?) \{/g, (_m, list: string) => {
-      const kept = list.split(',').map((n) => n.trim()).filter((n) => !gone.has(n));
-      return kept.length ? ` implements ${kept.join(', ')} {` : ' {';
-    });
-    for (const n of gone) {
-      if (new RegExp(`\\b${n}\\b`).test(fixed)) throw new Error(`build-package: ${path} still uses stripped ${n}`);
-    }
-  }
-  writeFileSync(path, fixed);
-}
+buildTypes(join(out, 'types'));
 console.log(`build-package: ${out}: index.cjs, index.mjs (${names.length} exports), cli.mjs, types/, prebuilds/{${platforms.join(',')}}`);

@@ -53,7 +53,11 @@ export interface SendFileResult {
   directRefused: boolean;
 }
 
-/** A resolved transfer: an fd this module owns until it settles. @internal */
+/**
+ * A resolved transfer: an fd this module owns until it settles.  Kept in
+ * the declarations (no internal tag): the engines' declarations name it,
+ * and scripts/build-package.ts fails on a stripped type still in use.
+ */
 export interface FileSpec {
   /** our own fd (opened from the path, or a dup of the caller's) */
   fd: number;

@@ -213,9 +213,7 @@ void zc_sock_chain_done(struct zc_ring *r, int fd, uint32_t gen);
  * set (ZC_UD_SENDFILE), told apart from request addresses in the CQE loop.
  */
 #define ZC_UD_SENDFILE 1ull
-struct zc_sf_op;
-void zc_sendfile_cqe(struct zc_ring *r, struct zc_sf_op *op,
-		     const struct io_uring_cqe *cqe);
+void zc_sendfile_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe);
 /* send.c: a queued transfer reached the head of its socket's queue */
 void zc_sendfile_start(struct zc_ring *r, struct zc_req *req);
 /* zc_sock_abort(): end the transfer running on fd */

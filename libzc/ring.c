@@ -330,8 +330,7 @@ static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 	struct zc_req *req = (struct zc_req *)(uintptr_t)cqe->user_data;
 
 	if (cqe->user_data & ZC_UD_SENDFILE) {
-		zc_sendfile_cqe(r, (struct zc_sf_op *)(uintptr_t)
-				(cqe->user_data & ~ZC_UD_SENDFILE), cqe);
+		zc_sendfile_cqe(r, cqe);
 		return;
 	}
 	if (!req || req->state == ZC_REQ_FREE)

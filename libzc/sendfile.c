@@ -56,16 +56,23 @@ enum sf_kind {
 	SF_SEND,
 };
 
-/* One SQE of a transfer; reused once its result and notifications are in
- * (a SEND_ZC notification carries the same user_data as its result). */
+/*
+ * One SQE of a transfer; reused once its result and notifications are in
+ * (a SEND_ZC notification carries the same user_data as its result).  Its
+ * user_data is its address | gen << 1 | ZC_UD_SENDFILE: a CQE of an earlier
+ * use (none is expected) cannot be taken for the current one.
+ */
 struct zc_sf_op {
 	struct zc_sf *sf;
 	uint8_t kind;		/* enum sf_kind */
 	uint8_t busy;		/* SQE issued, result CQE not yet in */
 	uint8_t slot;		/* read path: buffer slot */
 	uint8_t notifs;		/* SEND_ZC notifications still to come */
+	uint8_t gen;		/* bumped on every reuse, 3 bits in user_data */
 	uint32_t len;		/* bytes asked */
-};
+} __attribute__((aligned(16)));
+
+#define SF_UD_LOW 0xfull	/* tag bit + gen bits */
 
 /* The kernel's "interrupted, restart": a step to issue again. */
 #define SF_ERESTARTSYS 512
@@ -118,6 +125,17 @@ struct zc_sf {
 	/* splice */
 	struct zc_pipe *pipe;
 	uint32_t in_pipe;
+	/*
+	 * The round in flight, in link order.  Every step but the last has
+	 * IOSQE_CQE_SKIP_SUCCESS: a step that did all it was asked posts no
+	 * CQE, one that failed or came back short does, and the kernel then
+	 * posts none for the steps it cut off after it (REQ_F_SKIP_LINK_CQES).
+	 * So one CQE ends a round: the steps before it went whole, the ones
+	 * after it never ran.
+	 */
+	struct zc_sf_op *round[SF_MAX_OPS];
+	uint32_t round_n;
+	struct io_uring_sqe *round_sqe;	/* the last one, while issuing */
 
 	/* read */
 	uint32_t nslots;
@@ -515,6 +533,7 @@ static struct zc_sf_op *op_new(struct zc_sf *sf, uint8_t kind, uint32_t len)
 			op->kind = kind;
 			op->busy = 1;
 			op->slot = 0;
+			op->gen = (uint8_t)((op->gen + 1) & 7);
 			op->len = len;
 			sf->inflight++;
 			return op;
@@ -533,9 +552,25 @@ static struct io_uring_sqe *sqe_get(struct zc_ring *r, struct zc_sf *sf)
 	return sqe;
 }
 
+static uint64_t op_ud(const struct zc_sf_op *op)
+{
+	return (uint64_t)(uintptr_t)op | (uint64_t)op->gen << 1 | ZC_UD_SENDFILE;
+}
+
 static void op_sqe(struct io_uring_sqe *sqe, struct zc_sf_op *op)
 {
-	sqe->user_data = (uint64_t)(uintptr_t)op | ZC_UD_SENDFILE;
+	sqe->user_data = op_ud(op);
+}
+
+/* A step of the splice round, in link order; all but the last skip their
+ * CQE on success (see zc_sf.round). */
+static void round_add(struct zc_sf *sf, struct zc_sf_op *op,
+		      struct io_uring_sqe *sqe)
+{
+	if (sf->round_n)
+		sf->round_sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	sf->round[sf->round_n++] = op;
+	sf->round_sqe = sqe;
 }
 
 /* Make room for n SQEs that must go in one submission (a linked run). */
@@ -569,6 +604,7 @@ static void issue_pipe_to_sock(struct zc_ring *r, struct zc_sf *sf,
 	if (link)
 		sqe->flags |= IOSQE_IO_LINK;
 	op_sqe(sqe, op);
+	round_add(sf, op, sqe);
 }
 
 static void issue_poll(struct zc_ring *r, struct zc_sf *sf)
@@ -582,6 +618,7 @@ static void issue_poll(struct zc_ring *r, struct zc_sf *sf)
 	io_uring_prep_poll_add(sqe, sf->sock, POLLOUT);
 	sqe->flags |= IOSQE_IO_LINK;
 	op_sqe(sqe, op);
+	round_add(sf, op, sqe);
 }
 
 static void pump_splice(struct zc_ring *r, struct zc_sf *sf)
@@ -590,6 +627,7 @@ static void pump_splice(struct zc_ring *r, struct zc_sf *sf)
 	uint32_t space, pairs, i, psize = sr->pipe_size, mask = sr->page - 1;
 	uint64_t p = sf->pos;
 
+	sf->round_n = 0;
 	if (sf->in_pipe) {
 		/* Bytes from a short round go out first, alone. */
 		sq_room(r, 2);
@@ -621,16 +659,15 @@ static void pump_splice(struct zc_ring *r, struct zc_sf *sf)
 				     SPLICE_F_MOVE);
 		sqe->flags |= IOSQE_IO_LINK;
 		op_sqe(sqe, op);
+		round_add(sf, op, sqe);
 		p += chunk;
 		issue_pipe_to_sock(r, sf, (uint32_t)chunk, p == sf->end,
 				   i + 1 < pairs && p < sf->end);
 	}
 }
 
-static void splice_cqe(struct zc_ring *r, struct zc_sf *sf,
-		       struct zc_sf_op *op, int32_t res)
+static void splice_result(struct zc_sf *sf, struct zc_sf_op *op, int32_t res)
 {
-	(void)r;
 	if (op->kind == SF_POLL) {
 		if (res < 0 && res != -ECANCELED)
 			stop(sf, res);
@@ -673,6 +710,34 @@ static void splice_cqe(struct zc_ring *r, struct zc_sf *sf,
 	}
 	sf->in_pipe -= (uint32_t)res;
 	sf->sent += (uint32_t)res;
+}
+
+/* The one CQE of a splice round (see zc_sf.round): settle every step. */
+static void splice_cqe(struct zc_sf *sf, struct zc_sf_op *op, int32_t res)
+{
+	uint32_t i, k = sf->round_n;
+
+	for (i = 0; i < sf->round_n; i++) {
+		if (sf->round[i] == op) {
+			k = i;
+			break;
+		}
+	}
+	for (i = 0; i < sf->round_n; i++) {
+		struct zc_sf_op *o = sf->round[i];
+
+		if (i < k)	/* went whole: its CQE was skipped */
+			splice_result(sf, o, o->kind == SF_POLL ? POLLOUT :
+				      (int32_t)o->len);
+		else if (i == k)
+			splice_result(sf, o, res);
+		/* after k: cut off, no CQE comes */
+		if (o->busy) {
+			o->busy = 0;
+			sf->inflight--;
+		}
+	}
+	sf->round_n = 0;
 }
 
 /* ------------------------------------------------------------------ read */
@@ -926,11 +991,14 @@ static void pump(struct zc_ring *r, struct zc_sf *sf)
 	}
 }
 
-void zc_sendfile_cqe(struct zc_ring *r, struct zc_sf_op *op,
-		     const struct io_uring_cqe *cqe)
+void zc_sendfile_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 {
+	struct zc_sf_op *op = (struct zc_sf_op *)(uintptr_t)
+			      (cqe->user_data & ~SF_UD_LOW);
 	struct zc_sf *sf = op->sf;
 
+	if (cqe->user_data != op_ud(op) || (!op->busy && !op->notifs))
+		return;		/* not a CQE of this use of the step */
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		struct sf_slot *sl = &sf->slots[op->slot];
 
@@ -949,14 +1017,14 @@ void zc_sendfile_cqe(struct zc_ring *r, struct zc_sf_op *op,
 			return;
 		}
 		sf->req->cqes++;
-	} else {
+	} else if (op->kind == SF_READ || op->kind == SF_SEND) {
 		sf->req->cqes++;
 		sf->inflight--;
 		op->busy = 0;
-		if (op->kind == SF_READ || op->kind == SF_SEND)
-			read_cqe(r, sf, op, cqe);
-		else
-			splice_cqe(r, sf, op, cqe->res);
+		read_cqe(r, sf, op, cqe);
+	} else {
+		sf->req->cqes++;
+		splice_cqe(sf, op, cqe->res);
 	}
 	pump(r, sf);
 }
@@ -1069,8 +1137,7 @@ static void cancel_steps(struct zc_ring *r, struct zc_sf *sf)
 		sqe = zc_sqe(r);
 		if (!sqe)
 			return;
-		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&sf->ops[i] |
-				       ZC_UD_SENDFILE, 0);
+		io_uring_prep_cancel64(sqe, op_ud(&sf->ops[i]), 0);
 		sqe->user_data = 0;
 	}
 }

@@ -83,6 +83,9 @@ struct zc_req {
 
 	struct zc_req *next;	/* free list or socket queue */
 	void *priv;		/* owner-specific (receive path) */
+	uint32_t rx_held;	/* receive: its chunks the caller holds */
+	uint32_t rx_budget;	/* receive: byte limit of this arming, 0 none */
+	uint64_t rx_got;	/* receive: bytes since it was armed */
 };
 
 /* What libzc knows about one fd it sends on. */

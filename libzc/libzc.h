@@ -527,6 +527,15 @@ ZC_API const char *zc_version(void);
  * receive (-ENOBUFS / -ENOMEM); libzc re-arms it once chunks are released,
  * so holding chunks is backpressure: nothing is lost, repeated or
  * reordered.  A chunk never spans two buffers (<= zc_rx_info.buf_size).
+ *
+ * Backpressure is per receive: a receive whose chunks the caller holds up
+ * to its quota (recv_quota; by default buffers / (receives + 1), at least
+ * 2, which keeps a share free for the next receive) is paused until chunks
+ * come back, so one slow reader stalls its own socket, never the others
+ * sharing the area.  Each arming carries a byte limit (the room left under
+ * the quota) where the kernel has one; elsewhere a few chunks more may
+ * arrive while the pause takes effect.  More receives than half the
+ * buffers overcommit the area: size area_size for the connections.
  */
 enum zc_rx_mode {
 	ZC_RX_AUTO		= 0,	/* zcrx if ifname names a usable queue, else bufring */
@@ -545,7 +554,9 @@ struct zc_rx_config {
 				 * buffer; bufring: >= buffers, 0: derived */
 	uint32_t rxq;		/* zcrx: RX queue index */
 	char	 ifname[16];	/* zcrx: interface name, "" otherwise */
-	uint32_t reserved[4];	/* must be zero */
+	uint32_t recv_quota;	/* chunks one receive may hold before it is
+				 * paused; 0: buffers / (receives + 1) */
+	uint32_t reserved[3];	/* must be zero */
 };
 
 struct zc_rx_info {
@@ -559,11 +570,14 @@ struct zc_rx_info {
 	int32_t	 bgid;		/* bufring: buffer group id, else -1 */
 	uint32_t held;		/* chunks handed out and not released */
 	uint32_t active;	/* receive requests on this area */
-	uint32_t reserved;
+	uint32_t paused;	/* of them, paused now: they hold their quota */
 	uint64_t bytes;		/* received in total */
 	uint64_t chunks;
 	uint64_t rearms;	/* receives re-armed after buffers ran out */
 	uint64_t flushes;	/* ZCRX_CTRL_FLUSH_RQ calls (zcrx modes) */
+	uint32_t quota;		/* chunks one receive may hold now */
+	uint32_t reserved;
+	uint64_t pauses;	/* receives paused for their quota, in total */
 };
 
 struct zc_rx;

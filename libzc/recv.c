@@ -19,6 +19,19 @@
  * and with one receive per socket in flight nothing is lost, repeated or
  * reordered.
  *
+ * Fairness: the receives of an area share its buffers.  A receive whose
+ * caller holds its quota of chunks (zc_rx_config.recv_quota, by default a
+ * fair share: buffers / receives, at least 2) is paused: its multishot
+ * request is canceled and parked like one out of buffers, and re-armed
+ * once the caller released chunks below the quota.  So a reader that
+ * holds chunks stalls its own socket only (its data waits in the socket,
+ * TCP pushes back on its peer) and never starves the others.  The kernel
+ * fills buffers faster than completions are seen, so each arming also
+ * carries a byte limit, the room left under the quota (multishot recv:
+ * sqe->optlen, on kernels that have the limit, see no_mshot_lim; RECV_ZC:
+ * sqe->len): a burst stops there by itself.  Without the limit, a few
+ * chunks may arrive before the cancel lands.
+ *
  * Every chunk is tracked per slot (held[] counts the chunks of a slot the
  * caller still holds), so a double or bogus release is refused instead of
  * handing the kernel a buffer twice.
@@ -42,6 +55,7 @@
 
 /* req->arg of a receive request */
 #define RECV_STOPPING		1	/* zc_recv_cancel() asked for the end */
+#define RECV_PAUSING		2	/* canceled for its quota: park, not end */
 
 struct zc_rx {
 	struct zc_ring *r;
@@ -54,7 +68,10 @@ struct zc_rx {
 	uint8_t *area;
 	size_t area_len;
 	uint16_t *held;			/* chunks of each slot the caller holds */
+	struct zc_req **owner;		/* the receive each held slot came to */
 	uint32_t held_total;
+	uint32_t quota;			/* zc_rx_config.recv_quota (0: fair share) */
+	bool no_mshot_lim;		/* kernel without a multishot byte limit */
 	uint32_t active;		/* receive requests using the area */
 	uint32_t kfree;			/* bufring: buffers in the ring */
 	bool retired;			/* zc_rx_destroy()ed, kernel side lives on */
@@ -75,7 +92,7 @@ struct zc_rx {
 	uint64_t token;
 	uint32_t unflushed;		/* rqes written since the last flush */
 
-	uint64_t bytes, chunks, rearms, flushes;
+	uint64_t bytes, chunks, rearms, flushes, pauses;
 };
 
 struct zc_recv_state {
@@ -287,6 +304,7 @@ static void rx_free(struct zc_ring *r, struct zc_rx *rx)
 	if (rx->area)
 		munmap(rx->area, rx->area_len);
 	free(rx->held);
+	free(rx->owner);
 	free(rx);
 }
 
@@ -336,7 +354,9 @@ static int rx_create_mode(struct zc_ring *r, const struct zc_rx_config *cfg,
 	if (ret)
 		goto fail;
 	rx->held = calloc(rx->nbufs, sizeof(*rx->held));
-	if (!rx->held) {
+	rx->owner = calloc(rx->nbufs, sizeof(*rx->owner));
+	rx->quota = cfg->recv_quota;
+	if (!rx->held || !rx->owner) {
 		ret = -ENOMEM;
 		goto fail_registered;
 	}
@@ -368,7 +388,7 @@ int zc_rx_create(struct zc_ring *r, const struct zc_rx_config *cfg,
 	if (!r || !cfg)
 		return -EINVAL;
 	if (cfg->mode > ZC_RX_ZCRX || cfg->reserved[0] || cfg->reserved[1] ||
-	    cfg->reserved[2] || cfg->reserved[3])
+	    cfg->reserved[2])
 		return -EINVAL;
 	if (cfg->ring_entries && (!pow2(cfg->ring_entries) ||
 				  cfg->ring_entries > RX_MAX_ENTRIES))
@@ -465,8 +485,26 @@ void *zc_rx_base(const struct zc_rx *rx)
 	return rx->area;
 }
 
+/*
+ * Chunks one receive of the area may hold before it is paused: the
+ * configured quota, else a fair share that keeps one share free for a
+ * receive yet to come (buffers / (receives + 1), at least 2), so a
+ * newcomer finds buffers even when every other reader sits on its share.
+ */
+static uint32_t quota_of(const struct zc_rx *rx)
+{
+	uint32_t share;
+
+	if (rx->quota)
+		return rx->quota;
+	share = rx->nbufs / (rx->active + 1);
+	return share < 2 ? 2 : share;
+}
+
 int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out)
 {
+	const struct zc_req *q;
+
 	memset(out, 0, sizeof(*out));
 	out->mode = rx->mode;
 	out->buf_size = rx->buf_size;
@@ -482,6 +520,10 @@ int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out)
 	out->chunks = rx->chunks;
 	out->rearms = rx->rearms;
 	out->flushes = rx->flushes;
+	out->quota = quota_of(rx);
+	out->pauses = rx->pauses;
+	for (q = rx->parked; q; q = q->next)
+		out->paused += q->rx_held >= out->quota;
 	return 0;
 }
 
@@ -492,14 +534,27 @@ static int arm(struct zc_ring *r, struct zc_req *req)
 	struct zc_rx *rx = req->priv;
 	struct io_uring_sqe *sqe = zc_sqe(r);
 
+	uint32_t quota = quota_of(rx);
+	uint64_t room;
+
 	if (!sqe)
 		return -EBUSY;
+	/* bytes of the chunks it may still take (one at least) */
+	room = (uint64_t)(req->rx_held < quota ? quota - req->rx_held : 1) *
+	       rx->buf_size;
+	req->rx_budget = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
+	req->rx_got = 0;
 	if (rx->mode == ZC_RX_BUFRING) {
 		io_uring_prep_recv_multishot(sqe, req->fd, NULL, 0, 0);
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = (uint16_t)rx->bgid;
+		if (rx->no_mshot_lim)
+			req->rx_budget = 0;
+		else
+			sqe->optlen = req->rx_budget;
 	} else {
-		io_uring_prep_rw(IORING_OP_RECV_ZC, sqe, req->fd, NULL, 0, 0);
+		io_uring_prep_rw(IORING_OP_RECV_ZC, sqe, req->fd, NULL,
+				 req->rx_budget, 0);
 		sqe->ioprio |= IORING_RECV_MULTISHOT;
 		sqe->zcrx_ifq_idx = rx->zcrx_id;
 	}
@@ -542,19 +597,27 @@ int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd, uint64_t user_data)
 		return -EAGAIN;
 	req->fd = fd;
 	req->priv = rx;
+	rx->active++;		/* its own share counts from its first arming */
 	ret = arm(r, req);
 	if (ret) {
+		rx->active--;
 		zc_req_put(r, req);
 		return ret;
 	}
-	rx->active++;
 	return 0;
 }
 
 static void finish(struct zc_ring *r, struct zc_req *req, int32_t res)
 {
 	struct zc_rx *rx = req->priv;
+	uint32_t i;
 
+	/* Chunks still held outlive the request: released later, they no
+	 * longer count for it (the slot of the request may be reused). */
+	if (req->rx_held)
+		for (i = 0; i < rx->nbufs; i++)
+			if (rx->owner[i] == req)
+				rx->owner[i] = NULL;
 	rx->active--;
 	req->comp_flags = 0;
 	zc_req_finish(r, req, res);
@@ -618,14 +681,29 @@ static int rearm_parked(struct zc_rx *rx)
 			finish(r, req, -ECANCELED);
 			continue;
 		}
-		if (arm(r, req)) {
+		/* still holding its quota: stays paused */
+		if (req->rx_held >= quota_of(rx) || arm(r, req)) {
 			park(rx, req);
 			continue;
 		}
+		req->arg &= ~RECV_PAUSING;
 		rx->rearms++;
 		n++;
 	}
 	return n;
+}
+
+/* The caller holds req's quota of chunks: end its multishot receive (the
+ * -ECANCELED that follows parks it, see zc_recv_cqe). */
+static void pause_recv(struct zc_ring *r, struct zc_req *req)
+{
+	struct io_uring_sqe *sqe = zc_sqe(r);
+
+	if (!sqe)
+		return;		/* tried again at the next chunk */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req, 0);
+	sqe->user_data = 0;
+	req->arg |= RECV_PAUSING;
 }
 
 void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
@@ -667,13 +745,21 @@ void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		}
 		rx->held[slot]++;
 		rx->held_total++;
+		rx->owner[slot] = req;
+		req->rx_held++;
+		req->rx_got += (uint64_t)res;
 		rx->bytes += (uint64_t)res;
 		rx->chunks++;
 		c.aux = off;
 		c.aux2 = slot;
 		zc_emit(r, &c);
-		if (more)
+		if (more) {
+			if (req->rx_held >= quota_of(rx) &&
+			    !(req->arg & (RECV_PAUSING | RECV_STOPPING)) &&
+			    !req->canceled)
+				pause_recv(r, req);
 			return;
+		}
 		/* Multishot ended after a last chunk (e.g. CQ overflow):
 		 * the stream goes on. */
 		res = -ENOSPC;
@@ -681,11 +767,23 @@ void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		return;		/* nothing to report */
 	}
 end:
+	if (res == -EINVAL && rx->mode == ZC_RX_BUFRING && req->rx_budget &&
+	    !req->rx_got && !rx->no_mshot_lim) {
+		/* a kernel without the multishot byte limit: arm without */
+		rx->no_mshot_lim = true;
+		res = -ENOSPC;
+	} else if (res == 0 && req->rx_budget && req->rx_got >= req->rx_budget) {
+		/* RECV_ZC reached its byte limit (EOF would come again) */
+		res = -ENOSPC;
+	}
 	if (req->canceled || (req->arg & RECV_STOPPING)) {
 		finish(r, req, res == 0 ? 0 : -ECANCELED);
 		return;
 	}
-	if (res == -ENOBUFS || res == -ENOMEM || res == -ENOSPC) {
+	if (res == -ENOBUFS || res == -ENOMEM || res == -ENOSPC ||
+	    (res == -ECANCELED && (req->arg & RECV_PAUSING))) {
+		if (req->rx_held >= quota_of(rx))
+			rx->pauses++;	/* it holds its quota: paused */
 		park(rx, req);
 		rearm_parked(rx);
 		return;
@@ -788,6 +886,11 @@ static int release_one(struct zc_rx *rx, uint64_t off, uint32_t i)
 		return -EINVAL;
 	rx->held[slot]--;
 	rx->held_total--;
+	if (rx->owner[slot]) {
+		rx->owner[slot]->rx_held--;
+		if (!rx->held[slot])
+			rx->owner[slot] = NULL;
+	}
 	if (rx->mode == ZC_RX_BUFRING) {
 		io_uring_buf_ring_add(rx->br, rx->area + off, rx->buf_size,
 				      (uint16_t)slot,

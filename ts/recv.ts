@@ -17,9 +17,15 @@
  * `receiver.receive(fd)` returns a {@link RecvStream}: an async iterator of
  * {@link Chunk}s, each a view into the area (no copy in JS).  A chunk is
  * yours until `release()`, which gives its memory back to the kernel;
- * touching it afterwards throws.  Holding chunks is backpressure: when the
- * area is full the kernel stops, and libzc re-arms the receive once chunks
- * come back (nothing lost, nothing duplicated).  The stream ends at EOF,
+ * touching it afterwards throws.  Holding chunks is backpressure for that
+ * stream only: a stream whose chunks held reach its quota (`recvQuota`;
+ * by default the area's buffers / (streams + 1), see
+ * `receiver.info().quota`) is paused, its data waiting in the socket (TCP
+ * pushes back on the peer), while the other streams of the area go on;
+ * libzc re-arms it once chunks come back (nothing lost, nothing
+ * duplicated).  So release chunks before holding `quota` of them, or the
+ * stream waits for you; size `areaSize` for the streams it serves.  The
+ * stream ends at EOF,
  * throws a {@link ZcError} on reset or other errors, and ends when
  * canceled (`return()`/`break`, `cancel()`) or when the ring closes.
  */
@@ -54,6 +60,7 @@ const ALLOWED: Record<string, string> = {
   ringEntries: `a power of two in 1..${MAX_ENTRIES} (bufring: >= areaSize / bufferSize)`,
   ifname: 'an interface name of 1..15 characters without "/", ":" or spaces (zcrx)',
   rxQueue: 'an integer in 0..65535 (zcrx: the RX queue flows are steered to)',
+  recvQuota: 'an integer in 1..4294967295 (chunks one stream may hold before it is paused; default: a fair share)',
 };
 
 /** Receive options (all optional); see {@link Receiver.create}. */
@@ -80,6 +87,14 @@ export const ReceiveOptionsSchema = z
       .optional(),
     /** zcrx: RX queue index. */
     rxQueue: int(0, 65535).default(0),
+    /**
+     * Chunks one stream may hold (not yet released) before its receive is
+     * paused, so a slow reader stalls its own socket only and never the
+     * others sharing the area.  Default: a fair share, the area's buffers
+     * divided by the streams receiving into it (at least 2).  Part of the
+     * options that pick the ring's shared receiver.
+     */
+    recvQuota: int(1, 0xffffffff).optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -154,9 +169,15 @@ export interface ReceiverInfo {
   held: number;
   /** streams receiving into this area */
   active: number;
+  /** chunks one stream may hold now before it is paused (recvQuota, or the fair share) */
+  quota: number;
+  /** streams paused now because they hold their quota */
+  paused: number;
+  /** times a stream was paused for its quota */
+  pauses: number;
   bytes: number;
   chunks: number;
-  /** receives re-armed after the area ran dry (backpressure events) */
+  /** receives re-armed after the area ran dry or a pause (backpressure events) */
   rearms: number;
   /** zcrx refill-ring flushes */
   flushes: number;
@@ -233,7 +254,8 @@ export class Receiver implements RingResource {
       ring_entries: o.ringEntries ?? 0,
       rxq: o.rxQueue,
       ifname: o.ifname ?? '',
-      reserved: [0, 0, 0, 0] as [number, number, number, number],
+      recv_quota: o.recvQuota ?? 0,
+      reserved: [0, 0, 0] as [number, number, number],
     };
     const out: [NativePointer | null] = [null];
     const rc = lib.zc_rx_create(ring.ptr, cfg, out);
@@ -268,6 +290,9 @@ export class Receiver implements RingResource {
       areaSize: Number(i.area_size),
       held: i.held - this.#nrel,
       active: i.active,
+      quota: i.quota,
+      paused: i.paused,
+      pauses: Number(i.pauses),
       bytes: Number(i.bytes),
       chunks: Number(i.chunks),
       rearms: Number(i.rearms),

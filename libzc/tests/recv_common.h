@@ -151,16 +151,26 @@ static inline void receive_all(struct zc_ring *r, struct zc_rx *rx,
 	free(held);
 }
 
-static inline struct zc_rx *rx_new(struct zc_ring *r, uint32_t mode,
-				   uint32_t buf_size, uint64_t area)
+/* quota: recv_quota (0: the default fair share; the area's buffer count:
+ * one stream may hold them all, so the area runs dry) */
+static inline struct zc_rx *rx_new_quota(struct zc_ring *r, uint32_t mode,
+					 uint32_t buf_size, uint64_t area,
+					 uint32_t quota)
 {
 	struct zc_rx_config cfg = {
 		.mode = mode, .buf_size = buf_size, .area_size = area,
+		.recv_quota = quota,
 	};
 	struct zc_rx *rx;
 
 	CHECK_EQ(zc_rx_create(r, &cfg, &rx), 0);
 	return rx;
+}
+
+static inline struct zc_rx *rx_new(struct zc_ring *r, uint32_t mode,
+				   uint32_t buf_size, uint64_t area)
+{
+	return rx_new_quota(r, mode, buf_size, area, 0);
 }
 
 #endif

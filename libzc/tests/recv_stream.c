@@ -81,11 +81,12 @@ static void concurrent(uint32_t mode, unsigned n, uint64_t each)
 	zc_ring_destroy(r);	/* frees the area too */
 }
 
-/* A consumer that holds chunks: a tiny area runs dry over and over. */
+/* A consumer that holds chunks: a tiny area runs dry over and over (each
+ * stream may hold all 16 buffers: recv_quota 16). */
 static void slow_consumer(uint32_t mode, uint64_t total)
 {
 	struct zc_ring *r = ring_new(ring_flags(mode));
-	struct zc_rx *rx = rx_new(r, mode, 4096, 16 * 4096);
+	struct zc_rx *rx = rx_new_quota(r, mode, 4096, 16 * 4096, 16);
 	struct zc_rx_info info;
 	struct rstream st[2] = { 0 };
 	struct sender s[2];

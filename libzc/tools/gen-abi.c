@@ -294,6 +294,7 @@ int main(void)
 	F(zc_rx_config, ring_entries);
 	F(zc_rx_config, rxq);
 	F(zc_rx_config, ifname);
+	F(zc_rx_config, recv_quota);
 	F(zc_rx_config, reserved);
 	struct_end();
 	S_BEGIN(zc_rx_info);
@@ -307,11 +308,14 @@ int main(void)
 	F(zc_rx_info, bgid);
 	F(zc_rx_info, held);
 	F(zc_rx_info, active);
-	F(zc_rx_info, reserved);
+	F(zc_rx_info, paused);
 	F(zc_rx_info, bytes);
 	F(zc_rx_info, chunks);
 	F(zc_rx_info, rearms);
 	F(zc_rx_info, flushes);
+	F(zc_rx_info, quota);
+	F(zc_rx_info, reserved);
+	F(zc_rx_info, pauses);
 	struct_end();
 	S_BEGIN(zc_sendfile_config);
 	F(zc_sendfile_config, pipe_size);

@@ -246,7 +246,8 @@ describe.each(MODES)('%s streams', (mode) => {
     const ring = track(ringFor(mode));
     const pool = ring.createPool({ count: 8, size: 64 * 1024 });
     // 16 buffers for two streams; each consumer holds 6 at a time and sleeps
-    const rx = Receiver.create(ring, { mode, areaSize: 16 * 4096, bufferSize: 4096 });
+    // (recvQuota 8: each may hold half the area, so together they run it dry)
+    const rx = Receiver.create(ring, { mode, areaSize: 16 * 4096, bufferSize: 4096, recvQuota: 8 });
     const total = scaled(8) * MiB;
     const pairs = await Promise.all([0, 1].map(() => zcPair(ring)));
     const got = await Promise.all(
@@ -265,7 +266,8 @@ describe.each(MODES)('%s streams', (mode) => {
 
   it('a consumer that does not iterate: the area fills, then everything arrives', async () => {
     const ring = track(ringFor(mode));
-    const rx = Receiver.create(ring, { mode, areaSize: 8 * 4096, bufferSize: 4096 });
+    // recvQuota 8: the one stream may take the whole area
+    const rx = Receiver.create(ring, { mode, areaSize: 8 * 4096, bufferSize: 4096, recvQuota: 8 });
     const server = net.createServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;

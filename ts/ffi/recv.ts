@@ -16,7 +16,8 @@ export const recvTypes = {
     ring_entries: 'uint32_t',
     rxq: 'uint32_t',
     ifname: koffi.array('char', 16, 'String'),
-    reserved: koffi.array('uint32_t', 4),
+    recv_quota: 'uint32_t',
+    reserved: koffi.array('uint32_t', 3),
   }),
   zc_rx_info: koffi.struct('zc_rx_info', {
     mode: 'uint32_t',
@@ -29,11 +30,14 @@ export const recvTypes = {
     bgid: 'int32_t',
     held: 'uint32_t',
     active: 'uint32_t',
-    reserved: 'uint32_t',
+    paused: 'uint32_t',
     bytes: 'uint64_t',
     chunks: 'uint64_t',
     rearms: 'uint64_t',
     flushes: 'uint64_t',
+    quota: 'uint32_t',
+    reserved: 'uint32_t',
+    pauses: 'uint64_t',
   }),
   zc_rx: koffi.opaque('zc_rx'),
 };
@@ -46,7 +50,8 @@ export interface RxConfigStruct {
   ring_entries: number;
   rxq: number;
   ifname: string;
-  reserved: [number, number, number, number];
+  recv_quota: number;
+  reserved: [number, number, number];
 }
 
 /** JS shape of struct zc_rx_info as koffi decodes it. */
@@ -61,11 +66,14 @@ export interface RxInfoStruct {
   bgid: number;
   held: number;
   active: number;
-  reserved: number;
+  paused: number;
   bytes: number | bigint;
   chunks: number | bigint;
   rearms: number | bigint;
   flushes: number | bigint;
+  quota: number;
+  reserved: number;
+  pauses: number | bigint;
 }
 
 /** Typed view of the receive functions (contracts in libzc.h). */

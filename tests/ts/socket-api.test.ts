@@ -124,6 +124,20 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     peer.close();
   });
 
+  it('a socket that only writes: end(), the peer closes, close comes without anyone reading (as net.Socket)', async () => {
+    const peer = net.createServer((s) => {
+      s.resume();
+      s.on('end', () => s.end());
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    for (let i = 0; i < 100; i++) c.write(Buffer.alloc(4096, i));
+    c.end();
+    await once(c, 'close');
+    expect(c.bytesWritten).toBe(409600);
+    peer.close();
+  });
+
   it('destroy() closes with FIN, resetAndDestroy() with RST (seen by a node:net peer)', async () => {
     for (const reset of [false, true]) {
       const peer = net.createServer();

@@ -216,7 +216,11 @@ export class ZcSocket extends Duplex {
     end: (err): void => {
       if (this.destroyed) return;
       if (err) this.destroy(err);
-      else this.push(null);
+      else {
+        // As net.Socket does: read(0) lets 'end' come even if nothing consumes.
+        this.push(null);
+        this.read(0);
+      }
     },
   };
 
@@ -247,7 +251,13 @@ export class ZcSocket extends Duplex {
       return;
     }
     this.#engine.shutdown().then(
-      () => cb(),
+      () => {
+        // Read on after our FIN, as net.Socket always reads: the peer's FIN
+        // ends the readable side, and the socket closes (unless receive()
+        // owns the receiving or allowHalfOpen keeps it open).
+        if (!this.#reading && !this.destroyed) this.read(0);
+        cb();
+      },
       (e: unknown) => cb(e as Error),
     );
   }

@@ -33,6 +33,7 @@ export { ZcDatagram, type DatagramOptions } from './socket/datagram.ts';
 export { setDefaultBackend, backendStatus, type BackendPreference } from './socket/backend.ts';
 export type { Backend } from './socket/engine.ts';
 export type { SendResult } from './socket/types.ts';
+export { serve, FileServer, type ServeOptions, type ServeStats } from './serve/server.ts';
 export {
   sendFileStats,
   type FileSource,

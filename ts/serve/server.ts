@@ -377,7 +377,15 @@ export class FileServer {
       }
       c.write(head(status, fields, keepAlive), true);
       this.stats.bodyBytes += Number(length);
-      c.track(c.sock.sendFile(fd, { offset: start, length, method: this.#o.method }));
+      let body: Promise<unknown>;
+      try {
+        body = c.sock.sendFile(fd, { offset: start, length, method: this.#o.method });
+      } catch (e) {
+        // e.g. the file shrank since it was opened: the head promised
+        // Content-Length bytes that will not come, so the connection goes.
+        body = Promise.reject(e);
+      }
+      c.track(body);
     } finally {
       closeSync(fd); // sendFile holds its own duplicate
     }

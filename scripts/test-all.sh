@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# make test: every suite, one after another, even when one fails, then one
-# closing line that adds them up.  Each suite prints its own details.
+# make test: every stage, one after another, even when one fails, then the
+# wall time of each stage and one closing line that adds them up.  Each
+# stage prints its own details.
 #
-#   host C tests (plain, ASan+UBSan) -> vitest (this machine's Node, then
-#   Node 24) -> the npm package on Node 20/22/24/26 -> kernels -> patch
-#   checks (checkpatch, W=1) -> VM suites
+#   setup -> build -> host C tests (plain, ASan+UBSan) -> vitest (this
+#   machine's Node, then Node 24) -> the npm package on Node 20/22/24/26 ->
+#   kernels -> patch checks (checkpatch, W=1) -> VM suites
+#
+# `make test-full` runs the same with URING_ZC_FULL=1: suites whose complete
+# form is too slow for CI run it then (each suite says what it trims).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 total_pass=0 total_fail=0 failed=()
 summary=()
 details=()
+t_all=$(date +%s)
 
-# run NAME CMD...: run a suite, keep its output, pick its counts.
+# 754 -> "12m34s"
+dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# run NAME CMD...: run a stage, time it, keep its output, pick its counts.
 run() {
-	local name=$1 log rc p f
+	local name=$1 log rc p f t0 secs
 	shift
 	log=$(mktemp)
 	echo "=== $name: $*"
+	t0=$(date +%s)
 	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
+	secs=$(( $(date +%s) - t0 ))
 	# The suite's own closing counts: "N passed, N failed" (C, VM) or
 	# vitest's "Tests  N passed | N failed".
 	p=$(grep -aoE '([0-9]+) passed' "$log" | tail -n 1 | grep -oE '[0-9]+')
@@ -34,10 +44,12 @@ run() {
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	[ "$rc" = 0 ] || failed+=("$name")
-	summary+=("$(printf '%-10s %5s passed, %3s failed%s' "$name" "$p" "$f" \
+	summary+=("$(printf '%-10s %8s %5s passed, %3s failed%s' "$name" "$(dur "$secs")" "$p" "$f" \
 		"$([ "$rc" = 0 ] || echo "  (exit $rc)")")")
 }
 
+run setup scripts/setup.sh
+run build make build
 run c-tests make -C libzc test
 run c-asan make -C libzc test-asan
 run vitest npx vitest run
@@ -48,7 +60,7 @@ run patches scripts/patch-check.sh
 run vm scripts/vm-test.sh
 
 echo
-echo "=== make test summary"
+echo "=== make test summary: wall time and counts per stage"
 printf '  %s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "  failed: ${failed[*]}"
@@ -56,5 +68,6 @@ if [ ${#failed[@]} -gt 0 ]; then
 		[ -n "$d" ] && echo "$d"
 	done
 fi
+echo "  total $(dur $(( $(date +%s) - t_all ))) (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "make test: $total_pass passed, $total_fail failed"
 [ ${#failed[@]} = 0 ]

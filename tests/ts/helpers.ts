@@ -160,6 +160,10 @@ export function vmKb(field: 'VmPin' | 'VmLck' | 'VmRSS'): number {
   return Number(m[1]);
 }
 
+/** Default time a child may take: TCG on a shared 2-core machine made a
+ * 30 s limit kill a C compile in the VM (abi test, 2026-11-29). */
+const RUN_TIMEOUT_MS = IN_VM ? 120_000 : 30_000;
+
 /** Run a command; resolves { code, stdout, stderr } (never rejects on exit code). */
 export function run(
   cmd: string,
@@ -170,7 +174,7 @@ export function run(
     execFile(
       cmd,
       args,
-      { cwd: ROOT, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20 },
+      { cwd: ROOT, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? RUN_TIMEOUT_MS, maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
         const e = err as (Error & { code?: number | string; signal?: string }) | null;
         resolve({

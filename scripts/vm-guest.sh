@@ -9,14 +9,16 @@
 #
 # Protocol on stdout (parsed by vm-test.sh; everything else is human output):
 #   @@VM-START <kernel-release> uptime=<seconds since boot>
-#   @@STEP <name> <pass|fail|skip> <detail>
+#   @@STEP <name> <pass|fail|skip> <detail> [<seconds since begin>s]
 #   @@VM-DONE
 # Before each step the guest writes "uring-zc-vm: step <name> begin" into the
 # kernel log so scripts/dmesg-check.py can say which step a splat came from.
 #
 # Environment (set by vm-test.sh): URING_ZC_VM=1, URING_ZC_KERNEL,
 # URING_ZC_EXPECT_UNIFIED (1 on patched, 0 on stock), URING_ZC_SCALE (loop
-# scale factor for tests, < 1 under TCG), URING_ZC_STEP_TIMEOUT (seconds).
+# scale factor for tests, < 1 under TCG), URING_ZC_STEP_TIMEOUT (seconds),
+# URING_ZC_FULL=1 under `make test-full` (steps that trim themselves for CI
+# run their complete form).
 set -uo pipefail
 exec 2>&1
 
@@ -55,10 +57,10 @@ VITEST_HOOK_TIMEOUT=${URING_ZC_VM_HOOK_TIMEOUT_MS:-120000}
 ulimit -n 65536 2>/dev/null || true
 
 kmsg() { echo "uring-zc-vm: $*" > /dev/kmsg 2>/dev/null || true; }
-result() {	# name status detail...
+result() {	# name status detail...  (the step's wall time is appended)
 	local name=$1 st=$2
 	shift 2
-	echo "@@STEP $name $st $*"
+	echo "@@STEP $name $st $* [$((SECONDS - STEP_T0))s]"
 }
 banner() { printf '\n===== [%s] step %s: %s\n' "$KERNEL" "$1" "$2"; }
 
@@ -78,7 +80,9 @@ counts_of() {
 	grep -aoE '[0-9]+ passed, [0-9]+ failed' "$1" 2>/dev/null | tail -1
 }
 
+STEP_T0=$SECONDS
 begin() {	# name description
+	STEP_T0=$SECONDS
 	banner "$1" "$2"
 	kmsg "step $1 begin"
 	: > "$OUT/$1.log"
@@ -207,11 +211,17 @@ step_vitest() {
 step_probe() {
 	local name=probe rc want got
 	begin $name "uring-zc probe --json (expects unifiedNative=$([ "$URING_ZC_EXPECT_UNIFIED" = 1 ] && echo true || echo false))"
-	if [ ! -f ts/cli/main.ts ] || [ ! -x node_modules/.bin/tsx ]; then
-		result $name skip "ts/cli/main.ts or node_modules/.bin/tsx missing"
-		return
+	# vm-test.sh bundles the CLI on the host (build/vm-cli/cli.mjs); tsx is
+	# the fallback.
+	local cli=(node build/vm-cli/cli.mjs)
+	if [ ! -f build/vm-cli/cli.mjs ]; then
+		if [ ! -f ts/cli/main.ts ] || [ ! -x node_modules/.bin/tsx ]; then
+			result $name skip "ts/cli/main.ts or node_modules/.bin/tsx missing"
+			return
+		fi
+		cli=(node_modules/.bin/tsx ts/cli/main.ts)
 	fi
-	run_logged $name node_modules/.bin/tsx ts/cli/main.ts probe --json
+	run_logged $name "${cli[@]}" probe --json
 	rc=$?
 	if [ "$rc" != 0 ]; then
 		result $name fail "exit $rc (log: $OUT/$name.log)"

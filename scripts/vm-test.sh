@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make vm-test: run the uring-zc test suites inside virtme-ng VMs on the stock
-# and the patched 7.2 kernel (built by scripts/kernel-build.sh; `make vm-test`
-# builds them first).
+# and the patched 7.2 kernel (scripts/kernel-build.sh: Debian's prebuilt stock
+# kernel, our patched build; `make vm-test` gets them first).
 #
 #   scripts/vm-test.sh [stock|patched]...	(default: both)
 #
@@ -28,6 +28,9 @@
 #                            KVM hangs on the project's machines)
 #   URING_ZC_VM_MEMORY=4G    guest memory (KASAN needs it)
 #   URING_ZC_VM_CPUS=2       guest CPUs
+#   URING_ZC_VM_PARALLEL=1   boot the kernels' VMs side by side (0: one after
+#                            the other); their output lines carry [stock] /
+#                            [patched] prefixes
 #   URING_ZC_VM_TIMEOUT=2400 seconds one VM may take before it is killed
 #   URING_ZC_SCALE           loop scale for tests in the guest (0.1 under
 #                            TCG, 1 under KVM)
@@ -45,15 +48,18 @@ MEMORY=${URING_ZC_VM_MEMORY:-4G}
 CPUS=${URING_ZC_VM_CPUS:-2}
 VM_TIMEOUT=${URING_ZC_VM_TIMEOUT:-2400}
 JOBS=${URING_ZC_JOBS:-2}
+PARALLEL=${URING_ZC_VM_PARALLEL:-1}
 
 log() { printf 'vm-test: [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # ---- step bookkeeping ---------------------------------------------------------
-STEPS=()	# "scope<TAB>name<TAB>status<TAB>detail"
+# Each scope (host, stock, patched) appends "scope<TAB>name<TAB>status<TAB>detail"
+# lines to its own file, so VMs running side by side can record.
+steps_file() { echo "$RESULTS/steps.$1.tsv"; }
 record() {	# scope name pass|fail|skip detail...
 	local scope=$1 name=$2 st=$3
 	shift 3
-	STEPS+=("$scope"$'\t'"$name"$'\t'"$st"$'\t'"$*")
+	printf '%s\t%s\t%s\t%s\n' "$scope" "$name" "$st" "$*" >> "$(steps_file "$scope")"
 	printf 'vm-test: %-8s %-18s %s  %s\n' "$scope" "$name" "$(echo "$st" | tr a-z A-Z)" "$*"
 }
 
@@ -81,6 +87,8 @@ else
 fi
 
 # ---- host steps ---------------------------------------------------------------
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/steps.*.tsv
 log "dmesg matcher self-test"
 if out=$(python3 scripts/dmesg-check.py --self-test 2>&1); then
 	record host dmesg-selftest pass "$(echo "$out" | tail -1 | sed 's/^dmesg-check: self-test //')"
@@ -106,7 +114,6 @@ host_build() {	# name dir targets...
 		record host "$name" fail "make -C $dir $* failed (log: $lf)"
 	fi
 }
-mkdir -p "$RESULTS"
 # libzc: the library and its test programs (the `test` target's
 # prerequisites, without running them: `make -C libzc test` ran them on the
 # host already in `make test`).
@@ -120,6 +127,19 @@ if [ -f libzc/Makefile ]; then
 fi
 host_build build-libzc libzc "${libzc_targets[@]}"
 host_build build-kernel-tests tests/kernel
+# The CLI as one plain ESM file, so the guest's probe step is `node cli.mjs`
+# (tsx transforms the sources at every start: a minute and more under TCG).
+if [ -x node_modules/.bin/esbuild ] && [ -f ts/cli/main.ts ]; then
+	log "bundling ts/cli/main.ts"
+	if node_modules/.bin/esbuild ts/cli/main.ts --bundle --platform=node --format=esm \
+		--target=node20 --packages=external --log-level=warning \
+		--outfile=build/vm-cli/cli.mjs >"$RESULTS/host-build-cli.log" 2>&1; then
+		record host build-cli pass "esbuild ts/cli/main.ts -> build/vm-cli/cli.mjs"
+	else
+		cat "$RESULTS/host-build-cli.log"
+		record host build-cli fail "esbuild ts/cli/main.ts failed (log: $RESULTS/host-build-cli.log)"
+	fi
+fi
 
 # ---- one VM per kernel --------------------------------------------------------
 run_vm() {
@@ -134,7 +154,7 @@ run_vm() {
 	log "$k: booting $img under $accel_name ($CPUS CPUs, $MEMORY, timeout ${VM_TIMEOUT}s)"
 	local envs=(URING_ZC_VM=1 "URING_ZC_SCALE=$scale" "PATH=$PATH")
 	local v
-	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS; do
+	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS URING_ZC_FULL; do
 		[ -n "${!v:-}" ] && envs+=("$v=${!v}")
 	done
 	local cmd
@@ -201,15 +221,28 @@ run_vm() {
 	echo "$secs" > "$out/seconds"
 }
 
-for k in "${kernels[@]}"; do
-	run_vm "$k"
-done
+if [ "$PARALLEL" = 1 ] && [ ${#kernels[@]} -gt 1 ]; then
+	log "running the ${kernels[*]} VMs side by side (URING_ZC_VM_PARALLEL=0: one after the other)"
+	pids=()
+	for k in "${kernels[@]}"; do
+		run_vm "$k" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+else
+	for k in "${kernels[@]}"; do
+		run_vm "$k"
+	done
+fi
 
 # ---- summary ------------------------------------------------------------------
 passed=0 failed=0 skipped=0
 echo
 echo "vm-test: summary ($accel_name, URING_ZC_SCALE=$scale; results in $RESULTS)"
-for s in "${STEPS[@]}"; do
+for k in "${kernels[@]}"; do
+	[ -s "$(steps_file "$k")" ] || record "$k" finish fail "the VM runner recorded nothing"
+done
+while IFS= read -r s; do
 	IFS=$'\t' read -r scope name st detail <<<"$s"
 	case $st in
 	pass) passed=$((passed + 1)) ;;
@@ -217,7 +250,7 @@ for s in "${STEPS[@]}"; do
 	skip) skipped=$((skipped + 1)) ;;
 	esac
 	printf '  %-8s %-18s %-5s %s\n' "$scope" "$name" "$(echo "$st" | tr a-z A-Z)" "$detail"
-done
+done < <(for sc in host "${kernels[@]}"; do cat "$(steps_file "$sc")" 2>/dev/null; done)
 for k in "${kernels[@]}"; do
 	[ -f "$RESULTS/$k/seconds" ] && echo "vm-test: $k VM: $(cat "$RESULTS/$k/seconds")s"
 done

@@ -7,7 +7,7 @@
 #	image is <dir>/arch/x86/boot/bzImage); exit 1 if it is not built or
 #	is out of date with respect to its inputs.
 #
-# Both kernels share one config: `vng --kconfig` plus scripts/kernel.config.
+# Both kernels share one config: scripts/kernel.config on top of allnoconfig.
 # "patched" is the same source with patches/*.patch (the cover letter aside)
 # applied with git am.  Trees live outside the repository, under
 #   ${URING_ZC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/uring-zc}/kernel/{stock,patched}
@@ -30,7 +30,7 @@ NEED_VERSION=7.2	# upstream series the patches are written against
 FRAGMENT=$REPO/scripts/kernel.config
 UAPI_HEADER=$REPO/libzc/zc_uapi.h
 # Bump when the way a tree is configured or built changes.
-RECIPE=3
+RECIPE=4
 JOBS=${URING_ZC_JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
@@ -189,15 +189,13 @@ configure_tree() {
 		return 0
 	fi
 	rm -f "$t/.uring-zc-config"
-	log "$which: configuring (vng --kconfig + scripts/kernel.config)"
-	# vng only writes a fresh config when there is none.
+	log "$which: configuring (allnoconfig + scripts/kernel.config)"
 	rm -f "$t/.config"
-	(cd "$t" && vng --kconfig --config "$FRAGMENT") >"$KROOT/$which.config.log" 2>&1 ||
-		{ tail -20 "$KROOT/$which.config.log" >&2; die "$which: vng --kconfig failed"; }
-	# vng appends its own defaults after the fragment; the fragment wins.
-	(cd "$t" && scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" &&
-		make olddefconfig) >>"$KROOT/$which.config.log" 2>&1 ||
-		{ tail -20 "$KROOT/$which.config.log" >&2; die "$which: merging $FRAGMENT failed"; }
+	# allnoconfig with the fragment as KCONFIG_ALLCONFIG: every option the
+	# fragment does not ask for (or need) stays off.
+	(cd "$t" && scripts/kconfig/merge_config.sh -n "$FRAGMENT" &&
+		make olddefconfig) >"$KROOT/$which.config.log" 2>&1 ||
+		{ tail -20 "$KROOT/$which.config.log" >&2; die "$which: configuring from $FRAGMENT failed"; }
 	while IFS= read -r line; do
 		case $line in
 		CONFIG_*=*)

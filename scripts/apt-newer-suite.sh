@@ -49,9 +49,9 @@ fi
 		echo "Pin-Priority: 990"
 	done
 } >"$pref.new"
+# Pins take effect without an update.
 if ! cmp -s "$pref.new" "$pref"; then
 	mv "$pref.new" "$pref"
-	changed=1
 else
 	rm -f "$pref.new"
 fi

@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# Build the two test kernels of uring-zc from Debian's linux-source-7.2:
+# The two test kernels of uring-zc, both Linux 7.2 from Debian:
 #
-#   scripts/kernel-build.sh {stock|patched|all}   build (or just confirm) them
+#   scripts/kernel-build.sh {stock|patched|all}   build/fetch (or just confirm) them
 #   scripts/kernel-build.sh --image {stock|patched}
-#	print the kernel build directory (what `vng --run <dir>` takes; the
-#	image is <dir>/arch/x86/boot/bzImage); exit 1 if it is not built or
-#	is out of date with respect to its inputs.
+#	print what `vng --run` takes for that kernel (a kernel build directory,
+#	or Debian's vmlinuz with its modules beside it); exit 1 if it is not
+#	there or is out of date with respect to its inputs.
+#   scripts/kernel-build.sh --stock-packages
+#	print the Debian packages the stock kernel comes from (scripts/setup.sh
+#	pins them by name).
 #
-# Both kernels share one config: scripts/kernel.config on top of allnoconfig.
-# "patched" is the same source with patches/*.patch (the cover letter aside)
-# applied with git am.  Trees live outside the repository, under
-#   ${URING_ZC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/uring-zc}/kernel/{stock,patched}
-# and are built in place, with ccache.  Each tree remembers the key of its
-# last successful build (source package version, patches, config fragment,
-# build recipe); an unchanged key costs nothing, a patch edit costs an
-# incremental rebuild of the touched files plus a relink.
+# patched: Debian's linux-source-7.2 with patches/*.patch (the cover letter
+# aside) applied with git am, configured by scripts/kernel.config on top of
+# allnoconfig (KASAN, lockdep and only what the VM suites need), built with
+# ccache.
+# stock: by default (URING_ZC_STOCK=debian) Debian's own prebuilt kernel of
+# the same upstream version and Debian revision as linux-source-7.2
+# (linux-{binary,modules,base}-<abi>-amd64, fetched with
+# apt-get download, never installed on the host): the kernel users run, and
+# nothing to build.  Only the modules the fragment's options need are kept
+# (so udev in the guest does not spend half a minute loading drivers for
+# devices no test uses).  URING_ZC_STOCK=build builds the stock kernel from
+# the pristine source with the patched kernel's config instead.
+#
+# Trees live outside the repository, under
+#   ${URING_ZC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/uring-zc}/kernel/{stock,patched,stock-debian}
+# and are built in place.  Each remembers the key of its last successful build
+# (source package version, patches, config fragment, build recipe); an
+# unchanged key costs nothing, a patch edit costs an incremental rebuild of
+# the touched files plus a relink.
 #
 # Environment: URING_ZC_CACHE (cache root), URING_ZC_JOBS (make -j, default
-# nproc), CCACHE_DIR (default <cache>/ccache).
+# nproc), CCACHE_DIR (default <cache>/ccache), URING_ZC_STOCK (debian|build).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +45,13 @@ FRAGMENT=$REPO/scripts/kernel.config
 UAPI_HEADER=$REPO/libzc/zc_uapi.h
 # Bump when the way a tree is configured or built changes.
 RECIPE=4
+STOCK=${URING_ZC_STOCK:-debian}
+DEB_FLAVOUR=amd64
+# The modules of Debian's kernel that the options of scripts/kernel.config
+# need (Debian builds them as modules; the fragment builds them in): the 9p
+# root and overlayfs virtme-ng mounts, virtio net/block, loop + ext4, veth,
+# dummy.  Their dependencies are kept too.
+DEB_MODULES="9p 9pnet 9pnet_virtio overlay virtio_net virtio_blk loop ext4 veth dummy"
 JOBS=${URING_ZC_JOBS:-$(nproc)}
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
@@ -49,7 +70,7 @@ die() { echo "kernel-build: error: $*" >&2; exit 1; }
 log() { printf 'kernel-build: [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 usage() {
-	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -264,13 +285,104 @@ build_one() {
 	log "$which: kernel $(cat "$t/.uring-zc-release") ready: $t (vng --run $t)"
 }
 
+# ---- stock = Debian's prebuilt kernel -----------------------------------------
+
+# Debian's ABI name for source version $1 (7.2.13-1 -> 7.2.13+deb14-amd64),
+# from apt's package lists.
+deb_abi() {
+	local up=${1%%-*} names
+	names=$(apt-cache pkgnames "linux-binary-$up+" 2>/dev/null |
+		grep -E "^linux-binary-${up//./\\.}\+[a-z0-9.]+-$DEB_FLAVOUR\$" | sort -u || true)
+	[ -n "$names" ] || die "no Debian package linux-binary-$up+*-$DEB_FLAVOUR in apt's lists" \
+		"(the prebuilt stock kernel): run 'make setup' (scripts/setup.sh), or build the" \
+		"stock kernel from source with URING_ZC_STOCK=build"
+	[ "$(echo "$names" | wc -l)" = 1 ] || die "several Debian stock kernels match: $(echo $names)"
+	echo "${names#linux-binary-}"
+}
+
+deb_tree() { echo "$KROOT/stock-debian"; }
+
+deb_key() {	# ver abi
+	echo "debian=$2 src=$1 recipe=$RECIPE modules=$(echo "$DEB_MODULES" | sha256sum | cut -c1-16)"
+}
+
+deb_image() { echo "$(deb_tree)/usr/lib/modules/$1/vmlinuz"; }
+
+deb_ok() {	# ver abi
+	local t
+	t=$(deb_tree)
+	[ -f "$t/.uring-zc-key" ] && [ "$(cat "$t/.uring-zc-key")" = "$(deb_key "$1" "$2")" ] &&
+		[ -f "$(deb_image "$2")" ]
+}
+
+# Keep the modules named in DEB_MODULES and what they depend on; drop the
+# rest, so the guest's udev has nothing else to load.
+deb_prune_modules() {	# root abi
+	local root=$1 abi=$2 md keep m line dep n
+	md=$root/lib/modules/$abi
+	depmod -a -b "$root" "$abi"
+	keep=$(mktemp)
+	for m in $DEB_MODULES; do
+		line=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$md/modules.dep" | head -1)
+		[ -n "$line" ] || { rm -f "$keep"; die "stock: Debian's kernel $abi has no module $m (DEB_MODULES)"; }
+		for dep in $line; do echo "${dep%:}"; done
+	done | sort -u > "$keep"
+	n=$( (cd "$md" && find kernel -name '*.ko*' -type f | sort | comm -23 - "$keep" |
+		tee >(xargs -r rm -f) | wc -l) )
+	find "$md/kernel" -type d -empty -delete
+	log "stock: kept $(wc -l < "$keep") of Debian's modules ($n dropped): $(sed 's|.*/||; s|\.ko.*||' "$keep" | tr '\n' ' ')"
+	rm -f "$keep"
+	depmod -a -b "$root" "$abi"
+}
+
+fetch_debian_stock() {	# ver
+	local ver=$1 abi t tmp p
+	abi=$(deb_abi "$ver")
+	t=$(deb_tree)
+	if deb_ok "$ver" "$abi"; then
+		log "stock: up to date (Debian $abi $ver): $(deb_image "$abi")"
+		return 0
+	fi
+	command -v depmod >/dev/null || die "depmod (kmod) missing: run 'make setup'"
+	tmp=$t.tmp
+	rm -rf "$t" "$tmp"
+	mkdir -p "$tmp/debs" "$tmp/root"
+	log "stock: fetching Debian's prebuilt kernel $abi $ver (apt-get download)"
+	# Exactly the source's version: stock and patched are the same code.
+	(cd "$tmp/debs" && apt-get -q -o APT::Sandbox::User=root download \
+		"linux-binary-$abi=$ver" "linux-modules-$abi=$ver" "linux-base-$abi=$ver") >"$KROOT/stock.fetch.log" 2>&1 ||
+		{ tail -5 "$KROOT/stock.fetch.log" >&2
+		  die "stock: cannot download Debian's linux-binary-$abi=$ver (same version as $SRC_PKG);" \
+		      "run 'make setup', or build the stock kernel with URING_ZC_STOCK=build"; }
+	for p in "$tmp"/debs/*.deb; do
+		dpkg-deb -x "$p" "$tmp/root"
+	done
+	rm -rf "$tmp/debs"
+	[ -f "$tmp/root/usr/lib/modules/$abi/vmlinuz" ] || die "stock: no usr/lib/modules/$abi/vmlinuz in Debian's packages"
+	deb_prune_modules "$tmp/root/usr" "$abi"
+	mv "$tmp/root" "$t"
+	rmdir "$tmp"
+	echo "$abi" > "$t/.uring-zc-release"
+	deb_key "$ver" "$abi" > "$t/.uring-zc-key"
+	log "stock: Debian kernel $abi ready: $(deb_image "$abi")"
+}
+
 main() {
-	local ver which t
+	local ver which t abi
 	case ${1:-} in
 	--image)
 		which=${2:-}
 		case $which in stock | patched) ;; *) usage ;; esac
 		ver=$(check_source)
+		if [ "$which" = stock ] && [ "$STOCK" = debian ]; then
+			abi=$(deb_abi "$ver")
+			if ! deb_ok "$ver" "$abi"; then
+				echo "kernel-build: Debian's stock kernel $abi is not fetched or out of date: run scripts/kernel-build.sh stock" >&2
+				exit 1
+			fi
+			deb_image "$abi"
+			exit 0
+		fi
 		t=$(tree_of "$which")
 		if ! built_ok "$which" "$(key_of "$which" "$ver")"; then
 			echo "kernel-build: the $which kernel is not built or out of date: run scripts/kernel-build.sh $which" >&2
@@ -278,7 +390,13 @@ main() {
 		fi
 		echo "$t"
 		;;
+	--stock-packages)
+		ver=$(check_source)
+		abi=$(deb_abi "$ver")
+		echo "linux-binary-$abi linux-modules-$abi linux-base-$abi"
+		;;
 	stock | patched | all)
+		case $STOCK in debian | build) ;; *) die "URING_ZC_STOCK=$STOCK: want debian or build" ;; esac
 		command -v ccache >/dev/null || die "ccache missing: run 'make setup'"
 		command -v vng >/dev/null || die "vng (virtme-ng) missing: run 'make setup'"
 		ver=$(check_source)
@@ -288,12 +406,14 @@ main() {
 			log "waiting for another kernel-build.sh to finish"
 			flock 9
 		fi
-		if [ "$1" = all ]; then
-			build_one stock "$ver"
-			build_one patched "$ver"
-		else
-			build_one "$1" "$ver"
+		if [ "$1" != patched ]; then
+			if [ "$STOCK" = debian ]; then
+				fetch_debian_stock "$ver"
+			else
+				build_one stock "$ver"
+			fi
 		fi
+		[ "$1" = stock ] || build_one patched "$ver"
 		;;
 	*) usage ;;
 	esac

@@ -52,6 +52,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 fi
 
+# The stock test kernel is Debian's prebuilt one of the source's version:
+# scripts/kernel-build.sh downloads it (apt-get download; never installed on
+# this machine).  Pin its packages by name too.
+if [ "$(id -u)" = 0 ] && stock_pkgs=$(scripts/kernel-build.sh --stock-packages 2>/dev/null) &&
+	! grep -qx "Package: ${stock_pkgs%% *}" "/etc/apt/preferences.d/uring-zc-$newer_suite" 2>/dev/null; then
+	# shellcheck disable=SC2086
+	scripts/apt-newer-suite.sh "$newer_suite" "${newer_pkgs[@]}" $stock_pkgs
+fi
+
 ver=$(pkg-config --modversion liburing)
 case $ver in
 2.1[2-9]*|2.[2-9][0-9]*|[3-9].*) ;;

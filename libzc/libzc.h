@@ -189,9 +189,10 @@ ZC_API int zc_shutdown(struct zc_ring *r, int fd, int how,
  */
 ZC_API int zc_close(struct zc_ring *r, int fd, uint64_t user_data);
 /* The caller gives up on fd (an abortive close): its queued sends finish
- * with -ECANCELED now, and a following zc_close()/zc_shutdown() is issued at
- * once instead of after the sends in flight.  Needed with the kernel's
- * unified sends: their CQE waits for the buffers, which a reset frees. */
+ * with -ECANCELED now, later sends fail at once with -ECANCELED, and a
+ * following zc_close()/zc_shutdown() is issued at once instead of after
+ * the sends in flight.  Needed with the kernel's unified sends: their CQE
+ * waits for the buffers, which a reset frees. */
 ZC_API int zc_sock_abort(struct zc_ring *r, int fd);
 /* Forget what libzc knows about fd (caller closed it another way);
  * -EBUSY while sends of fd are queued or in flight. */

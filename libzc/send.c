@@ -551,8 +551,9 @@ static int queue_send(struct zc_ring *r, struct zc_req *req)
 		zc_req_put(r, req);
 		return ret;
 	}
-	if (s->closing) {
-		/* Never issue a send against a number being closed. */
+	if (s->closing || s->aborted) {
+		/* Never issue a send against a number being closed, nor on
+		 * a socket the caller gave up on (it is about to close). */
 		zc_req_put(r, req);
 		return -ECANCELED;
 	}

@@ -242,6 +242,9 @@ static void reuse(uint32_t rf, int in_kernel)
 		shutdown(tx_a, SHUT_RDWR);
 	}
 	CHECK_EQ(zc_sock_abort(r, tx_a), 0);
+	/* given up on: sends between the abort and the close are refused
+	 * too (they would go after the close, which does not wait) */
+	CHECK_EQ(zc_send(r, tx_a, mem, 10, 0, 2), -ECANCELED);
 	CHECK_EQ(zc_close(r, tx_a, 1), 0);
 	CHECK(zc_submit(r) >= 0);
 	/* a stale sender of A */

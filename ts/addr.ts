@@ -112,6 +112,12 @@ export function decodeSockaddr(b: Uint8Array): SocketAddress | null {
     const o = IN6.fields.sin6_addr.offset;
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(o + i * 2).toString(16));
+    const port = buf.readUInt16BE(IN6.fields.sin6_port.offset);
+    // An IPv4 peer of a dual-stack socket, written as Node writes it.
+    if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff') {
+      const v4 = `${buf[o + 12]}.${buf[o + 13]}.${buf[o + 14]}.${buf[o + 15]}`;
+      return { address: `::ffff:${v4}`, port, family: 6 };
+    }
     // Compress the longest zero run.
     let best = -1;
     let bestLen = 0;
@@ -132,7 +138,7 @@ export function decodeSockaddr(b: Uint8Array): SocketAddress | null {
       bestLen > 1
         ? `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`
         : groups.join(':');
-    return { address: text, port: buf.readUInt16BE(IN6.fields.sin6_port.offset), family: 6 };
+    return { address: text, port, family: 6 };
   }
   return null;
 }

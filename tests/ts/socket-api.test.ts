@@ -96,6 +96,23 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
+  it('listen(port) with no host: every address, dual-stack; IPv4 peers look as in Node', async () => {
+    const server = createServer(opts());
+    server.listen(0);
+    await once(server, 'listening');
+    expect(server.address()).toMatchObject({ address: '::', family: 'IPv6' });
+    const accepted = server.accept();
+    const c = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const s = await accepted;
+    expect(s.remoteAddress).toBe('::ffff:127.0.0.1');
+    expect(s.remoteFamily).toBe('IPv6');
+    expect(s.remotePort).toBe(c.localPort);
+    expect(s.localAddress).toBe('::ffff:127.0.0.1');
+    c.destroy();
+    s.destroy();
+    await server.close();
+  });
+
   it('end() is a half-close: with allowHalfOpen the peer still answers after our FIN', async () => {
     const server = await listening({ ...opts(), allowHalfOpen: true });
     server.on('connection', (s: ZcSocket) => {

@@ -17,7 +17,7 @@ import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } fro
 import { connectFd, openStream, resolveHost } from './factories.ts';
 import { SendLane } from './lane.ts';
 import { releaseFile, sendFileOnRing, type FileSpec, type SendFileResult } from './send-file.ts';
-import { BufReader, SocketReader } from './reader.ts';
+import { SocketReader } from './reader.ts';
 import { ringOp } from './ring-op.ts';
 import { localAddressOf, peerAddressOf, setIntOption, setKeepAlive } from './sockopt.ts';
 import type { SendResult } from './types.ts';
@@ -31,7 +31,7 @@ export class UringEngine implements SocketEngine, RingResource {
   #lane: SendLane | null = null;
   readonly #defaults: SendOptions;
   readonly #recvOptions: ReceiveOptionsInput | undefined;
-  #reader: SocketReader | BufReader | null = null;
+  #reader: SocketReader | null = null;
   #fast: RecvStream | null = null;
   #refed = true;
   /** the owner's reaction to a ring teardown */
@@ -179,10 +179,7 @@ export class UringEngine implements SocketEngine, RingResource {
       return;
     }
     if (this.#fast) return; // receive() owns the socket's receive
-    this.#reader =
-      process.env['URING_ZC_DUPLEX_RECV'] === 'buf'
-        ? new BufReader(this.ring, this.#fd, target)
-        : new SocketReader(this.ring, this.#fd, target, this.#recvOptions);
+    this.#reader = new SocketReader(this.ring, this.#fd, target, this.#recvOptions);
     if (!this.#refed) this.#reader.ref(false);
   }
 

@@ -37,7 +37,7 @@ stock) expect_flag=--expect-stock ;;
 patched) expect_flag=--expect-unified ;;
 *) echo "vm-guest: unknown kernel '$KERNEL'" >&2; exit 2 ;;
 esac
-STEP_TIMEOUT=${URING_ZC_STEP_TIMEOUT:-1200}
+STEP_TIMEOUT=${URING_ZC_STEP_TIMEOUT:-1800}
 export URING_ZC_VM=1 URING_ZC_KERNEL=$KERNEL
 export URING_ZC_EXPECT_UNIFIED=${URING_ZC_EXPECT_UNIFIED:-$([ "$KERNEL" = patched ] && echo 1 || echo 0)}
 export URING_ZC_SCALE=${URING_ZC_SCALE:-0.1}

@@ -33,6 +33,10 @@ static int op_queue(struct zc_ring *r, const struct zc_batch_op *op)
 		return zc_sendv_fixed(r, op->fd, pool,
 				      (const struct zc_span *)(uintptr_t)op->addr,
 				      op->n, op->flags, op->user_data);
+	case ZC_BATCH_RX_RELEASE:
+		return zc_rx_release_batch(r, (struct zc_rx *)(uintptr_t)op->rx,
+					   (const uint64_t *)(uintptr_t)op->addr,
+					   op->n);
 	default:
 		return -EINVAL;
 	}
@@ -41,17 +45,19 @@ static int op_queue(struct zc_ring *r, const struct zc_batch_op *op)
 int zc_flush_batch(struct zc_ring *r, const struct zc_batch_op *ops, uint32_t n,
 		 int32_t *rcs, struct zc_completion *out, uint32_t max)
 {
+	int full = 0;
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
-		int rc = op_queue(r, &ops[i]);
-
-		rcs[i] = rc;
-		if (rc == -EAGAIN || rc == -EBUSY) {
-			while (++i < n)
-				rcs[i] = rc;
-			break;
+		/* After the first -EAGAIN no request is tried (order); releases
+		 * take no request slot and always run. */
+		if (full && ops[i].kind != ZC_BATCH_RX_RELEASE) {
+			rcs[i] = full;
+			continue;
 		}
+		rcs[i] = op_queue(r, &ops[i]);
+		if (rcs[i] == -EAGAIN || rcs[i] == -EBUSY)
+			full = rcs[i];
 	}
 	return zc_flush(r, out, max);
 }

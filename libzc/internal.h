@@ -239,5 +239,8 @@ void zc_recv_cancel_parked(struct zc_ring *r);
 /* recv.c (hook added by the receive path): zc_close() ends fd's receive */
 void zc_recv_cancel_fd(struct zc_ring *r, int fd);
 void zc_recv_probe(struct zc_probe *p);	/* fills receive caps */
+/* recv.c: zc_rx_release_many() for zc_flush_batch(), -EXDEV if rx is not r's */
+int zc_rx_release_batch(struct zc_ring *r, struct zc_rx *rx,
+			const uint64_t *offs, uint32_t n);
 
 #endif /* LIBZC_INTERNAL_H */

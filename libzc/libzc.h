@@ -400,6 +400,8 @@ enum zc_batch_kind {
 	ZC_BATCH_SEND_FIXED	= 2,	/* zc_send_fixed(fd, pool, buf, off, len, flags) */
 	ZC_BATCH_SENDMSG	= 3,	/* zc_sendmsg(fd, iov = addr, n, dest, dest_len, flags) */
 	ZC_BATCH_SENDV_FIXED	= 4,	/* zc_sendv_fixed(fd, pool, spans = addr, n, flags) */
+	ZC_BATCH_RX_RELEASE	= 5,	/* zc_rx_release_many(rx, offs = addr, n): no record,
+					 * rcs = its result; -EXDEV: rx of another ring */
 };
 
 /* One request; addresses as 64-bit integers.  72 bytes. */
@@ -407,12 +409,16 @@ struct zc_batch_op {
 	uint32_t kind;		/* enum zc_batch_kind */
 	int32_t	 fd;
 	uint64_t user_data;
-	uint64_t addr;		/* SEND: the data; SENDMSG: iovecs; SENDV_FIXED: spans */
+	uint64_t addr;		/* SEND: the data; SENDMSG: iovecs; SENDV_FIXED: spans;
+				 * RX_RELEASE: uint64_t chunk offsets (records' aux) */
 	uint64_t len;		/* SEND, SEND_FIXED: bytes */
-	uint64_t pool;		/* SEND_FIXED, SENDV_FIXED: struct zc_pool * */
+	union {
+		uint64_t pool;	/* SEND_FIXED, SENDV_FIXED: struct zc_pool * */
+		uint64_t rx;	/* RX_RELEASE: struct zc_rx * */
+	};
 	uint64_t dest;		/* SENDMSG: destination sockaddr, 0: none */
 	uint32_t flags;		/* enum zc_send_flags */
-	uint32_t n;		/* SENDMSG: iovecs; SENDV_FIXED: spans */
+	uint32_t n;		/* SENDMSG: iovecs; SENDV_FIXED: spans; RX_RELEASE: offsets */
 	uint32_t buf;		/* SEND_FIXED: buffer index */
 	uint32_t off;		/* SEND_FIXED: offset in that buffer */
 	uint32_t dest_len;	/* SENDMSG: destination length */
@@ -422,10 +428,12 @@ struct zc_batch_op {
 /*
  * Queue ops[0..n) in order, then do what zc_flush() does (submit, reap up
  * to max records into out; max 0 leaves them for a later reap).  rcs[i]
- * gets what the call named by ops[i].kind returned: 0, or -errno with
- * nothing queued for it (-EINVAL for an unknown kind).  At the first
- * -EAGAIN or -EBUSY (max_requests in flight) the rest are not tried and get
- * that code too: queue them again after reaping; stream order holds.
+ * gets what the call named by ops[i].kind returned: 0 (RX_RELEASE: the
+ * count released), or -errno with nothing queued for it (-EINVAL for an
+ * unknown kind).  At the first
+ * -EAGAIN or -EBUSY (max_requests in flight) the requests after it are not
+ * tried and get that code too: queue them again after reaping; stream
+ * order holds.  RX_RELEASE descriptors take no request and always run.
  * Iovecs, spans and destinations are read during the call only.  Returns
  * the records copied, or -errno from the ring (rcs filled either way).
  */

@@ -941,6 +941,15 @@ int zc_rx_release_many(struct zc_rx *rx, const uint64_t *offs, uint32_t n)
 	return bad ? bad : (int)done;
 }
 
+/* zc_flush_batch(): releases for an area of ring r only */
+int zc_rx_release_batch(struct zc_ring *r, struct zc_rx *rx,
+			const uint64_t *offs, uint32_t n)
+{
+	if (!rx || rx->r != r)
+		return -EXDEV;
+	return zc_rx_release_many(rx, offs, n);
+}
+
 int zc_rx_release(struct zc_rx *rx, uint64_t off)
 {
 	int ret = zc_rx_release_many(rx, &off, 1);

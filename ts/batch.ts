@@ -128,6 +128,19 @@ export class BatchQueue {
     this.#u32[w + W_N] = n;
   }
 
+  /** zc_rx_release_many(rx, offsets at ext offset `vec`, n): no record */
+  rxRelease(rx: number, vec: number, n: number): void {
+    const w = this.#begin(BATCH_KIND.RX_RELEASE, -1, 0, 0, 0);
+    this.#u64(w + W_POOL, rx);
+    this.#u64(w + W_ADDR, this.#extAddr + vec);
+    this.#u32[w + W_N] = n;
+  }
+
+  /** Copy n 32-bit words to ext offset `at` (16-byte aligned by reserve()). */
+  words(at: number, src: Uint32Array, n: number): void {
+    this.#extU32.set(n === src.length ? src : src.subarray(0, n), at >>> 2);
+  }
+
   /** Room for `bytes` in ext (16-byte aligned): its offset, or -1 when full. */
   reserve(bytes: number): number {
     const at = this.#extUsed;

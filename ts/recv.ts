@@ -34,7 +34,7 @@ import { COMP_FLAGS, ERRNO, RING_FLAGS, RX_MODE as RX } from './ffi/abi.gen.ts';
 import type { NativePointer } from './ffi/libzc.ts';
 import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
 import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue, type ErrorDetails } from './errors.ts';
-import type { Completion, Ring, RingRequest, RingResource } from './ring.ts';
+import type { BatchedOp, BatchQueue, Completion, Ring, RingRequest, RingResource } from './ring.ts';
 
 /** Receive modes, fastest first. */
 export const RECV_MODES = ['zcrx', 'zcrx-nodev', 'bufring'] as const;
@@ -355,9 +355,39 @@ export class Receiver implements RingResource {
     this.#rel32[i + 1] = (off - lo) / 2 ** 32;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(() => this.flushReleases());
+      // Given back with the ring's flush of this tick, in its one FFI call.
+      this.ring.beforeFlush(this.#releaseHook);
     }
   }
+
+  readonly #releaseHook = (): void => {
+    this.#flushScheduled = false;
+    if (this.#nrel > 0) this.ring.enqueueBatchedOp(this.#releaseOp);
+  };
+
+  /** The tick's releases as one RX_RELEASE descriptor of the ring's batch. */
+  readonly #releaseOp: BatchedOp = {
+    describe: (q: BatchQueue): boolean => {
+      const n = this.#nrel;
+      if (q.full || !this.#ptr || n === 0) return false;
+      const at = q.reserve(n * 8);
+      if (at < 0) return false;
+      q.words(at, this.#rel32, 2 * n);
+      q.rxRelease((this.#ptrNum ??= Number(this.ring.libc.address(this.#ptr))), at, n);
+      this.#nrel = 0;
+      return true;
+    },
+    result: (rc: number): void => {
+      if (rc < 0) {
+        // Chunks are checked in JS first: this is a bug, not a user error.
+        queueMicrotask(() => {
+          throw new ZcError({ errno: rc, op: 'recv.release', hint: 'libzc refused a chunk release (internal error)' });
+        });
+      }
+    },
+    direct: (): void => this.flushReleases(),
+  };
+  #ptrNum: number | undefined;
 
   /** Hand released chunks to the kernel now (normally automatic, once per tick). */
   flushReleases(): void {

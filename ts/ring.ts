@@ -62,6 +62,18 @@ export interface BatchedRequest extends RingRequest {
   refused(err: ZcError): void;
 }
 
+/**
+ * Work libzc does from a descriptor that is no request (no record):
+ * RX_RELEASE.  `result` gets what libzc returned; `direct` does the work
+ * by itself when the batch could not take it.
+ * @internal
+ */
+export interface BatchedOp {
+  describe(q: BatchQueue): boolean;
+  result(rc: number): void;
+  direct(): void;
+}
+
 const WORD = 2 ** 32;
 
 /** Counters for benchmarks and tests. */
@@ -171,7 +183,7 @@ export class Ring {
   #backlog: RingRequest[] = [];
   /** this tick's descriptors, and the request of each */
   #batch = new BatchQueue((b) => Number(native().c.addressOf(b)));
-  #batchReqs: (BatchedRequest | undefined)[] = new Array<BatchedRequest | undefined>(BATCH_CAP);
+  #batchReqs: (BatchedRequest | BatchedOp | undefined)[] = new Array<BatchedRequest | BatchedOp | undefined>(BATCH_CAP);
   /** a flush is queued as a microtask, or submit() is about to flush */
   #flushScheduled = false;
   #preFlush: (() => void)[] = [];
@@ -365,6 +377,26 @@ export class Ring {
   }
 
   /**
+   * @internal Put work that is no request (a receive area's chunk releases)
+   * into this tick's batch; done directly when the batch has no room.
+   */
+  enqueueBatchedOp(op: BatchedOp): void {
+    const q = this.#batch;
+    if (this.#closed || !this.#ptr) {
+      op.direct();
+      return;
+    }
+    if (q.full) this.#pushBatch(0);
+    const i = q.n;
+    if (!op.describe(q)) {
+      op.direct();
+      return;
+    }
+    this.#batchReqs[i] = op;
+    this.#scheduleFlush();
+  }
+
+  /**
    * Hand the batch to libzc (zc_flush_batch: queue, submit, copy up to max
    * records into the reap buffer) and settle each descriptor's result:
    * refused ones fail, those libzc had no room for wait in the backlog.
@@ -377,11 +409,17 @@ export class Ring {
     const rcs = q.rcs;
     const br = this.#batchReqs;
     let failed: [BatchedRequest, number][] | null = null;
+    let ops: [BatchedOp, number][] | null = null;
     let ok = 0;
     for (let i = 0; i < n; i++) {
-      const req = br[i] as BatchedRequest;
+      const entry = br[i]!;
       br[i] = undefined;
       const rc = rcs[i]!;
+      if (!('done' in entry)) {
+        (ops ??= []).push([entry, rc]);
+        continue;
+      }
+      const req = entry;
       if (rc === 0) {
         ok++;
         continue;
@@ -398,6 +436,7 @@ export class Ring {
     q.reset();
     if (this.#backlog.length > 0) this.#scheduleFlush();
     // Callbacks last: they may queue more into the (now empty) batch.
+    if (ops) for (const [op, rc] of ops) op.result(rc);
     if (failed) {
       for (const [req, rc] of failed) {
         if (this.#unrefed.size) this.#unrefed.delete(req);
@@ -411,12 +450,19 @@ export class Ring {
   #dropBatch(err: (r: RingRequest) => ZcError): void {
     const q = this.#batch;
     const reqs: BatchedRequest[] = [];
+    const ops: BatchedOp[] = [];
     for (let i = 0; i < q.n; i++) {
-      reqs.push(this.#batchReqs[i] as BatchedRequest);
+      const e = this.#batchReqs[i]!;
       this.#batchReqs[i] = undefined;
-      this.#reqs.delete(q.slotOf(i));
+      if ('done' in e) {
+        reqs.push(e);
+        this.#reqs.delete(q.slotOf(i));
+      } else {
+        ops.push(e);
+      }
     }
     q.reset();
+    for (const op of ops) op.direct();
     for (const r of reqs) r.refused(err(r));
   }
 

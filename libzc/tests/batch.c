@@ -6,7 +6,9 @@
  * byte for byte, one record per op; when max_requests are in flight the
  * batch stops at the first -EAGAIN and its rest, queued again after a reap,
  * still keeps stream order; records left in libzc (max 0) are reaped later;
- * a UDP sendmsg with a destination reaches it.
+ * a UDP sendmsg with a destination reaches it; RX_RELEASE gives received
+ * chunks back (count in rcs), refuses another ring's area (-EXDEV) and
+ * unknown offsets (-EINVAL).
  */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -235,11 +237,94 @@ static void udp_dest(void)
 	zc_ring_destroy(r);
 }
 
+/* Receive a few chunks, hand them back with one RX_RELEASE descriptor. */
+static void rx_release(void)
+{
+	struct zc_ring_config rc2 = { .sq_entries = 64, .max_requests = 2 };
+	struct zc_ring *r, *other = ring_new(0);
+	struct zc_rx_config cfg = { .mode = ZC_RX_BUFRING, .buf_size = 4096, .area_size = 64 * 4096 };
+	struct zc_rx *rx, *rx2;
+	struct zc_rx_info info;
+	struct zc_completion c;
+	uint64_t offs[8];
+	uint32_t held = 0;
+	struct zc_batch_op op = { .kind = ZC_BATCH_RX_RELEASE };
+	int32_t rc;
+	char data[3 * 4096];
+	int tx, rxfd;
+
+	CHECK_EQ(zc_ring_create(&rc2, &r), 0);
+	CHECK_EQ(zc_rx_create(r, &cfg, &rx), 0);
+	CHECK_EQ(zc_rx_create(other, &cfg, &rx2), 0);
+	tcp_pair(&tx, &rxfd);
+	CHECK_EQ(zc_recv(r, rx, rxfd, 1), 0);
+	CHECK_EQ(zc_submit(r) >= 0, 1);
+	memset(data, 7, sizeof(data));
+	CHECK_EQ(write(tx, data, sizeof(data)), (ssize_t)sizeof(data));
+	/* 12 KiB into 4 KiB buffers: at least 3 chunks */
+	for (uint32_t got = 0; got < sizeof(data);) {
+		c = wait_one(r);
+		CHECK(c.flags & ZC_COMP_MORE);
+		CHECK(c.res > 0);
+		CHECK(held < 7);
+		offs[held++] = c.aux;
+		got += (uint32_t)c.res;
+	}
+	CHECK(held >= 3);
+	CHECK_EQ(zc_rx_info(rx, &info), 0);
+	CHECK_EQ(info.held, held);
+
+	/* another ring's area: refused, nothing released */
+	op.rx = (uintptr_t)rx2;
+	op.addr = (uintptr_t)offs;
+	op.n = held;
+	CHECK_EQ(zc_flush_batch(r, &op, 1, &rc, &c, 0), 0);
+	CHECK_EQ(rc, -EXDEV);
+	/* the first chunk alone, behind sends cut by -EAGAIN (the ring takes
+	 * 2 requests: the receive and one send): the release still runs */
+	{
+		struct zc_batch_op b[3] = {
+			{ .kind = ZC_BATCH_SEND, .fd = tx, .user_data = 2, .addr = (uintptr_t)data, .len = 1 },
+			{ .kind = ZC_BATCH_SEND, .fd = tx, .user_data = 3, .addr = (uintptr_t)data, .len = 1 },
+			{ .kind = ZC_BATCH_RX_RELEASE, .rx = (uintptr_t)rx, .addr = (uintptr_t)offs, .n = 1 },
+		};
+		int32_t rcs[3];
+		int sv[2];
+
+		/* sends to an AF_UNIX pair: nothing lands in the receive */
+		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		b[0].fd = b[1].fd = sv[0];
+		CHECK_EQ(zc_flush_batch(r, b, 3, rcs, &c, 0), 0);
+		CHECK_EQ(rcs[0], 0);
+		CHECK_EQ(rcs[1], -EAGAIN);
+		CHECK_EQ(rcs[2], 1);
+		c = wait_one(r);
+		CHECK_EQ(c.user_data, 2);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	op.rx = (uintptr_t)rx;
+	/* an offset that is not a held chunk: -EINVAL, the valid ones go back */
+	offs[held] = 5;
+	op.addr = (uintptr_t)(offs + 1);
+	op.n = held;
+	CHECK_EQ(zc_flush_batch(r, &op, 1, &rc, &c, 0), 0);
+	CHECK_EQ(rc, -EINVAL);
+	CHECK_EQ(zc_rx_info(rx, &info), 0);
+	CHECK_EQ(info.held, 0);
+
+	close(tx);
+	close(rxfd);
+	zc_ring_destroy(other);
+	zc_ring_destroy(r);
+}
+
 int main(void)
 {
 	bad_ops();
 	stream_order();
 	udp_dest();
+	rx_release();
 	printf("batch: ok\n");
 	return 0;
 }

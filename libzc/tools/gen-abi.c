@@ -143,6 +143,7 @@ int main(void)
 	NP("ZC_BATCH_", ZC_BATCH_SEND_FIXED);
 	NP("ZC_BATCH_", ZC_BATCH_SENDMSG);
 	NP("ZC_BATCH_", ZC_BATCH_SENDV_FIXED);
+	NP("ZC_BATCH_", ZC_BATCH_RX_RELEASE);
 	end();
 
 	begin("POOL_FLAGS", "enum zc_pool_flags");
@@ -250,6 +251,7 @@ int main(void)
 	F(zc_batch_op, addr);
 	F(zc_batch_op, len);
 	F(zc_batch_op, pool);
+	F(zc_batch_op, rx);
 	F(zc_batch_op, dest);
 	F(zc_batch_op, flags);
 	F(zc_batch_op, n);

@@ -78,6 +78,7 @@ export const BATCH_KIND = {
   SEND_FIXED: 2,
   SENDMSG: 3,
   SENDV_FIXED: 4,
+  RX_RELEASE: 5,
 } as const;
 
 /** enum zc_pool_flags */
@@ -202,6 +203,7 @@ export const LAYOUT = {
       addr: { offset: 16, size: 8 },
       len: { offset: 24, size: 8 },
       pool: { offset: 32, size: 8 },
+      rx: { offset: 32, size: 8 },
       dest: { offset: 40, size: 8 },
       flags: { offset: 48, size: 4 },
       n: { offset: 52, size: 4 },

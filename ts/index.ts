@@ -32,7 +32,7 @@ export { ZcServer, createServer, type ServerOptions, type ServerListenOptions } 
 export { ZcDatagram, type DatagramOptions } from './socket/datagram.ts';
 export { setDefaultBackend, backendStatus, type BackendPreference } from './socket/backend.ts';
 export type { Backend } from './socket/engine.ts';
-export type { SendResult } from './socket/types.ts';
+export type { SendCallback, SendResult } from './socket/types.ts';
 export { serve, FileServer, type ServeOptions, type ServeStats } from './serve/server.ts';
 export {
   sendFileStats,

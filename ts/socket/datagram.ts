@@ -16,7 +16,7 @@ import { closeFd, closeFdForTeardown } from './close.ts';
 import { openPair, openUdp } from './factories.ts';
 import { SendLane } from './lane.ts';
 import { localAddressOf } from './sockopt.ts';
-import type { SendResult } from './types.ts';
+import type { SendCallback, SendResult } from './types.ts';
 
 /** ZcDatagram.open() options. */
 export interface DatagramOptions {
@@ -90,15 +90,30 @@ export class ZcDatagram implements RingResource {
     if (this.closed) throw new ZcError({ errno: ERRNO.EBADF, op, hint: 'the socket is closed' });
   }
 
-  /** Send one datagram on a connected socket (see ZcSocket.send for modes and results). */
-  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput): Promise<SendResult> {
+  /**
+   * Send one datagram on a connected socket (see ZcSocket.send for modes
+   * and results; with a `callback`, no Promise: `callback(err, bytes,
+   * zeroCopy)` once, never synchronously).
+   */
+  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput): Promise<SendResult>;
+  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, callback: SendCallback): void;
+  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput, callback?: SendCallback): Promise<SendResult> | void {
     this.#check('send');
-    return this.#lane.send(data, options, null, 'send');
+    if (callback === undefined) return this.#lane.send(data, options, null, 'send');
+    if (typeof callback !== 'function') throw new TypeError('send: callback must be a function');
+    this.#lane.sendCallback(data, options, null, 'send', callback);
   }
 
-  /** Send one datagram to `to` (`to.address` an IP literal). */
-  sendTo(data: Uint8Array | PoolBuffer, to: { address: string; port: number }, options?: SendOptionsInput): Promise<SendResult> {
+  /** Send one datagram to `to` (`to.address` an IP literal); `callback` as for send(). */
+  sendTo(data: Uint8Array | PoolBuffer, to: { address: string; port: number }, options?: SendOptionsInput): Promise<SendResult>;
+  sendTo(
+    data: Uint8Array | PoolBuffer, to: { address: string; port: number }, options: SendOptionsInput | undefined, callback: SendCallback,
+  ): void;
+  sendTo(
+    data: Uint8Array | PoolBuffer, to: { address: string; port: number }, options?: SendOptionsInput, callback?: SendCallback,
+  ): Promise<SendResult> | void {
     this.#check('sendTo');
+    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('sendTo: callback must be a function');
     const key = `${to.address}|${to.port}`;
     let sa = this.#addrCache.get(key);
     if (!sa) {
@@ -106,7 +121,8 @@ export class ZcDatagram implements RingResource {
       if (this.#addrCache.size > 64) this.#addrCache.clear();
       this.#addrCache.set(key, sa);
     }
-    return this.#lane.send(data, options, sa, 'sendTo');
+    if (callback) this.#lane.sendCallback(data, options, sa, 'sendTo', callback);
+    else return this.#lane.send(data, options, sa, 'sendTo');
   }
 
   /** The bound address (getsockname), null when closed or not IP. */

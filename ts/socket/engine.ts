@@ -12,7 +12,7 @@ import type { ReceiveOptionsInput, RecvStream } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { FileSpec, SendFileResult } from './send-file.ts';
-import type { SendResult } from './types.ts';
+import type { SendCallback, SendResult } from './types.ts';
 
 /** Which I/O a socket or server uses. */
 export type Backend = 'uring' | 'net';
@@ -70,6 +70,8 @@ export interface SocketEngine {
   writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void;
   /** The Promise fast lane. */
   send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult>;
+  /** The same send, settled through cb(err, bytes, zeroCopy) (never synchronously). */
+  sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void;
   /** A file range after everything sent so far (send-file.ts); owns spec.fd. */
   sendFile(spec: FileSpec): Promise<SendFileResult>;
   /** Every send so far settled. */

@@ -139,7 +139,12 @@ export class SendLane implements LaneHooks {
   ): void {
     const op = this.#prepare(data, options, opName, lent);
     op.cb = cb;
-    this.#start(op, to);
+    op.starting = true;
+    try {
+      this.#start(op, to);
+    } finally {
+      op.starting = false;
+    }
   }
 
   /** Check the arguments and lend the buffer: throws at once, nothing queued. */

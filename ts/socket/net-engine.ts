@@ -14,7 +14,7 @@ import type { SendOptionsInput } from '../config.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { releaseFile, sendFileByCopy, type FileSpec, type SendFileResult } from './send-file.ts';
-import type { SendResult } from './types.ts';
+import type { SendCallback, SendResult } from './types.ts';
 
 function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | null {
   if (address === undefined || port === undefined) return null;
@@ -203,6 +203,10 @@ export class NetEngine implements SocketEngine {
     });
     this.#write(s, data, options, false, settle);
     return p;
+  }
+
+  sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
+    this.#write(this.#open(opName), data, options, false, (err, n) => cb(err, n, 'copied'));
   }
 
   settled(): Promise<void> {

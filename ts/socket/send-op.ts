@@ -17,16 +17,10 @@ import type { BatchQueue } from '../batch.ts';
 import { BatchQueue as Q } from '../batch.ts';
 import { addressNumber, poolAddresses, iovecFor, addressOf } from './memory.ts';
 import { detached, detachedError, failedSend } from './send-result.ts';
-import type { SendResult } from './types.ts';
+import type { SendCallback, SendResult } from './types.ts';
 
 export type ZeroCopyUse = SendResult['zeroCopy'];
-
-/**
- * How a send is told its outcome: `err` null when the whole length left
- * (`bytes` = that length), else a ZcError whose `bytesSent` (= `bytes`)
- * says what left before it failed.
- */
-export type SendCallback = (err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse) => void;
+export type { SendCallback } from './types.ts';
 
 /** What the lane does when any of its sends settles. */
 export interface LaneHooks {
@@ -46,6 +40,8 @@ export class SendOp {
   flags = 0;
   /** may leave with other sends of its tick */
   coalesce = true;
+  /** inside the send() call that made it: a callback must wait */
+  starting = false;
   resolve: ((r: SendResult) => void) | null = null;
   reject: ((e: unknown) => void) | null = null;
 
@@ -65,7 +61,8 @@ export class SendOp {
     if (detached(this.view, this.len)) err = detachedError(this.opName, bytes, this.issued);
     const cb = this.cb;
     if (cb) {
-      cb(err, bytes, zeroCopy);
+      if (this.starting) queueMicrotask(() => cb(err, bytes, zeroCopy));
+      else cb(err, bytes, zeroCopy);
       return;
     }
     if (err) this.reject!(err);

@@ -37,7 +37,7 @@ import { openPair } from './factories.ts';
 import { NetEngine } from './net-engine.ts';
 import { releaseFile, resolveFile, type FileSource, type SendFileResult } from './send-file.ts';
 import type { SendFileOptionsInput } from '../config.ts';
-import type { SendResult } from './types.ts';
+import type { SendCallback, SendResult } from './types.ts';
 import { UringEngine } from './uring-engine.ts';
 
 /** Options of `new ZcSocket()` (and of connect(), with {@link SocketConnectOptions}). */
@@ -358,21 +358,59 @@ export class ZcSocket extends Duplex {
    * ZcError for kernel errors (EPIPE, ECONNRESET, ECANCELED when the socket
    * was destroyed meanwhile).  `signal`: aborting destroys the socket with
    * an AbortError (a stream cannot drop one send from the middle).
+   *
+   * With a `callback`, no Promise is made: `callback(err, bytes, zeroCopy)`
+   * runs once, never synchronously, with `err` null when the whole length
+   * left (for code that sends millions of messages; the Promise form is
+   * built on the same path).  It throws at once in the same cases.
    */
-  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput & { signal?: AbortSignal }): Promise<SendResult> {
+  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput & { signal?: AbortSignal }): Promise<SendResult>;
+  send(data: Uint8Array | PoolBuffer, options: (SendOptionsInput & { signal?: AbortSignal }) | undefined, callback: SendCallback): void;
+  send(
+    data: Uint8Array | PoolBuffer, options?: SendOptionsInput & { signal?: AbortSignal }, callback?: SendCallback,
+  ): Promise<SendResult> | void {
     if (this.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'send', hint: 'the socket is closed (destroyed)' });
     if (this.writableEnded) throw new ZcError({ errno: ERRNO.EPIPE, op: 'send', hint: 'the socket was ended (end() called): no more data can be sent' });
+    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('send: callback must be a function');
     let opts: SendOptionsInput | undefined = options;
     if (options?.signal) {
       const { signal, ...rest } = options;
-      if (signal.aborted) return Promise.reject(abortError(signal));
       opts = rest;
+      if (callback) {
+        if (signal.aborted) {
+          const e = abortError(signal);
+          queueMicrotask(() => callback(e, 0, 'unknown'));
+          return;
+        }
+        const stop = onAbort(signal, () => this.destroy(abortError(signal)));
+        this.#sendCallback(data, opts, (err, bytes, zeroCopy) => {
+          stop();
+          callback(err, bytes, zeroCopy);
+        });
+        return;
+      }
+      if (signal.aborted) return Promise.reject(abortError(signal));
       const p = this.#send(data, opts);
       const stop = onAbort(signal, () => this.destroy(abortError(signal)));
       p.then(stop, stop);
       return p;
     }
+    if (callback) {
+      this.#sendCallback(data, opts, callback);
+      return;
+    }
     return this.#send(data, opts);
+  }
+
+  #sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, cb: SendCallback): void {
+    // Writes still buffered in the Duplex (or a connect in progress) go first.
+    if (this.connecting || this.writableLength > 0 || this.writableCorked > 0) {
+      this.#writeEntry(data, options, undefined, (r, err) =>
+        r ? cb(null, r.bytes, r.zeroCopy) : cb(err as Error, (err as ZcError).bytesSent ?? 0, 'unknown'),
+      );
+      return;
+    }
+    this.#engine.sendCallback(data, options, 'send', cb);
   }
 
   #send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined): Promise<SendResult> {

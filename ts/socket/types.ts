@@ -6,3 +6,10 @@ export interface SendResult {
   /** 'used': sent without a copy; 'copied': the kernel (or plain send) copied; 'unknown': not reported */
   zeroCopy: 'used' | 'copied' | 'unknown';
 }
+
+/**
+ * How the callback form of send() reports: `err` null when the whole
+ * length left (`bytes` is it); otherwise the ZcError, and `bytes` what left
+ * before it failed (its `bytesSent`).  Called once, never synchronously.
+ */
+export type SendCallback = (err: Error | null, bytes: number, zeroCopy: SendResult['zeroCopy']) => void;

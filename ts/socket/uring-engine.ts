@@ -15,7 +15,7 @@ import type { SocketAddress } from '../addr.ts';
 import { closeFd, closeFdForTeardown, closeFdNow, resetFd } from './close.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { connectFd, openStream, resolveHost } from './factories.ts';
-import { SendLane } from './lane.ts';
+import { SendLane, type SendCallback } from './lane.ts';
 import { releaseFile, sendFileOnRing, type FileSpec, type SendFileResult } from './send-file.ts';
 import { SocketReader } from './reader.ts';
 import { ringOp } from './ring-op.ts';
@@ -140,22 +140,20 @@ export class UringEngine implements SocketEngine, RingResource {
         );
         continue;
       }
-      let p: Promise<SendResult>;
       try {
-        p = lane.send(e.data, e.options, null, 'write', e.lent);
+        lane.sendCallback(e.data, e.options, null, 'write', (x, n, zeroCopy) => one(e, x ? null : { bytes: n, zeroCopy }, x), e.lent);
       } catch (x) {
         one(e, null, x);
-        continue;
       }
-      p.then(
-        (r) => one(e, r, null),
-        (x: unknown) => one(e, null, x),
-      );
     }
   }
 
   send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
     return this.#open(opName).send(data, options, null, opName);
+  }
+
+  sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
+    this.#open(opName).sendCallback(data, options, null, opName, cb);
   }
 
   sendFile(spec: FileSpec): Promise<SendFileResult> {

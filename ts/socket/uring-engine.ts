@@ -63,6 +63,11 @@ export class UringEngine implements SocketEngine, RingResource {
     return lane;
   }
 
+  /** @internal the send lane once open (the socket's direct path for send()) */
+  get lane(): SendLane | null {
+    return this.#lane;
+  }
+
   /** Drive an fd that is already connected (accepted, adopted, socketpair). */
   attach(fd: number): void {
     // A new file under this number: libzc drops what it knew of an older

@@ -54,7 +54,11 @@ enum sf_kind {
 	SF_POLL,
 	SF_READ,
 	SF_SEND,
+	SF_RETRY,	/* timeout: cancel again what is still in the kernel */
 };
+
+/* How often a cancelled transfer retries cancelling its steps. */
+#define SF_CANCEL_RETRY_NS 20000000
 
 /*
  * One SQE of a transfer; reused once its result and notifications are in
@@ -121,6 +125,14 @@ struct zc_sf {
 	uint32_t inflight;	/* result CQEs still due */
 	uint32_t notifs;	/* SEND_ZC notifications still due */
 	uint32_t comp_flags;
+	/*
+	 * Cancelling: a cancel finds the running step and the ones queued in
+	 * io-wq, not a link still waiting for its predecessor, which may then
+	 * start and block (a paused peer).  So until nothing is left, a timeout
+	 * step re-sends the cancels.
+	 */
+	struct zc_sf_op *retry;
+	struct __kernel_timespec retry_ts;
 
 	/* splice */
 	struct zc_pipe *pipe;
@@ -166,6 +178,7 @@ struct zc_sf_ring {
 };
 
 static void pump(struct zc_ring *r, struct zc_sf *sf);
+static void cancel_and_retry(struct zc_ring *r, struct zc_sf *sf);
 
 /* ------------------------------------------------------------- config */
 
@@ -1017,6 +1030,13 @@ void zc_sendfile_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 			return;
 		}
 		sf->req->cqes++;
+	} else if (op->kind == SF_RETRY) {
+		sf->req->cqes++;
+		op->busy = 0;
+		sf->inflight--;
+		sf->retry = NULL;
+		if (sf->inflight)
+			cancel_and_retry(r, sf);
 	} else if (op->kind == SF_READ || op->kind == SF_SEND) {
 		sf->req->cqes++;
 		sf->inflight--;
@@ -1132,7 +1152,7 @@ static void cancel_steps(struct zc_ring *r, struct zc_sf *sf)
 	for (uint32_t i = 0; i < SF_MAX_OPS; i++) {
 		struct io_uring_sqe *sqe;
 
-		if (!sf->ops[i].busy)
+		if (!sf->ops[i].busy || sf->ops[i].kind == SF_RETRY)
 			continue;
 		sqe = zc_sqe(r);
 		if (!sqe)
@@ -1142,13 +1162,33 @@ static void cancel_steps(struct zc_ring *r, struct zc_sf *sf)
 	}
 }
 
+/* Cancel what is in the kernel, and again after a while until it is all back. */
+static void cancel_and_retry(struct zc_ring *r, struct zc_sf *sf)
+{
+	struct io_uring_sqe *sqe;
+
+	if (sf->inflight == (sf->retry ? 1u : 0u))
+		return;		/* only the retry timer left */
+	cancel_steps(r, sf);
+	if (sf->retry)
+		return;
+	sqe = zc_sqe(r);
+	if (!sqe)
+		return;
+	sf->retry = op_new(sf, SF_RETRY, 0);
+	sf->retry_ts.tv_sec = 0;
+	sf->retry_ts.tv_nsec = SF_CANCEL_RETRY_NS;
+	io_uring_prep_timeout(sqe, &sf->retry_ts, 0, 0);
+	op_sqe(sqe, sf->retry);
+}
+
 static void cancel_running(struct zc_ring *r, struct zc_sf *sf)
 {
 	stop(sf, -ECANCELED);
 	sf->req->canceled = 1;
 	wait_remove(r->sendfile, sf);
 	if (sf->inflight)
-		cancel_steps(r, sf);
+		cancel_and_retry(r, sf);
 	else
 		pump(r, sf);	/* nothing in the kernel: finish now */
 }
@@ -1217,6 +1257,8 @@ void zc_sendfile_cancel_all(struct zc_ring *r)
 		wait_remove(sr, sf);
 		if (!sf->inflight)
 			pump(r, sf);
+		else	/* the ring's cancel-any may miss a link that starts later */
+			cancel_and_retry(r, sf);
 	}
 }
 

@@ -568,6 +568,42 @@ static void t_cancel(uint32_t flags)
 	close(file);
 }
 
+/*
+ * Cancel at any moment of a round, the peer paused: a cancel that lands
+ * while one step finishes and its linked successor has not started yet
+ * cannot find that successor, which then blocks on the full socket; the
+ * transfer must still end (libzc re-sends its cancels until all is back).
+ */
+static void t_cancel_race(uint32_t flags)
+{
+	uint64_t size = 32 * MiB;
+	int file = pattern_file(size);
+	unsigned i, n = scaled(60);
+
+	for (i = 0; i < n; i++) {
+		struct zc_ring *r = ring_new(i % 2 ? ZC_RING_DEFER_TASKRUN : 0);
+		struct zc_completion c;
+		struct timespec ts = { 0, (long)(i * 7919 % 400) * 1000 };
+		int tx, rx;
+
+		tcp_pair(&tx, &rx);
+		small_sndbuf(tx);
+		small_rcvbuf(rx);
+		CHECK_EQ(zc_sendfile(r, tx, file, 0, size, flags, 1), 0);
+		CHECK(zc_submit(r) >= 0);
+		nanosleep(&ts, NULL);	/* 0..400 us: any point of the first round */
+		CHECK_EQ(zc_sendfile_cancel(r, 1), 1);
+		CHECK(zc_submit(r) >= 0);
+		c = wait_rec(r, 5000);
+		CHECK_EQ(c.res, -ECANCELED);
+		check_idle(r);
+		zc_ring_destroy(r);
+		close(tx);
+		close(rx);
+	}
+	close(file);
+}
+
 /* Abortive close mid-transfer: the record comes, then the close's. */
 static void t_abort_close(uint32_t flags)
 {
@@ -819,6 +855,7 @@ int main(void)
 		T(t_back_to_back(paths[i]));
 		T(t_truncate(paths[i]));
 		T(t_cancel(paths[i]));
+		T(t_cancel_race(paths[i]));
 		T(t_abort_close(paths[i]));
 		T(t_peer_reset(paths[i]));
 		T(t_nonblocking(paths[i]));

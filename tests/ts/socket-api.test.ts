@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ring, ZcError, ZcSocket, connect, createServer, type Backend, type SendResult } from '../../ts/index.ts';
-import { PatternReceiver, fillPattern, scaled, sleep } from './helpers.ts';
+import { Ring, ZcError, ZcSocket, backendStatus, connect, createServer, setDefaultBackend, type Backend, type SendResult } from '../../ts/index.ts';
+import { IN_VM, PatternReceiver, fillPattern, runTs, scaled, sleep } from './helpers.ts';
 import { connected, listening, portOf } from './net-helpers.ts';
 import { openListener } from '../../ts/socket/factories.ts';
 import { localAddressOf } from '../../ts/socket/sockopt.ts';
@@ -356,6 +356,58 @@ describe('uring only', () => {
       await Promise.all([once(a, 'close'), once(b, 'close')]);
     } finally {
       ring.close();
+    }
+  });
+});
+
+describe('process default, ref/unref, AbortSignals', () => {
+  it("setDefaultBackend('net') applies to objects made without backend", async () => {
+    setDefaultBackend('net');
+    try {
+      const server = createServer();
+      expect(server.backend).toBe('net');
+      expect(connect({ port: 9, host: '127.0.0.1' }).on('error', () => {}).backend).toBe('net');
+      expect(backendStatus().default).toBe('net');
+    } finally {
+      setDefaultBackend('auto');
+    }
+    expect(() => setDefaultBackend('bogus' as 'auto')).toThrow(/backend/);
+  });
+
+  it.each(['unref', 'ref'])('a server and sockets only waiting for data: %s', async (mode) => {
+    const r = await runTs('tests/ts/fixtures/unref-child.ts', [mode], { timeoutMs: IN_VM ? 100_000 : 20_000 });
+    // unref'd: the process exits by itself; ref'd: it stays until its own 2 s exit timer
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(mode === 'unref' ? 0 : 3);
+    expect(r.stdout).toContain(`exit ${mode}`);
+  });
+
+  it('receive({ signal }) ends the stream; send(data, { signal }) destroys the socket when aborted', async () => {
+    const ring = Ring.create();
+    try {
+      const [a, b] = ZcSocket.pair({ ring });
+      const ac = new AbortController();
+      const stream = b.receive({ signal: ac.signal });
+      const first = stream.next();
+      ac.abort();
+      expect(await first).toEqual({ value: undefined, done: true });
+      await stream.finished;
+      const ac2 = new AbortController();
+      const pre = new AbortController();
+      pre.abort();
+      await expect(a.send(new Uint8Array(10), { signal: pre.signal })).rejects.toMatchObject({ name: 'AbortError' });
+      expect(a.destroyed).toBe(false); // an aborted signal before the send: nothing sent, nothing destroyed
+      const aClosed = new Promise((r) => a.once('close', r));
+      const aError = new Promise((r) => a.once('error', r));
+      const p = a.send(new Uint8Array(10), { signal: ac2.signal });
+      ac2.abort();
+      await p.catch(() => undefined);
+      expect(a.destroyed).toBe(true);
+      expect(await aError).toMatchObject({ name: 'AbortError' });
+      await aClosed;
+      b.destroy();
+    } finally {
+      await ring.close();
     }
   });
 });

@@ -118,6 +118,11 @@ export class ZcSocket extends Duplex {
   readonly #entries = new WeakMap<object, WriteEntry>();
   /** the Writable's state object (stream internals, stable since Node 10) */
   readonly #ws: WritableStateView;
+  #tickCorked = false;
+  readonly #uncorkTick = (): void => {
+    this.#tickCorked = false;
+    this.uncork();
+  };
   /** the uring engine's send lane once connected: send()'s direct path */
   #lane: SendLane | null = null;
 
@@ -320,6 +325,14 @@ export class ZcSocket extends Duplex {
    * mark: wait for 'drain'.
    */
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCb, cb?: WriteCb): boolean {
+    // The writes of one tick reach _writev together (one request), as if
+    // the caller had corked: without it the first would go alone and the
+    // rest wait a ring round trip behind it.
+    if (!this.#tickCorked) {
+      this.#tickCorked = true;
+      this.cork();
+      queueMicrotask(this.#uncorkTick);
+    }
     if (chunk instanceof PoolBuffer) {
       const done = typeof encoding === 'function' ? encoding : cb;
       return this.#writeEntry(chunk, undefined, done, null);

@@ -356,7 +356,7 @@ export class Receiver implements RingResource {
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // Given back with the ring's flush of this tick, in its one FFI call.
-      this.ring.beforeFlush(this.#releaseHook);
+      this.ring.beforeFlush(this.#releaseHook, true);
     }
   }
 

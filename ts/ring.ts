@@ -495,11 +495,24 @@ export class Ring {
   /**
    * @internal Run fn right before the next flush (once), e.g. to issue a
    * socket's coalesced sends made during this tick as one request.
+   * `lazy`: fn needs no flush of its own (a receive area's releases): it
+   * rides the next one, at the latest right after this turn of the event
+   * loop's I/O (setImmediate), so it costs no FFI call when a send follows.
    */
-  beforeFlush(fn: () => void): void {
+  beforeFlush(fn: () => void, lazy = false): void {
     this.#preFlush.push(fn);
-    this.#scheduleFlush();
+    if (!lazy) this.#scheduleFlush();
+    else if (!this.#flushScheduled && !this.#lazyScheduled) {
+      this.#lazyScheduled = true;
+      setImmediate(this.#lazyFlush);
+    }
   }
+
+  #lazyScheduled = false;
+  readonly #lazyFlush = (): void => {
+    this.#lazyScheduled = false;
+    if (this.#preFlush.length > 0) this.submit();
+  };
 
   #runPreFlush(): void {
     while (this.#preFlush.length > 0) {

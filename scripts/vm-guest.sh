@@ -182,7 +182,8 @@ step_vitest() {
 		return
 	fi
 	rm -f "$OUT/vitest.json"
-	run_logged $name node_modules/.bin/vitest run --reporter=default \
+	# shellcheck disable=SC2086	# a list of files, split on purpose
+	run_logged $name node_modules/.bin/vitest run ${URING_ZC_VM_VITEST_FILES:-} --reporter=default \
 		--reporter=json --outputFile.json="$OUT/vitest.json" \
 		--testTimeout="$VITEST_TEST_TIMEOUT" --hookTimeout="$VITEST_HOOK_TIMEOUT"
 	rc=$?
@@ -245,11 +246,13 @@ echo "vm-guest: kernel $(uname -rv), $(nproc) CPU(s), $(awk '/MemTotal/ {print i
      "uid $(id -u), node $(node --version 2>/dev/null || echo missing)"
 echo "vm-guest: URING_ZC_KERNEL=$KERNEL URING_ZC_EXPECT_UNIFIED=$URING_ZC_EXPECT_UNIFIED URING_ZC_SCALE=$URING_ZC_SCALE"
 
-step_libzc_c
-step_kernel_tests
-step_probe
-step_vitest
-[ "$KERNEL" = patched ] && step_unified_bench
+# URING_ZC_VM_STEPS (vm-test.sh) picks steps while developing; default all.
+want_step() { [ -z "${URING_ZC_VM_STEPS:-}" ] || [[ " $URING_ZC_VM_STEPS " == *" $1 "* ]]; }
+want_step libzc-c && step_libzc_c
+want_step kernel-tests && step_kernel_tests
+want_step probe && step_probe
+want_step vitest && step_vitest
+[ "$KERNEL" = patched ] && want_step unified-bench && step_unified_bench
 
 kmsg "step (done) begin"
 dmesg > "$OUT/dmesg.txt" 2>&1 || echo "vm-guest: dmesg failed" >&2

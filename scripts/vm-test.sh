@@ -37,6 +37,9 @@
 #   URING_ZC_STEP_TIMEOUT=1800            seconds per guest step
 #   URING_ZC_VM_TEST_TIMEOUT_MS=120000    vitest --testTimeout in the guest
 #   URING_ZC_VM_HOOK_TIMEOUT_MS=120000    vitest --hookTimeout in the guest
+#   URING_ZC_VM_STEPS="libzc-c vitest"  run only these guest steps (while
+#                            developing; `make test` runs them all)
+#   URING_ZC_VM_VITEST_FILES="tests/ts/a.test.ts ..."  only these vitest files
 # The guest also sees URING_ZC_VM=1, URING_ZC_KERNEL=stock|patched and
 # URING_ZC_EXPECT_UNIFIED=0|1 (tests assert the probe/mode with them).
 set -uo pipefail
@@ -154,7 +157,7 @@ run_vm() {
 	log "$k: booting $img under $accel_name ($CPUS CPUs, $MEMORY, timeout ${VM_TIMEOUT}s)"
 	local envs=(URING_ZC_VM=1 "URING_ZC_SCALE=$scale" "PATH=$PATH")
 	local v
-	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS URING_ZC_FULL; do
+	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS URING_ZC_FULL URING_ZC_VM_STEPS URING_ZC_VM_VITEST_FILES; do
 		[ -n "${!v:-}" ] && envs+=("$v=${!v}")
 	done
 	local cmd

@@ -17,6 +17,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { childCommand } from './build.ts';
+import { cpuSecondsOf } from './proc-cpu.ts';
 
 export const FILE_SERVERS = ['node', 'uring-zc', 'nginx'] as const;
 export type FileServerKind = (typeof FILE_SERVERS)[number];
@@ -63,23 +64,6 @@ export interface FileBenchOptions {
   log: (line: string) => void;
 }
 
-const TICK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const v = Number(r.stdout.trim());
-  return Number.isFinite(v) && v > 0 ? v : 100;
-})();
-
-/** CPU seconds (user + system) of a process and all its threads. */
-function cpuSeconds(pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK;
-  } catch {
-    return 0;
-  }
-}
-
 /** A process and its direct children (nginx: master and worker). */
 function family(pid: number): number[] {
   const out = [pid];
@@ -98,7 +82,7 @@ function family(pid: number): number[] {
 
 function which(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : null;
+  return r.status === 0 && r.stdout ? r.stdout.trim() : null;
 }
 
 function freePort(): Promise<number> {
@@ -299,9 +283,9 @@ export async function runFileBench(o: FileBenchOptions): Promise<FileBenchResult
         for (const r of order) {
           for (const c2 of o.cases) warm(join(root, `${c2.file}.bin`));
           const pids = r.pids();
-          const cpu0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+          const cpu0 = pids.reduce((a, p) => a + cpuSecondsOf(p), 0);
           const w = await runWrk(script, `http://127.0.0.1:${r.port}/${c.file}.bin`, c.conns, o.seconds);
-          const cpu1 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
+          const cpu1 = pids.reduce((a, p) => a + cpuSecondsOf(p), 0);
           const run: FileRun = {
             server: r.kind,
             file: c.file,

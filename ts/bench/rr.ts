@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { buildHelpers, childCommand } from './build.ts';
+import { cpuSecondsOf } from './proc-cpu.ts';
 import { ringSettings } from './settings.ts';
 import type { RrClientResult } from './rr-peer.ts';
 
@@ -65,28 +66,6 @@ export interface RrRun {
   round: number;
   result?: RrClientResult & { cpuSeconds: number; clientCpuSeconds: number; serverCpuSeconds: number };
   error?: string;
-}
-
-let clkTck = 0;
-function ticksPerSecond(): number {
-  if (!clkTck) {
-    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-    clkTck = Number(r.stdout?.trim()) || 100;
-  }
-  return clkTck;
-}
-
-/** utime + stime of a process (all its threads), seconds. */
-function cpuOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields after "(comm)": state is [0]; utime is field 14 of stat, i.e. [11]; stime [12]
-    return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
-  } catch {
-    return 0;
-  }
 }
 
 interface Peer {
@@ -162,9 +141,9 @@ async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string
       return l;
     };
     await expect('mark');
-    const c0 = pids.map(cpuOf);
+    const c0 = pids.map(cpuSecondsOf);
     await expect('mark');
-    const c1 = pids.map(cpuOf);
+    const c1 = pids.map(cpuSecondsOf);
     const r = JSON.parse(await expect('')) as RrClientResult;
     const clientCpuSeconds = c1[0]! - c0[0]!;
     const serverCpuSeconds = c1[1]! - c0[1]!;

@@ -69,5 +69,5 @@ if [ ${#failed[@]} -gt 0 ]; then
 	done
 fi
 echo "  total $(dur $(( $(date +%s) - t_all ))) (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
-echo "make test: $total_pass passed, $total_fail failed"
+echo "summary: $total_pass passed, $total_fail failed"
 [ ${#failed[@]} = 0 ]

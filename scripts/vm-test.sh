@@ -123,7 +123,7 @@ host_build() {	# name dir targets...
 libzc_targets=()
 if [ -f libzc/Makefile ]; then
 	if make -C libzc -n tests >/dev/null 2>&1; then
-		libzc_targets=(tests)
+		libzc_targets=(all tests)	# the library the vitest suites load, too
 	else
 		libzc_targets=()
 	fi

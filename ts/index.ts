@@ -60,6 +60,8 @@ export {
   Receiver,
   RecvStream,
   Chunk,
+  type ChunkStream,
+  type ReceivedChunk,
   type RecvMode,
   type RecvModePreference,
   type ReceiveOptionsInput as ReceiveOptions,

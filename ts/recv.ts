@@ -466,11 +466,49 @@ export class Receiver implements RingResource {
 }
 
 /**
+ * What a socket's `receive()` yields, on either backend: a {@link Chunk} of
+ * registered memory over io_uring, a Buffer node:net read on the 'net'
+ * backend.  `data` throws after `release()`.
+ */
+export interface ReceivedChunk {
+  readonly length: number;
+  /** offset of its first byte in the stream */
+  readonly streamOffset: number;
+  readonly released: boolean;
+  readonly data: Buffer;
+  /** a copy that outlives release() */
+  copy(): Buffer;
+  /** give the memory back (throws if already released) */
+  release(): void;
+  [Symbol.dispose](): void;
+}
+
+/** What `socket.receive()` returns: the chunks of one socket, in order (see {@link RecvStream}). */
+export interface ChunkStream extends AsyncIterableIterator<ReceivedChunk> {
+  /** the receive mode, or 'net' on the node:net backend */
+  readonly mode: RecvMode | 'net';
+  /** why the preferred receive mode was not used for this socket (null: it was, or the 'net' backend) */
+  readonly fallback: ZcError | null;
+  /** bytes and chunks delivered so far */
+  readonly bytes: number;
+  readonly chunks: number;
+  /** chunks received and not yet taken by next() */
+  readonly queued: number;
+  /** true once the stream ended and every chunk was taken */
+  readonly done: boolean;
+  /** resolves once the underlying receive has finished (after the end or a cancel) */
+  readonly finished: Promise<void>;
+  /** stop receiving: queued chunks are released, the iterator ends */
+  cancel(): void;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
  * One received chunk: `data` is a view into the registered area (no copy),
  * valid until `release()`.  Release every chunk (or use `using`): held
  * chunks keep the kernel from receiving more into their memory.
  */
-export class Chunk {
+export class Chunk implements ReceivedChunk {
   /** bytes in the chunk */
   readonly length: number;
   /** offset of its first byte in the stream */
@@ -540,7 +578,7 @@ export interface RecvSink {
  * The chunks of one socket, in order.  `for await (const c of stream)`;
  * `break` (or `return()`) cancels the receive and releases queued chunks.
  */
-export class RecvStream implements AsyncIterableIterator<Chunk> {
+export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   /** @internal */
   static readonly token = Symbol('RecvStream');
   readonly receiver: Receiver;

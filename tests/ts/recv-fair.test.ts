@@ -5,7 +5,7 @@
 // stream meanwhile; A resumes, in order, once its chunks come back.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { Ring, type Chunk } from '../../ts/index.ts';
+import { Ring, type ReceivedChunk } from '../../ts/index.ts';
 import { sharedReceiver } from '../../ts/recv.ts';
 import { fillPattern, patternByte, scaled, sleep } from './helpers.ts';
 import { connected } from './net-helpers.ts';
@@ -47,10 +47,10 @@ describe.each([true, false])('a slow reader on a shared receive area (deferTaskr
       const rx = sharedReceiver(ring, opts);
 
       // A: take chunks, keep them
-      const held: Chunk[] = [];
+      const held: ReceivedChunk[] = [];
       let aGot = 0;
       let aBad = -1;
-      const check = (c: Chunk): void => {
+      const check = (c: ReceivedChunk): void => {
         const d = c.data;
         for (let i = 0; i < d.length && aBad < 0; i++) if (d[i] !== patternByte(aGot + i)) aBad = aGot + i;
         aGot += d.length;

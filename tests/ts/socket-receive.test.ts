@@ -1,55 +1,236 @@
 // SPDX-License-Identifier: MIT
-// Both ends through the ring: zero-copy sends from pool buffers on one
-// ZcSocket, ZcSocket.receive() chunks on the other, checked byte for byte.
-import { afterEach, expect, it } from 'vitest';
-import { Ring } from '../../ts/index.ts';
+// ZcSocket.receive() on both backends: chunks in order (checked byte for
+// byte, zero-copy sends from pool buffers on the ring), the end, a reset,
+// cancel, a second receive, asyncDispose, AbortSignal, destroy, and the
+// exclusion with the Duplex side mean the same over io_uring and node:net.
+import { once } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ring, ZcError, type Backend, type ChunkStream, type ZcSocket } from '../../ts/index.ts';
+import { QUEUE_LIMIT } from '../../ts/socket/net-receive.ts';
 import { connected, listening, portOf } from './net-helpers.ts';
-import { fillPattern, patternByte, scaled } from './helpers.ts';
+import { fillPattern, patternByte, scaled, sleep } from './helpers.ts';
 
-let ring: Ring | undefined;
-afterEach(() => {
-  ring?.close();
-  ring = undefined;
+describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
+  let ring: Ring | undefined;
+  beforeAll(() => {
+    if (backend === 'uring') ring = Ring.create();
+  });
+  afterAll(async () => {
+    await ring?.close();
+  });
+  const opts = (): { ring?: Ring; backend: Backend } => (ring ? { ring, backend } : { backend });
+
+  /** A connected client and the accepted socket. */
+  async function pair(): Promise<{ client: ZcSocket; server: ZcSocket; done(): Promise<void> }> {
+    const listener = await listening(opts());
+    const [client, server] = await Promise.all([connected({ ...opts(), host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
+    expect(client.backend).toBe(backend);
+    expect(server.backend).toBe(backend);
+    return {
+      client,
+      server,
+      done: async () => {
+        client.destroy();
+        server.destroy();
+        await listener.close();
+      },
+    };
+  }
+
+  /** Wait for a condition (polled; the test's own timeout bounds it). */
+  async function until(cond: () => boolean): Promise<void> {
+    while (!cond()) await sleep(5);
+  }
+
+  it('receive() yields what send() sent, in order, then ends at the FIN', async () => {
+    const { client, server, done } = await pair();
+    const size = 65536;
+    const total = Math.ceil(scaled(64) / 4) * 4 * size; // whole batches of 4
+    const sending = (async () => {
+      let off = 0;
+      if (ring) {
+        // zero-copy sends from registered memory
+        const pool = ring.createPool({ count: 4, size });
+        const bufs = [pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()];
+        while (off < total) {
+          const batch = bufs.map((b) => {
+            fillPattern(b.bytes, off);
+            off += size;
+            return client.send(b, { mode: 'zc' });
+          });
+          for (const r of await Promise.all(batch)) expect(r.bytes).toBe(size);
+        }
+        for (const b of bufs) b.release();
+        await pool.close();
+      } else {
+        while (off < total) {
+          const b = new Uint8Array(size);
+          fillPattern(b, off);
+          off += size;
+          expect((await client.send(b)).bytes).toBe(size);
+        }
+      }
+      await client.close();
+    })();
+
+    const stream: ChunkStream = server.receive();
+    expect(stream.mode).toBe(backend === 'net' ? 'net' : 'bufring');
+    let got = 0;
+    let bad = -1;
+    let first = true;
+    for await (const chunk of stream) {
+      expect(chunk.streamOffset).toBe(got);
+      const d = chunk.data;
+      expect(d.length).toBe(chunk.length);
+      for (let i = 0; i < d.length && bad < 0; i++) if (d[i] !== patternByte(got + i)) bad = got + i;
+      got += d.length;
+      if (first) {
+        // a copy outlives the chunk; the chunk itself does not
+        first = false;
+        const copy = chunk.copy();
+        chunk.release();
+        expect(chunk.released).toBe(true);
+        expect(() => chunk.data).toThrow(/released/);
+        expect(() => chunk.release()).toThrow(/already released/);
+        expect(copy[0]).toBe(patternByte(0));
+      } else {
+        chunk.release();
+      }
+    }
+    await sending;
+    expect(bad).toBe(-1);
+    expect(got).toBe(total);
+    expect(stream.bytes).toBe(total);
+    expect(stream.done).toBe(true);
+    await stream.finished;
+    expect(await stream.next()).toEqual({ value: undefined, done: true });
+    await done();
+  }, 60_000);
+
+  it('a reset ends the stream with ZcError ECONNRESET once, then done', async () => {
+    const { client, server, done } = await pair();
+    server.on('error', () => {}); // the socket may report the reset too
+    const stream = server.receive();
+    await client.send(Buffer.from('hello'));
+    const r = await stream.next();
+    expect(r.done).toBe(false);
+    if (!r.done) {
+      expect(r.value.copy().toString()).toBe('hello');
+      r.value.release();
+    }
+    client.resetAndDestroy();
+    const err = await stream.next().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ZcError);
+    expect(err).toMatchObject({ code: 'ECONNRESET', op: 'recv' });
+    expect(await stream.next()).toEqual({ value: undefined, done: true });
+    await stream.finished;
+    await done();
+  });
+
+  it('cancel() releases queued chunks and ends; the socket stays open, and a new receive() goes on', async () => {
+    const { client, server, done } = await pair();
+    const stream = server.receive();
+    await client.send(Buffer.from('abc'));
+    await until(() => stream.queued > 0);
+    expect(() => server.receive()).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    stream.cancel();
+    expect(stream.queued).toBe(0);
+    expect(await stream.next()).toEqual({ value: undefined, done: true });
+    await stream.finished;
+    expect(server.destroyed).toBe(false);
+    // the socket still sends and receives
+    const again = server.receive();
+    expect((await server.send(Buffer.from('pong'))).bytes).toBe(4);
+    const gotPong = new Promise<string>((res) => client.once('data', (d: Buffer) => res(d.toString())));
+    expect(await gotPong).toBe('pong');
+    await client.send(Buffer.from('xyz'));
+    const r = await again.next();
+    expect(r.done).toBe(false);
+    if (!r.done) {
+      expect(r.value.copy().toString()).toBe('xyz');
+      expect(r.value.streamOffset).toBe(0); // offsets count from the start of this receive
+      r.value.release();
+    }
+    {
+      await using s = again;
+      expect(s.done).toBe(false);
+    }
+    expect(again.done).toBe(true);
+    await done();
+  });
+
+  it('an aborted signal, and destroying the socket, end a waiting iterator cleanly', async () => {
+    const { client, server, done } = await pair();
+    const ac = new AbortController();
+    const stream = server.receive({ signal: ac.signal });
+    const first = stream.next();
+    ac.abort();
+    expect(await first).toEqual({ value: undefined, done: true });
+    await stream.finished;
+
+    const second = client.receive();
+    const waiting = second.next();
+    client.destroy();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+    await second.finished;
+    await once(client, 'close');
+    expect(() => client.receive()).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    await done();
+  });
+
+  it('receive() and the Duplex side exclude each other; bad options are refused on both', async () => {
+    const { client, server, done } = await pair();
+    server.on('data', () => {});
+    await sleep(10);
+    expect(() => server.receive()).toThrow(/already reading/);
+    expect(() => client.receive({ areaSize: -1 })).toThrow(/areaSize/);
+    // receive() first: 'data' listeners get nothing, the chunks go to the stream
+    const stream = client.receive();
+    const seen: Buffer[] = [];
+    client.on('data', (d: Buffer) => seen.push(d));
+    await server.send(Buffer.from('to the stream'));
+    const r = await stream.next();
+    expect(r.done ? '' : r.value.copy().toString()).toBe('to the stream');
+    expect(seen).toEqual([]);
+    stream.cancel();
+    await done();
+  });
 });
 
-it('ZcSocket.receive() yields what ZcSocket.send() sent, in order', async () => {
-  ring = Ring.create();
-  const listener = await listening({ ring, host: '127.0.0.1', port: 0 });
-  const [client, server] = await Promise.all([
-    connected({ ring, host: '127.0.0.1', port: portOf(listener) }),
-    listener.accept(),
-  ]);
-  const pool = ring.createPool({ count: 4, size: 65536 });
-  const total = Math.ceil(scaled(64) / 4) * 4 * 65536; // whole batches of 4
-
-  const sending = (async () => {
-    let off = 0;
-    const bufs = [pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()];
-    while (off < total) {
-      const batch = bufs.map((b) => {
-        fillPattern(b.bytes, off);
-        off += b.bytes.length;
-        return client.send(b, { mode: 'zc' });
-      });
-      for (const r of await Promise.all(batch)) expect(r.bytes).toBe(65536);
+describe('backend net', () => {
+  it('chunks not taken pause the socket near QUEUE_LIMIT (backpressure), and nothing is lost', async () => {
+    const listener = await listening({ backend: 'net' });
+    const [client, server] = await Promise.all([connected({ backend: 'net', host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
+    const total = Math.max(4 * QUEUE_LIMIT, scaled(16 << 20));
+    const data = new Uint8Array(total);
+    fillPattern(data, 0);
+    const sent = client.send(data).then(() => client.end());
+    const stream = server.receive();
+    await until(() => stream.bytes >= QUEUE_LIMIT);
+    await sleep(50);
+    // paused: at most the limit plus what node:net had read before the pause took effect
+    expect(stream.bytes).toBeLessThan(QUEUE_LIMIT + (1 << 20));
+    expect(stream.bytes).toBeLessThan(total);
+    let got = 0;
+    let bad = -1;
+    for await (const c of stream) {
+      const d = c.data;
+      for (let i = 0; i < d.length && bad < 0; i++) if (d[i] !== patternByte(got + i)) bad = got + i;
+      got += d.length;
+      c.release();
     }
-    for (const b of bufs) b.release();
-    await client.close();
-  })();
+    await sent;
+    expect(bad).toBe(-1);
+    expect(got).toBe(total);
+    client.destroy();
+    server.destroy();
+    await listener.close();
+  }, 60_000);
 
-  const stream = server.receive();
-  let got = 0;
-  let bad = -1;
-  for await (const chunk of stream) {
-    const d = chunk.data;
-    for (let i = 0; i < d.length && bad < 0; i++) if (d[i] !== patternByte(got + i)) bad = got + i;
-    got += d.length;
-    chunk.release();
+  async function until(cond: () => boolean): Promise<void> {
+    while (!cond()) await sleep(5);
   }
-  await sending;
-  expect(bad).toBe(-1);
-  expect(got).toBe(total);
-  await server.close();
-  await listener.close();
-  pool.close();
-}, 60_000);
+});

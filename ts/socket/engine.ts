@@ -8,7 +8,7 @@
 import type { SendOptionsInput } from '../config.ts';
 import type { ZcError } from '../errors.ts';
 import type { PoolBuffer } from '../pool.ts';
-import type { ReceiveOptionsInput, RecvStream } from '../recv.ts';
+import type { ChunkStream, ReceiveOptionsInput } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { FileSpec, SendFileResult } from './send-file.ts';
@@ -79,7 +79,7 @@ export interface SocketEngine {
   /** Start feeding `target`, or resume after target.data() returned false. */
   read(target: ReadTarget): void;
   /** The fast-lane receive (the Duplex side must not be reading). */
-  receive(options?: ReceiveOptionsInput): RecvStream;
+  receive(options?: ReceiveOptionsInput): ChunkStream;
   /** FIN after everything queued. */
   shutdown(): Promise<void>;
   /** Close now (see close.ts); resolves once every request of the socket settled. */

@@ -3,16 +3,17 @@
  * The node:net engine of a {@link ZcSocket}: the fallback where io_uring
  * cannot be used.  The same socket, events and Promise sends, over a
  * net.Socket it owns (writes copied by the kernel; `zeroCopy` is always
- * 'copied').  receive() chunks need the ring: use the Duplex side here.
+ * 'copied').  receive() yields Buffers node:net read (net-receive.ts).
  */
 import net from 'node:net';
 import { ERRNO } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import { PoolBuffer } from '../pool.ts';
-import type { RecvStream } from '../recv.ts';
+import { parseReceiveOptions, type ChunkStream, type ReceiveOptionsInput } from '../recv.ts';
 import type { SendOptionsInput } from '../config.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
+import { NetChunkStream } from './net-receive.ts';
 import { releaseFile, sendFileByCopy, type FileSpec, type SendFileResult } from './send-file.ts';
 import type { SendCallback, SendResult } from './types.ts';
 
@@ -35,6 +36,8 @@ export class NetEngine implements SocketEngine {
   #inFlight = 0;
   #waiters: (() => void)[] = [];
   #reading = false;
+  /** the receive() stream, once called (the Duplex side then stays off) */
+  #fast: NetChunkStream | null = null;
   #closed = false;
   /** writes made while a sendFile() copies, in call order (null: none running) */
   #behind: (() => void)[] | null = null;
@@ -216,7 +219,7 @@ export class NetEngine implements SocketEngine {
 
   read(target: ReadTarget): void {
     const s = this.#sock;
-    if (!s) return;
+    if (!s || this.#fast) return; // receive() owns the socket's receive
     if (!this.#reading) {
       this.#reading = true;
       s.on('data', (b: Buffer) => {
@@ -227,12 +230,20 @@ export class NetEngine implements SocketEngine {
     s.resume();
   }
 
-  receive(): RecvStream {
-    throw new ZcError({
-      errno: ERRNO.EOPNOTSUPP,
-      op: 'receive',
-      hint: "receive() chunks need the io_uring backend (this socket fell back to node:net): read with 'data' or pipe instead",
-    });
+  receive(options?: ReceiveOptionsInput): ChunkStream {
+    parseReceiveOptions(options); // the same options are valid on both backends
+    const s = this.#open('receive');
+    if (s.connecting) throw new ZcError({ errno: ERRNO.EBADF, op: 'receive', hint: "the socket is not connected yet: call receive() after 'connect'" });
+    if (this.#reading) {
+      throw new ZcError({
+        errno: ERRNO.EBUSY,
+        op: 'receive',
+        hint: "the socket's readable side is already reading ('data' listener, pipe or read()): use one or the other",
+      });
+    }
+    if (this.#fast?.active) throw new ZcError({ errno: ERRNO.EBUSY, op: 'recv', hint: 'the socket is already receiving' });
+    this.#fast = new NetChunkStream(s);
+    return this.#fast;
   }
 
   shutdown(): Promise<void> {
@@ -244,6 +255,7 @@ export class NetEngine implements SocketEngine {
     const s = this.#sock;
     if (!s || this.#closed) return;
     this.#closed = true;
+    this.#fast?.cancel();
     if (!s.destroyed) {
       const closed = new Promise<void>((r) => s.once('close', () => r()));
       if (reset && typeof s.resetAndDestroy === 'function' && !s.connecting) s.resetAndDestroy();
@@ -255,6 +267,7 @@ export class NetEngine implements SocketEngine {
 
   closeNow(): void {
     this.#closed = true;
+    this.#fast?.cancel();
     this.#sock?.destroy();
   }
 

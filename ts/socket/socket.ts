@@ -27,7 +27,7 @@ import { checkNetOptions, parseSendOptions, type SendOptionsInput } from '../con
 import { parseReceiveOptions } from '../recv.ts';
 import { ZcError } from '../errors.ts';
 import { PoolBuffer } from '../pool.ts';
-import type { ReceiveOptionsInput, RecvStream } from '../recv.ts';
+import type { ChunkStream, ReceiveOptionsInput } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
 import { abortError, onAbort } from './abort.ts';
@@ -518,11 +518,15 @@ export class ZcSocket extends Duplex {
   }
 
   /**
-   * Receive as chunks of registered memory (the zero-copy receive: see
-   * recv.ts); the Duplex side ('data', pipe) must not be used with it.
-   * `signal`: aborting cancels the receive (the iterator ends).
+   * Receive as chunks, in order: on the 'uring' backend a {@link RecvStream}
+   * of views into registered memory (the zero-copy receive: see recv.ts),
+   * on the 'net' backend Buffers node:net read (`mode: 'net'`); the same
+   * end, error, cancel and release rules on both.  The Duplex side
+   * ('data', pipe) must not be used with it.  Throws EBUSY while another
+   * receive() of the socket runs.  `signal`: aborting cancels the receive
+   * (the iterator ends).
    */
-  receive(options?: ReceiveOptionsInput & { signal?: AbortSignal }): RecvStream {
+  receive(options?: ReceiveOptionsInput & { signal?: AbortSignal }): ChunkStream {
     if (this.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'receive', hint: 'the socket is closed (destroyed)' });
     const signal = options?.signal;
     let opts: ReceiveOptionsInput | undefined = options;

@@ -111,7 +111,11 @@ describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
     expect(out['hint']).toMatch(/RLIMIT_MEMLOCK is 1048576 bytes/);
     expect(out['hint']).toMatch(/needs 4194304 bytes/);
     expect(out['hint']).toMatch(/ulimit -l/);
-    expect(out['vmPinAfter']).toBe(out['vmPinBefore']);
+    // Nothing of the refused pool stays pinned.  VmPin also counts io_uring
+    // rings' own memory, and libuv's ring appears whenever Node first needs
+    // it: allow a few pages, far below one 64 KiB pool buffer.
+    const ringSlackKb = 64;
+    expect(Math.abs(Number(out['vmPinAfter']) - Number(out['vmPinBefore']))).toBeLessThan(ringSlackKb);
     // the same child without the limit pins fine (the test can tell them
     // apart), still without CAP_IPC_LOCK so the kernel accounts it in VmPin
     // (the default 8 MiB RLIMIT_MEMLOCK holds the 4 MiB pool)
@@ -119,7 +123,8 @@ describe('ENOMEM from pinning under a lowered RLIMIT_MEMLOCK', () => {
     expect(ok.stderr).toBe('');
     const okOut = childJson(ok);
     expect(okOut['ok']).toBe(true);
-    expect(okOut['vmPinDuring']).toBe(4096);
+    expect(Number(okOut['vmPinDuring']) - Number(okOut['vmPinBefore'])).toBeGreaterThanOrEqual(4096 - ringSlackKb);
+    expect(Number(okOut['vmPinDuring']) - Number(okOut['vmPinBefore'])).toBeLessThan(4096 + ringSlackKb);
   });
 });
 

@@ -3,6 +3,9 @@
 // a seccomp filter (as Docker's, containerd's and Kubernetes' default
 // profiles do) serves http over a ZcServer with backend 'auto', reports
 // backend 'net' and says why, once; 'uring' asked for explicitly throws.
+// Likewise where the ring cannot be locked in memory (RLIMIT_MEMLOCK).
+// kernel.io_uring_disabled fails io_uring_setup with the same EPERM as the
+// filter (it is a machine-wide sysctl: not toggled by tests).
 // The same child without the filter runs on io_uring.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +48,27 @@ describe("backend 'auto' where io_uring is blocked", () => {
     expect(out.uringUnavailable?.code).toBe(errno);
     expect(out.uringUnavailable?.hint).toMatch(/seccomp/);
     expect(out.uringError).toBe(errno);
+  });
+
+  it('the ring cannot be locked in memory (RLIMIT_MEMLOCK 0, no CAP_IPC_LOCK): ENOMEM, served over node:net', async (ctx) => {
+    const which = await run('sh', ['-c', 'command -v prlimit && command -v setpriv']);
+    expect(which.code, 'prlimit and setpriv (util-linux) are needed for this test').toBe(0);
+    // root has CAP_IPC_LOCK, which exempts it from RLIMIT_MEMLOCK: drop it
+    const dropCap = process.getuid?.() === 0 ? ['setpriv', '--inh-caps=-ipc_lock', '--bounding-set=-ipc_lock'] : [];
+    const r = await runTs('tests/ts/fixtures/fallback-child.ts', [], { wrap: ['prlimit', '--memlock=0:0', ...dropCap], timeoutMs: 60_000 });
+    const out = childJson<ChildOut>(r);
+    if (out.serverBackend === 'uring' && out.warnings.length === 0) {
+      // (7.2 as root in the VMs keeps CAP_IPC_LOCK's exemption despite setpriv)
+      ctx.skip('this kernel does not charge the ring to RLIMIT_MEMLOCK for this process: ENOMEM cannot be provoked');
+    }
+    expect(out.serverBackend).toBe('net');
+    expect(out.clientBackend).toBe('net');
+    expect(out.bodies).toEqual(served);
+    expect(out.warnings).toHaveLength(1);
+    expect(out.warnings[0]?.message).toMatch(/io_uring is not available, using node:net instead: ring\.create: ENOMEM/);
+    expect(out.uringUnavailable?.code).toBe('ENOMEM');
+    expect(out.uringUnavailable?.hint).toMatch(/ulimit -l/);
+    expect(out.uringError).toBe('ENOMEM');
   });
 
   it('the same child without the filter serves over io_uring and warns nothing', async () => {

@@ -35,6 +35,11 @@ async function blackhole(): Promise<{ port: number; close(): void }> {
   };
 }
 
+/** Wait for a condition (polled; the test's own timeout bounds it). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await sleep(5);
+}
+
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** Everything a socket emits as data until 'end'. */
@@ -238,6 +243,71 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     ac.abort();
     await expect(p).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     await server.close();
+  });
+
+  it('server.connections({ signal }): connections in order, AbortError once aborted, the server goes on', async () => {
+    const server = await listening(opts());
+    const port = portOf(server);
+    const ac = new AbortController();
+    const got: ZcSocket[] = [];
+    const loop = (async () => {
+      for await (const s of server.connections({ signal: ac.signal })) {
+        got.push(s);
+        if (got.length === 2) ac.abort();
+      }
+    })();
+    const ended = loop.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const a = await connected({ ...opts(), port, host: '127.0.0.1' });
+    await until(() => got.length === 1);
+    const b = await connected({ ...opts(), port, host: '127.0.0.1' });
+    expect(await ended).toMatchObject({ name: 'AbortError' });
+    expect(got.map((s) => s.remotePort)).toEqual([a.localPort, b.localPort]);
+    // still accepting; a signal aborted before next() throws at once
+    const c = await connected({ ...opts(), port, host: '127.0.0.1' });
+    const cs = await server.accept();
+    expect(cs.remotePort).toBe(c.localPort);
+    await expect(server.connections({ signal: AbortSignal.abort() }).next()).rejects.toMatchObject({ name: 'AbortError' });
+    for (const s of [...got, cs, a, b, c]) s.destroy();
+    const rest = server.connections();
+    const waiting = rest.next();
+    await server.close();
+    expect(await waiting).toEqual({ value: undefined, done: true });
+  });
+
+  it('net.Server surface: listen(port, host, backlog, cb), EADDRINUSE as an error event, getConnections, close(cb)', async () => {
+    const a = createServer(opts());
+    await new Promise<void>((r) => a.listen(0, '127.0.0.1', 16, () => r()));
+    expect(a.listening).toBe(true);
+    const port = portOf(a);
+    // a second server on the port: 'error' EADDRINUSE, as net.Server
+    const b = createServer(opts());
+    b.listen({ port, host: '127.0.0.1' });
+    const [err] = (await once(b, 'error')) as [Error & { code?: string }];
+    expect(err.code).toBe('EADDRINUSE');
+    expect(b.listening).toBe(false);
+    expect(b.address()).toBeNull();
+    // close(cb) of a server that is not listening: cb gets an error, as in Node
+    expect(await new Promise((r) => void b.close(r))).toBeInstanceOf(Error);
+    const c = await connected({ ...opts(), port, host: '127.0.0.1' });
+    const s = await a.accept();
+    expect(await new Promise<number>((r, j) => a.getConnections((e, n) => (e ? j(e) : r(n))))).toBe(1);
+    // close(cb): called (without an error) once the last connection is gone
+    let called = false;
+    const cbDone = new Promise<Error | undefined>((r) =>
+      void a.close((e) => {
+        called = true;
+        r(e);
+      }),
+    );
+    expect(a.listening).toBe(false);
+    await sleep(20);
+    expect(called).toBe(false);
+    c.destroy();
+    s.destroy();
+    expect(await cbDone).toBeUndefined();
   });
 
   it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {

@@ -5,9 +5,10 @@
  * events 'listening', 'connection', 'close', 'error'; `close()` stops
  * accepting at once and resolves (and emits 'close') when the last
  * connection is gone.  Connections can also be taken one by one with
- * `accept({ signal })` or `for await (const socket of server)`: a
- * connection goes to a waiting accept()/iterator first, else to
- * 'connection' listeners, else it waits in the server's queue.
+ * `accept({ signal })`, `for await (const socket of server)` or
+ * `server.connections({ signal })`: a connection goes to a waiting
+ * accept()/iterator first, else to 'connection' listeners, else it waits
+ * in the server's queue.
  *
  * Over io_uring the server keeps one accept request in flight (re-armed
  * whenever the kernel ends it); on the 'net' backend it is a net.Server.
@@ -262,26 +263,44 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
   }
 
   /**
-   * Connections as they come (`for await (const socket of server)`); ends
-   * when the server closes.  Leaving the loop stops this iterator only.
+   * Connections as they come: `for await (const socket of
+   * server.connections({ signal }))` (from the same queue as accept()).
+   * Ends when the server closes; once `signal` is aborted it throws an
+   * AbortError (as `events.on()` does) and the server goes on accepting.
+   * Leaving the loop stops this iterator only.
    */
-  [Symbol.asyncIterator](): AsyncIterator<ZcSocket> {
+  connections(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<ZcSocket> {
+    const signal = options.signal;
     let done = false;
-    return {
-      next: async (): Promise<IteratorResult<ZcSocket>> => {
-        if (done) return { value: undefined, done: true };
-        const s = await this.#next();
-        if (!s) {
-          done = true;
-          return { value: undefined, done: true };
-        }
-        return { value: s, done: false };
-      },
-      return: async (): Promise<IteratorResult<ZcSocket>> => {
-        done = true;
-        return { value: undefined, done: true };
-      },
+    const end = (): IteratorResult<ZcSocket> => {
+      done = true;
+      return { value: undefined, done: true };
     };
+    const it: AsyncIterableIterator<ZcSocket> = {
+      next: async (): Promise<IteratorResult<ZcSocket>> => {
+        if (done) return end();
+        if (signal?.aborted) {
+          done = true;
+          throw abortError(signal);
+        }
+        let s: ZcSocket | null;
+        try {
+          s = await this.#next(signal);
+        } catch (e) {
+          done = true;
+          throw e;
+        }
+        return s ? { value: s, done: false } : end();
+      },
+      return: async (): Promise<IteratorResult<ZcSocket>> => end(),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** `for await (const socket of server)`: {@link connections} without a signal. */
+  [Symbol.asyncIterator](): AsyncIterator<ZcSocket> {
+    return this.connections();
   }
 
   /** { address, family, port } bound, as net.Server.address(); null when not listening */

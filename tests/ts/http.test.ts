@@ -2,8 +2,9 @@
 // Node's own stack over ZcServer / ZcSocket, on both backends: http
 // (keep-alive, pipelining, chunked and 64 MiB bodies, uploads echoed) hit by
 // Node's http client, fetch and curl; https/TLS with a certificate made by
-// openssl at test time, hit by curl -k and Node's https client; Node's http
-// client over ZcSocket (createConnection); stream.pipeline file <-> socket.
+// openssl at test time, hit by curl -k, openssl s_client, Node's https client
+// and tls.connect() over a ZcSocket; Node's http client over ZcSocket
+// (createConnection); stream.pipeline file <-> socket.
 // Bodies are checked by sha256.  URING_ZC_SCALE scales the big bodies.
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
@@ -11,6 +12,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync,
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -237,7 +239,7 @@ describe.each<Backend>(['uring', 'net'])('http over ZcServer, backend %s', (back
     agent.destroy();
   });
 
-  it('https: TLS over ZcSockets, curl -k and Node https', async () => {
+  it('https: TLS over ZcSockets, curl -k, openssl s_client, Node https, tls.connect over a ZcSocket', async () => {
     const tlsApp = https.createServer({ key: certs?.key, cert: certs?.cert }, handler);
     const ts = createServer({ ...(ring ? { ring } : {}), backend }, (s) => tlsApp.emit('connection', s));
     ts.listen(0, '127.0.0.1');
@@ -270,6 +272,22 @@ describe.each<Backend>(['uring', 'net'])('http over ZcServer, backend %s', (back
         pattern(8 * MiB).pipe(req);
       });
       expect(echoed.bytes).toBe(8 * MiB);
+      // a TLS client nobody here wrote
+      const req = 'GET /ossl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+      const os = await run('sh', ['-c', `printf '${req.replace(/\r\n/g, '\\r\\n')}' | openssl s_client -connect 127.0.0.1:${portOf(ts)} -quiet`]);
+      expect(os.code, os.stderr).toBe(0);
+      expect(os.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nhello GET \/ossl from /);
+      // tls.TLSSocket as the client, over a ZcSocket
+      const zc = connect({ ...(ring ? { ring } : {}), backend, port: portOf(ts), host: '127.0.0.1' });
+      const t = tls.connect({ socket: zc, servername: 'localhost', ca: certs?.cert });
+      await once(t, 'secureConnect');
+      expect(t.authorized).toBe(true);
+      const parts: Buffer[] = [];
+      t.on('data', (d: Buffer) => parts.push(d));
+      t.end('GET /tls-client HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      await once(t, 'end');
+      expect(Buffer.concat(parts).toString()).toMatch(/\r\n\r\nhello GET \/tls-client from /);
+      await once(zc, 'close');
     } finally {
       tlsApp.closeAllConnections();
       await ts.close();

@@ -8,7 +8,8 @@ import net from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ring, ZcError, ZcSocket, backendStatus, connect, createServer, setDefaultBackend, type Backend, type SendResult } from '../../ts/index.ts';
-import { IN_VM, PatternReceiver, fillPattern, runTs, scaled, sleep } from './helpers.ts';
+import { IN_VM, PatternReceiver, fillPattern, run, runTs, scaled, sleep } from './helpers.ts';
+import { SYS } from '../../ts/ffi/abi.gen.ts';
 import { connected, listening, portOf } from './net-helpers.ts';
 import { openListener } from '../../ts/socket/factories.ts';
 import { localAddressOf } from '../../ts/socket/sockopt.ts';
@@ -308,6 +309,42 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     c.destroy();
     s.destroy();
     expect(await cbDone).toBeUndefined();
+  });
+
+  it('noDelay / keepAlive: server options, and setNoDelay/setKeepAlive called while connecting (as http does), reach the socket', async () => {
+    const server = await listening({ ...opts(), noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
+    const port = portOf(server);
+    const c = connect({ ...opts(), port, host: '127.0.0.1' });
+    c.setNoDelay(true);
+    c.setKeepAlive(true, 20_000);
+    expect(c.connecting).toBe(true);
+    await once(c, 'connect');
+    const s = await server.accept();
+    if (ring) {
+      const r = ring;
+      const get = (fd: number, level: number, opt: number): number => {
+        const v = new Int32Array(1);
+        expect(r.libc.getsockopt(fd, level, opt, v, new Int32Array([4]))).toBe(0);
+        return v[0] ?? -1;
+      };
+      for (const [sock, idle] of [[s, 30], [c, 20]] as const) {
+        expect(get(sock.fd, SYS.IPPROTO_TCP, SYS.TCP_NODELAY)).toBe(1);
+        expect(get(sock.fd, SYS.SOL_SOCKET, SYS.SO_KEEPALIVE)).toBe(1);
+        expect(get(sock.fd, SYS.IPPROTO_TCP, SYS.TCP_KEEPIDLE)).toBe(idle);
+      }
+      c.setNoDelay(false);
+      expect(get(c.fd, SYS.IPPROTO_TCP, SYS.TCP_NODELAY)).toBe(0);
+    }
+    // Both backends (the 'net' one has no fd to ask): the kernel's keep-alive
+    // timer runs on both ends, as ss shows (TCP_NODELAY is not visible there).
+    const ss = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${port} or dport = :${port} )`]);
+    expect(ss.code, ss.stderr).toBe(0);
+    const lines = ss.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(l).toMatch(/timer:\(keepalive,/);
+    c.destroy();
+    s.destroy();
+    await server.close();
   });
 
   it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {

@@ -125,6 +125,9 @@ export class ZcSocket extends Duplex {
   };
   /** the uring engine's send lane once connected: send()'s direct path */
   #lane: SendLane | null = null;
+  /** setNoDelay() / setKeepAlive() called while connecting */
+  #pendingNoDelay: boolean | null = null;
+  #pendingKeepAlive: [boolean, number] | null = null;
 
   constructor(options: SocketOptions = {}) {
     super(duplexOptions(options)); // validates options first (ZcConfigError)
@@ -213,6 +216,7 @@ export class ZcSocket extends Duplex {
         this.#connecting = null;
         this.#lane = this.#engine instanceof UringEngine ? this.#engine.lane : null;
         if (this.destroyed) return;
+        this.#applyPending();
         this.#touch();
         this.emit('connect');
         this.emit('ready');
@@ -627,14 +631,26 @@ export class ZcSocket extends Duplex {
     return this.#written + this.writableLength;
   }
 
+  /** TCP_NODELAY; called while connecting (as http's client does), applied once connected, as in Node. */
   setNoDelay(noDelay = true): this {
     if (this.#engine.open) this.#engine.setNoDelay(noDelay);
+    else if (this.connecting) this.#pendingNoDelay = noDelay;
     return this;
   }
 
+  /** SO_KEEPALIVE (and the idle time in ms); called while connecting, applied once connected, as in Node. */
   setKeepAlive(enable = false, initialDelay = 0): this {
     if (this.#engine.open) this.#engine.setKeepAlive(enable, initialDelay);
+    else if (this.connecting) this.#pendingKeepAlive = [enable, initialDelay];
     return this;
+  }
+
+  /** Options set while connecting, applied now that the socket is open. */
+  #applyPending(): void {
+    if (this.#pendingNoDelay !== null) this.#engine.setNoDelay(this.#pendingNoDelay);
+    if (this.#pendingKeepAlive !== null) this.#engine.setKeepAlive(...this.#pendingKeepAlive);
+    this.#pendingNoDelay = null;
+    this.#pendingKeepAlive = null;
   }
 
   /** Emit 'timeout' after `ms` of inactivity (0 disables); as net.Socket.setTimeout. */

@@ -45,19 +45,22 @@ export class PatternReceiver {
   connections = 0;
   #waiters: { n: number; resolve: () => void }[] = [];
   sockets: net.Socket[] = [];
+  #paused: boolean;
 
-  private constructor(server: net.Server) {
+  private constructor(server: net.Server, paused: boolean) {
+    this.#paused = paused;
     this.server = server;
   }
 
   static async start(opts: { paused?: boolean; host?: string } = {}): Promise<PatternReceiver> {
     const server = net.createServer({ pauseOnConnect: opts.paused ?? false });
-    const r = new PatternReceiver(server);
+    const r = new PatternReceiver(server, opts.paused ?? false);
     server.on('connection', (s) => {
       r.connections++;
       r.sockets.push(s);
       s.on('error', () => {});
       s.on('data', (d: Buffer) => r.#onData(d));
+      if (!r.#paused) s.resume(); // accepted after resume(): reads at once
     });
     await new Promise<void>((res) => server.listen(0, opts.host ?? '127.0.0.1', res));
     return r;
@@ -65,6 +68,16 @@ export class PatternReceiver {
 
   get port(): number {
     return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /**
+   * A paused receiver starts reading: its connections, and those it
+   * accepts later.  (A client's 'connect' can come before the server
+   * accepted, so resuming only `sockets` left a connection unread.)
+   */
+  resume(): void {
+    this.#paused = false;
+    for (const s of this.sockets) s.resume();
   }
 
   #onData(d: Buffer): void {

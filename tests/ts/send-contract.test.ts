@@ -177,7 +177,7 @@ describe('pool memory on another ring', () => {
       const closing = pool.close().then(() => (poolClosed = true));
       await sleep(20);
       expect(poolClosed).toBe(false);
-      srv.sockets.forEach((c) => c.resume());
+      srv.resume();
       await Promise.all([p, q]);
       await closing;
       expect(pool.closed).toBe(true);
@@ -222,10 +222,10 @@ describe("'auto' works wherever 'copy' does", () => {
   });
 });
 
-// Known defect (open, issue 8 item 11): with deferTaskrun=false one of these
-// sends sometimes never settles (about 1 run in 3 under load); retried until
-// it is found and fixed, so the rest of `make test` still guards main.
-describe('ArrayBuffers detached under a send', { retry: 2 }, () => {
+// (This test hung about 1 run in 3 under load: the receiver's connections
+// were resumed before the server had accepted the connection, so it never
+// read and the sends waited forever.  rx.resume() covers later accepts.)
+describe('ArrayBuffers detached under a send', () => {
   it.each([true, false])('in flight: rejects EFAULT with bytesSent; before issue: nothing sent (deferTaskrun=%s)', async (deferTaskrun) => {
     const rx = await PatternReceiver.start({ paused: true });
     const ring = Ring.create({ deferTaskrun, maxRequests: 2 });
@@ -246,7 +246,7 @@ describe('ArrayBuffers detached under a send', { retry: 2 }, () => {
       structuredClone(first.buffer, { transfer: [first.buffer] });
       structuredClone(third.buffer, { transfer: [third.buffer] });
       expect(first.byteLength).toBe(0);
-      rx.sockets.forEach((c) => c.resume());
+      rx.resume();
       const rs = await Promise.allSettled(ps);
       const { rejected } = checkOutcomes(rs, lens);
       expect(rs[0]?.status).toBe('rejected');

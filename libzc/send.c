@@ -472,6 +472,12 @@ static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 			req->err = req->canceled || orphan ||
 				   (s && s->aborted) ? -ECANCELED : -EIO;
 	} else if (res < 0) {
+		if (res == -ENOTSOCK && s && s->close_req)
+			/* A link looked up after park_close(): it ran against
+			 * the placeholder, nothing of it left.  The caller
+			 * gave up on the socket: canceled, as if the cancel
+			 * had reached it first. */
+			res = -ECANCELED;
 		req->err = res;
 		if (s && s->chain)
 			s->broken = 1;

@@ -311,7 +311,13 @@ export function show(v: unknown): string {
     const s = JSON.stringify(v);
     return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
   } catch {
-    return String(v);
+    // a bigint inside, a cycle, a throwing toJSON; and String() throws for
+    // objects without a prototype: '[object Object]' and the like
+    try {
+      return String(v);
+    } catch {
+      return Object.prototype.toString.call(v);
+    }
   }
 }
 

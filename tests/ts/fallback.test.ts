@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childJson, ROOT, run, runTs } from './helpers.ts';
+import { IN_VM, childJson, ROOT, run, runTs } from './helpers.ts';
 
 interface ChildOut {
   serverBackend: string;
@@ -69,6 +69,13 @@ describe("backend 'auto' where io_uring is blocked", () => {
     expect(out.uringUnavailable?.code).toBe('ENOMEM');
     expect(out.uringUnavailable?.hint).toMatch(/ulimit -l/);
     expect(out.uringError).toBe('ENOMEM');
+  });
+
+  it('URING_ZC_BACKEND=net is the process default: node:net without a warning; uring asked for still works', async (ctx) => {
+    if (IN_VM) ctx.skip('reads an environment variable: no kernel dependence (runs on the host)');
+    const r = await runTs('tests/ts/fixtures/fallback-child.ts', [], { env: { ...process.env, URING_ZC_BACKEND: 'net' }, timeoutMs: 60_000 });
+    const out = childJson<ChildOut>(r);
+    expect(out).toMatchObject({ serverBackend: 'net', clientBackend: 'net', bodies: served, warnings: [], uringUnavailable: null, uringError: null });
   });
 
   it('the same child without the filter serves over io_uring and warns nothing', async () => {

@@ -347,6 +347,32 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
+  it('server highWaterMark, sendOptions and receiveOptions reach its connections', async () => {
+    const server = await listening({
+      ...opts(),
+      highWaterMark: 12345,
+      sendOptions: { mode: 'zc', reportUsage: false },
+      receiveOptions: { mode: 'bufring', bufferSize: 4096, areaSize: 4096 * 64 },
+    });
+    const c = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const s = await server.accept();
+    expect(s.writableHighWaterMark).toBe(12345);
+    expect(s.readableHighWaterMark).toBe(12345);
+    // zero-copy without a usage report: only the server's defaults make it 'unknown'
+    const r = await s.send(new Uint8Array(1000));
+    expect(r).toEqual({ bytes: 1000, zeroCopy: backend === 'net' ? 'copied' : 'unknown' });
+    const sizes: number[] = [];
+    s.on('data', (d: Buffer) => sizes.push(d.length));
+    const total = 256 * 1024;
+    await c.send(new Uint8Array(total));
+    await until(() => sizes.reduce((a, b) => a + b, 0) === total);
+    // over the ring the readable side reads through the server's 4 KiB buffers
+    if (backend === 'uring') expect(Math.max(...sizes)).toBeLessThanOrEqual(4096);
+    c.destroy();
+    s.destroy();
+    await server.close();
+  });
+
   it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));

@@ -185,11 +185,11 @@ step_vitest() {
 	# The CI form (`make test`): files whose subject does not depend on the
 	# kernel run on the host only (twice, Node 20 and 24): the ABI and
 	# config checks, the loader, the bench JSON shapes, the option fuzzer,
-	# the seccomp fallback, http/https/tls and the static file server over
+	# the seccomp refusal and fallback, http/https/tls and the file server over
 	# the socket layer (the socket, send, receive and sendFile paths they
 	# use are tested here by their own files).  Under TCG they took 9 of the
 	# step's 23 minutes.  `make test-full` (URING_ZC_FULL=1) runs them here.
-	local host_only=(abi bench bench-file config load fuzz fallback http serve) excl=() f
+	local host_only=(abi bench bench-file config load fuzz options-fuzz fallback setup-errors http serve) excl=() f
 	if [ "${URING_ZC_FULL:-0}" != 1 ] && [ -z "${URING_ZC_VM_VITEST_FILES:-}" ]; then
 		for f in "${host_only[@]}"; do
 			excl+=(--exclude "tests/ts/$f.test.ts")

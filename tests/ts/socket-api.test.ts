@@ -516,7 +516,10 @@ describe('process default, ref/unref, AbortSignals', () => {
     expect(() => setDefaultBackend('bogus' as 'auto')).toThrow(/backend/);
   });
 
-  it.each(['unref', 'ref'])('a server and sockets only waiting for data: %s', async (mode) => {
+  // Handle refs are libuv's and ours, not the kernel's, and a child costs
+  // ~35 s under TCG: host only unless URING_ZC_FULL=1.
+  const refSkip = IN_VM && process.env['URING_ZC_FULL'] !== '1';
+  it.skipIf(refSkip).each(['unref', 'ref'])(`a server and sockets only waiting for data: %s${refSkip ? ' (skipped in the VMs: no kernel dependence; URING_ZC_FULL=1 runs it)' : ''}`, async (mode) => {
     const r = await runTs('tests/ts/fixtures/unref-child.ts', [mode], { timeoutMs: IN_VM ? 100_000 : 20_000 });
     // unref'd: the process exits by itself; ref'd: it stays until its own 2 s exit timer
     expect(r.signal).toBeNull();

@@ -28,11 +28,12 @@ async function cycle(deferTaskrun: boolean, port: number, udpPort: number): Prom
   ps.push(p1.send(new Uint8Array(10), { mode: 'copy' }));
   void p2;
   pending.catch(() => {});
+  const settled = Promise.allSettled([...ps, pending]); // observed from the start
   await sleep(50);
   // close with all of that in flight: nothing explicit but the ring
   expect(ring.inFlight).toBeGreaterThan(2);
   ring.close();
-  const rs = await Promise.allSettled([...ps, pending]);
+  const rs = await settled;
   return { settled: rs.length, sent: ps.length + 1, pinnedKb };
 }
 

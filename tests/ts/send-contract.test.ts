@@ -98,9 +98,11 @@ describe.each([true, false])('sends cut short reject with bytesSent (deferTaskru
         ps.push(sock.send(new Uint8Array(3 << 20), { mode: i % 2 ? 'copy' : 'zc' }));
         lens.push(3 << 20);
       }
+      // observed from now on: a send may reject while close() is awaited
+      const settled = Promise.allSettled(ps);
       await sleep(50); // the kernel took part of it: the peer does not read
       await sock.resetAndDestroy().close().catch(() => undefined);
-      const { rejected } = checkOutcomes(await Promise.allSettled(ps), lens);
+      const { rejected } = checkOutcomes(await settled, lens);
       expect(rejected.length).toBeGreaterThan(0);
       for (const e of rejected) expect(['EPIPE', 'ECONNRESET', 'ECANCELED']).toContain(e.code);
       expect(pool.inFlight).toBe(0);
@@ -123,9 +125,10 @@ describe.each([true, false])('sends cut short reject with bytesSent (deferTaskru
         sock.send(new Uint8Array(4 << 20), { mode: 'zc' }),
         sock.send(new Uint8Array(200), { mode: 'copy' }),
       ];
+      const settled = Promise.allSettled(ps);
       await sleep(50);
       ring.close();
-      const { rejected } = checkOutcomes(await Promise.allSettled(ps), lens);
+      const { rejected } = checkOutcomes(await settled, lens);
       expect(rejected.length).toBeGreaterThan(0);
     } finally {
       ring.close();
@@ -241,13 +244,14 @@ describe('ArrayBuffers detached under a send', () => {
         sock.send(third, { mode: 'copy', coalesce: false }),
         sock.send(new Uint8Array(1000), { mode: 'copy', coalesce: false }),
       ];
+      const settled = Promise.allSettled(ps); // observed from the start
       await sleep(30);
       // transfer (detach) the memory of sends the kernel has or will have
       structuredClone(first.buffer, { transfer: [first.buffer] });
       structuredClone(third.buffer, { transfer: [third.buffer] });
       expect(first.byteLength).toBe(0);
       rx.resume();
-      const rs = await Promise.allSettled(ps);
+      const rs = await settled;
       const { rejected } = checkOutcomes(rs, lens);
       expect(rs[0]?.status).toBe('rejected');
       expect(rejected[0]?.code).toBe('EFAULT');

@@ -20,6 +20,12 @@ static inline bool zc_probe_sendv_fixed(const struct io_uring_probe *p)
 	       io_uring_opcode_supported(p, IORING_OP_READV_FIXED);
 }
 
+/*
+ * The sqe->ioprio flags SEND[MSG]_ZC accept, from IO_URING_QUERY_SEND_ZC
+ * (uring-zc series); 0 where the kernel lacks the query or that op.
+ */
+uint64_t zc_probe_send_zc_flags(void);
+
 /* Longest run of sends linked into one chain on a stream socket. */
 #define ZC_MAX_CHAIN 64
 

@@ -6,8 +6,8 @@
  * user_data and produces exactly ONE struct zc_completion, reaped in batches
  * with zc_reap().  For zero-copy sends that record is emitted only once the
  * kernel has released the buffer: on stock kernels libzc merges the result
- * CQE and the notification CQE itself; on kernels with the uring-zc patch
- * (IORING_FEAT_SEND_ZC_UNIFIED) the kernel posts a single CQE.
+ * CQE and the notification CQE itself; on kernels with the uring-zc series
+ * (IORING_SEND_ZC_SINGLE_CQE) the kernel posts a single CQE.
  *
  * Functions return 0 / a count / an id on success and -errno on failure.
  * A ring is single-threaded: call everything for one ring from one thread.
@@ -104,6 +104,10 @@ enum zc_op {
 };
 
 enum zc_completion_flags {
+	/*
+	 * Usage (IORING_SEND_ZC_REPORT_USAGE): only where libzc merges the
+	 * two CQEs; the kernel's single CQE cannot carry it (neither is set).
+	 */
 	ZC_COMP_ZC_USED		= 1u << 0,	/* sent without a copy */
 	ZC_COMP_ZC_COPIED	= 1u << 1,	/* kernel fell back to copying */
 	ZC_COMP_NATIVE		= 1u << 2,	/* kernel posted one CQE */
@@ -208,7 +212,7 @@ ZC_API int zc_sock_opened(struct zc_ring *r, int fd);
 enum zc_send_flags {
 	ZC_SEND_ZEROCOPY	= 1u << 0,	/* SEND_ZC / SENDMSG_ZC */
 	ZC_SEND_MORE		= 1u << 1,	/* MSG_MORE */
-	ZC_SEND_NO_REPORT	= 1u << 2,	/* skip REPORT_USAGE */
+	ZC_SEND_NO_REPORT	= 1u << 2,	/* skip REPORT_USAGE (native: never) */
 };
 
 /*
@@ -496,7 +500,7 @@ enum zc_caps {
 	ZC_CAP_OP_SOCKET	= 1u << 8,
 	ZC_CAP_RECV_ZC		= 1u << 9,	/* IORING_OP_RECV_ZC known */
 	ZC_CAP_ZCRX_NODEV	= 1u << 10,	/* ZCRX_REG_NODEV accepted */
-	ZC_CAP_UNIFIED_NATIVE	= 1u << 11,	/* IORING_FEAT_SEND_ZC_UNIFIED */
+	ZC_CAP_SEND_ZC_SINGLE_CQE = 1u << 11,	/* IORING_SEND_ZC_SINGLE_CQE */
 	ZC_CAP_BUFRING		= 1u << 12,	/* provided-buffer rings */
 	ZC_CAP_RECV_MULTISHOT	= 1u << 13,
 	ZC_CAP_SENDMSG_ZC_FIXED	= 1u << 14,	/* vectors of registered buffers (6.15) */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -24,6 +25,23 @@
 const char *zc_version(void)
 {
 	return ZC_VERSION_STRING;
+}
+
+uint64_t zc_probe_send_zc_flags(void)
+{
+	struct zc_io_uring_query_send_zc q;
+	struct io_uring_query_hdr h;
+
+	memset(&q, 0, sizeof(q));
+	memset(&h, 0, sizeof(h));
+	h.query_op = ZC_IO_URING_QUERY_SEND_ZC;
+	h.query_data = (uint64_t)(uintptr_t)&q;
+	h.size = sizeof(q);
+	/* Needs no ring: a blind register call (fd -1). */
+	if (syscall(__NR_io_uring_register, -1, IORING_REGISTER_QUERY, &h, 0) < 0 ||
+	    h.result < 0 || h.size < sizeof(q.flags))
+		return 0;
+	return q.flags;
 }
 
 static int read_int_file(const char *path, int fallback)
@@ -100,8 +118,8 @@ static void probe_ring(struct zc_probe *out)
 	}
 	out->caps |= ZC_CAP_IO_URING;
 	out->features = p.features;
-	if (p.features & IORING_FEAT_SEND_ZC_UNIFIED)
-		out->caps |= ZC_CAP_UNIFIED_NATIVE;
+	if (zc_probe_send_zc_flags() & IORING_SEND_ZC_SINGLE_CQE)
+		out->caps |= ZC_CAP_SEND_ZC_SINGLE_CQE;
 
 	pr = io_uring_get_probe_ring(&ring);
 	if (pr) {

@@ -99,7 +99,7 @@ int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
 	}
 	r->features = p.features;
 	r->native = cfg->unified != ZC_UNIFIED_USERSPACE &&
-		    (p.features & IORING_FEAT_SEND_ZC_UNIFIED);
+		    (zc_probe_send_zc_flags() & IORING_SEND_ZC_SINGLE_CQE);
 	if (cfg->unified == ZC_UNIFIED_NATIVE && !r->native) {
 		ret = -EOPNOTSUPP;
 		goto fail;

@@ -13,7 +13,7 @@
  *
  * Merge: a zero-copy send is finished when its result is in and every
  * notification it announced (IORING_CQE_F_MORE) has arrived; with the
- * kernel's unified mode one CQE carries both.
+ * kernel's IORING_SEND_ZC_SINGLE_CQE one CQE carries both.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -225,13 +225,12 @@ static uint32_t msg_flags(const struct zc_req *req, const struct zc_sock *s)
 
 static uint32_t zc_flags(const struct zc_req *req)
 {
-	uint32_t f = 0;
-
-	if (!(req->send_flags & ZC_SEND_NO_REPORT))
-		f |= IORING_SEND_ZC_REPORT_USAGE;
+	/* The kernel cannot report usage in its single CQE (-EINVAL). */
 	if (req->native)
-		f |= IORING_SEND_ZC_UNIFIED;
-	return f;
+		return IORING_SEND_ZC_SINGLE_CQE;
+	if (!(req->send_flags & ZC_SEND_NO_REPORT))
+		return IORING_SEND_ZC_REPORT_USAGE;
+	return 0;
 }
 
 /* Drop the first n bytes of a sendmsg's iovecs (after a short send). */
@@ -517,7 +516,10 @@ void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
 
 	req->cqes++;
 	if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
-		if (cqe->flags & IORING_CQE_F_MORE)
+		if (req->native)
+			/* IORING_SEND_ZC_SINGLE_CQE: result and release. */
+			req->comp_flags |= ZC_COMP_NATIVE;
+		else if (cqe->flags & IORING_CQE_F_MORE)
 			req->notifs++;
 		else if (cqe->res == -ECANCELED && report_capable(req))
 			/*
@@ -527,15 +529,6 @@ void zc_send_cqe(struct zc_ring *r, struct zc_req *req,
 			 * Wait for it, or it would land on a recycled request.
 			 */
 			req->notifs++;
-		send_result(r, req, cqe->res);
-		return;
-	}
-	if (req->native) {
-		/* Patched kernel: this one CQE is result and release. */
-		req->comp_flags |= ZC_COMP_NATIVE;
-		if (report && cqe->res >= 0)
-			req->comp_flags |= (cqe->flags & IORING_CQE_F_ZC_COPIED) ?
-					   ZC_COMP_ZC_COPIED : ZC_COMP_ZC_USED;
 		send_result(r, req, cqe->res);
 		return;
 	}

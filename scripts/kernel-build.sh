@@ -182,11 +182,31 @@ defines_of() {
 		while read -r name val; do echo "$name ${val//[[:space:]]/}"; done
 }
 
-# The patched uapi header must spell the values libzc/zc_uapi.h uses; the
-# stock one must not know them.
+# "NAME VALUE" for each IO_URING_QUERY_* enum constant of the query header.
+query_ops_of() {
+	sed -n 's/^[[:space:]]*\(IO_URING_QUERY_[A-Z0-9_]*\)[[:space:]]*=[[:space:]]*\([0-9]*\),.*/\1 \2/p' "$1"
+}
+
+# The patched uapi headers must spell the values libzc/zc_uapi.h uses (its
+# IORING_* defines by name, its ZC_IO_URING_QUERY_* ops against the query
+# enum); the stock ones must not know them.
 check_uapi() {
-	local which=$1 hdr name val kval bad=0
+	local which=$1 hdr qhdr name val kval bad=0
 	hdr=$(tree_of "$which")/include/uapi/linux/io_uring.h
+	qhdr=$(tree_of "$which")/include/uapi/linux/io_uring/query.h
+	while read -r name val; do
+		name=${name#ZC_}
+		kval=$(query_ops_of "$qhdr" | awk -v n="$name" '$1 == n { print $2 }')
+		if [ "$which" = stock ]; then
+			if [ -n "$kval" ]; then
+				echo "kernel-build: stock $qhdr already defines $name" >&2
+				bad=1
+			fi
+		elif [ "$kval" != "$val" ]; then
+			echo "kernel-build: $name: libzc/zc_uapi.h says $val, patched kernel says '${kval:-<missing>}'" >&2
+			bad=1
+		fi
+	done < <(sed -n 's/^#[[:space:]]*define[[:space:]]\{1,\}\(ZC_IO_URING_QUERY_[A-Z0-9_]*\)[[:space:]]\{1,\}\([0-9]*\).*/\1 \2/p' "$UAPI_HEADER")
 	while read -r name val; do
 		kval=$(defines_of "$hdr" | awk -v n="$name" '$1 == n { print $2 }')
 		if [ "$which" = stock ]; then

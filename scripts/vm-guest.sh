@@ -251,12 +251,12 @@ step_probe() {
 	got=$(node -e '
 		const t = require("fs").readFileSync(process.argv[1], "utf8");
 		const j = JSON.parse(t.slice(t.indexOf("{")));
-		console.log(`${j.io_uring.unifiedNative} ${j.caps.unifiedNative}`);
+		console.log(`${j.io_uring.unifiedNative} ${j.caps.sendZcSingleCqe}`);
 	' "$OUT/$name.log" 2>&1 | tail -1)
 	if [ "$got" = "$want $want" ]; then
 		result $name pass "unifiedNative=$want ($([ "$want" = true ] && echo native || echo userspace) unified completion)"
 	else
-		result $name fail "expected io_uring.unifiedNative and caps.unifiedNative $want, probe says: $got"
+		result $name fail "expected io_uring.unifiedNative and caps.sendZcSingleCqe $want, probe says: $got"
 	fi
 }
 

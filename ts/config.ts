@@ -139,7 +139,12 @@ export const SendOptionsSchema = z
     autoThresholdUnregistered: int(0, 0xffffffff).default(AUTO_ZC_THRESHOLD_UNREGISTERED),
     /** MSG_MORE: more data follows soon (corks small sends). */
     more: z.boolean().default(false),
-    /** IORING_SEND_ZC_REPORT_USAGE: learn whether the kernel copied. */
+    /**
+     * IORING_SEND_ZC_REPORT_USAGE: learn whether the kernel copied.  Only
+     * where libzc merges the two CQEs of a send: the kernel's single-CQE mode
+     * (`ring.unifiedNative`) cannot report usage, its sends say 'unknown'
+     * (use `unified: 'userspace'` to get the report on such kernels).
+     */
     reportUsage: z.boolean().default(true),
     /**
      * Stream sockets: sends made in the same tick may leave together as one

@@ -195,7 +195,7 @@ const HINTS: Record<string, Partial<Record<ErrnoName, Hint>>> = {
     EACCES: IO_URING_UNAVAILABLE,
     ENOMEM: 'the ring memory could not be allocated or locked: lower entries or raise `ulimit -l`',
     EINVAL: 'the kernel rejected the ring flags: DEFER_TASKRUN needs Linux >= 6.1, SINGLE_ISSUER >= 6.0; try deferTaskrun: false',
-    EOPNOTSUPP: 'unified: "native" needs a kernel with the uring-zc patch (IORING_FEAT_SEND_ZC_UNIFIED); use "auto"',
+    EOPNOTSUPP: 'unified: "native" needs a kernel with the uring-zc series (IORING_SEND_ZC_SINGLE_CQE); use "auto"',
   },
   'pool.create': {
     ENOMEM: PIN_REFUSED,

@@ -1,39 +1,57 @@
 // SPDX-License-Identifier: MIT
 /*
  * Kernel ABI test of the single-CQE zero-copy send of patches/
- * (IORING_SEND_ZC_UNIFIED), with raw liburing over loopback sockets.
+ * (IORING_SEND_ZC_SINGLE_CQE, found through IO_URING_QUERY_SEND_ZC), with
+ * raw liburing over loopback sockets.
  *
  *   unified_test --expect-unified   on the patched kernel
  *   unified_test --expect-stock     on a kernel without the series
- *   unified_test                    expectation taken from the feature bit
+ *   unified_test                    expectation taken from the query
+ *
+ * "Exactly one CQE" is checked against a barrier, never by waiting for a
+ * while: a NOP with IOSQE_IO_DRAIN completes only once every request
+ * allocated before it has been freed, notifications included, so when its
+ * CQE is in, every CQE of the earlier requests is in too.  A ring that has
+ * seen IOSQE_CQE_SKIP_SUCCESS cannot drain; there the barrier is the tag CQE
+ * of a registered buffer the send used (the kernel posts it once the last
+ * reference, the notification's, is gone), then a NOP completed through
+ * task work behind the notification's.
  *
  * Prints one TAP-style line per case and ends with "N passed, N failed";
  * exits non-zero if anything failed.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 
 #include "common.h"
 
+#ifndef IORING_NOP_TW
+#define IORING_NOP_TW		(1U << 4)	/* complete the NOP from task work */
+#endif
+
 #define UD_SEND		0x5e4d0001ull
 #define UD_OTHER	0x07e40002ull
 #define UD_CANCEL	0xca4c0003ull
-#define REAP_TIMEOUT_MS	10000	/* generous: TCG VMs are slow */
-#define LINGER_MS	60	/* how long we wait for a CQE that must not come */
+#define UD_BARRIER	0xba770004ull
+#define UD_TAG		0x7a960005ull
+#define REAP_TIMEOUT_MS	20000	/* generous: TCG VMs with KASAN are slow */
 
-static int expect_unified = -1;
+static int expect_single = -1;
 static int n_pass, n_fail, n_skip, n_case;
-static char fail_msg[512];
+static char fail_msg[1024];
+static char skip_msg[256];
 
 /*
- * Payload memory; its first REG_SIZE bytes are registered as buffer 0 for
- * the fixed-buffer cases (pinning all of it for every ring is slow under
- * KASAN in an emulated VM).
+ * Payload memory; its first REG_SIZE bytes are registered as buffer 0 (with
+ * tag UD_TAG) for the fixed-buffer cases (pinning all of it for every ring
+ * is slow under KASAN in an emulated VM).
  */
 #define BUF_SIZE	(8u << 20)
 #define REG_SIZE	(256u << 10)
@@ -51,7 +69,6 @@ static int fail(const char *fmt, ...)
 	return -1;
 }
 
-static char skip_msg[256];
 static int skip(const char *why)
 {
 	snprintf(skip_msg, sizeof(skip_msg), "%s", why);
@@ -80,10 +97,11 @@ struct cqe_rec {
 	__u64 ud;
 	__s32 res;
 	__u32 flags;
+	__u64 big[2];	/* CQE32 / IORING_CQE_F_32 only */
 };
 
 struct reaped {
-	struct cqe_rec c[256];
+	struct cqe_rec c[512];
 	int n;
 };
 
@@ -102,14 +120,22 @@ static int count_ud(const struct reaped *r, __u64 ud)
 	return n;
 }
 
-static const struct cqe_rec *nth_ud(const struct reaped *r, __u64 ud, int nth)
+/* Index of the nth CQE of ud in arrival order, or -1. */
+static int idx_ud(const struct reaped *r, __u64 ud, int nth)
 {
 	int i;
 
 	for (i = 0; i < r->n; i++)
 		if (r->c[i].ud == ud && nth-- == 0)
-			return &r->c[i];
-	return NULL;
+			return i;
+	return -1;
+}
+
+static const struct cqe_rec *nth_ud(const struct reaped *r, __u64 ud, int nth)
+{
+	int i = idx_ud(r, ud, nth);
+
+	return i < 0 ? NULL : &r->c[i];
 }
 
 static int finals_ud(const struct reaped *r, __u64 ud)
@@ -123,13 +149,15 @@ static int finals_ud(const struct reaped *r, __u64 ud)
 
 /*
  * Reader that drains the peer socket while we wait: counts every byte in
- * got, keeps the first cap bytes in g_rxbuf.
+ * got, keeps bytes [skip, skip + cap) of the stream in g_rxbuf.
  */
 struct pump {
 	int fd;
 	size_t got;
+	size_t skip;
 	size_t cap;
 	bool eof;
+	bool paused;	/* leave the peer's data alone for now */
 };
 
 static void pump_run(struct pump *p)
@@ -137,7 +165,7 @@ static void pump_run(struct pump *p)
 	static unsigned char scratch[65536];
 	ssize_t n;
 
-	if (!p || p->fd < 0)
+	if (!p || p->fd < 0 || p->paused)
 		return;
 	for (;;) {
 		n = recv(p->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
@@ -146,65 +174,159 @@ static void pump_run(struct pump *p)
 				p->eof = true;
 			return;
 		}
-		if (p->got < p->cap) {
-			size_t keep = p->cap - p->got;
+		for (ssize_t i = 0; i < n; i++) {
+			size_t at = p->got + (size_t)i;
 
-			if (keep > (size_t)n)
-				keep = (size_t)n;
-			memcpy(g_rxbuf + p->got, scratch, keep);
+			if (at >= p->skip && at - p->skip < p->cap)
+				g_rxbuf[at - p->skip] = scratch[i];
 		}
 		p->got += (size_t)n;
 	}
 }
 
-/*
- * Reap CQEs until each of the nud user_data values has seen a final CQE,
- * then keep reaping LINGER_MS longer to catch CQEs that must not exist.
- */
+static void record(struct io_uring *ring, struct reaped *r, const struct io_uring_cqe *cqe)
+{
+	struct cqe_rec *c;
+
+	if (r->n >= (int)(sizeof(r->c) / sizeof(r->c[0])))
+		return;
+	c = &r->c[r->n++];
+	c->ud = cqe->user_data;
+	c->res = cqe->res;
+	c->flags = cqe->flags;
+	c->big[0] = c->big[1] = 0;
+	if ((ring->flags & IORING_SETUP_CQE32) || (cqe->flags & IORING_CQE_F_32)) {
+		c->big[0] = cqe->big_cqe[0];
+		c->big[1] = cqe->big_cqe[1];
+	}
+}
+
+/* One round: wait up to 5 ms for a CQE, take everything that is there. */
+static int reap_some(struct io_uring *ring, struct reaped *r, struct pump *p)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 5 * 1000000 };
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	pump_run(p);
+	ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
+	if (ret == -ETIME || ret == -EINTR)
+		return 0;
+	if (ret)
+		return fail("io_uring_wait_cqe_timeout: %s", strerror(-ret));
+	while (io_uring_peek_cqe(ring, &cqe) == 0) {
+		record(ring, r, cqe);
+		io_uring_cqe_seen(ring, cqe);
+	}
+	return 0;
+}
+
+/* Reap until each of the nud user_data values has had a final CQE. */
 static int reap(struct io_uring *ring, struct reaped *r, const __u64 *uds,
 		int nud, struct pump *p)
 {
 	uint64_t deadline = now_ns() + REAP_TIMEOUT_MS * 1000000ull;
-	uint64_t linger_end = 0;
+	int i, rc;
 
 	for (;;) {
-		struct __kernel_timespec ts = { .tv_nsec = 5 * 1000000 };
-		struct io_uring_cqe *cqe;
-		int i, done = 1, ret;
+		bool done = true;
 
-		pump_run(p);
-		ret = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
-		if (ret == 0) {
-			if (r->n < (int)(sizeof(r->c) / sizeof(r->c[0]))) {
-				r->c[r->n].ud = cqe->user_data;
-				r->c[r->n].res = cqe->res;
-				r->c[r->n].flags = cqe->flags;
-				r->n++;
-			}
-			io_uring_cqe_seen(ring, cqe);
-			continue;
-		}
-		if (ret != -ETIME && ret != -EINTR)
-			return fail("io_uring_wait_cqe_timeout: %s", strerror(-ret));
 		for (i = 0; i < nud; i++)
 			if (!finals_ud(r, uds[i]))
-				done = 0;
-		if (done && !linger_end)
-			linger_end = now_ns() + LINGER_MS * 1000000ull;
-		if (linger_end && now_ns() > linger_end)
+				done = false;
+		if (done)
 			return 0;
-		if (!linger_end && now_ns() > deadline) {
+		if (now_ns() > deadline) {
 			for (i = 0; i < nud; i++)
 				if (!finals_ud(r, uds[i]))
 					return fail("timed out waiting for the final CQE of user_data %#llx (%d CQEs so far)",
 						    (unsigned long long)uds[i], count_ud(r, uds[i]));
 		}
+		rc = reap_some(ring, r, p);
+		if (rc)
+			return rc;
 	}
+}
+
+static int reap_ud(struct io_uring *ring, struct reaped *r, __u64 ud, struct pump *p)
+{
+	return reap(ring, r, &ud, 1, p);
+}
+
+/*
+ * The barrier: a drained NOP.  Its CQE comes after every CQE of requests
+ * submitted before it (IOSQE_IO_DRAIN waits until all of them, the
+ * notifications of zero-copy sends included, are freed).
+ */
+static int barrier(struct io_uring *ring, struct reaped *r, struct pump *p)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	const struct cqe_rec *c;
+	int rc, ret;
+
+	if (!sqe)
+		return fail("barrier: SQ ring full");
+	io_uring_prep_nop(sqe);
+	sqe->flags |= IOSQE_IO_DRAIN;
+	sqe->user_data = UD_BARRIER;
+	ret = io_uring_submit(ring);
+	if (ret != 1)
+		return fail("barrier: submit %d", ret);
+	rc = reap_ud(ring, r, UD_BARRIER, p);
+	if (rc)
+		return rc;
+	c = nth_ud(r, UD_BARRIER, count_ud(r, UD_BARRIER) - 1);
+	if (c->res != 0)
+		return fail("barrier: drained NOP res %d (%s)", c->res, strerror(-c->res));
+	return 0;
+}
+
+/* A NOP completed from task work: behind task work already queued. */
+static int barrier_tw(struct io_uring *ring, struct reaped *r, struct pump *p)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	const struct cqe_rec *c;
+	int rc;
+
+	if (!sqe)
+		return fail("tw barrier: SQ ring full");
+	io_uring_prep_nop(sqe);
+	sqe->nop_flags = IORING_NOP_TW;
+	sqe->user_data = UD_BARRIER;
+	if (io_uring_submit(ring) != 1)
+		return fail("tw barrier: submit failed");
+	rc = reap_ud(ring, r, UD_BARRIER, p);
+	if (rc)
+		return rc;
+	c = nth_ud(r, UD_BARRIER, count_ud(r, UD_BARRIER) - 1);
+	if (c->res != 0)
+		return fail("tw barrier: NOP res %d (%s)", c->res, strerror(-c->res));
+	return 0;
+}
+
+/*
+ * The barrier of rings that used IOSQE_CQE_SKIP_SUCCESS: replace registered
+ * buffer 0; the kernel posts its tag CQE (UD_TAG) once the last reference
+ * to it, a notification's, is dropped.  Then a task-work NOP.
+ */
+static int barrier_tag(struct io_uring *ring, struct reaped *r, struct pump *p)
+{
+	struct iovec iov = { .iov_base = g_buf, .iov_len = REG_SIZE };
+	__u64 tag = 0;
+	int ret, rc;
+
+	ret = io_uring_register_buffers_update_tag(ring, 0, &iov, &tag, 1);
+	if (ret != 1)
+		return fail("tag barrier: buffer update: %d", ret);
+	rc = reap_ud(ring, r, UD_TAG, p);
+	if (rc)
+		return rc;
+	return barrier_tw(ring, r, p);
 }
 
 static const char *fmt_cqes(const struct reaped *r, __u64 ud)
 {
-	static char s[512];
+	static char s[768];
 	size_t off = 0;
 	int i;
 
@@ -212,35 +334,41 @@ static const char *fmt_cqes(const struct reaped *r, __u64 ud)
 	for (i = 0; i < r->n && off < sizeof(s) - 64; i++) {
 		if (r->c[i].ud != ud)
 			continue;
-		off += (size_t)snprintf(s + off, sizeof(s) - off, "[res=%d flags=%#x] ",
-					r->c[i].res, r->c[i].flags);
+		off += (size_t)snprintf(s + off, sizeof(s) - off, "[#%d res=%d flags=%#x] ",
+					i, r->c[i].res, r->c[i].flags);
 	}
+	if (!s[0])
+		snprintf(s, sizeof(s), "(none)");
 	return s;
 }
 
+static const char *errname(int res)
+{
+	return res < 0 ? strerror(-res) : "bytes";
+}
+
 /*
- * The unified contract: exactly one CQE, F_NOTIF, never F_MORE, and res as
- * expected.  want_res == INT32_MIN accepts any res (returned in *res).
+ * The single-CQE contract: exactly one CQE, cqe.flags zero (neither F_MORE
+ * nor F_NOTIF nor anything else), res as expected.  want_res == INT32_MIN
+ * accepts any res (returned in *res_out).  Call after a barrier.
  */
-static int check_unified(const struct reaped *r, __u64 ud, int want_res,
-			 int *res_out, __u32 *flags_out)
+static int check_single(const struct reaped *r, __u64 ud, int want_res, int *res_out)
 {
 	const struct cqe_rec *c = nth_ud(r, ud, 0);
 
 	if (count_ud(r, ud) != 1)
 		return fail("want exactly 1 CQE, got %d: %s", count_ud(r, ud), fmt_cqes(r, ud));
-	if (!(c->flags & IORING_CQE_F_NOTIF))
-		return fail("CQE lacks IORING_CQE_F_NOTIF: %s", fmt_cqes(r, ud));
-	if (c->flags & IORING_CQE_F_MORE)
-		return fail("CQE has IORING_CQE_F_MORE: %s", fmt_cqes(r, ud));
+	if (c->flags)
+		return fail("cqe.flags %#x, want 0 (no F_MORE, no F_NOTIF): %s", c->flags,
+			    fmt_cqes(r, ud));
+	if (c->big[0] || c->big[1])
+		return fail("big CQE extra fields %#llx %#llx, want 0",
+			    (unsigned long long)c->big[0], (unsigned long long)c->big[1]);
 	if (want_res != INT32_MIN && c->res != want_res)
-		return fail("res %d (%s), want %d (%s)", c->res,
-			    c->res < 0 ? strerror(-c->res) : "bytes", want_res,
-			    want_res < 0 ? strerror(-want_res) : "bytes");
+		return fail("res %d (%s), want %d (%s)", c->res, errname(c->res), want_res,
+			    errname(want_res));
 	if (res_out)
 		*res_out = c->res;
-	if (flags_out)
-		*flags_out = c->flags;
 	return 0;
 }
 
@@ -253,25 +381,36 @@ static int kernel_major(void)
 
 /* ---- rings ------------------------------------------------------------ */
 
-static int ring_open(struct io_uring *ring, unsigned setup_flags, struct io_uring_params *out)
+static int ring_open_n(struct io_uring *ring, unsigned setup_flags, unsigned entries,
+		       unsigned cq_entries)
 {
 	struct io_uring_params p;
 	struct iovec iov = { .iov_base = g_buf, .iov_len = REG_SIZE };
+	__u64 tag = UD_TAG;
 	int ret;
 
 	memset(&p, 0, sizeof(p));
 	p.flags = setup_flags;
-	ret = io_uring_queue_init_params(64, ring, &p);
+	if (cq_entries) {
+		p.flags |= IORING_SETUP_CQSIZE;
+		p.cq_entries = cq_entries;
+	}
+	ret = io_uring_queue_init_params(entries, ring, &p);
 	if (ret)
 		return ret;
-	ret = io_uring_register_buffers(ring, &iov, 1);
+	if (setup_flags & IORING_SETUP_R_DISABLED)
+		return 0;
+	ret = io_uring_register_buffers_tags(ring, &iov, &tag, 1);
 	if (ret) {
 		io_uring_queue_exit(ring);
 		return ret;
 	}
-	if (out)
-		*out = p;
 	return 0;
+}
+
+static int ring_open(struct io_uring *ring, unsigned setup_flags)
+{
+	return ring_open_n(ring, setup_flags, 64, 0);
 }
 
 /* ---- the send matrix -------------------------------------------------- */
@@ -281,9 +420,8 @@ enum send_op { OP_SEND_ZC, OP_SENDMSG_ZC };
 struct send_case {
 	int family, type;
 	enum send_op op;
-	bool fixed, report, vectorized, unified, async;
+	bool fixed, report, vectorized, single, async;
 	bool allow_short;	/* stream send without MSG_WAITALL may be short */
-	unsigned ring_flags;
 	unsigned msg_flags;
 	size_t len;
 };
@@ -316,7 +454,7 @@ static void prep_zc(struct io_uring_sqe *sqe, int fd, const struct send_case *sc
 		    unsigned char *buf, size_t len, struct msghdr *mh, struct iovec *iov)
 {
 	unsigned zc_flags = (sc->report ? IORING_SEND_ZC_REPORT_USAGE : 0) |
-			    (sc->unified ? IORING_SEND_ZC_UNIFIED : 0);
+			    (sc->single ? IORING_SEND_ZC_SINGLE_CQE : 0);
 	int niov;
 
 	if (sc->op == OP_SENDMSG_ZC) {
@@ -354,6 +492,24 @@ static const char *fam_name(int family, int type)
 	return type == SOCK_STREAM ? "tcp4" : "udp4";
 }
 
+/* Wait until the peer has want bytes; they must match src. */
+static int check_peer(struct pump *p, int fd, const unsigned char *src, size_t want)
+{
+	uint64_t deadline = now_ns() + 10000000000ull;
+
+	while (p->got < p->skip + want && now_ns() < deadline) {
+		pump_run(p);
+		if (p->got < p->skip + want)
+			poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 10);
+	}
+	pump_run(p);
+	if (p->got != p->skip + want)
+		return fail("peer received %zu bytes, want %zu", p->got - p->skip, want);
+	if (memcmp(g_rxbuf, src, want))
+		return fail("peer received corrupted data");
+	return 0;
+}
+
 static int run_send_case(const struct send_case *sc)
 {
 	static unsigned seed;
@@ -364,24 +520,21 @@ static int run_send_case(const struct send_case *sc)
 	struct iovec iov[3];
 	struct pump p;
 	struct io_uring_sqe *sqe;
-	__u64 ud = UD_SEND;
 	unsigned char *buf = g_buf + 4096 + 123;	/* unaligned on purpose */
 	int ret, rc = 0, res = (int)sc->len;
 	size_t want_len = sc->len;
-	uint64_t deadline;
 
 	ret = sock_pair_open(&sp, sc->family, sc->type, 0, 0);
 	if (ret == -EAFNOSUPPORT || ret == -EADDRNOTAVAIL)
 		return skip("no IPv6 loopback in this kernel");
 	if (ret)
 		return fail("socket pair: %s", strerror(-ret));
-	ret = ring_open(&ring, sc->ring_flags, NULL);
+	ret = ring_open(&ring, 0);
 	if (ret) {
 		sock_pair_close(&sp);
 		return fail("ring setup: %s", strerror(-ret));
 	}
 	fill_pattern(buf, sc->len, ++seed);
-	memset(g_rxbuf, 0, sc->len);
 	p = (struct pump){ .fd = sp.rx, .cap = sc->len };
 
 	sqe = io_uring_get_sqe(&ring);
@@ -391,20 +544,19 @@ static int run_send_case(const struct send_case *sc)
 		rc = fail("submit: %d", ret);
 		goto out;
 	}
-	rc = reap(&ring, &r, &ud, 1, &p);
+	rc = reap_ud(&ring, &r, UD_SEND, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
 	if (rc)
 		goto out;
-	if (sc->vectorized && sc->fixed && nth_ud(&r, ud, 0)->res == -EINVAL &&
+	if (sc->vectorized && sc->fixed && nth_ud(&r, UD_SEND, 0)->res == -EINVAL &&
 	    kernel_major() < 7) {
 		rc = skip("SEND_ZC with vectorized fixed buffers is newer than this kernel");
 		goto out;
 	}
 
-	if (sc->unified) {
-		__u32 flags = 0;
-
-		rc = check_unified(&r, ud, sc->allow_short ? INT32_MIN : (int)sc->len, &res,
-				   &flags);
+	if (sc->single) {
+		rc = check_single(&r, UD_SEND, sc->allow_short ? INT32_MIN : (int)sc->len, &res);
 		if (rc)
 			goto out;
 		if (res <= 0 || (size_t)res > sc->len) {
@@ -412,31 +564,17 @@ static int run_send_case(const struct send_case *sc)
 			goto out;
 		}
 		want_len = (size_t)res;
-		/* loopback always copies at local delivery (DEVELOPERS.md) */
-		if (sc->report && !(flags & IORING_CQE_F_ZC_COPIED)) {
-			rc = fail("REPORT_USAGE over loopback: IORING_CQE_F_ZC_COPIED missing: %s",
-				  fmt_cqes(&r, ud));
-			goto out;
-		}
-		if (!sc->report && (flags & IORING_CQE_F_ZC_COPIED)) {
-			rc = fail("IORING_CQE_F_ZC_COPIED without REPORT_USAGE: %s", fmt_cqes(&r, ud));
-			goto out;
-		}
 	} else {
 		/* the stock contract, which the series must leave unchanged */
-		const struct cqe_rec *c0 = nth_ud(&r, ud, 0), *c1 = nth_ud(&r, ud, 1);
+		const struct cqe_rec *c0 = nth_ud(&r, UD_SEND, 0), *c1 = nth_ud(&r, UD_SEND, 1);
 
-		if (count_ud(&r, ud) != 2 || !(c0->flags & IORING_CQE_F_MORE) ||
-		    (c0->flags & IORING_CQE_F_NOTIF) || c0->res != (int)sc->len ||
-		    !(c1->flags & IORING_CQE_F_NOTIF) || (c1->flags & IORING_CQE_F_MORE)) {
+		if (count_ud(&r, UD_SEND) != 2 || c0->flags != IORING_CQE_F_MORE ||
+		    c0->res != (int)sc->len || c1->flags != IORING_CQE_F_NOTIF) {
 			rc = fail("want [res=%zu F_MORE] then [F_NOTIF], got %s", sc->len,
-				  fmt_cqes(&r, ud));
+				  fmt_cqes(&r, UD_SEND));
 			goto out;
 		}
-		if ((c0->flags | c1->flags) & IORING_CQE_F_ZC_COPIED) {
-			rc = fail("IORING_CQE_F_ZC_COPIED on a stock-mode CQE: %s", fmt_cqes(&r, ud));
-			goto out;
-		}
+		/* loopback copies at local delivery (DEVELOPERS.md) */
 		if (sc->report && !((unsigned)c1->res & IORING_NOTIF_USAGE_ZC_COPIED)) {
 			rc = fail("REPORT_USAGE over loopback: notif res %#x lacks ZC_COPIED", c1->res);
 			goto out;
@@ -446,27 +584,14 @@ static int run_send_case(const struct send_case *sc)
 			goto out;
 		}
 	}
-
-	/* the data arrived intact */
-	deadline = now_ns() + 5000000000ull;
-	while (p.got < want_len && now_ns() < deadline) {
-		pump_run(&p);
-		if (p.got < want_len)
-			poll(&(struct pollfd){ .fd = sp.rx, .events = POLLIN }, 1, 10);
-	}
-	usleep(20 * 1000);
-	pump_run(&p);
-	if (p.got != want_len)
-		rc = fail("peer received %zu bytes, want %zu", p.got, want_len);
-	else if (memcmp(g_rxbuf, buf, want_len))
-		rc = fail("peer received corrupted data");
+	rc = check_peer(&p, sp.rx, buf, want_len);
 out:
 	io_uring_queue_exit(&ring);
 	sock_pair_close(&sp);
 	return rc;
 }
 
-static void send_matrix(bool unified)
+static void send_matrix(bool single)
 {
 	static const int fams[] = { AF_INET, AF_INET6 };
 	static const int types[] = { SOCK_STREAM, SOCK_DGRAM };
@@ -483,59 +608,79 @@ static void send_matrix(bool unified)
 			.family = fams[f], .type = types[t],
 			.op = op ? OP_SENDMSG_ZC : OP_SEND_ZC,
 			.fixed = fixed, .report = rep, .vectorized = vec,
-			.unified = unified,
+			.single = single,
 			.len = types[t] == SOCK_STREAM ? 65536 + 17 : 8192 + 5,
 		};
 
-		/* SENDMSG_ZC is always vectored */
-		if (op && vec)
+		/* SENDMSG_ZC is always vectored; usage has no place in one CQE */
+		if ((op && vec) || (single && rep))
 			continue;
 		snprintf(name, sizeof(name), "%s %s %s%s%s%s: %s",
-			 unified ? "unified" : "stock-mode",
+			 single ? "single-CQE" : "two-CQE",
 			 op ? "SENDMSG_ZC" : "SEND_ZC", fam_name(sc.family, sc.type),
 			 vec ? " vectorized" : "", fixed ? " fixed-buf" : "",
 			 rep ? " report-usage" : "",
-			 unified ? "one CQE, F_NOTIF, res=len" : "res CQE w/ F_MORE + notif");
+			 single ? "one CQE, flags 0, res=len" : "res CQE w/ F_MORE + notif");
 		report(name, run_send_case(&sc));
 	}
 }
 
-/* ---- single-request helpers for the error-path cases ------------------ */
+/* ---- single requests with a twist ------------------------------------- */
 
-/* Submit one prepared SQE (callers fill it via prep callback) and reap it. */
-static int one_request(struct io_uring *ring, struct reaped *r, struct pump *p)
+static int case_query(void)
 {
-	__u64 ud = UD_SEND;
-	int ret = io_uring_submit(ring);
+	uint64_t flags;
+	int ret = query_send_zc(&flags);
 
-	if (ret < 1)
-		return fail("submit: %d", ret);
-	return reap(ring, r, &ud, 1, p);
-}
-
-static int case_feature_bit(void)
-{
-	struct io_uring ring;
-	struct io_uring_params p;
-	int ret = ring_open(&ring, 0, &p);
-
-	if (ret)
-		return fail("ring setup: %s", strerror(-ret));
-	io_uring_queue_exit(&ring);
-	if (expect_unified && !kernel_has_unified(&p))
-		return fail("features %#x lack IORING_FEAT_SEND_ZC_UNIFIED (%#x)",
-			    p.features, IORING_FEAT_SEND_ZC_UNIFIED);
-	if (!expect_unified && kernel_has_unified(&p))
-		return fail("stock kernel reports IORING_FEAT_SEND_ZC_UNIFIED");
+	if (expect_single) {
+		if (ret)
+			return fail("IO_URING_QUERY_SEND_ZC: %s", strerror(-ret));
+		if (!(flags & IORING_SEND_ZC_SINGLE_CQE))
+			return fail("flags %#llx lack IORING_SEND_ZC_SINGLE_CQE",
+				    (unsigned long long)flags);
+		/* the mask lists exactly what prep accepts */
+		if (flags != (IORING_RECVSEND_POLL_FIRST | IORING_RECVSEND_FIXED_BUF |
+			      IORING_SEND_ZC_REPORT_USAGE | IORING_SEND_VECTORIZED |
+			      IORING_SEND_ZC_SINGLE_CQE))
+			return fail("flags %#llx, want the five SEND_ZC flags",
+				    (unsigned long long)flags);
+		printf("# IO_URING_QUERY_SEND_ZC: flags %#llx\n", (unsigned long long)flags);
+		return 0;
+	}
+	if (ret == 0)
+		return fail("stock kernel answers IO_URING_QUERY_SEND_ZC (flags %#llx)",
+			    (unsigned long long)flags);
+	printf("# IO_URING_QUERY_SEND_ZC on this kernel: %s\n", strerror(-ret));
 	return 0;
 }
 
-/* Unified send with a twist applied to the SQE; expect one CQE with want_res. */
 enum twist {
-	TW_BAD_FD, TW_NOT_SOCK, TW_ADDR3, TW_CQE_SKIP, TW_BAD_FLAG, TW_BAD_BUF_INDEX,
-	TW_UDP_TOO_BIG, TW_TCP_UNCONNECTED, TW_ZERO_LEN, TW_ZERO_LEN_REPORT, TW_PAD2,
-	TW_ASYNC_TCP, TW_ASYNC_UDP, TW_DEFER_TASKRUN, TW_SQPOLL,
+	TW_BAD_FD, TW_NOT_SOCK, TW_ADDR3, TW_REPORT, TW_BAD_FLAG, TW_ALL_FLAGS,
+	TW_PAD2, TW_BAD_BUF_INDEX, TW_UDP_TOO_BIG, TW_TCP_UNCONNECTED, TW_ZERO_LEN,
+	TW_ASYNC_TCP, TW_ASYNC_UDP, TW_DEFER_TASKRUN, TW_SQPOLL, TW_CQE32, TW_CQE_MIXED,
+	TW_SENDMSG_BAD_FD,
+	/* failures before the opcode's prep runs */
+	TW_BAD_SQE_FLAG, TW_BUFFER_SELECT, TW_PERSONALITY, TW_IOPOLL, TW_RESTRICTED,
 };
+
+/* Ring with IORING_OP_SEND_ZC forbidden by registered restrictions. */
+static int ring_restricted(struct io_uring *ring)
+{
+	struct io_uring_restriction res[1];
+	int ret = ring_open(ring, IORING_SETUP_R_DISABLED);
+
+	if (ret)
+		return ret;
+	memset(res, 0, sizeof(res));
+	res[0].opcode = IORING_RESTRICTION_SQE_OP;
+	res[0].sqe_op = IORING_OP_NOP;
+	ret = io_uring_register_restrictions(ring, res, 1);
+	if (!ret)
+		ret = io_uring_enable_rings(ring);
+	if (ret)
+		io_uring_queue_exit(ring);
+	return ret;
+}
 
 static int case_twist(enum twist tw)
 {
@@ -544,16 +689,32 @@ static int case_twist(enum twist tw)
 	struct io_uring_sqe *sqe;
 	struct sock_pair sp = { .tx = -1, .rx = -1 };
 	struct pump p = { .fd = -1 };
+	struct msghdr mh = { 0 };
+	struct iovec iov = { g_buf, 1000 };
 	int fd, pipefd[2] = { -1, -1 }, ret, rc, want;
 	size_t len = 1000;
-	unsigned ring_flags = 0, zc_flags = IORING_SEND_ZC_UNIFIED;
-	__u32 flags = 0;
+	unsigned ring_flags = 0, zc_flags = IORING_SEND_ZC_SINGLE_CQE;
 
-	if (tw == TW_DEFER_TASKRUN)
+	switch (tw) {
+	case TW_DEFER_TASKRUN:
 		ring_flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-	if (tw == TW_SQPOLL)
+		break;
+	case TW_SQPOLL:
 		ring_flags = IORING_SETUP_SQPOLL;
-	ret = ring_open(&ring, ring_flags, NULL);
+		break;
+	case TW_CQE32:
+		ring_flags = IORING_SETUP_CQE32;
+		break;
+	case TW_CQE_MIXED:
+		ring_flags = IORING_SETUP_CQE_MIXED;
+		break;
+	case TW_IOPOLL:
+		ring_flags = IORING_SETUP_IOPOLL;
+		break;
+	default:
+		break;
+	}
+	ret = tw == TW_RESTRICTED ? ring_restricted(&ring) : ring_open(&ring, ring_flags);
 	if (ret)
 		return fail("ring setup: %s", strerror(-ret));
 
@@ -569,6 +730,7 @@ static int case_twist(enum twist tw)
 
 	switch (tw) {
 	case TW_BAD_FD:
+	case TW_SENDMSG_BAD_FD:
 		fd = 1000000;
 		want = -EBADF;
 		break;
@@ -581,13 +743,29 @@ static int case_twist(enum twist tw)
 		want = -ENOTSOCK;
 		break;
 	case TW_ADDR3:
-	case TW_CQE_SKIP:
 	case TW_PAD2:
+	case TW_BAD_SQE_FLAG:
+	case TW_PERSONALITY:
+	case TW_IOPOLL:
+		want = -EINVAL;
+		break;
+	case TW_REPORT:
+		zc_flags |= IORING_SEND_ZC_REPORT_USAGE;
 		want = -EINVAL;
 		break;
 	case TW_BAD_FLAG:
 		zc_flags |= 1u << 7;
 		want = -EINVAL;
+		break;
+	case TW_ALL_FLAGS:
+		zc_flags = ~0u;		/* liburing's test_send_faults() */
+		want = -EINVAL;
+		break;
+	case TW_BUFFER_SELECT:
+		want = -EOPNOTSUPP;
+		break;
+	case TW_RESTRICTED:
+		want = -EACCES;
 		break;
 	case TW_BAD_BUF_INDEX:
 		want = -EFAULT;
@@ -601,9 +779,6 @@ static int case_twist(enum twist tw)
 		sp.tx = fd = socket(AF_INET, SOCK_STREAM, 0);
 		want = -EPIPE;
 		break;
-	case TW_ZERO_LEN_REPORT:
-		zc_flags |= IORING_SEND_ZC_REPORT_USAGE;
-		/* fall through */
 	case TW_ZERO_LEN:
 		len = 0;
 		want = 0;
@@ -613,27 +788,59 @@ static int case_twist(enum twist tw)
 	}
 
 	sqe = io_uring_get_sqe(&ring);
-	if (tw == TW_BAD_BUF_INDEX)
+	if (tw == TW_BAD_BUF_INDEX) {
 		io_uring_prep_send_zc_fixed(sqe, fd, g_buf, len, 0, zc_flags, 7);
-	else
+	} else if (tw == TW_SENDMSG_BAD_FD) {
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		io_uring_prep_sendmsg_zc(sqe, fd, &mh, 0);
+		sqe->ioprio |= (__u16)zc_flags;
+	} else {
 		io_uring_prep_send_zc(sqe, fd, g_buf, len, 0, zc_flags);
+	}
 	sqe->user_data = UD_SEND;
-	if (tw == TW_ADDR3)
+	switch (tw) {
+	case TW_ADDR3:
 		sqe->addr3 = 0x1234;
-	if (tw == TW_PAD2)
+		break;
+	case TW_PAD2:
 		sqe->__pad2[0] = 1;
-	if (tw == TW_CQE_SKIP)
-		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-	if (tw == TW_ASYNC_TCP || tw == TW_ASYNC_UDP)
+		break;
+	case TW_ASYNC_TCP:
+	case TW_ASYNC_UDP:
 		sqe->flags |= IOSQE_ASYNC;
-
-	rc = one_request(&ring, &r, &p);
+		break;
+	case TW_BAD_SQE_FLAG:
+		sqe->flags |= 1u << 7;
+		break;
+	case TW_BUFFER_SELECT:
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		break;
+	case TW_PERSONALITY:
+		sqe->personality = 0x7ff0;
+		break;
+	default:
+		break;
+	}
+	ret = io_uring_submit(&ring);
+	if (ret != 1) {
+		rc = fail("submit: %d", ret);
+		goto out;
+	}
+	rc = reap_ud(&ring, &r, UD_SEND, &p);
 	if (rc)
 		goto out;
-	rc = check_unified(&r, UD_SEND, want, NULL, &flags);
-	if (!rc && (flags & IORING_CQE_F_ZC_COPIED))
-		rc = fail("IORING_CQE_F_ZC_COPIED set although res=%d: %s", want,
-			  fmt_cqes(&r, UD_SEND));
+	if (tw == TW_IOPOLL || tw == TW_RESTRICTED) {
+		/* no drain there (IOPOLL) or no NOP either way: the request
+		 * never reached the opcode, so nothing else can follow */
+		rc = check_single(&r, UD_SEND, want, NULL);
+		goto out;
+	}
+	rc = barrier(&ring, &r, &p);
+	if (!rc)
+		rc = check_single(&r, UD_SEND, want, NULL);
+	if (!rc && want > 0)
+		rc = check_peer(&p, sp.rx, g_buf, (size_t)want);
 out:
 	if (pipefd[0] >= 0) {
 		close(pipefd[0]);
@@ -643,6 +850,54 @@ out:
 	io_uring_queue_exit(&ring);
 	return rc;
 }
+
+/*
+ * Patch 2 of the series: a two-CQE SEND_ZC with an invalid flag word fails
+ * before its notification exists (one CQE, no F_MORE); stock kernels
+ * allocate the notification first (F_MORE, then a notification).  Both keep
+ * the documented F_MORE rule.
+ */
+static int case_two_cqe_bad_flags(void)
+{
+	struct io_uring ring;
+	struct reaped r = { .n = 0 };
+	struct io_uring_sqe *sqe;
+	struct sock_pair sp;
+	const struct cqe_rec *c0;
+	int ret, rc;
+
+	ret = ring_open(&ring, 0);
+	if (ret)
+		return fail("ring setup: %s", strerror(-ret));
+	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 0);
+	if (ret) {
+		io_uring_queue_exit(&ring);
+		return fail("socket pair: %s", strerror(-ret));
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc(sqe, sp.tx, g_buf, 100, 0, 1u << 7);
+	sqe->user_data = UD_SEND;
+	io_uring_submit(&ring);
+	rc = reap_ud(&ring, &r, UD_SEND, NULL);
+	if (!rc)
+		rc = barrier(&ring, &r, NULL);
+	if (rc)
+		goto out;
+	c0 = nth_ud(&r, UD_SEND, 0);
+	if (c0->res != -EINVAL)
+		rc = fail("want -EINVAL, got %s", fmt_cqes(&r, UD_SEND));
+	else if (expect_single && (count_ud(&r, UD_SEND) != 1 || c0->flags))
+		rc = fail("want one -EINVAL CQE without flags, got %s", fmt_cqes(&r, UD_SEND));
+	else if (!expect_single && (count_ud(&r, UD_SEND) != 2 || c0->flags != IORING_CQE_F_MORE ||
+				    nth_ud(&r, UD_SEND, 1)->flags != IORING_CQE_F_NOTIF))
+		rc = fail("stock: want [-EINVAL F_MORE] [F_NOTIF], got %s", fmt_cqes(&r, UD_SEND));
+out:
+	sock_pair_close(&sp);
+	io_uring_queue_exit(&ring);
+	return rc;
+}
+
+/* ---- requests that wait ------------------------------------------------ */
 
 /*
  * Fill a TCP connection until the sender stays blocked (peer not reading):
@@ -669,6 +924,192 @@ static int fill_tcp(int fd)
 }
 
 /*
+ * A TCP pair whose sender queue holds data the peer's closed window keeps
+ * from leaving: a large send buffer, a small receive buffer, and 256 KiB
+ * written that the peer does not read.  A zero-copy send issued now is
+ * queued at once (its send part completes) but its data cannot be
+ * acknowledged, so its buffer stays referenced until the peer reads.
+ */
+static int stalled_pair(struct sock_pair *sp, size_t *queued)
+{
+	int big = 8 << 20, small = 4096, ret;
+	size_t sent = 0;
+	int outq = 0;
+
+	ret = sock_pair_open(sp, AF_INET, SOCK_STREAM, 0, small);
+	if (ret)
+		return ret;
+	/* root in the VM: past wmem_max */
+	if (setsockopt(sp->tx, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)))
+		setsockopt(sp->tx, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	while (sent < (256u << 10)) {
+		ssize_t s = send(sp->tx, g_rxbuf, (256u << 10) - sent, MSG_DONTWAIT);
+
+		if (s <= 0)
+			break;
+		sent += (size_t)s;
+	}
+	*queued = sent;
+	/* the window must be closed with data left in the sender's queue */
+	for (int i = 0; i < 200; i++) {
+		if (ioctl(sp->tx, SIOCOUTQNSD, &outq) == 0 && outq > 0)
+			return 0;
+		usleep(10 * 1000);
+	}
+	return -EAGAIN;
+}
+
+enum held {
+	HELD_DRAIN,	/* a drained NOP waits for the CQE */
+	HELD_CANCEL,	/* cancel after the send part: -ENOENT, CQE later */
+	HELD_UNREGISTER,	/* unregister the fixed buffer while referenced */
+	HELD_UPDATE,	/* replace the fixed buffer's slot while referenced */
+};
+
+/*
+ * A single-CQE send whose send part completes while its data stays in the
+ * sender's queue (stalled_pair), linked to a NOP whose CQE says the send
+ * part is over.  Then one of enum held, then the peer reads, then the CQE.
+ */
+static int case_held(enum held what)
+{
+	struct io_uring ring;
+	struct reaped r = { .n = 0 };
+	struct io_uring_sqe *sqe;
+	struct sock_pair sp;
+	struct pump p;
+	const size_t len = 16384;
+	size_t queued = 0;
+	bool fixed = what == HELD_UNREGISTER || what == HELD_UPDATE;
+	unsigned char *buf = g_buf + 8192;
+	__u64 uds[2] = { UD_SEND, UD_OTHER };
+	int ret, rc = 0, i_send, i_after;
+	uint64_t t_end;
+
+	ret = ring_open(&ring, 0);
+	if (ret)
+		return fail("ring setup: %s", strerror(-ret));
+	ret = stalled_pair(&sp, &queued);
+	if (ret) {
+		io_uring_queue_exit(&ring);
+		return ret == -EAGAIN ? skip("could not stall the TCP sender") :
+					fail("socket pair: %s", strerror(-ret));
+	}
+	fill_pattern(buf, len, 41 + what);
+	p = (struct pump){ .fd = sp.rx, .skip = queued, .cap = len, .paused = true };
+
+	sqe = io_uring_get_sqe(&ring);
+	if (fixed)
+		io_uring_prep_send_zc_fixed(sqe, sp.tx, buf, len, MSG_WAITALL,
+					    IORING_SEND_ZC_SINGLE_CQE, 0);
+	else
+		io_uring_prep_send_zc(sqe, sp.tx, buf, len, MSG_WAITALL,
+				      IORING_SEND_ZC_SINGLE_CQE);
+	sqe->user_data = UD_SEND;
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = UD_OTHER;
+	ret = io_uring_submit(&ring);
+	if (ret != 2) {
+		rc = fail("submit: %d", ret);
+		goto out;
+	}
+	/* the NOP runs when the send part is over: the data is queued */
+	rc = reap_ud(&ring, &r, UD_OTHER, &p);
+	if (rc)
+		goto out;
+	if (nth_ud(&r, UD_OTHER, 0)->res != 0) {
+		rc = fail("linked NOP: %s", fmt_cqes(&r, UD_OTHER));
+		goto out;
+	}
+	if (count_ud(&r, UD_SEND)) {
+		rc = fail("CQE before the peer read anything: %s", fmt_cqes(&r, UD_SEND));
+		goto out;
+	}
+
+	switch (what) {
+	case HELD_DRAIN:
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_nop(sqe);
+		sqe->flags |= IOSQE_IO_DRAIN;
+		sqe->user_data = UD_BARRIER;
+		io_uring_submit(&ring);
+		break;
+	case HELD_CANCEL:
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_cancel64(sqe, UD_SEND, 0);
+		sqe->user_data = UD_CANCEL;
+		io_uring_submit(&ring);
+		rc = reap_ud(&ring, &r, UD_CANCEL, &p);
+		if (rc)
+			goto out;
+		if (nth_ud(&r, UD_CANCEL, 0)->res != -ENOENT) {
+			rc = fail("cancel after the send part: %s, want -ENOENT",
+				  fmt_cqes(&r, UD_CANCEL));
+			goto out;
+		}
+		break;
+	case HELD_UNREGISTER:
+		ret = io_uring_unregister_buffers(&ring);
+		if (ret) {
+			rc = fail("unregister buffers in flight: %s", strerror(-ret));
+			goto out;
+		}
+		break;
+	case HELD_UPDATE: {
+		struct iovec iov = { .iov_base = g_rxbuf, .iov_len = 4096 };
+		__u64 tag = 0;
+
+		ret = io_uring_register_buffers_update_tag(&ring, 0, &iov, &tag, 1);
+		if (ret != 1) {
+			rc = fail("update buffer in flight: %d", ret);
+			goto out;
+		}
+		break;
+	}
+	}
+	/* a negative check, no timing assumption: nothing may come yet */
+	t_end = now_ns() + 50000000ull;
+	while (now_ns() < t_end)
+		if ((rc = reap_some(&ring, &r, &p)))
+			goto out;
+	if (count_ud(&r, UD_SEND) || count_ud(&r, UD_TAG) ||
+	    (what == HELD_DRAIN && count_ud(&r, UD_BARRIER))) {
+		rc = fail("completion while the data is still referenced: send %s tag %s drain %s",
+			  fmt_cqes(&r, UD_SEND), fmt_cqes(&r, UD_TAG), fmt_cqes(&r, UD_BARRIER));
+		goto out;
+	}
+
+	/* the peer reads: the data is acknowledged, the buffer released */
+	p.paused = false;
+	rc = reap(&ring, &r, uds, 2, &p);
+	if (!rc && what == HELD_DRAIN)
+		rc = reap_ud(&ring, &r, UD_BARRIER, &p);
+	if (!rc && fixed)
+		rc = reap_ud(&ring, &r, UD_TAG, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
+	if (!rc)
+		rc = check_single(&r, UD_SEND, (int)len, NULL);
+	if (rc)
+		goto out;
+	i_send = idx_ud(&r, UD_SEND, 0);
+	i_after = what == HELD_DRAIN ? idx_ud(&r, UD_BARRIER, 0) :
+		  fixed ? idx_ud(&r, UD_TAG, 0) : r.n;
+	if (i_after < i_send) {
+		rc = fail("%s CQE #%d came before the send's #%d",
+			  what == HELD_DRAIN ? "drained NOP" : "buffer tag", i_after, i_send);
+		goto out;
+	}
+	rc = check_peer(&p, sp.rx, buf, len);
+out:
+	sock_pair_close(&sp);
+	io_uring_queue_exit(&ring);
+	return rc;
+}
+
+/*
  * Cancellation: mode 0 = nothing sent yet (POLL_FIRST on a full socket),
  * cancel → -ECANCELED; mode 1 = part of a large send went out, then cancel
  * → res = bytes sent; mode 2 = part went out, then the peer resets → res =
@@ -688,7 +1129,7 @@ static int case_cancel(int mode)
 	__u64 uds[2] = { UD_SEND, UD_CANCEL };
 	struct __kernel_timespec lts = { .tv_nsec = 50 * 1000000 };
 
-	ret = ring_open(&ring, 0, NULL);
+	ret = ring_open(&ring, 0);
 	if (ret)
 		return fail("ring setup: %s", strerror(-ret));
 	ret = sock_pair_open(&sp, AF_INET, SOCK_STREAM, 16384, 16384);
@@ -702,7 +1143,7 @@ static int case_cancel(int mode)
 
 	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_send_zc(sqe, sp.tx, g_buf, len, MSG_WAITALL,
-			      IORING_SEND_ZC_UNIFIED |
+			      IORING_SEND_ZC_SINGLE_CQE |
 			      (mode == 0 || mode == 3 || mode == 4 ? IORING_RECVSEND_POLL_FIRST : 0));
 	sqe->user_data = UD_SEND;
 	if (mode == 3) {
@@ -749,6 +1190,8 @@ static int case_cancel(int mode)
 	if (mode != 2)
 		p = (struct pump){ .fd = sp.rx, .cap = 0 };
 	rc = reap(&ring, &r, uds, mode == 2 ? 1 : 2, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
 	if (rc)
 		goto out;
 	if (mode != 2) {
@@ -764,7 +1207,7 @@ static int case_cancel(int mode)
 		if (rc)
 			goto out;
 	}
-	rc = check_unified(&r, UD_SEND, INT32_MIN, &res, NULL);
+	rc = check_single(&r, UD_SEND, INT32_MIN, &res);
 	if (rc)
 		goto out;
 	if (res < 0 && res != -ECANCELED && res != -EINTR) {
@@ -798,14 +1241,18 @@ out:
 	return rc;
 }
 
-/*
- * Links.  mode 0: unified send → NOP, both complete, one CQE for the send.
- * mode 1: failing SEND (bad fd) → unified send: the send is cancelled with
- * one -ECANCELED CQE carrying F_NOTIF.  mode 2: the same with a stock-mode
- * send: the kernel must announce the notification with F_MORE (fixed by
- * patch 1; stock kernels post -ECANCELED without F_MORE and then a notif).
- */
-static int case_link(int mode)
+/* ---- links ------------------------------------------------------------- */
+
+enum link_case {
+	LK_NOP,		/* single-CQE send → NOP: both complete */
+	LK_CUT_SINGLE,	/* failing SEND → single-CQE send: one -ECANCELED */
+	LK_CUT_TWO,	/* failing SEND → two-CQE send: F_MORE (patch 1) */
+	LK_SKIP_HEAD,	/* failing SEND with CQE_SKIP_SUCCESS → single: silent */
+	LK_SKIP_OK,	/* NOP with CQE_SKIP_SUCCESS → single: one CQE */
+	LK_HARDLINK,	/* failing single-CQE send, hardlinked → NOP still runs */
+};
+
+static int case_link(enum link_case lk)
 {
 	struct io_uring ring;
 	struct reaped r = { .n = 0 };
@@ -813,10 +1260,152 @@ static int case_link(int mode)
 	struct sock_pair sp;
 	struct pump p;
 	__u64 uds[2] = { UD_SEND, UD_OTHER };
-	int ret, rc;
+	int ret, rc, want_other;
+	bool skip_ring = lk == LK_SKIP_HEAD || lk == LK_SKIP_OK;
 	const struct cqe_rec *c;
 
-	ret = ring_open(&ring, 0, NULL);
+	ret = ring_open(&ring, 0);
+	if (ret)
+		return fail("ring setup: %s", strerror(-ret));
+	ret = sock_pair_open(&sp, AF_INET, lk == LK_HARDLINK ? SOCK_STREAM : SOCK_DGRAM, 0, 0);
+	if (ret) {
+		io_uring_queue_exit(&ring);
+		return fail("socket pair: %s", strerror(-ret));
+	}
+	p = (struct pump){ .fd = sp.rx, .cap = 1 << 20 };
+	fill_pattern(g_buf, 512, 7);
+
+	switch (lk) {
+	case LK_NOP:
+	case LK_HARDLINK:
+		if (lk == LK_HARDLINK) {
+			/* not connected: the send fails with -EPIPE */
+			close(sp.tx);
+			sp.tx = socket(AF_INET, SOCK_STREAM, 0);
+		}
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_send_zc(sqe, sp.tx, g_buf, 512, 0, IORING_SEND_ZC_SINGLE_CQE);
+		sqe->user_data = UD_SEND;
+		sqe->flags |= lk == LK_HARDLINK ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = UD_OTHER;
+		want_other = 0;
+		break;
+	case LK_SKIP_OK:
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = UD_OTHER;
+		sqe->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_send_zc_fixed(sqe, sp.tx, g_buf, 512, 0,
+					    IORING_SEND_ZC_SINGLE_CQE, 0);
+		sqe->user_data = UD_SEND;
+		want_other = 0;
+		break;
+	default:
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_send(sqe, 1000000, g_buf, 512, 0);
+		sqe->user_data = UD_OTHER;
+		sqe->flags |= IOSQE_IO_LINK;
+		if (lk == LK_SKIP_HEAD)
+			sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_send_zc(sqe, sp.tx, g_buf, 512, 0,
+				      lk == LK_CUT_TWO ? 0 : IORING_SEND_ZC_SINGLE_CQE);
+		sqe->user_data = UD_SEND;
+		want_other = -EBADF;
+		break;
+	}
+	ret = io_uring_submit(&ring);
+	if (ret != 2) {
+		rc = fail("submit: %d", ret);
+		goto out;
+	}
+
+	if (lk == LK_SKIP_HEAD) {
+		/* the head fails: its CQE; the member's is skipped with it */
+		rc = reap_ud(&ring, &r, UD_OTHER, &p);
+		if (!rc)
+			rc = barrier_tw(&ring, &r, &p);
+		if (!rc)
+			rc = barrier_tw(&ring, &r, &p);
+		if (rc)
+			goto out;
+		c = nth_ud(&r, UD_OTHER, 0);
+		if (count_ud(&r, UD_OTHER) != 1 || c->res != -EBADF)
+			rc = fail("failed head: %s, want one -EBADF", fmt_cqes(&r, UD_OTHER));
+		else if (count_ud(&r, UD_SEND))
+			rc = fail("member of a link whose failed head skips CQEs posted %s",
+				  fmt_cqes(&r, UD_SEND));
+		goto out;
+	}
+	if (lk == LK_SKIP_OK) {
+		rc = reap_ud(&ring, &r, UD_SEND, &p);
+		if (!rc)
+			rc = barrier_tag(&ring, &r, &p);
+		if (!rc && count_ud(&r, UD_OTHER))
+			rc = fail("skipped NOP posted %s", fmt_cqes(&r, UD_OTHER));
+		if (!rc)
+			rc = check_single(&r, UD_SEND, 512, NULL);
+		goto out;
+	}
+
+	rc = reap(&ring, &r, uds, 2, &p);
+	if (!rc && !skip_ring)
+		rc = barrier(&ring, &r, &p);
+	if (rc)
+		goto out;
+	c = nth_ud(&r, UD_OTHER, 0);
+	if (count_ud(&r, UD_OTHER) != 1 || c->res != want_other) {
+		rc = fail("linked partner: %s, want one res=%d", fmt_cqes(&r, UD_OTHER), want_other);
+		goto out;
+	}
+	switch (lk) {
+	case LK_NOP:
+		rc = check_single(&r, UD_SEND, 512, NULL);
+		break;
+	case LK_HARDLINK:
+		rc = check_single(&r, UD_SEND, -EPIPE, NULL);
+		break;
+	case LK_CUT_SINGLE:
+		rc = check_single(&r, UD_SEND, -ECANCELED, NULL);
+		break;
+	default: {
+		const struct cqe_rec *c0 = nth_ud(&r, UD_SEND, 0), *c1 = nth_ud(&r, UD_SEND, 1);
+		bool more = c0 && (c0->flags & IORING_CQE_F_MORE);
+
+		if (count_ud(&r, UD_SEND) != 2 || c0->res != -ECANCELED ||
+		    !(c1->flags & IORING_CQE_F_NOTIF))
+			rc = fail("want [-ECANCELED] + [F_NOTIF], got %s", fmt_cqes(&r, UD_SEND));
+		else if (expect_single && !more)
+			rc = fail("cancelled link: -ECANCELED CQE lacks F_MORE but a notif follows: %s",
+				  fmt_cqes(&r, UD_SEND));
+		else if (!expect_single && more)
+			rc = fail("stock kernel unexpectedly sets F_MORE (is patch 1 upstream now?): %s",
+				  fmt_cqes(&r, UD_SEND));
+		break;
+	}
+	}
+out:
+	sock_pair_close(&sp);
+	io_uring_queue_exit(&ring);
+	return rc;
+}
+
+/* ---- IOSQE_CQE_SKIP_SUCCESS -------------------------------------------- */
+
+/* mode 0: succeeds → no CQE; mode 1: fails → one CQE; mode 2: two-CQE → -EINVAL */
+static int case_skip(int mode)
+{
+	struct io_uring ring;
+	struct reaped r = { .n = 0 };
+	struct io_uring_sqe *sqe;
+	struct sock_pair sp;
+	struct pump p;
+	int ret, rc;
+
+	ret = ring_open(&ring, 0);
 	if (ret)
 		return fail("ring setup: %s", strerror(-ret));
 	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 0);
@@ -825,63 +1414,41 @@ static int case_link(int mode)
 		return fail("socket pair: %s", strerror(-ret));
 	}
 	p = (struct pump){ .fd = sp.rx, .cap = 1 << 20 };
-
-	if (mode == 0) {
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_send_zc(sqe, sp.tx, g_buf, 512, 0, IORING_SEND_ZC_UNIFIED);
-		sqe->user_data = UD_SEND;
-		sqe->flags |= IOSQE_IO_LINK;
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_nop(sqe);
-		sqe->user_data = UD_OTHER;
-	} else {
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_send(sqe, 1000000, g_buf, 512, 0);
-		sqe->user_data = UD_OTHER;
-		sqe->flags |= IOSQE_IO_LINK;
-		sqe = io_uring_get_sqe(&ring);
-		io_uring_prep_send_zc(sqe, sp.tx, g_buf, 512, 0,
-				      mode == 1 ? IORING_SEND_ZC_UNIFIED : 0);
-		sqe->user_data = UD_SEND;
-	}
+	fill_pattern(g_buf, 700, 3);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc_fixed(sqe, mode == 1 ? 1000000 : sp.tx, g_buf, 700, 0,
+				    mode == 2 ? 0 : IORING_SEND_ZC_SINGLE_CQE, 0);
+	sqe->user_data = UD_SEND;
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	ret = io_uring_submit(&ring);
-	if (ret != 2) {
+	if (ret != 1) {
 		rc = fail("submit: %d", ret);
 		goto out;
 	}
-	rc = reap(&ring, &r, uds, 2, &p);
-	if (rc)
-		goto out;
-	c = nth_ud(&r, UD_OTHER, 0);
-	if (count_ud(&r, UD_OTHER) != 1 || c->res != (mode == 0 ? 0 : -EBADF)) {
-		rc = fail("linked partner: %s", fmt_cqes(&r, UD_OTHER));
-		goto out;
-	}
 	if (mode == 0) {
-		rc = check_unified(&r, UD_SEND, 512, NULL, NULL);
-	} else if (mode == 1) {
-		rc = check_unified(&r, UD_SEND, -ECANCELED, NULL, NULL);
-	} else {
-		const struct cqe_rec *c0 = nth_ud(&r, UD_SEND, 0), *c1 = nth_ud(&r, UD_SEND, 1);
-		bool more = c0 && (c0->flags & IORING_CQE_F_MORE);
-
-		if (count_ud(&r, UD_SEND) != 2 || c0->res != -ECANCELED ||
-		    !(c1->flags & IORING_CQE_F_NOTIF))
-			rc = fail("want [-ECANCELED] + [F_NOTIF], got %s", fmt_cqes(&r, UD_SEND));
-		else if (expect_unified && !more)
-			rc = fail("cancelled link: -ECANCELED CQE lacks F_MORE but a notif follows: %s",
+		/* the datagram arrives, then the buffer's tag says it is free */
+		rc = check_peer(&p, sp.rx, g_buf, 700);
+		if (!rc)
+			rc = barrier_tag(&ring, &r, &p);
+		if (!rc && count_ud(&r, UD_SEND))
+			rc = fail("successful send with IOSQE_CQE_SKIP_SUCCESS posted %s",
 				  fmt_cqes(&r, UD_SEND));
-		else if (!expect_unified && more)
-			rc = fail("stock kernel unexpectedly sets F_MORE (is patch 1 upstream now?): %s",
-				  fmt_cqes(&r, UD_SEND));
+		goto out;
 	}
+	rc = reap_ud(&ring, &r, UD_SEND, &p);
+	if (!rc)
+		rc = barrier_tag(&ring, &r, &p);
+	if (!rc)
+		rc = check_single(&r, UD_SEND, mode == 1 ? -EBADF : -EINVAL, NULL);
 out:
 	sock_pair_close(&sp);
 	io_uring_queue_exit(&ring);
 	return rc;
 }
 
-/* Many unified sends in flight at once: one CQE each. */
+/* ---- many at once ------------------------------------------------------ */
+
+/* Many single-CQE UDP sends in flight at once: one CQE each. */
 static int case_batch(void)
 {
 	enum { N = 48 };
@@ -892,7 +1459,7 @@ static int case_batch(void)
 	__u64 uds[N];
 	int i, ret, rc = 0;
 
-	ret = ring_open(&ring, 0, NULL);
+	ret = ring_open(&ring, 0);
 	if (ret)
 		return fail("ring setup: %s", strerror(-ret));
 	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 1 << 20);
@@ -905,8 +1472,7 @@ static int case_batch(void)
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
 		io_uring_prep_send_zc_fixed(sqe, sp.tx, g_buf + i * 1500, 1400 + i, 0,
-					    IORING_SEND_ZC_UNIFIED |
-					    (i & 1 ? IORING_SEND_ZC_REPORT_USAGE : 0), 0);
+					    IORING_SEND_ZC_SINGLE_CQE, 0);
 		uds[i] = sqe->user_data = 1000 + i;
 	}
 	ret = io_uring_submit(&ring);
@@ -915,10 +1481,126 @@ static int case_batch(void)
 		goto out;
 	}
 	rc = reap(&ring, &r, uds, N, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
 	for (i = 0; !rc && i < N; i++)
-		rc = check_unified(&r, uds[i], 1400 + i, NULL, NULL);
-	if (!rc && r.n != N)
-		rc = fail("%d CQEs for %d sends", r.n, N);
+		rc = check_single(&r, uds[i], 1400 + i, NULL);
+	if (!rc && r.n != N + 1)
+		rc = fail("%d CQEs for %d sends and a barrier", r.n, N);
+out:
+	sock_pair_close(&sp);
+	io_uring_queue_exit(&ring);
+	return rc;
+}
+
+/*
+ * A TCP stream of N linked single-CQE sends with MSG_WAITALL, the way a
+ * stream sender keeps order without the early CQE: consecutive sends share
+ * skbs, so their notifications stack (io_link_skb).  One CQE each, the
+ * stream arrives in order.
+ */
+static int case_tcp_stacked(bool fixed)
+{
+	enum { N = 64, LEN = 1000 };
+	struct io_uring ring;
+	struct reaped r = { .n = 0 };
+	struct sock_pair sp;
+	struct pump p;
+	__u64 uds[N];
+	int i, ret, rc = 0;
+
+	ret = ring_open_n(&ring, 0, 128, 0);
+	if (ret)
+		return fail("ring setup: %s", strerror(-ret));
+	ret = sock_pair_open(&sp, AF_INET, SOCK_STREAM, 0, 0);
+	if (ret) {
+		io_uring_queue_exit(&ring);
+		return fail("socket pair: %s", strerror(-ret));
+	}
+	fill_pattern(g_buf, N * LEN, 11);
+	p = (struct pump){ .fd = sp.rx, .cap = N * LEN };
+	for (i = 0; i < N; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+		if (fixed)
+			io_uring_prep_send_zc_fixed(sqe, sp.tx, g_buf + i * LEN, LEN, MSG_WAITALL,
+						    IORING_SEND_ZC_SINGLE_CQE, 0);
+		else
+			io_uring_prep_send_zc(sqe, sp.tx, g_buf + i * LEN, LEN, MSG_WAITALL,
+					      IORING_SEND_ZC_SINGLE_CQE);
+		uds[i] = sqe->user_data = 2000 + i;
+		if (i < N - 1)
+			sqe->flags |= IOSQE_IO_LINK;
+	}
+	ret = io_uring_submit(&ring);
+	if (ret != N) {
+		rc = fail("submit: %d", ret);
+		goto out;
+	}
+	rc = reap(&ring, &r, uds, N, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
+	for (i = 0; !rc && i < N; i++)
+		rc = check_single(&r, uds[i], LEN, NULL);
+	if (!rc)
+		rc = check_peer(&p, sp.rx, g_buf, N * LEN);
+out:
+	sock_pair_close(&sp);
+	io_uring_queue_exit(&ring);
+	return rc;
+}
+
+/* CQ ring of 8 entries, 32 single-CQE sends: overflowed CQEs, one each. */
+static int case_overflow(void)
+{
+	enum { N = 32 };
+	struct io_uring ring;
+	struct reaped r = { .n = 0 };
+	struct sock_pair sp;
+	struct pump p;
+	__u64 uds[N];
+	int i, ret, rc = 0, sent = 0;
+	bool overflowed = false;
+
+	ret = ring_open_n(&ring, 0, 8, 8);
+	if (ret)
+		return fail("ring setup: %s", strerror(-ret));
+	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 1 << 20);
+	if (ret) {
+		io_uring_queue_exit(&ring);
+		return fail("socket pair: %s", strerror(-ret));
+	}
+	p = (struct pump){ .fd = sp.rx, .cap = 0 };
+	while (sent < N) {
+		for (i = 0; i < 8 && sent < N; i++, sent++) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			io_uring_prep_send_zc(sqe, sp.tx, g_buf + sent * 100, 100, 0,
+					      IORING_SEND_ZC_SINGLE_CQE);
+			uds[sent] = sqe->user_data = 3000 + sent;
+		}
+		ret = io_uring_submit(&ring);
+		if (ret < 0) {
+			rc = fail("submit: %s", strerror(-ret));
+			goto out;
+		}
+		/* let the CQEs of this batch land before the next */
+		for (i = 0; i < 50 && io_uring_cq_ready(&ring) < 8 &&
+		     !io_uring_cq_has_overflow(&ring); i++) {
+			io_uring_get_events(&ring);
+			usleep(2000);
+		}
+		overflowed |= io_uring_cq_has_overflow(&ring);
+	}
+	rc = reap(&ring, &r, uds, N, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
+	for (i = 0; !rc && i < N; i++)
+		rc = check_single(&r, uds[i], 100, NULL);
+	if (!rc && !overflowed)
+		rc = skip("the CQ ring never overflowed (the CQEs were not posted in time)");
+	else if (!rc)
+		printf("# CQ overflowed; %d CQEs reaped, one per send\n", r.n - 1);
 out:
 	sock_pair_close(&sp);
 	io_uring_queue_exit(&ring);
@@ -932,7 +1614,7 @@ out:
 static int case_big_tcp(bool waitall)
 {
 	struct send_case sc = { .family = AF_INET, .type = SOCK_STREAM, .op = OP_SEND_ZC,
-				.unified = true, .report = true, .len = 6u << 20,
+				.single = true, .len = 6u << 20,
 				.msg_flags = waitall ? MSG_WAITALL : 0, .allow_short = !waitall };
 
 	return run_send_case(&sc);
@@ -950,7 +1632,7 @@ static int case_other_opcode(int which)
 	int ret, rc;
 	const struct cqe_rec *c;
 
-	ret = ring_open(&ring, 0, NULL);
+	ret = ring_open(&ring, 0);
 	if (ret)
 		return fail("ring setup: %s", strerror(-ret));
 	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 0);
@@ -975,9 +1657,12 @@ static int case_other_opcode(int which)
 		io_uring_prep_recvmsg(sqe, sp.rx, &mh, 0);
 		break;
 	}
-	sqe->ioprio |= IORING_SEND_ZC_UNIFIED;
+	sqe->ioprio |= IORING_SEND_ZC_SINGLE_CQE;
 	sqe->user_data = UD_SEND;
-	rc = one_request(&ring, &r, NULL);
+	io_uring_submit(&ring);
+	rc = reap_ud(&ring, &r, UD_SEND, NULL);
+	if (!rc)
+		rc = barrier(&ring, &r, NULL);
 	if (rc)
 		goto out;
 	c = nth_ud(&r, UD_SEND, 0);
@@ -998,10 +1683,10 @@ static int case_stock_rejects(int op)
 	struct sock_pair sp;
 	struct msghdr mh = { 0 };
 	struct iovec iov = { g_buf, 100 };
-	const struct cqe_rec *c0, *c1;
+	const struct cqe_rec *c0;
 	int ret, rc;
 
-	ret = ring_open(&ring, 0, NULL);
+	ret = ring_open(&ring, 0);
 	if (ret)
 		return fail("ring setup: %s", strerror(-ret));
 	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 0);
@@ -1013,24 +1698,22 @@ static int case_stock_rejects(int op)
 	mh.msg_iovlen = 1;
 	sqe = io_uring_get_sqe(&ring);
 	if (op == 0)
-		io_uring_prep_send_zc(sqe, sp.tx, g_buf, 100, 0, IORING_SEND_ZC_UNIFIED);
+		io_uring_prep_send_zc(sqe, sp.tx, g_buf, 100, 0, IORING_SEND_ZC_SINGLE_CQE);
 	else
 		io_uring_prep_sendmsg_zc(sqe, sp.tx, &mh, 0);
-	sqe->ioprio |= IORING_SEND_ZC_UNIFIED;
+	sqe->ioprio |= IORING_SEND_ZC_SINGLE_CQE;
 	sqe->user_data = UD_SEND;
-	rc = one_request(&ring, &r, NULL);
+	io_uring_submit(&ring);
+	rc = reap_ud(&ring, &r, UD_SEND, NULL);
+	if (!rc)
+		rc = barrier(&ring, &r, NULL);
 	if (rc)
 		goto out;
 	c0 = nth_ud(&r, UD_SEND, 0);
-	c1 = nth_ud(&r, UD_SEND, 1);
-	if (!c0 || c0->res != -EINVAL)
-		rc = fail("want -EINVAL, got %s", fmt_cqes(&r, UD_SEND));
-	/* stock posts the error with F_MORE and then a notification */
-	else if ((c0->flags & IORING_CQE_F_MORE) &&
-		 (count_ud(&r, UD_SEND) != 2 || !(c1->flags & IORING_CQE_F_NOTIF)))
-		rc = fail("F_MORE on the error but no notification: %s", fmt_cqes(&r, UD_SEND));
-	else if (!(c0->flags & IORING_CQE_F_MORE) && count_ud(&r, UD_SEND) != 1)
-		rc = fail("extra CQEs after a final error: %s", fmt_cqes(&r, UD_SEND));
+	/* stock allocates the notification first: F_MORE, then the notification */
+	if (c0->res != -EINVAL || !(c0->flags & IORING_CQE_F_MORE) || count_ud(&r, UD_SEND) != 2 ||
+	    !(nth_ud(&r, UD_SEND, 1)->flags & IORING_CQE_F_NOTIF))
+		rc = fail("want [-EINVAL F_MORE] [F_NOTIF], got %s", fmt_cqes(&r, UD_SEND));
 	else
 		printf("# stock kernel rejects the flag with: %s\n", fmt_cqes(&r, UD_SEND));
 out:
@@ -1042,7 +1725,7 @@ out:
 static void on_alarm(int sig)
 {
 	(void)sig;
-	static const char msg[] = "not ok - unified_test: global timeout (300 s), aborting\n";
+	static const char msg[] = "not ok - unified_test: global timeout (600 s), aborting\n";
 
 	if (write(1, msg, sizeof(msg) - 1) < 0)
 		_exit(3);
@@ -1057,17 +1740,15 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct io_uring ring;
-	struct io_uring_params p;
-	int c, ret;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
-			expect_unified = 1;
+			expect_single = 1;
 			break;
 		case 's':
-			expect_unified = 0;
+			expect_single = 0;
 			break;
 		default:
 			fprintf(stderr, "usage: %s [--expect-unified | --expect-stock]\n", argv[0]);
@@ -1076,7 +1757,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGALRM, on_alarm);
-	alarm(300);
+	alarm(600);
 
 	g_buf = aligned_alloc(4096, BUF_SIZE);
 	g_rxbuf = aligned_alloc(4096, BUF_SIZE);
@@ -1084,22 +1765,15 @@ int main(int argc, char **argv)
 		return 2;
 	memset(g_rxbuf, 0x5a, BUF_SIZE);
 
-	ret = ring_open(&ring, 0, &p);
-	if (ret) {
-		printf("not ok 1 - io_uring setup: %s\n0 passed, 1 failed\n", strerror(-ret));
-		return 1;
-	}
-	io_uring_queue_exit(&ring);
-	printf("# kernel features %#x: IORING_FEAT_SEND_ZC_UNIFIED %s\n", p.features,
-	       kernel_has_unified(&p) ? "present" : "absent");
-	if (expect_unified < 0) {
-		expect_unified = kernel_has_unified(&p);
+	printf("# IORING_SEND_ZC_SINGLE_CQE %s\n", kernel_has_single_cqe() ? "present" : "absent");
+	if (expect_single < 0) {
+		expect_single = kernel_has_single_cqe();
 		printf("# no --expect-* given: testing as a %s kernel\n",
-		       expect_unified ? "patched" : "stock");
+		       expect_single ? "patched" : "stock");
 	}
 
-	report(expect_unified ? "feature bit IORING_FEAT_SEND_ZC_UNIFIED reported" :
-				"feature bit IORING_FEAT_SEND_ZC_UNIFIED absent", case_feature_bit());
+	report(expect_single ? "IO_URING_QUERY_SEND_ZC lists IORING_SEND_ZC_SINGLE_CQE" :
+			       "IO_URING_QUERY_SEND_ZC unknown to the stock kernel", case_query());
 
 	/* the stock two-CQE contract holds on both kernels */
 	send_matrix(false);
@@ -1108,50 +1782,84 @@ int main(int argc, char **argv)
 	report("SENDMSG with the flag: -EINVAL", case_other_opcode(1));
 	report("RECV with the flag: -EINVAL", case_other_opcode(2));
 	report("RECVMSG with the flag: -EINVAL", case_other_opcode(3));
-	report(expect_unified ? "stock-mode SEND_ZC cancelled by a failed link: -ECANCELED w/ F_MORE, then notif" :
-				"stock-mode SEND_ZC cancelled by a failed link: -ECANCELED w/o F_MORE, then notif (known stock quirk)",
-	       case_link(2));
+	report(expect_single ? "two-CQE SEND_ZC with an invalid flag: one -EINVAL CQE, no notif" :
+			       "two-CQE SEND_ZC with an invalid flag: -EINVAL w/ F_MORE, then notif (stock)",
+	       case_two_cqe_bad_flags());
+	report(expect_single ? "two-CQE SEND_ZC cancelled by a failed link: -ECANCELED w/ F_MORE, then notif" :
+			       "two-CQE SEND_ZC cancelled by a failed link: -ECANCELED w/o F_MORE, then notif (known stock bug)",
+	       case_link(LK_CUT_TWO));
+	report("two-CQE SEND_ZC with IOSQE_CQE_SKIP_SUCCESS: -EINVAL", case_skip(2));
 
-	if (!expect_unified) {
-		report("SEND_ZC with IORING_SEND_ZC_UNIFIED rejected: -EINVAL", case_stock_rejects(0));
-		report("SENDMSG_ZC with IORING_SEND_ZC_UNIFIED rejected: -EINVAL", case_stock_rejects(1));
-		printf("# unified-mode cases not run: the kernel has no IORING_SEND_ZC_UNIFIED\n");
+	if (!expect_single) {
+		report("SEND_ZC with IORING_SEND_ZC_SINGLE_CQE rejected: -EINVAL", case_stock_rejects(0));
+		report("SENDMSG_ZC with IORING_SEND_ZC_SINGLE_CQE rejected: -EINVAL", case_stock_rejects(1));
+		printf("# single-CQE cases not run: the kernel has no IORING_SEND_ZC_SINGLE_CQE\n");
 		goto done;
 	}
 
 	send_matrix(true);
 
 	static const struct { enum twist tw; const char *name; } twists[] = {
-		{ TW_BAD_FD, "unified SEND_ZC, bad fd: one CQE, -EBADF" },
-		{ TW_NOT_SOCK, "unified SEND_ZC on a pipe: one CQE, -ENOTSOCK" },
-		{ TW_ADDR3, "unified SEND_ZC with notif user_data in addr3: one CQE, -EINVAL" },
-		{ TW_CQE_SKIP, "unified SEND_ZC with IOSQE_CQE_SKIP_SUCCESS: one CQE, -EINVAL" },
-		{ TW_BAD_FLAG, "unified SEND_ZC with an unknown ioprio bit: one CQE, -EINVAL" },
-		{ TW_PAD2, "unified SEND_ZC with __pad2 set (early prep error): one CQE, -EINVAL" },
-		{ TW_BAD_BUF_INDEX, "unified SEND_ZC, bad fixed buffer index: one CQE, -EFAULT" },
-		{ TW_UDP_TOO_BIG, "unified SEND_ZC, oversized UDP datagram: one CQE, -EMSGSIZE" },
-		{ TW_TCP_UNCONNECTED, "unified SEND_ZC on an unconnected TCP socket: one CQE, -EPIPE" },
-		{ TW_ZERO_LEN, "unified SEND_ZC of 0 bytes: one CQE, res 0" },
-		{ TW_ZERO_LEN_REPORT, "unified SEND_ZC of 0 bytes w/ report-usage: res 0, no F_ZC_COPIED" },
-		{ TW_ASYNC_TCP, "unified SEND_ZC tcp4 via io-wq (IOSQE_ASYNC): one CQE" },
-		{ TW_ASYNC_UDP, "unified SEND_ZC udp4 via io-wq (IOSQE_ASYNC): one CQE" },
-		{ TW_DEFER_TASKRUN, "unified SEND_ZC on a DEFER_TASKRUN ring: one CQE" },
-		{ TW_SQPOLL, "unified SEND_ZC on an SQPOLL ring: one CQE" },
+		{ TW_BAD_FD, "single-CQE SEND_ZC, bad fd: one CQE, -EBADF" },
+		{ TW_SENDMSG_BAD_FD, "single-CQE SENDMSG_ZC, bad fd: one CQE, -EBADF" },
+		{ TW_NOT_SOCK, "single-CQE SEND_ZC on a pipe: one CQE, -ENOTSOCK" },
+		{ TW_ADDR3, "single-CQE SEND_ZC with notif user_data in addr3: one CQE, -EINVAL" },
+		{ TW_REPORT, "single-CQE SEND_ZC with REPORT_USAGE: one CQE, -EINVAL" },
+		{ TW_BAD_FLAG, "single-CQE SEND_ZC with an unknown ioprio bit: one CQE, -EINVAL" },
+		{ TW_ALL_FLAGS, "SEND_ZC with ioprio ~0 (liburing test_send_faults): one CQE, -EINVAL" },
+		{ TW_PAD2, "single-CQE SEND_ZC with __pad2 set: one CQE, -EINVAL" },
+		{ TW_BAD_BUF_INDEX, "single-CQE SEND_ZC, bad fixed buffer index: one CQE, -EFAULT" },
+		{ TW_UDP_TOO_BIG, "single-CQE SEND_ZC, oversized UDP datagram: one CQE, -EMSGSIZE" },
+		{ TW_TCP_UNCONNECTED, "single-CQE SEND_ZC on an unconnected TCP socket: one CQE, -EPIPE" },
+		{ TW_ZERO_LEN, "single-CQE SEND_ZC of 0 bytes: one CQE, res 0" },
+		{ TW_ASYNC_TCP, "single-CQE SEND_ZC tcp4 via io-wq (IOSQE_ASYNC): one CQE" },
+		{ TW_ASYNC_UDP, "single-CQE SEND_ZC udp4 via io-wq (IOSQE_ASYNC): one CQE" },
+		{ TW_DEFER_TASKRUN, "single-CQE SEND_ZC on a DEFER_TASKRUN ring: one CQE" },
+		{ TW_SQPOLL, "single-CQE SEND_ZC on an SQPOLL ring: one CQE" },
+		{ TW_CQE32, "single-CQE SEND_ZC on a CQE32 ring: one CQE, extra fields 0" },
+		{ TW_CQE_MIXED, "single-CQE SEND_ZC on a CQE_MIXED ring: one 16-byte CQE" },
+		{ TW_BAD_SQE_FLAG, "single-CQE SEND_ZC, unknown IOSQE flag (before prep): one CQE, -EINVAL" },
+		{ TW_BUFFER_SELECT, "single-CQE SEND_ZC, IOSQE_BUFFER_SELECT (before prep): one CQE, -EOPNOTSUPP" },
+		{ TW_PERSONALITY, "single-CQE SEND_ZC, unknown personality (before prep): one CQE, -EINVAL" },
+		{ TW_IOPOLL, "single-CQE SEND_ZC on an IOPOLL ring (before prep): one CQE, -EINVAL" },
+		{ TW_RESTRICTED, "single-CQE SEND_ZC forbidden by ring restrictions: one CQE, -EACCES" },
 	};
 	for (size_t i = 0; i < sizeof(twists) / sizeof(twists[0]); i++)
 		report(twists[i].name, case_twist(twists[i].tw));
 
-	report("unified SEND_ZC cancelled before sending: one CQE, -ECANCELED", case_cancel(0));
-	report("unified SEND_ZC cancelled after a partial send: one CQE, res = bytes sent", case_cancel(1));
-	report("unified SEND_ZC, peer reset after a partial send: one CQE, res = bytes sent", case_cancel(2));
-	report("unified SEND_ZC with a linked timeout that fires: one CQE, -ECANCELED", case_cancel(3));
-	report("ring torn down with a unified SEND_ZC pending (dmesg checked by the runner)", case_cancel(4));
-	report("unified SEND_ZC linked to a NOP: both complete, one send CQE", case_link(0));
-	report("unified SEND_ZC cancelled by a failed link head: one CQE, -ECANCELED", case_link(1));
-	report("48 unified sends in flight (fixed buffers): one CQE each", case_batch());
-	report("unified SEND_ZC of 6 MiB over TCP, MSG_WAITALL, report-usage: one CQE, res=len",
+	report("single-CQE SEND_ZC cancelled before sending: one CQE, -ECANCELED", case_cancel(0));
+	report("single-CQE SEND_ZC cancelled after a partial send: one CQE, res = bytes sent", case_cancel(1));
+	report("single-CQE SEND_ZC, peer reset after a partial send: one CQE, res = bytes sent", case_cancel(2));
+	report("single-CQE SEND_ZC with a linked timeout that fires: one CQE, -ECANCELED", case_cancel(3));
+	report("ring torn down with a single-CQE SEND_ZC pending (dmesg checked by the runner)", case_cancel(4));
+	report("cancel after the send part: -ENOENT, the CQE comes when the data is released",
+	       case_held(HELD_CANCEL));
+	report("IOSQE_IO_DRAIN after a single-CQE send waits for its CQE", case_held(HELD_DRAIN));
+	report("fixed buffer unregistered while a single-CQE send holds it: CQE, then its tag",
+	       case_held(HELD_UNREGISTER));
+	report("fixed buffer slot replaced while a single-CQE send holds it: CQE, then its tag",
+	       case_held(HELD_UPDATE));
+	report("single-CQE SEND_ZC linked to a NOP: both complete, one send CQE", case_link(LK_NOP));
+	report("single-CQE SEND_ZC cancelled by a failed link head: one CQE, -ECANCELED",
+	       case_link(LK_CUT_SINGLE));
+	report("failed head with IOSQE_CQE_SKIP_SUCCESS: its single-CQE member posts nothing",
+	       case_link(LK_SKIP_HEAD));
+	report("NOP with IOSQE_CQE_SKIP_SUCCESS linked to a single-CQE send: only the send's CQE",
+	       case_link(LK_SKIP_OK));
+	report("failing single-CQE send hardlinked to a NOP: NOP runs, one -EPIPE CQE",
+	       case_link(LK_HARDLINK));
+	report("single-CQE SEND_ZC with IOSQE_CQE_SKIP_SUCCESS that succeeds: no CQE", case_skip(0));
+	report("single-CQE SEND_ZC with IOSQE_CQE_SKIP_SUCCESS that fails: one CQE, -EBADF",
+	       case_skip(1));
+	report("48 single-CQE UDP sends in flight (fixed buffers): one CQE each", case_batch());
+	report("64 linked single-CQE TCP sends (stacked notifications): one CQE each, in order",
+	       case_tcp_stacked(false));
+	report("64 linked single-CQE TCP sends from a fixed buffer: one CQE each, in order",
+	       case_tcp_stacked(true));
+	report("32 single-CQE sends into an 8-entry CQ (overflow): one CQE each", case_overflow());
+	report("single-CQE SEND_ZC of 6 MiB over TCP, MSG_WAITALL: one CQE, res=len",
 	       case_big_tcp(true));
-	report("unified SEND_ZC of 6 MiB over TCP, no MSG_WAITALL: one CQE, res = bytes the peer gets",
+	report("single-CQE SEND_ZC of 6 MiB over TCP, no MSG_WAITALL: one CQE, res = bytes the peer gets",
 	       case_big_tcp(false));
 done:
 	printf("# skipped: %d\n", n_skip);

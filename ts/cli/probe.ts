@@ -58,7 +58,7 @@ const CAP_TEXT: Record<keyof typeof CAPS, string> = {
   OP_SOCKET: 'IORING_OP_SOCKET (5.19)',
   RECV_ZC: 'IORING_OP_RECV_ZC, zcrx (6.15)',
   ZCRX_NODEV: 'zcrx ZCRX_REG_NODEV copy mode (7.1)',
-  UNIFIED_NATIVE: 'one CQE per zero-copy send in the kernel (uring-zc patch)',
+  SEND_ZC_SINGLE_CQE: 'IORING_SEND_ZC_SINGLE_CQE: one CQE per zero-copy send (uring-zc kernel series)',
   BUFRING: 'provided-buffer rings',
   RECV_MULTISHOT: 'multishot receive',
   SENDMSG_ZC_FIXED: 'SENDMSG_ZC from several registered buffers (6.15): same-tick sends coalesced',
@@ -114,9 +114,9 @@ registerProbeSection({
       {
         label: 'unified completion',
         key: 'unifiedNative',
-        value: p.caps.UNIFIED_NATIVE,
+        value: p.caps.SEND_ZC_SINGLE_CQE,
         text:
-          p.caps.UNIFIED_NATIVE
+          p.caps.SEND_ZC_SINGLE_CQE
             ? 'native (kernel posts one CQE per zero-copy send)'
             : 'userspace (libzc merges the result and notification CQEs)',
       },

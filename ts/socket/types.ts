@@ -3,7 +3,11 @@
 export interface SendResult {
   /** bytes sent (the whole length: short sends are completed by libzc) */
   bytes: number;
-  /** 'used': sent without a copy; 'copied': the kernel (or plain send) copied; 'unknown': not reported */
+  /**
+   * 'used': sent without a copy; 'copied': the kernel (or plain send) copied;
+   * 'unknown': not reported (reportUsage: false, or the ring uses the kernel's
+   * single-CQE mode, `ring.unifiedNative`, which cannot carry the report).
+   */
   zeroCopy: 'used' | 'copied' | 'unknown';
 }
 

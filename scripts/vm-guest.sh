@@ -151,6 +151,47 @@ step_kernel_tests() {
 	fi
 }
 
+# ---- step: liburing's own test suite (scripts/liburing-suite.sh) --------------
+# The guest step passes when the suite ran; whether a failure is a regression
+# is decided on the host, against the other kernel (vm-test.sh).
+step_liburing() {
+	local name=liburing rc c set=${URING_ZC_LIBURING_SET:-}
+	[ -n "$set" ] || { [ "${URING_ZC_FULL:-0}" = 1 ] && set=full || set=essential; }
+	# its own per-test timeouts bound it; the step timeout is the backstop
+	local STEP_TIMEOUT=$((STEP_TIMEOUT * 3))
+	begin $name "liburing's test suite, set $set (compared with the other kernel on the host)"
+	if ! scripts/liburing-suite.sh dir >/dev/null 2>&1; then
+		result $name skip "liburing is not built (scripts/liburing-suite.sh build)"
+		return
+	fi
+	run_logged $name scripts/liburing-suite.sh run "$OUT" "$set"
+	rc=$?
+	c=$(counts_of "$OUT/$name.log")
+	if [ -s "$OUT/liburing.tsv" ] && { [ "$rc" = 0 ] || [ "$rc" = 1 ]; }; then
+		result $name pass "ran: ${c:-no counts}; $(grep -c $'\tskip\t' "$OUT/liburing.tsv") skipped"
+	else
+		result $name fail "exit $rc${c:+, $c} (log: $OUT/$name.log)"
+	fi
+}
+
+# ---- step: the kernel selftest io_uring_zerocopy_tx (scripts/kselftest.sh) ---
+step_kselftest() {
+	local name=kselftest rc c
+	begin $name "tools/testing/selftests/net/io_uring_zerocopy_tx.sh"
+	if ! scripts/kselftest.sh dir >/dev/null 2>&1; then
+		result $name skip "the selftest is not built (scripts/kselftest.sh build)"
+		return
+	fi
+	run_logged $name scripts/kselftest.sh run "$OUT"
+	rc=$?
+	c=$(counts_of "$OUT/$name.log")
+	if [ "$rc" = 0 ]; then
+		result $name pass "${c:-exit 0}$(grep -q 'single-CQE modes skipped' "$OUT/kselftest.log" && echo '; single-CQE modes skipped (no IORING_SEND_ZC_SINGLE_CQE)')"
+	else
+		result $name fail "exit $rc${c:+, $c} (log: $OUT/kselftest.log)"
+	fi
+}
+
 # ---- step: the benchmark table for the cover letter (patched only) -----------
 step_unified_bench() {
 	local name=unified-bench rc
@@ -269,6 +310,8 @@ echo "vm-guest: URING_ZC_KERNEL=$KERNEL URING_ZC_EXPECT_UNIFIED=$URING_ZC_EXPECT
 want_step() { [ -z "${URING_ZC_VM_STEPS:-}" ] || [[ " $URING_ZC_VM_STEPS " == *" $1 "* ]]; }
 want_step libzc-c && step_libzc_c
 want_step kernel-tests && step_kernel_tests
+want_step liburing && step_liburing
+want_step kselftest && step_kselftest
 want_step probe && step_probe
 want_step vitest && step_vitest
 [ "$KERNEL" = patched ] && want_step unified-bench && step_unified_bench

@@ -40,6 +40,10 @@
 #   URING_ZC_VM_STEPS="libzc-c vitest"  run only these guest steps (while
 #                            developing; `make test` runs them all)
 #   URING_ZC_VM_VITEST_FILES="tests/ts/a.test.ts ..."  only these vitest files
+#   URING_ZC_LIBURING_SET=essential       liburing tests run in the guest
+#                            (essential or full; default full under
+#                            URING_ZC_FULL=1; scripts/liburing-suite.sh)
+#   URING_ZC_LIBURING_TIMEOUT=300         seconds per liburing test
 # The guest also sees URING_ZC_VM=1, URING_ZC_KERNEL=stock|patched and
 # URING_ZC_EXPECT_UNIFIED=0|1 (tests assert the probe/mode with them).
 set -uo pipefail
@@ -144,6 +148,28 @@ if [ -x node_modules/.bin/esbuild ] && [ -f ts/cli/main.ts ]; then
 	fi
 fi
 
+# host_step NAME CMD...: a build step whose output is a directory.
+host_step() {
+	local name=$1 lf
+	shift
+	lf=$RESULTS/host-$name.log
+	log "$name: $*"
+	if "$@" >"$lf" 2>&1; then
+		record host "$name" pass "$* -> $(tail -1 "$lf")"
+	else
+		tail -20 "$lf"
+		record host "$name" fail "$* failed (log: $lf)"
+	fi
+}
+# liburing's own suite with patches/liburing/ (scripts/liburing-suite.sh)
+# and the kernel selftest of the series, built from the patched tree.
+host_step build-liburing scripts/liburing-suite.sh build
+if scripts/kernel-build.sh --image patched >/dev/null 2>&1; then
+	host_step build-kselftest scripts/kselftest.sh build
+else
+	record host build-kselftest skip "the patched kernel is not built (make kernel)"
+fi
+
 # ---- one VM per kernel --------------------------------------------------------
 run_vm() {
 	local k=$1 out img start rc secs guest_steps=0 guest_ran=0 line name st detail rel up
@@ -157,7 +183,9 @@ run_vm() {
 	log "$k: booting $img under $accel_name ($CPUS CPUs, $MEMORY, timeout ${VM_TIMEOUT}s)"
 	local envs=(URING_ZC_VM=1 "URING_ZC_SCALE=$scale" "PATH=$PATH")
 	local v
-	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS URING_ZC_FULL URING_ZC_VM_STEPS URING_ZC_VM_VITEST_FILES; do
+	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS \
+		 URING_ZC_FULL URING_ZC_VM_STEPS URING_ZC_VM_VITEST_FILES \
+		 URING_ZC_CACHE URING_ZC_LIBURING_SET URING_ZC_LIBURING_TIMEOUT; do
 		[ -n "${!v:-}" ] && envs+=("$v=${!v}")
 	done
 	local cmd
@@ -236,6 +264,17 @@ else
 	for k in "${kernels[@]}"; do
 		run_vm "$k"
 	done
+fi
+
+# liburing: a test that passes on stock must pass on patched.
+if [ -s "$RESULTS/patched/liburing.tsv" ]; then
+	if scripts/liburing-suite.sh compare "$RESULTS/stock/liburing.tsv" \
+		"$RESULTS/patched/liburing.tsv" >"$RESULTS/liburing-compare.txt" 2>&1; then
+		record host liburing-compare pass "$(tail -1 "$RESULTS/liburing-compare.txt"); $(grep -c 'fixed by the series' "$RESULTS/liburing-compare.txt") fixed by the series"
+	else
+		grep -v '^liburing-suite: fixed' "$RESULTS/liburing-compare.txt"
+		record host liburing-compare fail "$(grep -E 'REGRESSION|FAIL' "$RESULTS/liburing-compare.txt" | sed 's/^liburing-suite: //' | head -5 | paste -sd';' -)"
+	fi
 fi
 
 # ---- summary ------------------------------------------------------------------

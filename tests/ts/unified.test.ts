@@ -107,7 +107,7 @@ describe.each([true, false])('unified completion (deferTaskrun=%s)', (deferTaskr
       expect(err).toBeInstanceOf(ZcError);
       expect((err as ZcError).code).toBe('EOPNOTSUPP');
       expect((err as ZcError).op).toBe('ring.create');
-      expect((err as ZcError).hint).toMatch(/uring-zc patch/);
+      expect((err as ZcError).hint).toMatch(/uring-zc series/);
     }
   });
 });

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-.PHONY: setup build libzc test test-full test-c test-c-asan test-ts vm-test kernel patch-check bench kernel-bench probe package package-test clean
+.PHONY: setup build libzc test test-full test-c test-c-asan test-ts vm-test kernel patch-check bench probe package package-test clean
 
 setup:
 	scripts/setup.sh
@@ -41,12 +41,6 @@ test:
 # test suite in the VMs among them (scripts/liburing-suite.sh).
 test-full:
 	URING_ZC_FULL=1 scripts/test-all.sh
-
-# The cover letter's numbers: the patched kernel without KASAN/lockdep in a
-# VM, UDP to a dummy netdev and TCP over veth (scripts/kernel-bench.sh).
-kernel-bench: build
-	scripts/kernel-build.sh bench
-	scripts/kernel-bench.sh
 
 bench: setup
 	$(MAKE) build

@@ -59,8 +59,13 @@ int main(void)
 	c.unified = ZC_UNIFIED_AUTO;
 	CHECK_EQ(zc_ring_create(&c, &r), 0);
 	CHECK_EQ(zc_ring_unified_native(r), ret == 0);
-	CHECK_EQ(!!(zc_ring_features(r) & (1u << 18)),
-		 ret == 0);
+	/* native exactly where the query reports IORING_SEND_ZC_SINGLE_CQE */
+	{
+		struct zc_probe p;
+
+		CHECK_EQ(zc_probe(&p), 0);
+		CHECK_EQ(!!(p.caps & ZC_CAP_SEND_ZC_SINGLE_CQE), ret == 0);
+	}
 	zc_ring_destroy(r);
 	c.unified = ZC_UNIFIED_USERSPACE;
 	CHECK_EQ(zc_ring_create(&c, &r), 0);

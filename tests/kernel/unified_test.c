@@ -1126,6 +1126,7 @@ static int case_cancel(int mode)
 	struct pump p = { .fd = -1 };
 	size_t len = mode == 0 ? 4096 : 4u << 20;
 	int ret, rc = 0, res = 0, filled = 0;
+	bool raced = false;
 	__u64 uds[2] = { UD_SEND, UD_CANCEL };
 	struct __kernel_timespec lts = { .tv_nsec = 50 * 1000000 };
 
@@ -1202,10 +1203,20 @@ static int case_cancel(int mode)
 				  fmt_cqes(&r, UD_CANCEL));
 		else if (mode != 3 && c->res != 0)
 			rc = fail("cancel request res %d", c->res);
-		else if (mode == 3 && c->res != -ETIME && c->res != -EALREADY)
+		else if (mode == 3 && c->res != -ETIME && c->res != -EALREADY && c->res != -ENOENT)
 			rc = fail("link timeout res %d", c->res);
 		if (rc)
 			goto out;
+		/*
+		 * -ENOENT: the timeout fired while the send was between two
+		 * attempts (an ACK freed send space and woke it: slow guests
+		 * see it), so nothing was cancelled and the send went on; the
+		 * pump drained the peer, so it may have finished whole.
+		 */
+		if (mode == 3 && c->res == -ENOENT) {
+			printf("# linked timeout: raced a retry of the send (-ENOENT)\n");
+			raced = true;
+		}
 	}
 	rc = check_single(&r, UD_SEND, INT32_MIN, &res);
 	if (rc)
@@ -1214,11 +1225,12 @@ static int case_cancel(int mode)
 		rc = fail("res %d (%s), want -ECANCELED or the bytes sent", res, strerror(-res));
 		goto out;
 	}
-	if (res >= (int)len || (res <= 0 && (mode == 1 || mode == 2))) {
+	if ((res >= (int)len && !(raced && res == (int)len)) ||
+	    (res <= 0 && (mode == 1 || mode == 2))) {
 		rc = fail("res %d, want 0 < res < %zu (a partial send)", res, len);
 		goto out;
 	}
-	if (mode == 0 || mode == 3)
+	if ((mode == 0 || mode == 3) && !raced)
 		printf("# %s: %s (%d bytes had gone out)\n", mode ? "linked timeout" : "cancel",
 		       res < 0 ? "cancelled before sending" : "cancelled after a partial send",
 		       res < 0 ? 0 : res);

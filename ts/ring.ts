@@ -53,7 +53,8 @@ export interface RingRequest {
  * ring writes it into the tick's batch with `describe` and hands the whole
  * batch to libzc in one call at the end of the tick.  `issue` remains the
  * way to queue it alone (after backpressure).
- * @internal
+ * (Not exported from the package root; declared because socket/send-op's
+ * requests implement it.)
  */
 export interface BatchedRequest extends RingRequest {
   /** Write one descriptor tagged udLo/udHi into q; false when q has no room for it. */

@@ -101,7 +101,7 @@ export class SendLane implements LaneHooks {
     this.#coalescer.flush();
   }
 
-  /** @internal one send settled */
+  /** one send settled (its buffer given back; LaneHooks) */
   sendSettled(): void {
     this.#inFlight--;
     if (this.#inFlight === 0 && this.#waiters.length > 0) {

@@ -33,7 +33,8 @@ export type { Completion } from './records.ts';
  * pools build these).  `issue` queues the SQE(s) with the given user_data
  * and returns 0 or -errno; `done` receives the record; `fail` an error
  * that happened before any record (issue failure, ring closed).
- * @internal
+ * (Not exported from the package root; declared because the socket and
+ * receive modules' requests implement it.)
  */
 export interface RingRequest {
   readonly opName: string;

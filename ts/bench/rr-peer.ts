@@ -14,7 +14,8 @@
  *
  * MODE node-net: Node's net module.  MODE uring: the uring-zc public API
  * the way an application would use it (Ring, createServer/connect,
- * socket.receive() chunks, send() of the chunk back).
+ * socket.receive() chunks, the callback form of send(): no Promise per
+ * message).  Both ends honour `bench --defer-taskrun`.
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -48,6 +49,11 @@ function rxOptions(conns: number): ReceiveOptionsInput {
   let areaSize = 16 << 20;
   while (areaSize < conns * 2 * bufferSize) areaSize *= 2;
   return { mode: 'bufring', bufferSize, areaSize };
+}
+
+/** `bench --defer-taskrun on|off`: the parent passes it in the environment. */
+function deferTaskrun(): boolean {
+  return process.env['URING_ZC_BENCH_DEFER_TASKRUN'] === '1';
 }
 
 /** Round-trip times in microseconds, growing. */
@@ -209,7 +215,7 @@ async function nodeClient(a: ClientArgs): Promise<RrClientResult> {
 // ---------------------------------------------------------------- uring
 
 async function uringServer(): Promise<void> {
-  const ring = Ring.create({ entries: 4096 });
+  const ring = Ring.create({ entries: 4096, deferTaskrun: deferTaskrun() });
   const listener = zcServer({ ring, backlog: 4096 }).listen(0, '127.0.0.1');
   await once(listener, 'listening');
   process.stdout.write(`port ${listener.address()?.port ?? 0}\n`);
@@ -218,11 +224,9 @@ async function uringServer(): Promise<void> {
     s.setNoDelay(true);
     try {
       for await (const chunk of s.receive(rx)) {
-        // Echo straight from the received memory; give it back once sent.
-        s.send(chunk.data).then(
-          () => chunk.release(),
-          () => chunk.release(),
-        );
+        // Echo straight from the received memory; give it back once sent
+        // (the callback form of send: no Promise per message).
+        s.send(chunk.data, undefined, () => chunk.release());
       }
     } catch (e) {
       // A client resets its connections when its run is over; anything else is worth a line.
@@ -251,7 +255,7 @@ async function uringServer(): Promise<void> {
 }
 
 async function uringClient(a: ClientArgs): Promise<RrClientResult> {
-  const ring = Ring.create({ entries: ringEntries(a.conns) });
+  const ring = Ring.create({ entries: ringEntries(a.conns), deferTaskrun: deferTaskrun() });
   const req = new Uint8Array(a.size);
   fillPattern(req);
   const rx = rxOptions(a.conns);
@@ -263,17 +267,23 @@ async function uringClient(a: ClientArgs): Promise<RrClientResult> {
   const span = new Span(a.warmup * 1000, a.seconds * 1000);
   const loop = async (s: ZcSocket): Promise<void> => {
     const stream = s.receive(rx);
+    // The callback form of send (no Promise per message): the echo can only
+    // come back once the request left, and `req` is never changed.
+    let sendError: Error | null = null;
+    const sent = (err: Error | null): void => {
+      sendError ??= err;
+    };
     for (;;) {
       const t0 = performance.now();
-      const sent = s.send(req);
+      s.send(req, undefined, sent);
       let got = 0;
       while (got < a.size) {
         const r = await stream.next();
-        if (r.done) throw new Error('rr-client: the server closed the connection');
+        if (r.done) throw sendError ?? new Error('rr-client: the server closed the connection');
         got += r.value.length;
         r.value.release();
       }
-      await sent;
+      if (sendError) throw sendError;
       const now = performance.now();
       if (!span.record(now, (now - t0) * 1000)) break;
     }

@@ -116,7 +116,8 @@ async function stopPeer(p: Peer): Promise<void> {
 async function peerArgv(mode: string, role: 'server' | 'client', args: string[], binDir: string): Promise<{ argv: string[]; env?: NodeJS.ProcessEnv }> {
   const defer = ringSettings().deferTaskrun;
   if (mode === 'c-uring') return { argv: [join(binDir, 'c_rr'), role, ...args, ...(defer ? [] : ['--no-defer'])] };
-  return childCommand(`rr-${role}`, [mode, ...args]);
+  const c = await childCommand(`rr-${role}`, [mode, ...args]);
+  return { argv: c.argv, env: { ...c.env, URING_ZC_BENCH_DEFER_TASKRUN: defer ? '1' : '0' } };
 }
 
 async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string): Promise<RrRun['result']> {

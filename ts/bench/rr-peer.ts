@@ -43,11 +43,17 @@ function ringEntries(conns: number): number {
   return Math.min(n, 32768);
 }
 
-/** Receive area for C connections: 16 KiB chunks, two per connection, at least 16 MiB. */
+/**
+ * Receive area for C connections: 16 KiB chunks, at least 4096 of them
+ * (64 MiB) and four per connection: the buffer ring of the C reference
+ * (c_rr.c).  A stream may hold its share of the area (buffers /
+ * (streams + 1)) before it is paused; an echo holds a chunk until its send
+ * completed while the next request may already be in.
+ */
 function rxOptions(conns: number): ReceiveOptionsInput {
   const bufferSize = 16 * 1024;
-  let areaSize = 16 << 20;
-  while (areaSize < conns * 2 * bufferSize) areaSize *= 2;
+  let areaSize = 64 << 20;
+  while (areaSize < conns * 4 * bufferSize) areaSize *= 2;
   return { mode: 'bufring', bufferSize, areaSize };
 }
 

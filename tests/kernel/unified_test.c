@@ -11,7 +11,18 @@
  * "Exactly one CQE" is checked against a barrier, never by waiting for a
  * while: a NOP with IOSQE_IO_DRAIN completes only once every request
  * allocated before it has been freed, notifications included, so when its
- * CQE is in, every CQE of the earlier requests is in too.  A ring that has
+ * CQE is in, every CQE of the earlier requests is in too.  Only a drained
+ * request waits for notifications (a plain or task-work NOP does not: the
+ * stack frees a notification whenever it drops the last skb), which makes
+ * the drained NOP the one barrier that also catches a stray late
+ * notification.  It must be the LAST request of its ring: io_queue_deferred()
+ * counts notifications as outstanding requests, so on a ring whose drain
+ * state is still active (the kernel clears it only when a later request
+ * finds the defer list empty) a zero-copy send is deferred behind its own
+ * notification and never runs, and nothing after it runs either (upstream
+ * since 6.16, stock 7.2 included; patch 6 of the series fixes it, see
+ * case_drain_hang()).  Every case here opens its own ring and submits
+ * nothing after barrier(), so the barrier is sound on both kernels.  A ring that has
  * seen IOSQE_CQE_SKIP_SUCCESS cannot drain; there the barrier is the tag CQE
  * of a registered buffer the send used (the kernel posts it once the last
  * reference, the notification's, is gone), then a NOP completed through
@@ -1464,6 +1475,112 @@ out:
 	return rc;
 }
 
+/* ---- the drain hang ------------------------------------------------------ */
+
+/*
+ * Upstream since 6.16 (stock 7.2 included), fixed by patch 6 of the series:
+ * once a ring has seen IOSQE_IO_DRAIN, a later SEND_ZC is deferred
+ * (the drain state stays active until a request finds the defer list
+ * empty), and io_queue_deferred() releases the first deferred request only
+ * when nr_req_allocated == nr_drained, which the send's own notification,
+ * allocated at prep, keeps false: neither the send nor the NOP after it
+ * ever completes, in either completion mode.  A SEND_ZC that carries
+ * IOSQE_IO_DRAIN itself waits for itself the same way.
+ *
+ * Stock: checked as "no CQE within 300 ms" (a kernel that fixed it
+ * completes both in well under a millisecond; a slow guest could only hide
+ * a fix, never fail the case); the ring is then torn down, which cancels
+ * the deferred requests.  Patched: the send and the NOP complete, with the
+ * CQEs of their mode.
+ * single: single-CQE send; self: the send has IOSQE_IO_DRAIN (no drained
+ * NOP before it).
+ */
+static int case_drain_hang(bool single, bool self)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 300 * 1000000 };
+	const __u64 uds[2] = { UD_SEND, UD_OTHER };
+	struct io_uring ring;
+	struct reaped r = { .n = 0 };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct sock_pair sp;
+	struct pump p;
+	int ret, rc = 0;
+
+	ret = ring_open(&ring, 0);
+	if (ret)
+		return fail("ring setup: %s", strerror(-ret));
+	ret = sock_pair_open(&sp, AF_INET, SOCK_DGRAM, 0, 0);
+	if (ret) {
+		io_uring_queue_exit(&ring);
+		return fail("socket pair: %s", strerror(-ret));
+	}
+	p = (struct pump){ .fd = sp.rx, .cap = 100 };
+	/* the drained NOP completes at once: nothing is outstanding */
+	if (!self) {
+		rc = barrier(&ring, &r, &p);
+		if (rc)
+			goto out;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_send_zc(sqe, sp.tx, g_buf, 100, 0, single ? IORING_SEND_ZC_SINGLE_CQE : 0);
+	sqe->user_data = UD_SEND;
+	if (self)
+		sqe->flags |= IOSQE_IO_DRAIN;
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	sqe->user_data = UD_OTHER;
+	ret = io_uring_submit(&ring);
+	if (ret != 2) {
+		rc = fail("submit: %d", ret);
+		goto out;
+	}
+	if (!expect_single) {
+		ret = io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
+		if (ret == 0) {
+			while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+				record(&ring, &r, cqe);
+				io_uring_cqe_seen(&ring, cqe);
+			}
+			rc = fail("the deferred send completed (send %s, NOP %s): is the drain hang fixed upstream? update this case",
+				  fmt_cqes(&r, UD_SEND), fmt_cqes(&r, UD_OTHER));
+		} else if (ret != -ETIME) {
+			rc = fail("io_uring_wait_cqe_timeout: %s", strerror(-ret));
+		}
+		pump_run(&p);
+		if (!rc && p.got)
+			rc = fail("the deferred send reached the peer (%zu bytes) without a CQE",
+				  p.got);
+		goto out;
+	}
+	rc = reap(&ring, &r, uds, 2, &p);
+	if (!rc)
+		rc = barrier(&ring, &r, &p);
+	if (rc)
+		goto out;
+	if (count_ud(&r, UD_OTHER) != 1 || nth_ud(&r, UD_OTHER, 0)->res != 0) {
+		rc = fail("NOP after the send: %s, want one res=0", fmt_cqes(&r, UD_OTHER));
+		goto out;
+	}
+	if (single) {
+		rc = check_single(&r, UD_SEND, 100, NULL);
+	} else {
+		const struct cqe_rec *c0 = nth_ud(&r, UD_SEND, 0), *c1 = nth_ud(&r, UD_SEND, 1);
+
+		if (count_ud(&r, UD_SEND) != 2 || c0->flags != IORING_CQE_F_MORE ||
+		    c0->res != 100 || c1->flags != IORING_CQE_F_NOTIF)
+			rc = fail("want [res=100 F_MORE] then [F_NOTIF], got %s",
+				  fmt_cqes(&r, UD_SEND));
+	}
+	if (!rc)
+		rc = check_peer(&p, sp.rx, g_buf, 100);
+out:
+	/* stock: teardown cancels the deferred send and NOP */
+	io_uring_queue_exit(&ring);
+	sock_pair_close(&sp);
+	return rc;
+}
+
 /* ---- many at once ------------------------------------------------------ */
 
 /* Many single-CQE UDP sends in flight at once: one CQE each. */
@@ -1807,6 +1924,12 @@ int main(int argc, char **argv)
 			       "two-CQE SEND_ZC cancelled by a failed link: -ECANCELED w/o F_MORE, then notif (known stock bug)",
 	       case_link(LK_CUT_TWO));
 	report("two-CQE SEND_ZC with IOSQE_CQE_SKIP_SUCCESS: -EINVAL", case_skip(2));
+	report(expect_single ? "two-CQE SEND_ZC after a drained NOP runs (patch 6)" :
+			       "two-CQE SEND_ZC after a drained NOP never runs (stock drain hang)",
+	       case_drain_hang(false, false));
+	report(expect_single ? "two-CQE SEND_ZC with IOSQE_IO_DRAIN runs (patch 6)" :
+			       "two-CQE SEND_ZC with IOSQE_IO_DRAIN never runs (stock drain hang)",
+	       case_drain_hang(false, true));
 
 	if (!expect_single) {
 		report("SEND_ZC with IORING_SEND_ZC_SINGLE_CQE rejected: -EINVAL", case_stock_rejects(0));
@@ -1853,6 +1976,8 @@ int main(int argc, char **argv)
 	report("cancel after the send part: -ENOENT, the CQE comes when the data is released",
 	       case_held(HELD_CANCEL));
 	report("IOSQE_IO_DRAIN after a single-CQE send waits for its CQE", case_held(HELD_DRAIN));
+	report("single-CQE SEND_ZC after a drained NOP runs (patch 6)", case_drain_hang(true, false));
+	report("single-CQE SEND_ZC with IOSQE_IO_DRAIN runs (patch 6)", case_drain_hang(true, true));
 	report("fixed buffer unregistered while a single-CQE send holds it: CQE, then its tag",
 	       case_held(HELD_UNREGISTER));
 	report("fixed buffer slot replaced while a single-CQE send holds it: CQE, then its tag",

@@ -2,10 +2,14 @@
 # The two test kernels of uring-zc, both Linux 7.2 from Debian:
 #
 #   scripts/kernel-build.sh {stock|patched|all}   build/fetch (or just confirm) them
-#   scripts/kernel-build.sh --image {stock|patched}
+#   scripts/kernel-build.sh --image {stock|patched|bench}
 #	print what `vng --run` takes for that kernel (a kernel build directory,
 #	or Debian's vmlinuz with its modules beside it); exit 1 if it is not
 #	there or is out of date with respect to its inputs.
+#   scripts/kernel-build.sh bench
+#	the measuring kernel (not part of `all` nor of `make test`; see
+#	`make kernel-bench`): the patched source with scripts/kernel.config
+#	minus its debug checkers (KASAN, lockdep, atomic-sleep checks).
 #   scripts/kernel-build.sh --stock-packages
 #	print the Debian packages the stock kernel comes from (scripts/setup.sh
 #	pins them by name).
@@ -29,6 +33,13 @@
 # (source package version, patches, config fragment, build recipe); an
 # unchanged key costs nothing, a patch edit costs an incremental rebuild of
 # the touched files plus a relink.
+#
+# bench: the patched tree's source and series, configured like patched but
+# without the "debug checkers" section of scripts/kernel.config (KASAN and
+# lockdep cost a multiple of the CPU per send and would drown the difference
+# between send modes), with DEBUG_KERNEL, KASAN and PROVE_LOCKING pinned off.
+# Build it in a cache of its own (URING_ZC_CACHE) when another kernel build
+# may need the default one.
 #
 # Environment: URING_ZC_CACHE (cache root), URING_ZC_JOBS (make -j, default
 # nproc), CCACHE_DIR (default <cache>/ccache), URING_ZC_STOCK (debian|build).
@@ -110,11 +121,33 @@ sha_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 # Build key of a kernel: everything its bzImage depends on.
 key_of() {
 	local which=$1 ver=$2 patches=none
-	if [ "$which" = patched ]; then
+	if [ "$which" != stock ]; then
 		# shellcheck disable=SC2046
 		patches=$(sha_of $(patch_files))
 	fi
-	echo "src=$ver recipe=$RECIPE fragment=$(sha_of "$FRAGMENT") patches=$patches"
+	echo "src=$ver recipe=$RECIPE fragment=$(fragment_of "$which" | sha256sum | cut -c1-16) patches=$patches"
+}
+
+# The configuration fragment of a kernel, on stdout.  bench: everything from
+# scripts/kernel.config's "debug checkers" heading on is replaced by the
+# options that must stay (symbols, BUG) and the checkers pinned off.
+fragment_of() {
+	if [ "$1" != bench ]; then
+		cat "$FRAGMENT"
+		return
+	fi
+	sed '/^# ---- debug checkers/,$d' "$FRAGMENT"
+	cat <<'EOF_BENCH'
+# ---- bench: no debug checkers (scripts/kernel-build.sh bench) ----
+# CONFIG_DEBUG_KERNEL is not set
+# CONFIG_KASAN is not set
+# CONFIG_PROVE_LOCKING is not set
+# CONFIG_DEBUG_ATOMIC_SLEEP is not set
+CONFIG_KALLSYMS=y
+CONFIG_BUG=y
+# (no DEBUG_INFO_* line: debug info needs DEBUG_KERNEL, so it is off)
+# CONFIG_MODULES is not set
+EOF_BENCH
 }
 
 tree_of() { echo "$KROOT/$1"; }
@@ -141,7 +174,7 @@ prepare_tree() {
 	[ -f "$t.tmp/$SRC_TOPDIR/Makefile" ] || die "$SRC_TAR has no $SRC_TOPDIR/Makefile"
 	mv "$t.tmp/$SRC_TOPDIR" "$t"
 	rmdir "$t.tmp"
-	if [ "$which" = patched ]; then
+	if [ "$which" != stock ]; then
 		log "$which: recording the pristine source in git"
 		git -C "$t" init -q
 		git -C "$t" add -f -A .	# Debian's .gitignore ignores /*
@@ -151,10 +184,11 @@ prepare_tree() {
 	echo "$ver" > "$t/.uring-zc-src"
 }
 
-# Put exactly the current series on top of the pristine source.
+# Put exactly the current series on top of the pristine source of tree $1
+# (patched or bench).
 apply_patches() {
-	local t want have p n=0
-	t=$(tree_of patched)
+	local which=$1 t want have p n=0
+	t=$(tree_of "$which")
 	# shellcheck disable=SC2046
 	want=$(sha_of $(patch_files))
 	have=$(cat "$t/.uring-zc-patches" 2>/dev/null || true)
@@ -163,15 +197,15 @@ apply_patches() {
 	git -C "$t" am --abort >/dev/null 2>&1 || true
 	git "${GIT_ID[@]}" -C "$t" checkout -q -f uring-zc-base
 	for p in $(patch_files); do
-		if ! git "${GIT_ID[@]}" -C "$t" am -q --keep-cr "$p" >"$KROOT/patched.am.log" 2>&1; then
-			cat "$KROOT/patched.am.log" >&2
+		if ! git "${GIT_ID[@]}" -C "$t" am -q --keep-cr "$p" >"$KROOT/$which.am.log" 2>&1; then
+			cat "$KROOT/$which.am.log" >&2
 			git -C "$t" am --abort >/dev/null 2>&1 || true
 			die "patches/${p##*/} does not apply to $SRC_PKG"
 		fi
 		n=$((n + 1))
 	done
 	[ "$n" -gt 0 ] || die "patches/ holds no patch besides the cover letter"
-	log "patched: applied $n patch(es): $(git -C "$t" log --format=%s uring-zc-base..HEAD | tac | tr '\n' ';')"
+	log "$which: applied $n patch(es): $(git -C "$t" log --format=%s uring-zc-base..HEAD | tac | tr '\n' ';')"
 	echo "$want" > "$t/.uring-zc-patches"
 }
 
@@ -223,20 +257,22 @@ check_uapi() {
 }
 
 configure_tree() {
-	local which=$1 t want line opt bad=()
+	local which=$1 t want line opt frag bad=()
 	t=$(tree_of "$which")
-	want="recipe=$RECIPE fragment=$(sha_of "$FRAGMENT")"
+	frag=$KROOT/$which.fragment
+	fragment_of "$which" > "$frag"
+	want="recipe=$RECIPE fragment=$(sha_of "$frag")"
 	if [ -f "$t/.config" ] && [ "$(cat "$t/.uring-zc-config" 2>/dev/null)" = "$want" ]; then
 		return 0
 	fi
 	rm -f "$t/.uring-zc-config"
-	log "$which: configuring (allnoconfig + scripts/kernel.config)"
+	log "$which: configuring (allnoconfig + $frag)"
 	rm -f "$t/.config"
 	# allnoconfig with the fragment as KCONFIG_ALLCONFIG: every option the
 	# fragment does not ask for (or need) stays off.
-	(cd "$t" && scripts/kconfig/merge_config.sh -n "$FRAGMENT" &&
+	(cd "$t" && scripts/kconfig/merge_config.sh -n "$frag" &&
 		make olddefconfig) >"$KROOT/$which.config.log" 2>&1 ||
-		{ tail -20 "$KROOT/$which.config.log" >&2; die "$which: configuring from $FRAGMENT failed"; }
+		{ tail -20 "$KROOT/$which.config.log" >&2; die "$which: configuring from $frag failed"; }
 	while IFS= read -r line; do
 		case $line in
 		CONFIG_*=*)
@@ -247,10 +283,10 @@ configure_tree() {
 			! grep -q "^$opt=" "$t/.config" || bad+=("$line (have: $(grep "^$opt=" "$t/.config"))")
 			;;
 		esac
-	done < "$FRAGMENT"
+	done < "$frag"
 	if [ ${#bad[@]} -gt 0 ]; then
 		printf 'kernel-build: %s: option not in the final .config: %s\n' "$which" "${bad[@]}" >&2
-		die "$which: scripts/kernel.config does not survive olddefconfig"
+		die "$which: $frag (from scripts/kernel.config) does not survive olddefconfig"
 	fi
 	echo "$want" > "$t/.uring-zc-config"
 }
@@ -296,7 +332,7 @@ build_one() {
 	fi
 	prepare_tree "$which" "$ver"
 	rm -f "$t/.uring-zc-key"
-	[ "$which" = patched ] && apply_patches
+	[ "$which" = stock ] || apply_patches "$which"
 	check_uapi "$which"
 	configure_tree "$which"
 	build_tree "$which"
@@ -392,7 +428,7 @@ main() {
 	case ${1:-} in
 	--image)
 		which=${2:-}
-		case $which in stock | patched) ;; *) usage ;; esac
+		case $which in stock | patched | bench) ;; *) usage ;; esac
 		ver=$(check_source)
 		if [ "$which" = stock ] && [ "$STOCK" = debian ]; then
 			abi=$(deb_abi "$ver")
@@ -414,6 +450,17 @@ main() {
 		ver=$(check_source)
 		abi=$(deb_abi "$ver")
 		echo "linux-binary-$abi linux-modules-$abi linux-base-$abi"
+		;;
+	bench)
+		command -v ccache >/dev/null || die "ccache missing: run 'make setup'"
+		ver=$(check_source)
+		mkdir -p "$KROOT"
+		exec 9>"$KROOT/.lock"
+		if ! flock -n 9; then
+			log "waiting for another kernel-build.sh to finish"
+			flock 9
+		fi
+		build_one bench "$ver"
 		;;
 	stock | patched | all)
 		case $STOCK in debian | build) ;; *) die "URING_ZC_STOCK=$STOCK: want debian or build" ;; esac

@@ -15,11 +15,12 @@
  *	without it, to a loopback receiver thread (which copies at delivery).
  *
  *   unified_bench tcp --dest IP:PORT [--size N] [--bufs K] [--chain C]
- *                 [--ms N] [--rounds N] [--modes two-cqe,single,single-nop]
+ *                 [--ms N] [--rounds N] [--modes copy,two-cqe,single,single-nop]
  *	Stream sender: K registered buffers of N bytes; sends go out as
  *	IOSQE_IO_LINK chains of up to C sends with MSG_WAITALL (the only way
  *	to keep a stream in order with more than one send in flight), and the
  *	next chain goes out when the kernel says the current one is queued:
+ *	  copy        IORING_OP_SEND: at the last send's CQE; buffers free there
  *	  two-cqe     at the last send's result CQE; buffers free at notifs
  *	  single      at the last send's only CQE, i.e. when its buffer is
  *	              released (acknowledged, for TCP)
@@ -405,10 +406,14 @@ static int tcp_run(struct io_uring *ring, int fd, unsigned char *buf, enum mode 
 				if (busy[b])
 					continue;
 				sqe = io_uring_get_sqe(ring);
-				io_uring_prep_send_zc_fixed(sqe, fd, buf + (size_t)b * size, size,
-							    MSG_WAITALL,
-							    mode == M_TWO ? 0 : IORING_SEND_ZC_SINGLE_CQE,
-							    0);
+				if (mode == M_COPY)
+					io_uring_prep_send(sqe, fd, buf + (size_t)b * size, size,
+							   MSG_WAITALL);
+				else
+					io_uring_prep_send_zc_fixed(sqe, fd, buf + (size_t)b * size,
+								    size, MSG_WAITALL,
+								    mode == M_TWO ? 0 :
+								    IORING_SEND_ZC_SINGLE_CQE, 0);
 				sqe->user_data = b;
 				sqe->flags |= IOSQE_IO_LINK;
 				busy[b] = true;
@@ -519,10 +524,10 @@ static int tcp_main(struct opts *o)
 	printf("# unified_bench tcp: kernel %s, to %s, %zu-byte sends, %u registered buffers, chains of %u, %d x %u ms per cell\n",
 	       un.release, o->dest, size, o->bufs, o->chain, o->rounds, o->ms);
 	for (rd = 0; rd < o->rounds; rd++) {
-		for (k = 0; k < 3; k++) {
-			enum mode m = (enum mode)(M_TWO + (k + rd) % 3);
+		for (k = 0; k < M_NR; k++) {
+			enum mode m = (enum mode)((k + rd) % M_NR);
 
-			if (!o->modes[m] || (m != M_TWO && !single))
+			if (!o->modes[m] || ((m == M_SINGLE || m == M_SINGLE_NOP) && !single))
 				continue;
 			ret = tcp_run(&ring, fd, buf, m, size, o->bufs, o->chain, o->ms, &res[m]);
 			if (ret) {
@@ -533,7 +538,7 @@ static int tcp_main(struct opts *o)
 	}
 	printf("%-10s %8s %9s %9s %11s %16s %16s %7s\n", "mode", "MB/s", "sends/s", "CQEs/send",
 	       "CPU us/send", "queued p50/p99", "released p50/p99", "errors");
-	for (k = M_TWO; k < M_NR; k++) {
+	for (k = 0; k < M_NR; k++) {
 		struct result *r = &res[k];
 
 		if (!r->sends)
@@ -548,7 +553,7 @@ static int tcp_main(struct opts *o)
 		       pct(r->lat, r->nlat, 0.5), pct(r->lat, r->nlat, 0.99),
 		       (unsigned long long)r->errors);
 	}
-	printf("# queued: chain submitted -> the kernel says it is queued (two-cqe: last result CQE; single: last CQE = release; single-nop: linked NOP)\n");
+	printf("# queued: chain submitted -> the kernel says it is queued (copy, two-cqe: last result CQE; single: last CQE = release; single-nop: linked NOP)\n");
 	printf("# released: send submitted -> its buffer may be reused\n");
 	close(fd);
 	io_uring_queue_exit(&ring);
@@ -642,7 +647,7 @@ static void usage(const char *p)
 {
 	fprintf(stderr,
 		"usage: %s [udp] [--dest IP:PORT] [--sizes a,b,..] [--depth N] [--ms N] [--rounds N] [--modes copy,two-cqe,single]\n"
-		"       %s tcp --dest IP:PORT [--size N] [--bufs K] [--chain C] [--ms N] [--rounds N] [--modes two-cqe,single,single-nop]\n"
+		"       %s tcp --dest IP:PORT [--size N] [--bufs K] [--chain C] [--ms N] [--rounds N] [--modes copy,two-cqe,single,single-nop]\n"
 		"       %s sink --port P [--bind IP]\n", p, p, p);
 }
 
@@ -731,7 +736,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "tcp")) {
 		if (!modes_given)
-			o.modes[M_TWO] = o.modes[M_SINGLE] = o.modes[M_SINGLE_NOP] = true;
+			o.modes[M_COPY] = o.modes[M_TWO] = o.modes[M_SINGLE] =
+				o.modes[M_SINGLE_NOP] = true;
 		if (o.nsizes == 4 && o.sizes[0] == 1024)
 			o.sizes[0] = 65536;	/* default: 64 KiB sends */
 		return tcp_main(&o);

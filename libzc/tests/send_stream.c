@@ -130,7 +130,7 @@ static void run(uint32_t ring_flags, unsigned unified)
 	/* Pipelined: a full window in flight, refilled as records come. */
 	for (i = 0; i < WINDOW; i++)
 		queue_one(r, pool, tx, i, i, 2048);
-	total = scaled(100000);
+	total = scaled_vm(100000);
 	while (records < sends) {
 		n = zc_wait(r, cs, WINDOW, 1, 5000);
 		CHECK(n > 0);

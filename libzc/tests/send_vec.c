@@ -152,7 +152,7 @@ static void run(uint32_t ring_flags, unsigned unified)
 	struct verifier v;
 	struct zc_pool *pool;
 	struct zc_ring *r;
-	unsigned i, total = scaled(20000);
+	unsigned i, total = scaled_vm(20000);
 	int tx, rx, n;
 
 	CHECK_EQ(zc_ring_create(&cfg, &r), 0);

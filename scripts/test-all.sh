@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-total_pass=0 total_fail=0 failed=()
+total_pass=0 total_fail=0 failed=() vmtimes=
 summary=()
 details=()
 t_all=$(date +%s)
@@ -36,6 +36,9 @@ run() {
 	f=$(grep -aoE '([0-9]+) failed' "$log" | tail -n 1 | grep -oE '[0-9]+')
 	# Lines that name a failure, repeated in the closing summary.
 	details+=("$(grep -aE '(^| )FAIL( |$)|^not ok|✗|×' "$log" | grep -av ' PASS ' | head -n 15 | sed "s/^/    $name: /")")
+	# The VM stage's own times: each VM, and each step in it.
+	vmtimes=$(sed -nE 's/^vm-test: (stock|patched) +boot +PASS .* ([0-9]+)\.[0-9]+s after boot$/\1 boot \2 PASS/p; s/^vm-test: (stock|patched) +([a-z0-9-]+) +(PASS|FAIL|SKIP) .*\[([0-9]+)s\]$/\1 \2 \4 \3/p; s/^vm-test: (stock|patched) VM: ([0-9]+)s$/\1 (whole VM) \2 -/p' "$log" |
+		awk '{ printf "             %-8s %-14s %4ds %s\n", $1, $2 == "(whole" ? "whole VM" : $2, $2 == "(whole" ? $4 : $3, $2 == "(whole" ? "" : ($NF == "PASS" ? "" : $NF) }')
 	rm -f "$log"
 	p=${p:-0} f=${f:-0}
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
@@ -46,6 +49,7 @@ run() {
 	[ "$rc" = 0 ] || failed+=("$name")
 	summary+=("$(printf '%-10s %8s %5s passed, %3s failed%s' "$name" "$(dur "$secs")" "$p" "$f" \
 		"$([ "$rc" = 0 ] || echo "  (exit $rc)")")")
+	[ -n "$vmtimes" ] && summary+=("$vmtimes")
 }
 
 run setup scripts/setup.sh

@@ -40,6 +40,8 @@
 #   URING_ZC_VM_STEPS="libzc-c vitest"  run only these guest steps (while
 #                            developing; `make test` runs them all)
 #   URING_ZC_VM_VITEST_FILES="tests/ts/a.test.ts ..."  only these vitest files
+#   URING_ZC_VM_LANES=2      the guest runs its vitest step beside the C tests,
+#                            kernel ABI tests and probe (1: all one by one)
 #   URING_ZC_LIBURING_SET=essential       liburing tests run in the guest
 #                            (essential or full; default full under
 #                            URING_ZC_FULL=1; scripts/liburing-suite.sh)
@@ -184,7 +186,7 @@ run_vm() {
 	local envs=(URING_ZC_VM=1 "URING_ZC_SCALE=$scale" "PATH=$PATH")
 	local v
 	for v in URING_ZC_EXPECT_UNIFIED URING_ZC_STEP_TIMEOUT URING_ZC_VM_TEST_TIMEOUT_MS URING_ZC_VM_HOOK_TIMEOUT_MS \
-		 URING_ZC_FULL URING_ZC_VM_STEPS URING_ZC_VM_VITEST_FILES \
+		 URING_ZC_FULL URING_ZC_VM_STEPS URING_ZC_VM_VITEST_FILES URING_ZC_VM_LANES \
 		 URING_ZC_CACHE URING_ZC_LIBURING_SET URING_ZC_LIBURING_TIMEOUT; do
 		[ -n "${!v:-}" ] && envs+=("$v=${!v}")
 	done

@@ -24,7 +24,9 @@
 # "essential" (`make test`) is the ESSENTIAL list below, chosen to fit CI's
 # time under TCG (a few minutes per VM): the zero-copy tests, send/recv,
 # links, cancellation, drain (the drain accounting patch 6 changes: defer,
-# link_drain, multicqes_drain) and timeouts, each a few seconds under KASAN
+# link_drain; multicqes_drain is in the full set only: in the stock VM it
+# once ran into its 300 s timeout, where it takes 21 s on patched, and a
+# 5-minute wait does not fit CI) and timeouts, each a few seconds under KASAN
 # (test/timeout is left out: it checks expiry times to a few milliseconds,
 # which a loaded TCG guest misses on either kernel).
 # send-zerocopy itself runs for more than 5 minutes there (its
@@ -51,7 +53,7 @@ ESSENTIAL=(
 	link hardlink link-timeout submit-link-fail fixed-link
 	io-cancel sync-cancel cancel-fd-userdata poll-cancel
 	timeout-new
-	defer link_drain multicqes_drain
+	defer link_drain
 )
 # Tests that fail on the stock kernel because of the bug a kernel patch
 # fixes, with the patch that fixes it.

@@ -49,7 +49,8 @@ run() {
 	[ "$rc" = 0 ] || failed+=("$name")
 	summary+=("$(printf '%-10s %8s %5s passed, %3s failed%s' "$name" "$(dur "$secs")" "$p" "$f" \
 		"$([ "$rc" = 0 ] || echo "  (exit $rc)")")")
-	[ -n "$vmtimes" ] && summary+=("$vmtimes")
+	# (the summary's printf indents the first line by two already)
+	[ -n "$vmtimes" ] && summary+=("${vmtimes:2}")
 }
 
 run setup scripts/setup.sh

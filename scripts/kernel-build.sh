@@ -225,33 +225,27 @@ query_ops_of() {
 # IORING_* defines by name, its ZC_IO_URING_QUERY_* ops against the query
 # enum); the stock ones must not know them.
 check_uapi() {
-	local which=$1 hdr qhdr name val kval bad=0
+	local which=$1 hdr qhdr name val bad=0
 	hdr=$(tree_of "$which")/include/uapi/linux/io_uring.h
 	qhdr=$(tree_of "$which")/include/uapi/linux/io_uring/query.h
+	# agree NAME VAL KVAL HEADER: the kernel header's value KVAL for NAME.
+	agree() {
+		if [ "$which" = stock ]; then
+			[ -z "$3" ] && return
+			echo "kernel-build: stock $4 already defines $1" >&2
+		elif [ "$3" != "$2" ]; then
+			echo "kernel-build: $1: libzc/zc_uapi.h says $2, patched kernel says '${3:-<missing>}'" >&2
+		else
+			return
+		fi
+		bad=1
+	}
 	while read -r name val; do
 		name=${name#ZC_}
-		kval=$(query_ops_of "$qhdr" | awk -v n="$name" '$1 == n { print $2 }')
-		if [ "$which" = stock ]; then
-			if [ -n "$kval" ]; then
-				echo "kernel-build: stock $qhdr already defines $name" >&2
-				bad=1
-			fi
-		elif [ "$kval" != "$val" ]; then
-			echo "kernel-build: $name: libzc/zc_uapi.h says $val, patched kernel says '${kval:-<missing>}'" >&2
-			bad=1
-		fi
+		agree "$name" "$val" "$(query_ops_of "$qhdr" | awk -v n="$name" '$1 == n { print $2 }')" "$qhdr"
 	done < <(sed -n 's/^#[[:space:]]*define[[:space:]]\{1,\}\(ZC_IO_URING_QUERY_[A-Z0-9_]*\)[[:space:]]\{1,\}\([0-9]*\).*/\1 \2/p' "$UAPI_HEADER")
 	while read -r name val; do
-		kval=$(defines_of "$hdr" | awk -v n="$name" '$1 == n { print $2 }')
-		if [ "$which" = stock ]; then
-			if [ -n "$kval" ]; then
-				echo "kernel-build: stock $hdr already defines $name" >&2
-				bad=1
-			fi
-		elif [ "$kval" != "$val" ]; then
-			echo "kernel-build: $name: libzc/zc_uapi.h says $val, patched kernel says '${kval:-<missing>}'" >&2
-			bad=1
-		fi
+		agree "$name" "$val" "$(defines_of "$hdr" | awk -v n="$name" '$1 == n { print $2 }')" "$hdr"
 	done < <(defines_of "$UAPI_HEADER")
 	[ "$bad" = 0 ] || die "$which: include/uapi/linux/io_uring.h and libzc/zc_uapi.h disagree"
 }

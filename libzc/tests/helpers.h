@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,17 +103,36 @@ static inline unsigned scaled(unsigned n)
 	return v ? v : 1;
 }
 
+/* An environment flag set to "1". */
+static inline bool env_is_1(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "1");
+}
+
+/* Inside the VM suites (vm-guest.sh sets URING_ZC_VM=1). */
+static inline bool in_vm(void)
+{
+	return env_is_1("URING_ZC_VM");
+}
+
+/* `make test-full` (URING_ZC_FULL=1): the slow forms of the suites. */
+static inline bool full_run(void)
+{
+	return env_is_1("URING_ZC_FULL");
+}
+
 /*
  * Long loops that are long to be thorough, not to reach a size: a quarter
- * of scaled() in the VMs (URING_ZC_VM=1), where KASAN under TCG makes each
- * send some 30 times dearer than in a plain TCG guest.
+ * of scaled() in the VMs, where KASAN under TCG makes each send some 30
+ * times dearer than in a plain TCG guest.
  */
 static inline unsigned scaled_vm(unsigned n)
 {
-	const char *vm = getenv("URING_ZC_VM");
 	unsigned v = scaled(n);
 
-	if (vm && !strcmp(vm, "1"))
+	if (in_vm())
 		v /= 4;
 	return v ? v : 1;
 }

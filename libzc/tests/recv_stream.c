@@ -142,7 +142,7 @@ int main(void)
 		       p.kernel_release);
 		/* In the VMs (7.2, root) it must be there: not a silent skip. */
 		sscanf(p.kernel_release, "%d.%d", &maj, &min);
-		if (getenv("URING_ZC_VM") && geteuid() == 0 &&
+		if (in_vm() && geteuid() == 0 &&
 		    (maj > 7 || (maj == 7 && min >= 1))) {
 			fprintf(stderr, "zcrx-nodev missing on %s as root\n",
 				p.kernel_release);

@@ -94,8 +94,7 @@ int main(void)
 
 	/* Under TCG moving ~6 GiB over loopback takes many minutes: the VM
 	 * suites run it only in `make test-full`. */
-	if (getenv("URING_ZC_VM") && !(getenv("URING_ZC_FULL") &&
-				       !strcmp(getenv("URING_ZC_FULL"), "1")))
+	if (in_vm() && !full_run())
 		skip("moves ~6 GiB; in the VMs (TCG) only with URING_ZC_FULL=1 (make test-full)");
 	if (mem_available_kb() < (3ull << 20))
 		skip("needs 3 GiB of available memory for a 2 GiB + 1 MiB send buffer");

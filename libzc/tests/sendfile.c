@@ -482,7 +482,7 @@ static void t_sparse_4g(void)
 		sparse_send(file, 4 * GiB - 3 * MiB - 77, 6 * MiB + 99, paths[i]);
 	sparse_send(file, size - 3 * MiB, 3 * MiB, 0);
 	sparse_long_cancel(file, 123, big);
-	if (getenv("URING_ZC_FULL") && !strcmp(getenv("URING_ZC_FULL"), "1")) {
+	if (full_run()) {
 		sparse_send(file, 123, big, 0);
 		printf("sparse: one transfer of %llu bytes (> 4 GiB) byte-exact\n",
 		       (unsigned long long)big);
@@ -896,9 +896,7 @@ static double now_s(void)
  */
 static bool every_case(uint32_t flags)
 {
-	const char *vm = getenv("URING_ZC_VM"), *full = getenv("URING_ZC_FULL");
-
-	if (!vm || strcmp(vm, "1") || (full && !strcmp(full, "1")))
+	if (!in_vm() || full_run())
 		return true;
 	return flags == ZC_SENDFILE_SPLICE || flags == ZC_SENDFILE_READ ||
 	       flags == ZC_SENDFILE_DIRECT;

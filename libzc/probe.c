@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "zc_query.h"
 
 /* -DZC_VERSION_STRING from libzc/Makefile: the version in package.json. */
 #ifndef ZC_VERSION_STRING
@@ -29,19 +30,9 @@ const char *zc_version(void)
 
 uint64_t zc_probe_send_zc_flags(void)
 {
-	struct zc_io_uring_query_send_zc q;
-	struct io_uring_query_hdr h;
+	uint64_t flags;
 
-	memset(&q, 0, sizeof(q));
-	memset(&h, 0, sizeof(h));
-	h.query_op = ZC_IO_URING_QUERY_SEND_ZC;
-	h.query_data = (uint64_t)(uintptr_t)&q;
-	h.size = sizeof(q);
-	/* Needs no ring: a blind register call (fd -1). */
-	if (syscall(__NR_io_uring_register, -1, IORING_REGISTER_QUERY, &h, 0) < 0 ||
-	    h.result < 0 || h.size < sizeof(q.flags))
-		return 0;
-	return q.flags;
+	return zc_query_send_zc(&flags) == 0 ? flags : 0;
 }
 
 static int read_int_file(const char *path, int fallback)

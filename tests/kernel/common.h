@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "zc_uapi.h"
+#include "zc_query.h"
 
 struct sock_pair {
 	int tx;		/* io_uring sends on this one */
@@ -139,35 +139,11 @@ static inline void sock_pair_close(struct sock_pair *sp)
 	sp->tx = sp->rx = -1;
 }
 
-/*
- * IO_URING_QUERY_SEND_ZC: the sqe->ioprio flags SEND[MSG]_ZC accept.  Returns
- * the hdr.result (-EOPNOTSUPP on kernels without the op) or the register
- * call's -errno, 0 with *flags filled on success.
- */
-static inline int query_send_zc(uint64_t *flags)
-{
-	struct zc_io_uring_query_send_zc q;
-	struct io_uring_query_hdr h;
-
-	memset(&q, 0, sizeof(q));
-	memset(&h, 0, sizeof(h));
-	h.query_op = ZC_IO_URING_QUERY_SEND_ZC;
-	h.query_data = (uint64_t)(uintptr_t)&q;
-	h.size = sizeof(q);
-	*flags = 0;
-	if (syscall(__NR_io_uring_register, -1, IORING_REGISTER_QUERY, &h, 0) < 0)
-		return -errno;
-	if (h.result < 0)
-		return h.result;
-	*flags = q.flags;
-	return 0;
-}
-
 static inline bool kernel_has_single_cqe(void)
 {
 	uint64_t flags;
 
-	return query_send_zc(&flags) == 0 && (flags & IORING_SEND_ZC_SINGLE_CQE);
+	return zc_query_send_zc(&flags) == 0 && (flags & IORING_SEND_ZC_SINGLE_CQE);
 }
 
 #endif /* ZC_KTEST_COMMON_H */

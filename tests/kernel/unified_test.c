@@ -647,7 +647,7 @@ static void send_matrix(bool single)
 static int case_query(void)
 {
 	uint64_t flags;
-	int ret = query_send_zc(&flags);
+	int ret = zc_query_send_zc(&flags);
 
 	if (expect_single) {
 		if (ret)

@@ -40,8 +40,8 @@
 #   URING_ZC_VM_STEPS="libzc-c vitest"  run only these guest steps (while
 #                            developing; `make test` runs them all)
 #   URING_ZC_VM_VITEST_FILES="tests/ts/a.test.ts ..."  only these vitest files
-#   URING_ZC_VM_LANES=2      the guest runs its vitest step beside the C tests,
-#                            kernel ABI tests and probe (1: all one by one)
+#   URING_ZC_VM_LANES=1      2: the guest runs its vitest step beside the C tests,
+#                            kernel ABI tests and probe (default 1: one by one)
 #   URING_ZC_LIBURING_SET=essential       liburing tests run in the guest
 #                            (essential or full; default full under
 #                            URING_ZC_FULL=1; scripts/liburing-suite.sh)

@@ -337,7 +337,12 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     }
     // Both backends (the 'net' one has no fd to ask): the kernel's keep-alive
     // timer runs on both ends, as ss shows (TCP_NODELAY is not visible there).
-    const ss = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${port} or dport = :${port} )`]);
+    // Only this connection's two ends (its 4-tuple): other tests' or
+    // processes' sockets may use the same port number on one side.
+    const cport = c.localPort;
+    expect(cport).toBeGreaterThan(0);
+    const ss = await run('ss', ['-tnoH', 'state', 'established',
+      `( sport = :${port} and dport = :${cport} ) or ( sport = :${cport} and dport = :${port} )`]);
     expect(ss.code, ss.stderr).toBe(0);
     const lines = ss.stdout.trim().split('\n');
     expect(lines).toHaveLength(2);

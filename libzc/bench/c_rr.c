@@ -4,18 +4,21 @@
  * straight on liburing (not libzc), for what request/response costs with
  * no JavaScript at all.
  *
- *   c_rr server [--no-defer]
+ *   c_rr server [--no-defer] [--epoll]
  *	Echo server on 127.0.0.1:0 (prints "port N"): multishot accept,
  *	one multishot receive per connection into a provided-buffer ring,
  *	each received buffer sent back as is and returned to the ring once
  *	sent.  Exits when its stdin reaches EOF (a read on fd 0 in the ring).
  *
  *   c_rr client --port P --size S [--conns C] [--seconds T] [--warmup W]
- *	       [--no-defer]
+ *	       [--no-defer] [--epoll]
  *	C connections, each a closed loop: send S bytes, wait for the S
  *	echoed bytes, repeat.  Prints "mark" when the measured span starts
  *	and when it ends, then one JSON line:
  *	{"msgs":N,"seconds":S,"p50us":X,"p99us":X,"p999us":X}
+ *
+ * --epoll (diagnostic, with --no-defer): wait as uring-zc's Ring does on
+ * Node's loop, an eventfd reported by epoll, instead of in io_uring_enter.
  *
  * Both set TCP_NODELAY, as the TypeScript ends do.  One request per
  * connection is outstanding, so a connection never has two sends in the
@@ -32,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -112,6 +117,54 @@ static void setup(struct ctx *c, bool defer, unsigned conns)
 	io_uring_buf_ring_advance(c->br, BUF_COUNT);
 }
 
+/*
+ * --epoll: wait the way Node's loop waits for a ring (uring-zc's Ring): the
+ * ring signals an eventfd, epoll_wait() reports it (retried after EINTR, as
+ * libuv does), the eventfd is read, then the CQ is looked at.  Diagnostic:
+ * the cost of that wakeup path without any JavaScript.
+ */
+static bool epoll_mode;
+static int epoll_fd = -1, event_fd = -1;
+
+static void use_epoll(struct ctx *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
+	event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (event_fd < 0 || epoll_fd < 0)
+		die("eventfd/epoll_create1", errno);
+	ret = io_uring_register_eventfd(&c->ring, event_fd);
+	if (ret)
+		die("io_uring_register_eventfd", -ret);
+	if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, event_fd, &ev))
+		die("epoll_ctl", errno);
+}
+
+static int submit_wait(struct ctx *c)
+{
+	struct epoll_event ev;
+	uint64_t v;
+	int ret;
+
+	if (epoll_fd < 0)
+		return io_uring_submit_and_wait(&c->ring, 1);
+	ret = io_uring_submit(&c->ring);
+	if (ret < 0 || io_uring_cq_ready(&c->ring))
+		return ret;
+	for (;;) {
+		ret = epoll_wait(epoll_fd, &ev, 1, -1);
+		if (ret > 0)
+			break;
+		if (ret < 0 && errno != EINTR)
+			return -errno;
+	}
+	if (read(event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
 static void give_back(struct ctx *c, uint32_t bid)
 {
 	io_uring_buf_ring_add(c->br, c->bufs + (size_t)bid * BUF_SIZE, BUF_SIZE, bid,
@@ -156,6 +209,8 @@ static int server(bool defer)
 	if (getsockname(lfd, (struct sockaddr *)&sa, &len))
 		die("getsockname", errno);
 	setup(&c, defer, 1024);
+	if (epoll_mode)
+		use_epoll(&c);
 	printf("port %d\n", ntohs(sa.sin_port));
 	fflush(stdout);
 
@@ -169,10 +224,10 @@ static int server(bool defer)
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		int ret = io_uring_submit_and_wait(&c.ring, 1);
+		int ret = submit_wait(&c);
 
 		if (ret < 0 && ret != -EINTR)
-			die("io_uring_submit_and_wait", -ret);
+			die("submit_wait", -ret);
 		io_uring_for_each_cqe(&c.ring, head, cqe) {
 			uint64_t t = cqe->user_data;
 			int fd = tag_fd(t);
@@ -272,6 +327,8 @@ static int client(int port, uint32_t size, unsigned conns, double seconds,
 	if (!cs)
 		die("calloc", ENOMEM);
 	setup(&c, defer, conns);
+	if (epoll_mode)
+		use_epoll(&c);
 
 	tstart = now_us();
 	for (unsigned i = 0; i < conns; i++) {
@@ -287,10 +344,10 @@ static int client(int port, uint32_t size, unsigned conns, double seconds,
 	while (!over) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		int ret = io_uring_submit_and_wait(&c.ring, 1);
+		int ret = submit_wait(&c);
 
 		if (ret < 0 && ret != -EINTR)
-			die("io_uring_submit_and_wait", -ret);
+			die("submit_wait", -ret);
 		io_uring_for_each_cqe(&c.ring, head, cqe) {
 			uint64_t t = cqe->user_data;
 			int fd = tag_fd(t);
@@ -360,8 +417,8 @@ static int client(int port, uint32_t size, unsigned conns, double seconds,
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: c_rr server [--no-defer]\n"
-		"       c_rr client --port P --size S [--conns C] [--seconds T] [--warmup W] [--no-defer]\n");
+		"usage: c_rr server [--no-defer] [--epoll]\n"
+		"       c_rr client --port P --size S [--conns C] [--seconds T] [--warmup W] [--no-defer] [--epoll]\n");
 	exit(2);
 }
 
@@ -387,6 +444,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--no-defer")) {
 			defer = false;
+			continue;
+		}
+		if (!strcmp(a, "--epoll")) {
+			epoll_mode = true;
 			continue;
 		}
 		if (!v)

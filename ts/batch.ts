@@ -39,7 +39,7 @@ export class BatchQueue {
   /** the descriptors, BATCH_CAP of them (passed to zc_flush_batch) */
   readonly ops = Buffer.from(new ArrayBuffer(BATCH_CAP * OP.size));
   /** per-descriptor results written by zc_flush_batch */
-  readonly rcs = new Int32Array(BATCH_CAP);
+  readonly rcs = new Int32Array(new ArrayBuffer(BATCH_CAP * 4));
   /** iovecs, spans, sockaddrs the descriptors point into */
   readonly ext = Buffer.from(new ArrayBuffer(BATCH_EXT));
   /** descriptors written */

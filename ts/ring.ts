@@ -180,6 +180,11 @@ export class Ring {
   #zc: LibZc;
   #watcher: FdWatcher | null;
   #reapBuf = Buffer.from(new ArrayBuffer(REAP_BATCH * RECORD_SIZE));
+  /** addresses of the ring, the reap buffer and the batch's arrays (the *_at calls) */
+  #ptrAt: number;
+  #reapAt: number;
+  #opsAt: number;
+  #rcsAt: number;
   #rec = new RecordCursor(this.#reapBuf);
   #reqs = new SlotTable<RingRequest>();
   #backlog: RingRequest[] = [];
@@ -203,6 +208,11 @@ export class Ring {
   private constructor(ptr: NativePointer, options: RingOptions, zc: LibZc) {
     this.#ptr = ptr;
     this.#zc = zc;
+    const { c } = native();
+    this.#ptrAt = Number(c.address(ptr));
+    this.#reapAt = Number(c.addressOf(this.#reapBuf));
+    this.#opsAt = Number(c.addressOf(this.#batch.ops));
+    this.#rcsAt = Number(c.addressOf(new Uint8Array(this.#batch.rcs.buffer)));
     this.options = options;
     this.features = zc.zc_ring_features(ptr);
     this.unifiedNative = zc.zc_ring_unified_native(ptr) === 1;
@@ -407,7 +417,7 @@ export class Ring {
   #pushBatch(max: number): number {
     const q = this.#batch;
     const n = q.n;
-    const got = this.#zc.zc_flush_batch(this.#ptr as NativePointer, q.ops, n, q.rcs, this.#reapBuf, max);
+    const got = this.#zc.zc_flush_batch_at(this.#ptrAt, this.#opsAt, n, this.#rcsAt, this.#reapAt, max);
     const rcs = q.rcs;
     const br = this.#batchReqs;
     let failed: [BatchedRequest, number][] | null = null;
@@ -590,8 +600,8 @@ export class Ring {
   #reapWith(clearEventFd: boolean): number {
     if (!this.#ptr || this.#inReap) return 0;
     const zc = this.#zc;
-    const ptr = this.#ptr;
-    const buf = this.#reapBuf;
+    const ptr = this.#ptrAt;
+    const buf = this.#reapAt;
     let total = 0;
     this.#inReap = true;
     try {
@@ -600,12 +610,12 @@ export class Ring {
         if (first && this.#batch.n > 0) {
           if (clearEventFd) {
             this.#pushBatch(0);
-            n = zc.zc_reap(ptr, buf, REAP_BATCH);
+            n = zc.zc_reap_at(ptr, buf, REAP_BATCH);
           } else {
             n = this.#pushBatch(REAP_BATCH);
           }
         } else {
-          n = clearEventFd ? zc.zc_reap(ptr, buf, REAP_BATCH) : zc.zc_flush(ptr, buf, REAP_BATCH);
+          n = clearEventFd ? zc.zc_reap_at(ptr, buf, REAP_BATCH) : zc.zc_flush_at(ptr, buf, REAP_BATCH);
         }
         this.stats.reaps++;
         if (n < 0) {

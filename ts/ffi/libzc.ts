@@ -167,6 +167,15 @@ export interface LibZc {
   zc_flush(r: NativePointer, out: Uint8Array, max: number): number;
   /** ops: n struct zc_batch_op; rcs: n int32 results; out: max records. */
   zc_flush_batch(r: NativePointer, ops: Uint8Array, n: number, rcs: Int32Array, out: Uint8Array, max: number): number;
+  /**
+   * zc_reap, zc_flush and zc_flush_batch with every pointer given as its
+   * address (a number, from `address`/`addressOf`): koffi passes numbers
+   * for about a third of the cost of a pointer object and buffers
+   * (docs/PERFORMANCE.md).  The memory must stay allocated during the call.
+   */
+  zc_reap_at(r: number, out: number, max: number): number;
+  zc_flush_at(r: number, out: number, max: number): number;
+  zc_flush_batch_at(r: number, ops: number, n: number, rcs: number, out: number, max: number): number;
   zc_wait(r: NativePointer, out: Uint8Array, max: number, min: number, timeoutMs: number): number;
   zc_cancel_all(r: NativePointer): number;
   zc_socket(r: NativePointer, domain: number, type: number, protocol: number, userData: number): number;
@@ -265,6 +274,9 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_flush_batch: fn(
       'int zc_flush_batch(zc_ring *r, const void *ops, uint32_t n, void *rcs, void *out, uint32_t max)',
     ),
+    zc_reap_at: fn('int zc_reap(uintptr_t r, uintptr_t out, uint32_t max)'),
+    zc_flush_at: fn('int zc_flush(uintptr_t r, uintptr_t out, uint32_t max)'),
+    zc_flush_batch_at: fn('int zc_flush_batch(uintptr_t r, uintptr_t ops, uint32_t n, uintptr_t rcs, uintptr_t out, uint32_t max)'),
     zc_wait: fn('int zc_wait(zc_ring *r, void *out, uint32_t max, uint32_t min, int timeout_ms)'),
     zc_cancel_all: fn('int zc_cancel_all(zc_ring *r)'),
     zc_socket: fn('int zc_socket(zc_ring *r, int domain, int type, int protocol, uint64_t user_data)'),

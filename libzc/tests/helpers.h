@@ -137,6 +137,16 @@ static inline unsigned scaled_vm(unsigned n)
 	return v ? v : 1;
 }
 
+/*
+ * Byte counts that are large to be thorough, not to cross a limit: a
+ * quarter in the VMs' CI form (moving and checking data under TCG with
+ * KASAN runs at a few tens of MB/s).
+ */
+static inline uint64_t vm_bytes(uint64_t n)
+{
+	return in_vm() && !full_run() ? n / 4 : n;
+}
+
 #endif
 
 #include <pthread.h>

@@ -22,6 +22,17 @@ export const SCALE = (() => {
 
 export const scaled = (n: number, min = 1): number => Math.max(min, Math.round(n * SCALE));
 
+/** `make test-full` (URING_ZC_FULL=1): the suites' slow forms. */
+export const FULL_RUN = process.env['URING_ZC_FULL'] === '1';
+
+/**
+ * Loops that are long to be thorough, not to reach a size: a quarter of
+ * scaled() in the VMs' CI form, where KASAN under TCG makes each send some 30
+ * times dearer (libzc's tests/helpers.h scaled_vm() does the same).
+ */
+export const scaledVm = (n: number, min = 1): number =>
+  Math.max(min, Math.round(n * SCALE * (IN_VM && !FULL_RUN ? 0.25 : 1)));
+
 /** Byte of the test stream at absolute offset i: a hash, so any reorder, loss or duplication shows. */
 export function patternByte(i: number): number {
   let x = (i ^ (i >>> 16)) >>> 0;

@@ -7,7 +7,8 @@
 #
 # One boot per kernel runs every step of scripts/vm-guest.sh: libzc's C tests,
 # the tests/kernel programs (--expect-stock / --expect-unified), the probe CLI,
-# the vitest suites and, on patched, tests/kernel/unified_bench.  The guest's
+# the vitest suites, liburing's suite, the kernel selftest and, on patched
+# under make test-full, tests/kernel/unified_bench.  The guest's
 # kernel log (its dmesg dump and the serial console) is then checked by
 # scripts/dmesg-check.py: a KASAN/UBSAN report, lockdep splat, WARNING, BUG,
 # Oops or panic fails the kernel's run.

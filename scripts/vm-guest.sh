@@ -230,7 +230,7 @@ step_vitest() {
 	# the socket layer (the socket, send, receive and sendFile paths they
 	# use are tested here by their own files).  Under TCG they took 9 of the
 	# step's 23 minutes.  `make test-full` (URING_ZC_FULL=1) runs them here.
-	local host_only=(abi bench bench-file config load fuzz options-fuzz fallback setup-errors http serve) excl=() f
+	local host_only=(abi bench bench-file config declarations load fuzz options-fuzz fallback setup-errors http serve) excl=() f
 	local patched_only=(errors fd-reuse leaks lifecycle memory recv-fair rings socket-receive validation)
 	if [ "${URING_ZC_FULL:-0}" != 1 ] && [ -z "${URING_ZC_VM_VITEST_FILES:-}" ]; then
 		for f in "${host_only[@]}"; do

@@ -2,14 +2,11 @@
 // The loader (ts/ffi/load.ts) as it behaves in this checkout, and the
 // version's one source.  The installed package (prebuilt libraries, no
 // compiler, Node 20-26) is scripts/package-test.sh, part of `make test`.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probe } from '../../ts/index.ts';
 import { kernelTooOld } from '../../ts/probe.ts';
-import { buildTypes } from '../../scripts/build-types.ts';
-import { IN_VM } from './helpers.ts';
 import {
   PACKAGE_ROOT,
   PREBUILT_PLATFORMS,
@@ -69,18 +66,4 @@ describe('libzc loader', () => {
     // io_uring refused altogether is Ring.create's setup error (sysctl, seccomp), not this one.
     expect(kernelTooOld({ ...old, caps: { ...old.caps, IO_URING: false } })).toBeUndefined();
   });
-});
-
-// tsc under TCG is slow and the declarations do not depend on the kernel.
-describe.skipIf(IN_VM)('package declarations (host only)', () => {
-  it('build with @internal stripped and name no stripped type', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'uring-zc-types-'));
-    try {
-      buildTypes(dir); // throws naming the file and the type
-      expect(existsSync(join(dir, 'index.d.ts'))).toBe(true);
-      expect(readFileSync(join(dir, 'index.d.ts'), 'utf8')).not.toMatch(/from '\.[^']*\.ts'/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 120_000);
 });

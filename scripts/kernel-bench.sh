@@ -207,6 +207,7 @@ host() {
 	timeout -k 20 "${URING_ZC_VM_TIMEOUT:-3000}" vng --run "$img" "${accel[@]}" \
 		--cpus "${URING_ZC_VM_CPUS:-2}" --memory "${URING_ZC_VM_MEMORY:-2G}" \
 		--force-9p --append="rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" \
+		--append=tsc=reliable \
 		--verbose --rwdir "$OUT" --cwd "$REPO" --name uring-zc-bench \
 		--exec "env URING_ZC_VM=1 URING_ZC_BENCH_RUNS=$RUNS URING_ZC_BENCH_MS=$MS URING_ZC_BENCH_ROUNDS=$ROUNDS bash $(printf '%q' "$REPO/scripts/kernel-bench.sh") --guest $(printf '%q' "$OUT")" \
 		</dev/null 2>"$OUT/console.log" | tee "$OUT/guest.log"

@@ -202,10 +202,17 @@ run_vm() {
 	# (the last rootflags= wins) makes boot ~2.5x and node startup ~3.5x
 	# faster under TCG.  The root is read-only in the guest and nothing on
 	# the host changes under it during a run.
+	# tsc=reliable: a guest starved of host CPU (TCG guests side by side
+	# with the host suites) can fail the clocksource watchdog's skew check;
+	# the kernel then marks the TSC unstable and disables the sched_clock
+	# static key, and that code patch raced with TCG once: "Oops: int3" in
+	# sched_clock_cpu, a panic on Debian's stock kernel.  A TCG guest's TSC
+	# follows the host's clock; the skew the watchdog saw was the guest
+	# descheduled between its two reads, not a drifting counter.
 	# timeout kills its whole process group (vng, virtme-run, qemu).
 	timeout -k 20 "$VM_TIMEOUT" vng --run "$img" "${accel[@]}" --cpus "$CPUS" --memory "$MEMORY" \
 		--force-9p --append="rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" \
-		--verbose --overlay-rwdir "$REPO" --rwdir "$out" --cwd "$REPO" --name "uring-zc-$k" \
+		--append=tsc=reliable --verbose --overlay-rwdir "$REPO" --rwdir "$out" --cwd "$REPO" --name "uring-zc-$k" \
 		--exec "$cmd" </dev/null 2>"$out/console.log" |
 		tee "$out/guest.log" | sed -u "s/^/  [$k] /"
 	rc=${PIPESTATUS[0]}

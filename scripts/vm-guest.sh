@@ -255,7 +255,10 @@ step_vitest() {
 	# importing the sources costs ~30 s per file when each file gets a
 	# fresh worker (collect time); the suites do not depend on a fresh
 	# process (they measure fds and pinned memory as deltas).
-	run_logged $name node_modules/.bin/vitest run --no-isolate "${excl[@]}" ${URING_ZC_VM_VITEST_FILES:-} --reporter=default \
+	# --no-cache: vitest's results cache lives in node_modules/.vite, which
+	# the host's own vitest runs rewrite while the guests run beside them;
+	# a half-written file there would fail this run's start.
+	run_logged $name node_modules/.bin/vitest run --no-isolate --no-cache "${excl[@]}" ${URING_ZC_VM_VITEST_FILES:-} --reporter=default \
 		--reporter=json --outputFile.json="$OUT/vitest.json" \
 		--testTimeout="$VITEST_TEST_TIMEOUT" --hookTimeout="$VITEST_HOOK_TIMEOUT"
 	rc=$?

@@ -79,14 +79,16 @@ cmd_run() {
 	d=$(cmd_dir) || exit 1
 	work=$(mktemp -d "${TMPDIR:-/tmp}/kselftest.XXXXXX")
 	cp "$d/io_uring_zerocopy_tx" "$d/msg_zerocopy" "$d/io_uring_zerocopy_tx.sh" "$work/"
-	# The script starts the receiver, sleeps 0.2 s and connects: under TCG
-	# on a loaded host the TCP receiver may not listen yet ("connect:
-	# Connection refused").  Wait for its listening socket instead (UDP
-	# keeps the sleep: it has no listener, and nothing is refused).
+	# The script starts the receiver, sleeps 0.2 s and sends: under TCG on
+	# a loaded host the receiver may not have its socket yet (TCP:
+	# "connect: Connection refused"; UDP: "send failed: Connection
+	# refused", the ICMP port unreachable of a datagram that came too
+	# early).  Wait until the receiver's namespace has a listening TCP or a
+	# bound UDP socket instead: the receiver is the only process there.
 	# shellcheck disable=SC2016	# the script's own variables, expanded there
-	sed -i 's/^\tsleep 0\.2$/\tif [ "${TXMODE}" = tcp ]; then for _ in $(seq 300); do ip netns exec "${NS2}" ss -Hltn | grep -q . \&\& break; sleep 0.1; done; else sleep 0.2; fi/' \
+	sed -i 's/^\tsleep 0\.2$/\tfor _ in $(seq 300); do ip netns exec "${NS2}" ss -Hltun | grep -q . \&\& break; sleep 0.1; done/' \
 		"$work/io_uring_zerocopy_tx.sh"
-	grep -q 'ss -Hltn' "$work/io_uring_zerocopy_tx.sh" ||
+	grep -q 'ss -Hltun' "$work/io_uring_zerocopy_tx.sh" ||
 		echo "kselftest: note: the selftest script changed; its 0.2 s wait for the receiver is kept"
 	echo "kselftest: io_uring_zerocopy_tx.sh, set $set"
 	rc=0

@@ -879,10 +879,15 @@ static void pump_read(struct zc_ring *r, struct zc_sf *sf)
 		if (sf->slots[i].state == SLOT_IDLE && !sf->slots[i].notifs)
 			issue_read(r, sr, sf, i);
 	}
-	/* One send at a time, in file order. */
-	if (!sf->send_busy && sf->q_len) {
+	/*
+	 * One send at a time, in file order.  Slots the end of the file left
+	 * empty are done with here, every one of them: they have no request
+	 * in flight, so no completion would bring the transfer back here for
+	 * the next (with two of them and nothing else in flight, the
+	 * transfer never ended).
+	 */
+	while (!sf->send_busy && sf->q_len) {
 		uint32_t si = sf->q[sf->q_head];
-
 		struct sf_slot *sl = &sf->slots[si];
 
 		/* Read before a shorter read showed where the file ends. */
@@ -891,16 +896,16 @@ static void pump_read(struct zc_ring *r, struct zc_sf *sf)
 		else if (sf->eof && sl->state == SLOT_FILLED &&
 			 sl->pos + sl->len > sf->trunc)
 			sl->len = (uint32_t)(sf->trunc - sl->pos);
-		if (sl->state == SLOT_FILLED) {
-			if (sl->len > sl->sent)
-				issue_send(r, sr, sf, si);
-			else {
-				/* empty (the file ended): done with it */
-				sf->slots[si].state = SLOT_IDLE;
-				sf->q_head = (sf->q_head + 1) % ZC_SENDFILE_MAX_DEPTH;
-				sf->q_len--;
-			}
+		if (sl->state != SLOT_FILLED)
+			break;
+		if (sl->len > sl->sent) {
+			issue_send(r, sr, sf, si);
+			break;
 		}
+		/* empty (the file ended): done with it */
+		sl->state = SLOT_IDLE;
+		sf->q_head = (sf->q_head + 1) % ZC_SENDFILE_MAX_DEPTH;
+		sf->q_len--;
 	}
 }
 

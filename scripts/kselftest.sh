@@ -90,23 +90,25 @@ cmd_run() {
 		"$work/io_uring_zerocopy_tx.sh"
 	grep -q 'ss -Hltun' "$work/io_uring_zerocopy_tx.sh" ||
 		echo "kselftest: note: the selftest script changed; its 0.2 s wait for the receiver is kept"
+	# The receiver runs for -t 2 (2.6 s) from its start, the sender for
+	# 1.2 s once it is up: a sender that needs more than about 1.2 s to
+	# start (TCG on a loaded host) is still sending when the receiver
+	# closes, and a UDP send then fails "Connection refused" (stock VM
+	# beside others: ipv4 udp -m 1 and -m 2, rx=129, 485; and in make
+	# test's essential UDP run at load 9).  The receiver gets -t 10 in the
+	# full run (8 s more per run: 12 runs on stock, 24 on patched; under
+	# load a patched run takes up to ~45 s: 1500 s for 24) and -t 5 in the
+	# essential runs (3 s more each, 2 on stock, 4 on patched).
+	local rx_secs=5
+	[ "$set" = full ] && rx_secs=10
+	sed -i 's/^\(\tip netns exec "${NS2}" "${BIN_RX}" "-${IP}"\) -t 2 -C 2 /\1 -t '"$rx_secs"' -C 2 /' \
+		"$work/io_uring_zerocopy_tx.sh"
+	grep -q '"${BIN_RX}" "-${IP}" -t '"$rx_secs"' ' "$work/io_uring_zerocopy_tx.sh" ||
+		echo "kselftest: note: the selftest script changed; its receiver keeps -t 2"
 	echo "kselftest: io_uring_zerocopy_tx.sh, set $set"
 	rc=0
 	case $set in
 	full)
-		# The receiver runs for -t 2 (2.6 s) from its start, the sender
-		# for 1.2 s once it is up: a sender that needs more than about
-		# 1.2 s to start (TCG on a loaded host) is still sending when
-		# the receiver closes, and a UDP send then fails "Connection
-		# refused" (stock VM at nice 19 beside two others: ipv4 udp
-		# -m 1 and -m 2, rx=129, 485).  The whole run gives the
-		# receiver -t 10 (8 s more per run, 12 runs on stock, 24 on
-		# patched; make test's essential runs keep -t 2).  Under load
-		# a run then takes up to ~45 s in the patched VM: 1500 s for 24.
-		sed -i 's/^\(\tip netns exec "${NS2}" "${BIN_RX}" "-${IP}"\) -t 2 -C 2 /\1 -t 10 -C 2 /' \
-			"$work/io_uring_zerocopy_tx.sh"
-		grep -q '"${BIN_RX}" "-${IP}" -t 10 ' "$work/io_uring_zerocopy_tx.sh" ||
-			echo "kselftest: note: the selftest script changed; its receiver keeps -t 2"
 		(cd "$work" && timeout -k 10 1500 bash ./io_uring_zerocopy_tx.sh) >"$out/kselftest.log" 2>&1
 		rc=$?
 		grep -q '^OK. All tests passed' "$out/kselftest.log" || [ "$rc" != 0 ] || rc=1

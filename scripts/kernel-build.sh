@@ -230,13 +230,15 @@ check_uapi() {
 	qhdr=$(tree_of "$which")/include/uapi/linux/io_uring/query.h
 	# agree NAME VAL KVAL HEADER: the kernel header's value KVAL for NAME.
 	agree() {
+		# (return 0, never a bare return: under set -e a bare return
+		# hands back the failed test before it and ends the script)
 		if [ "$which" = stock ]; then
-			[ -z "$3" ] && return
+			[ -n "$3" ] || return 0
 			echo "kernel-build: stock $4 already defines $1" >&2
 		elif [ "$3" != "$2" ]; then
 			echo "kernel-build: $1: libzc/zc_uapi.h says $2, patched kernel says '${3:-<missing>}'" >&2
 		else
-			return
+			return 0
 		fi
 		bad=1
 	}

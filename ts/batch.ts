@@ -74,8 +74,9 @@ export class BatchQueue {
   #begin(kind: number, fd: number, udLo: number, udHi: number, flags: number): number {
     const w = this.n++ * W;
     const u = this.#u32;
-    // A descriptor is written whole: zero what this kind does not set.
-    u.fill(0, w, w + W);
+    // A descriptor is written whole: zero what this kind does not set
+    // (plain stores: TypedArray.fill is a runtime call).
+    for (let k = 0; k < W; k++) u[w + k] = 0;
     u[w + W_KIND] = kind;
     this.#i32[w + W_FD] = fd;
     u[w + W_UD] = udLo;
@@ -85,9 +86,10 @@ export class BatchQueue {
   }
 
   #u64(at: number, v: number): void {
-    const lo = v % WORD;
-    this.#u32[at] = lo;
-    this.#u32[at + 1] = (v - lo) / WORD;
+    // floor and a multiply, not `%`: a double's modulo is a runtime call
+    const hi = Math.floor(v / WORD);
+    this.#u32[at] = v - hi * WORD;
+    this.#u32[at + 1] = hi;
   }
 
   /** zc_send(fd, addr, len, flags) */
@@ -154,9 +156,9 @@ export class BatchQueue {
   iovec(at: number, addr: number, len: number): void {
     const w = at >>> 2;
     const u = this.#extU32;
-    const lo = addr % WORD;
-    u[w + IOV_BASE] = lo;
-    u[w + IOV_BASE + 1] = (addr - lo) / WORD;
+    const hi = Math.floor(addr / WORD);
+    u[w + IOV_BASE] = addr - hi * WORD;
+    u[w + IOV_BASE + 1] = hi;
     u[w + IOV_LEN] = len % WORD;
     u[w + IOV_LEN + 1] = Math.floor(len / WORD);
   }

@@ -68,6 +68,10 @@ export class BufferPool implements RingResource {
   readonly baseAddress: bigint;
   /** @internal buffers per registered region (one fixed-buffer slot each) */
   readonly regionBuffers: number;
+  /** @internal the struct zc_pool * and buffer 0's address as numbers (batch descriptors) */
+  readonly ptrAddress: number;
+  /** @internal */
+  readonly baseNumber: number;
   #free: number[];
   #buffers: (PoolBuffer | null)[];
   #closed = false;
@@ -86,6 +90,8 @@ export class BufferPool implements RingResource {
     if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
     this.#memory = ring.libc.view(base, this.count * this.size);
     this.baseAddress = ring.libc.address(base);
+    this.baseNumber = Number(this.baseAddress);
+    this.ptrAddress = Number(ring.libc.address(ptr));
     poolOfMemory.set(this.#memory, this);
     this.#range = { addr: this.baseAddress, len: this.count * this.size, retired: false, unmap: ring.libc.munmap };
     retiredRanges.register(this.#memory, this.#range);

@@ -76,8 +76,6 @@ export interface BatchedOp {
   direct(): void;
 }
 
-const WORD = 2 ** 32;
-
 /** Counters for benchmarks and tests. */
 export interface RingStats {
   /** requests handed to libzc */
@@ -369,9 +367,8 @@ export class Ring {
         return;
       }
       const i = q.n;
-      const ud = reqs.add(req);
-      const lo = ud % WORD;
-      if (req.describe(q, lo, (ud - lo) / WORD)) {
+      const lo = reqs.addSlot(req);
+      if (req.describe(q, lo, reqs.generation(lo))) {
         this.#batchReqs[i] = req;
         break;
       }

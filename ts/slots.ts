@@ -26,6 +26,16 @@ export class SlotTable<T> {
 
   /** Hold v; returns the user_data that finds it again. */
   add(v: T): number {
+    const s = this.addSlot(v);
+    return s + this.#gens[s]! * WORD;
+  }
+
+  /**
+   * Hold v; returns its slot, the user_data's low word (the high word is
+   * generation(slot)): no double arithmetic for callers that write the two
+   * words themselves.
+   */
+  addSlot(v: T): number {
     let s = this.#free.pop();
     if (s === undefined) {
       s = this.#items.length;
@@ -36,7 +46,12 @@ export class SlotTable<T> {
     this.#gens[s] = g;
     this.#items[s] = v;
     this.#size++;
-    return s + g * WORD;
+    return s;
+  }
+
+  /** The current generation of slot s (user_data's high word). */
+  generation(s: number): number {
+    return this.#gens[s]!;
   }
 
   /** The item of user_data (lo = slot, hi = generation), undefined if stale. */

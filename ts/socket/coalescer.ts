@@ -13,7 +13,7 @@ import { ZcError } from '../errors.ts';
 import type { BufferPool, PoolBuffer } from '../pool.ts';
 import { zeroCopyOf, type BatchedRequest, type BatchQueue, type Completion } from '../ring.ts';
 import { BatchQueue as Q } from '../batch.ts';
-import { addressNumber, addressOf, poolAddresses } from './memory.ts';
+import { addressNumber, addressOf } from './memory.ts';
 import type { LaneHooks, SendOp } from './send-op.ts';
 import { detached } from './send-result.ts';
 
@@ -55,7 +55,7 @@ class CoalescedSend implements BatchedRequest {
     const pool = this.pool;
     if (n === 1) {
       const e = ops[0]!;
-      if (e.pb) q.sendFixed(fd, lo, hi, poolAddresses(e.pb.pool).ptr, e.pb.index, e.off, e.len, this.flags);
+      if (e.pb) q.sendFixed(fd, lo, hi, e.pb.pool.ptrAddress, e.pb.index, e.off, e.len, this.flags);
       else q.send(fd, lo, hi, addressNumber(this.lane.ring, e.view as Uint8Array), e.len, this.flags);
     } else if (pool) {
       const at = q.reserve(n * Q.SPAN_SIZE);
@@ -64,14 +64,14 @@ class CoalescedSend implements BatchedRequest {
         const e = ops[i]!;
         q.span(at + i * Q.SPAN_SIZE, (e.pb as PoolBuffer).index, e.off, e.len);
       }
-      q.sendvFixed(fd, lo, hi, poolAddresses(pool).ptr, at, n, this.flags);
+      q.sendvFixed(fd, lo, hi, pool.ptrAddress, at, n, this.flags);
     } else {
       const at = q.reserve(n * Q.IOV_SIZE);
       if (at < 0) return false;
       for (let i = 0; i < n; i++) {
         const e = ops[i]!;
         const addr = e.pb
-          ? poolAddresses(e.pb.pool).base + e.pb.index * e.pb.pool.size + e.off
+          ? e.pb.pool.baseNumber + e.pb.index * e.pb.pool.size + e.off
           : addressNumber(this.lane.ring, e.view as Uint8Array);
         q.iovec(at + i * Q.IOV_SIZE, addr, e.len);
       }
@@ -135,7 +135,7 @@ class CoalescedSend implements BatchedRequest {
   fail(err: ZcError): void {
     for (const e of this.keep) {
       this.lane.sendSettled();
-      e.fail(err);
+      e.failWith(err);
     }
   }
 

@@ -9,16 +9,15 @@
  * settles through a callback ({@link SendLane.sendCallback}) or a Promise
  * built on the same path ({@link SendLane.send}).
  */
-import { SEND_FLAGS } from '../ffi/abi.gen.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
 import { ZcOwnershipError } from '../errors.ts';
-import { poolOf, type PoolBuffer } from '../pool.ts';
+import { PoolBuffer, poolOf } from '../pool.ts';
 import type { Ring } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
-import { decodeSendArgs } from './send-args.ts';
+import { decodeSendArgs, poolSendLength, poolSendOffset } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
-import { SendOp, SingleSend, type LaneHooks, type SendCallback } from './send-op.ts';
+import { SendOp, type LaneHooks, type SendCallback } from './send-op.ts';
 import { zeroCopyCapable } from './sockopt.ts';
 import type { SendResult } from './types.ts';
 
@@ -120,7 +119,7 @@ export class SendLane implements LaneHooks {
   send(
     data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent = false,
   ): Promise<SendResult> {
-    const op = this.#prepare(data, options, opName, lent);
+    const op = this.#prepare(data, options, to, opName, lent, null);
     return new Promise<SendResult>((resolve, reject) => {
       op.resolve = resolve;
       op.reject = reject;
@@ -137,8 +136,7 @@ export class SendLane implements LaneHooks {
     data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string,
     cb: SendCallback, lent = false,
   ): void {
-    const op = this.#prepare(data, options, opName, lent);
-    op.cb = cb;
+    const op = this.#prepare(data, options, to, opName, lent, cb);
     op.starting = true;
     try {
       this.#start(op, to);
@@ -147,15 +145,34 @@ export class SendLane implements LaneHooks {
     }
   }
 
-  /** Check the arguments and lend the buffer: throws at once, nothing queued. */
-  #prepare(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, lent: boolean): SendOp {
+  /**
+   * Check the arguments and lend the buffer: throws at once, nothing
+   * queued.  One object per send (the op is its own ring request when it
+   * goes alone); a PoolBuffer's range is checked without a result object.
+   */
+  #prepare(
+    data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent: boolean,
+    cb: SendCallback | null,
+  ): SendOp {
     const o = this.#opts.resolve(options);
-    const { pb, view, off, len } = decodeSendArgs(data, o, opName);
+    let pb: PoolBuffer | null = null;
+    let view: Uint8Array | null = null;
+    let off: number;
+    let len: number;
+    if (data instanceof PoolBuffer) {
+      pb = data;
+      off = poolSendOffset(data, o);
+      len = poolSendLength(data, o, off);
+    } else {
+      const r = decodeSendArgs(data, o, opName);
+      view = r.view;
+      off = r.off;
+      len = r.len;
+    }
     checkRing(this.ring, pb, view, opName);
     const flags = sendFlags(o, len, pb !== null, this.zcCapable);
-    if (pb && !lent) pb.lend(opName); // throws if in flight or released
-    const op = new SendOp(opName, pb, view, off, len, (flags & SEND_FLAGS.ZEROCOPY) !== 0);
-    op.flags = flags;
+    if (pb !== null && !lent) pb.lend(opName); // throws if in flight or released
+    const op = new SendOp(this, opName, pb, view, off, len, flags, this.fd, to, cb);
     op.coalesce = o.coalesce;
     return op;
   }
@@ -178,6 +195,6 @@ export class SendLane implements LaneHooks {
       }
     }
     this.#coalescer.flush(); // keep stream order
-    this.ring.enqueueBatched(new SingleSend(this, op, this.fd, flags, to));
+    this.ring.enqueueBatched(op);
   }
 }

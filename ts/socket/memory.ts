@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /** Addresses of JS memory for iovecs handed to the kernel. */
 import { LAYOUT } from '../ffi/abi.gen.ts';
-import type { BufferPool } from '../pool.ts';
 import type { Ring } from '../ring.ts';
 
 /**
@@ -34,17 +33,6 @@ export function addressNumber(ring: Ring, v: Uint8Array): number {
     numBases.set(ab, base);
   }
   return base + v.byteOffset;
-}
-
-/** A pool's struct zc_pool * and buffer 0's address, as numbers. */
-const pools = new WeakMap<BufferPool, { ptr: number; base: number }>();
-export function poolAddresses(pool: BufferPool): { ptr: number; base: number } {
-  let a = pools.get(pool);
-  if (a === undefined) {
-    a = { ptr: Number(pool.ring.libc.address(pool.ptr)), base: Number(pool.baseAddress) };
-    pools.set(pool, a);
-  }
-  return a;
 }
 
 /** One struct iovec. */

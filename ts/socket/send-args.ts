@@ -13,14 +13,29 @@ export interface SendRange {
   len: number;
 }
 
-/** Check offset/length against the data; throws ZcConfigError or TypeError. */
+/** The offset of a send from a PoolBuffer (checked; throws ZcConfigError). */
+export function poolSendOffset(pb: PoolBuffer, o: SendOptions): number {
+  const off = o.offset ?? 0;
+  if (off > pb.size) throw rangeError('offset', off, pb.size);
+  return off;
+}
+
+/** The length of a send from a PoolBuffer at `off` (checked; throws ZcConfigError). */
+export function poolSendLength(pb: PoolBuffer, o: SendOptions, off: number): number {
+  const len = o.length ?? pb.size - off;
+  if (off + len > pb.size) throw rangeError('length', len, pb.size - off);
+  return len;
+}
+
+/**
+ * Check offset/length against the data; throws ZcConfigError or TypeError.
+ * (The send lane takes PoolBuffers through poolSendOffset/poolSendLength,
+ * with no result object.)
+ */
 export function decodeSendArgs(data: Uint8Array | PoolBuffer, o: SendOptions, opName: string): SendRange {
   if (data instanceof PoolBuffer) {
-    const off = o.offset ?? 0;
-    if (off > data.size) throw rangeError('offset', off, data.size);
-    const len = o.length ?? data.size - off;
-    if (off + len > data.size) throw rangeError('length', len, data.size - off);
-    return { pb: data, view: null, off, len };
+    const off = poolSendOffset(data, o);
+    return { pb: data, view: null, off, len: poolSendLength(data, o, off) };
   }
   if (data instanceof Uint8Array) {
     const off = o.offset ?? 0;

@@ -25,6 +25,18 @@ const W_N = F.n.offset / 4;
 const W_BUF = F.buf.offset / 4;
 const W_OFF = F.off.offset / 4;
 const W_DEST_LEN = F.dest_len.offset / 4;
+const W_RESERVED = F.reserved.offset / 4;
+const KIND_SEND_FIXED = BATCH_KIND.SEND_FIXED;
+// sendFixed() writes every word of a descriptor itself, by name: that
+// must still be all of them (a field added to struct zc_batch_op has to be
+// written there too).
+{
+  const words = new Set<number>();
+  for (const f of Object.values(F)) for (let b = f.offset; b < f.offset + f.size; b += 4) words.add(b / 4);
+  if (words.size !== W || OP.size !== 72 || Object.keys(F).length !== 14) {
+    throw new Error('batch.ts: struct zc_batch_op changed: update BatchQueue.sendFixed, which writes each of its words');
+  }
+}
 const WORD = 2 ** 32;
 const IOV_BASE = LAYOUT.iovec.fields.iov_base.offset / 4;
 const IOV_LEN = LAYOUT.iovec.fields.iov_len.offset / 4;
@@ -99,13 +111,33 @@ export class BatchQueue {
     this.#u64(w + W_LEN, len);
   }
 
-  /** zc_send_fixed(fd, pool, buf, off, len, flags) */
+  /**
+   * zc_send_fixed(fd, pool, buf, off, len, flags).  The path of every send
+   * from a pool buffer: each word written once, by name, no zeroing pass.
+   */
   sendFixed(fd: number, udLo: number, udHi: number, pool: number, buf: number, off: number, len: number, flags: number): void {
-    const w = this.#begin(BATCH_KIND.SEND_FIXED, fd, udLo, udHi, flags);
-    this.#u64(w + W_POOL, pool);
-    this.#u32[w + W_BUF] = buf;
-    this.#u32[w + W_OFF] = off;
-    this.#u64(w + W_LEN, len);
+    const w = this.n++ * W;
+    const u = this.#u32;
+    const poolHi = Math.floor(pool / WORD);
+    const lenHi = Math.floor(len / WORD);
+    u[w + W_KIND] = KIND_SEND_FIXED;
+    u[w + W_FD] = fd; // int32 bits (-1 stays 0xffffffff)
+    u[w + W_UD] = udLo;
+    u[w + W_UD + 1] = udHi;
+    u[w + W_ADDR] = 0;
+    u[w + W_ADDR + 1] = 0;
+    u[w + W_LEN] = len - lenHi * WORD;
+    u[w + W_LEN + 1] = lenHi;
+    u[w + W_POOL] = pool - poolHi * WORD;
+    u[w + W_POOL + 1] = poolHi;
+    u[w + W_DEST] = 0;
+    u[w + W_DEST + 1] = 0;
+    u[w + W_FLAGS] = flags;
+    u[w + W_N] = 0;
+    u[w + W_BUF] = buf;
+    u[w + W_OFF] = off;
+    u[w + W_DEST_LEN] = 0;
+    u[w + W_RESERVED] = 0;
   }
 
   /**

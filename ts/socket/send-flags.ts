@@ -16,10 +16,13 @@ export function wantsZeroCopy(o: SendOptions, len: number, registered: boolean, 
 }
 
 /** enum zc_send_flags for a send of `len` bytes with options `o`. */
-export function sendFlags(o: SendOptions, len: number, registered: boolean, zcCapable = true): number {
-  let f = 0;
-  if (wantsZeroCopy(o, len, registered, zcCapable)) f |= SEND_FLAGS.ZEROCOPY;
+export function sendFlags(o: SendOptions, len: number, registered: boolean, zcCapable: boolean): number {
+  let f = o.reportUsage ? 0 : SEND_FLAGS.NO_REPORT;
   if (o.more) f |= SEND_FLAGS.MORE;
-  if (!o.reportUsage) f |= SEND_FLAGS.NO_REPORT;
+  const mode = o.mode;
+  // wantsZeroCopy(), spelled out: this runs on every send
+  if (mode === 'zc' || (mode === 'auto' && zcCapable && len >= (registered ? o.autoThreshold : o.autoThresholdUnregistered))) {
+    f |= SEND_FLAGS.ZEROCOPY;
+  }
   return f;
 }

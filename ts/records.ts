@@ -87,7 +87,10 @@ export class RecordCursor implements Completion {
   }
 
   get auxNumber(): number {
-    return this.#u32[this.#w + W_AUX]! + this.#u32[this.#w + W_AUX + 1]! * WORD;
+    const w = this.#w;
+    const hi = this.#u32[w + W_AUX + 1]!;
+    const lo = this.#u32[w + W_AUX]!;
+    return hi === 0 ? lo : lo + hi * WORD;
   }
 
   get aux2(): number {

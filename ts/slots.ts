@@ -13,6 +13,11 @@
 const GEN_LIMIT = 1 << 21;
 const WORD = 2 ** 32;
 
+/** 1, 2, ..., GEN_LIMIT - 1, 1, ...: no integer division (two per request otherwise). */
+function nextGen(g: number): number {
+  return g + 1 < GEN_LIMIT ? g + 1 : 1;
+}
+
 export class SlotTable<T> {
   #items: (T | undefined)[] = [];
   #gens: number[] = [];
@@ -42,8 +47,7 @@ export class SlotTable<T> {
       this.#items.push(undefined);
       this.#gens.push(0);
     }
-    const g = (this.#gens[s]! % (GEN_LIMIT - 1)) + 1;
-    this.#gens[s] = g;
+    this.#gens[s] = nextGen(this.#gens[s]!);
     this.#items[s] = v;
     this.#size++;
     return s;
@@ -63,7 +67,7 @@ export class SlotTable<T> {
   delete(lo: number): void {
     if (this.#items[lo] === undefined) return;
     this.#items[lo] = undefined;
-    this.#gens[lo] = (this.#gens[lo]! % (GEN_LIMIT - 1)) + 1;
+    this.#gens[lo] = nextGen(this.#gens[lo]!);
     this.#free.push(lo);
     this.#size--;
   }

@@ -17,8 +17,9 @@
 #   scripts/liburing-suite.sh compare STOCK.tsv PATCHED.tsv
 #	a test that passes on stock and fails on patched is a regression; one
 #	that fails on both, or on patched alone without a stock result, fails
-#	too.  Fixed on patched only (EXPECT_STOCK_FAIL) is reported.  Closing
-#	"N passed, N failed"; exit 1 on any failure.
+#	too, unless it is in KNOWN_FAIL (shown not to be the series').  Fixed
+#	on patched only (EXPECT_STOCK_FAIL) is reported.  Closing "N passed,
+#	N failed"; exit 1 on any failure.
 #
 # SETS: "full" is every test liburing builds (`make test-full`).
 # "essential" (`make test`) is the ESSENTIAL list below, chosen to fit CI's
@@ -37,7 +38,8 @@
 # addresses, usage reports, and the single-CQE tests of patches/liburing/.
 #
 # Environment: URING_ZC_CACHE (cache root, as scripts/kernel-build.sh),
-# URING_ZC_LIBURING_TIMEOUT (seconds per test, default 300),
+# URING_ZC_LIBURING_TIMEOUT (seconds per test, default 300; LONG_TIMEOUT
+# below for the few that need more),
 # URING_ZC_FULL=1 (full is the default set then).
 set -uo pipefail
 
@@ -59,6 +61,22 @@ ESSENTIAL=(
 # fixes, with the patch that fixes it.
 declare -A EXPECT_STOCK_FAIL=(
 	[send-zc-link-fail]="patch 1: cancelled link members run ->fail() (F_MORE iff a notification follows)"
+)
+# Failures on the patched kernel that are not the series', each shown to
+# happen without it (README "Full liburing suite and selftest"): reported
+# as "known", not counted as failed.  Only the full set runs them.
+declare -A KNOWN_FAIL=(
+	[multicqes_drain]="test race: a drained round's multishot poll is armed from io-wq after the pipe write it waits for; hangs on stock and on the host's 6.18 too"
+	[mshot-shutdown-race]="the test's 5 s progress watchdog fires under TCG; fails on stock too"
+	[skip-cqe]="test_ltimeout_fire hangs now and then on KASAN builds (a link timeout's cancel misses a read io-wq is arming poll for); the unpatched 7.2.13 built with the same config hangs the same way"
+)
+# Per-test limits (seconds) of tests that run longer than the default under
+# TCG on the KASAN/lockdep build (measured 2026-11-30: send-zerocopy 1669 s
+# on stock, waitid 721 s and poll-mshot-update 364 s on patched).  A larger
+# URING_ZC_LIBURING_TIMEOUT wins.
+declare -A LONG_TIMEOUT=(
+	[send-zerocopy]=3600 [futex]=1800 [waitid]=1800
+	[poll-mshot-update]=1200 [poll-race-mshot]=1200
 )
 
 die() { echo "liburing-suite: error: $*" >&2; exit 2; }
@@ -159,7 +177,7 @@ cmd_list() {
 
 cmd_run() {
 	local out=${1:?usage: liburing-suite.sh run OUTDIR [essential|full]} set=${2:-$(default_set)}
-	local b work t rc st start secs np=0 nf=0 ns=0 nt=0 tmo
+	local b work t rc st start secs np=0 nf=0 ns=0 nt=0 tmo limit
 	b=$(cmd_dir) || exit 1
 	tmo=${URING_ZC_LIBURING_TIMEOUT:-300}
 	# The tests write scratch files next to themselves: run them from a
@@ -173,11 +191,14 @@ cmd_run() {
 		for t in $(cmd_list "$set"); do cp -a "$b/test/$t.t" "$work/"; done
 	fi
 	: > "$out/liburing.tsv"
-	echo "liburing-suite: liburing $(version), set $set, $(cmd_list "$set" | wc -l) tests, ${tmo}s each at most"
+	echo "liburing-suite: liburing $(version), set $set, $(cmd_list "$set" | wc -l) tests, ${tmo}s each at most" \
+	     "(longer for ${!LONG_TIMEOUT[*]})"
 	for t in $(cmd_list "$set"); do
 		echo "uring-zc-vm: liburing $t begin" > /dev/kmsg 2>/dev/null || true
+		limit=${LONG_TIMEOUT[$t]:-0}
+		[ "$limit" -gt "$tmo" ] || limit=$tmo
 		start=$(date +%s.%N)
-		(cd "$work" && timeout -k 10 "$tmo" "./$t.t") >"$out/liburing.$t.log" 2>&1
+		(cd "$work" && timeout -k 10 "$limit" "./$t.t") >"$out/liburing.$t.log" 2>&1
 		rc=$?
 		secs=$(echo "$(date +%s.%N) - $start" | bc)
 		case $rc in
@@ -197,7 +218,7 @@ cmd_run() {
 
 cmd_compare() {
 	local stock=${1:?usage: compare STOCK.tsv PATCHED.tsv} patched=${2:?usage: compare STOCK.tsv PATCHED.tsv}
-	local name st s np=0 nf=0 fixed=()
+	local name st s np=0 nf=0 nk=0 fixed=()
 	declare -A S=()
 	[ -r "$patched" ] || { echo "liburing-suite: no patched results ($patched)"; echo "0 passed, 1 failed"; return 1; }
 	if [ -r "$stock" ]; then
@@ -213,6 +234,11 @@ cmd_compare() {
 			fi
 			;;
 		*)
+			if [ -n "${KNOWN_FAIL[$name]:-}" ]; then
+				nk=$((nk + 1))
+				echo "liburing-suite: known $name: $st on patched, $s on stock: ${KNOWN_FAIL[$name]}"
+				continue
+			fi
 			nf=$((nf + 1))
 			case $s in
 			pass | skip) echo "liburing-suite: REGRESSION $name: $s on stock, $st on patched" ;;
@@ -230,6 +256,7 @@ cmd_compare() {
 			echo "liburing-suite: note: $name passes on stock now; is the fix upstream? (${EXPECT_STOCK_FAIL[$name]})"
 		fi
 	done
+	[ "$nk" = 0 ] || echo "liburing-suite: $nk known failures not counted (KNOWN_FAIL)"
 	echo "$np passed, $nf failed"
 	[ "$nf" = 0 ]
 }

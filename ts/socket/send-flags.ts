@@ -4,23 +4,17 @@ import { SEND_FLAGS } from '../ffi/abi.gen.ts';
 import type { SendOptions } from '../config.ts';
 
 /**
+ * enum zc_send_flags for a send of `len` bytes with options `o`.
  * Zero-copy or not: 'zc' and 'copy' say so; 'auto' from `autoThreshold`
  * bytes for registered (pool) memory, `autoThresholdUnregistered` for
  * Uint8Arrays whose pages are pinned per send, and never on a socket
  * family without zero-copy sends (`zcCapable` false: AF_UNIX...), so
- * 'auto' works wherever 'copy' does.
+ * 'auto' works wherever 'copy' does.  Runs on every send.
  */
-export function wantsZeroCopy(o: SendOptions, len: number, registered: boolean, zcCapable = true): boolean {
-  if (o.mode !== 'auto') return o.mode === 'zc';
-  return zcCapable && len >= (registered ? o.autoThreshold : o.autoThresholdUnregistered);
-}
-
-/** enum zc_send_flags for a send of `len` bytes with options `o`. */
 export function sendFlags(o: SendOptions, len: number, registered: boolean, zcCapable: boolean): number {
   let f = o.reportUsage ? 0 : SEND_FLAGS.NO_REPORT;
   if (o.more) f |= SEND_FLAGS.MORE;
   const mode = o.mode;
-  // wantsZeroCopy(), spelled out: this runs on every send
   if (mode === 'zc' || (mode === 'auto' && zcCapable && len >= (registered ? o.autoThreshold : o.autoThresholdUnregistered))) {
     f |= SEND_FLAGS.ZEROCOPY;
   }

@@ -27,13 +27,18 @@ const W_OFF = F.off.offset / 4;
 const W_DEST_LEN = F.dest_len.offset / 4;
 const W_RESERVED = F.reserved.offset / 4;
 const KIND_SEND_FIXED = BATCH_KIND.SEND_FIXED;
-// sendFixed() writes every word of a descriptor itself, by name: that
-// must still be all of them (a field added to struct zc_batch_op has to be
-// written there too).
+// sendFixed() writes every word of a descriptor itself, by name: these.
+// A field added to struct zc_batch_op (or a size change) must be written
+// there too, so the layout's words have to be exactly this list.
+const SEND_FIXED_WORDS = [
+  W_KIND, W_FD, W_UD, W_UD + 1, W_ADDR, W_ADDR + 1, W_LEN, W_LEN + 1, W_POOL, W_POOL + 1,
+  W_DEST, W_DEST + 1, W_FLAGS, W_N, W_BUF, W_OFF, W_DEST_LEN, W_RESERVED,
+];
 {
   const words = new Set<number>();
   for (const f of Object.values(F)) for (let b = f.offset; b < f.offset + f.size; b += 4) words.add(b / 4);
-  if (words.size !== W || OP.size !== 72 || Object.keys(F).length !== 14) {
+  const written = new Set(SEND_FIXED_WORDS);
+  if (words.size !== W || written.size !== W || [...words].some((w) => !written.has(w))) {
     throw new Error('batch.ts: struct zc_batch_op changed: update BatchQueue.sendFixed, which writes each of its words');
   }
 }

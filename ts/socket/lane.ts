@@ -39,6 +39,9 @@ function checkRing(ring: Ring, pb: PoolBuffer | null, view: Uint8Array | null, o
   }
 }
 
+/** Settled send objects a lane keeps for reuse, at most. */
+const FREE_OPS = 64;
+
 /** Sends of one fd through its ring. */
 export class SendLane implements LaneHooks {
   readonly ring: Ring;
@@ -57,6 +60,8 @@ export class SendLane implements LaneHooks {
   readonly #coalescer: Coalescer;
   #inFlight = 0;
   #waiters: (() => void)[] = [];
+  /** ops of sends that went alone and are over, for reuse (see recycle) */
+  #free: SendOp[] = [];
 
   constructor(ring: Ring, fd: number, stream: boolean, defaults: SendOptions) {
     this.ring = ring;
@@ -108,6 +113,12 @@ export class SendLane implements LaneHooks {
       this.#waiters = [];
       for (const f of w) f();
     }
+  }
+
+  /** A settled lone send's op, to be reused (LaneHooks). */
+  recycle(op: SendOp): void {
+    op.clear();
+    if (this.#free.length < FREE_OPS) this.#free.push(op);
   }
 
   /**
@@ -172,7 +183,7 @@ export class SendLane implements LaneHooks {
     checkRing(this.ring, pb, view, opName);
     const flags = sendFlags(o, len, pb !== null, this.zcCapable);
     if (pb !== null && !lent) pb.lend(opName); // throws if in flight or released
-    const op = new SendOp(this, opName, pb, view, off, len, flags, this.fd, to, cb);
+    const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, flags, this.fd, to, cb);
     op.coalesce = o.coalesce;
     return op;
   }

@@ -29,6 +29,12 @@ export interface LaneHooks {
   readonly fd: number;
   /** one send settled (its buffer given back) */
   sendSettled(): void;
+  /**
+   * A send that went alone is over and nothing refers to it any more: the
+   * lane may reuse the object for its next send (no allocation, and no
+   * young object stored into the ring's tables, per send).
+   */
+  recycle(op: SendOp): void;
 }
 
 /**
@@ -46,56 +52,101 @@ export class SendOp implements BatchedRequest {
   resolve: ((r: SendResult) => void) | null = null;
   reject: ((e: unknown) => void) | null = null;
   /** zero-copy asked (flags has ZEROCOPY) */
-  readonly wantZc: boolean;
+  wantZc = false;
+  opName = '';
+  pb: PoolBuffer | null = null;
+  /** a Uint8Array's bytes (also kept alive by holding it), or null */
+  view: Uint8Array | null = null;
+  off = 0;
+  len = 0;
+  /** enum zc_send_flags */
+  flags = 0;
+  /** the fd when it was made (the lane's may become -1 while it waits) */
+  private fd = -1;
+  /** encoded destination (unconnected datagram socket), or null */
+  private to: Buffer | null = null;
+  /** the callback form's callback; null: a Promise's resolve/reject are set */
+  cb: SendCallback | null = null;
 
-  constructor(
-    private readonly lane: LaneHooks,
-    readonly opName: string,
-    readonly pb: PoolBuffer | null,
-    /** a Uint8Array's bytes (also kept alive by holding it), or null */
-    readonly view: Uint8Array | null,
-    readonly off: number,
-    readonly len: number,
-    /** enum zc_send_flags */
-    readonly flags: number,
-    /** the fd when it was made (the lane's may become -1 while it waits) */
-    private readonly fd: number,
-    /** encoded destination (unconnected datagram socket), or null */
-    private readonly to: Buffer | null,
-    /** the callback form's callback; null: a Promise's resolve/reject are set */
-    public cb: SendCallback | null,
-  ) {
+  constructor(private readonly lane: LaneHooks) {}
+
+  /**
+   * What one send is (a new object, or one its lane recycled: every field
+   * is set here).
+   */
+  init(
+    opName: string, pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, flags: number, fd: number,
+    to: Buffer | null, cb: SendCallback | null,
+  ): this {
+    this.issued = false;
+    this.coalesce = true;
+    this.starting = false;
+    this.resolve = null;
+    this.reject = null;
     this.wantZc = (flags & SEND_FLAGS.ZEROCOPY) !== 0;
+    this.opName = opName;
+    this.pb = pb;
+    this.view = view;
+    this.off = off;
+    this.len = len;
+    this.flags = flags;
+    this.fd = fd;
+    this.to = to;
+    this.cb = cb;
+    return this;
   }
 
-  /** The send is over: `bytes` left, `err` why not all of them (null: all did). */
-  finish(err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse): void {
+  /** Drop what a recycled op would keep alive (the lane's free list). */
+  clear(): void {
+    this.pb = null;
+    this.view = null;
+    this.to = null;
+    this.cb = null;
+    this.resolve = null;
+    this.reject = null;
+  }
+
+  /**
+   * The send is over: `bytes` left, `err` why not all of them (null: all
+   * did).  `alone`: it went as its own ring request, which is over, so
+   * the lane may reuse this object once the caller has been told (a
+   * coalesced send's batch still holds it).
+   */
+  finish(err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse, alone = false): void {
     const pb = this.pb;
     if (pb !== null) pb.unlend();
     else if (detached(this.view, this.len)) err = detachedError(this.opName, bytes, this.issued);
     const cb = this.cb;
     if (cb !== null) {
-      if (this.starting) queueMicrotask(() => cb(err, bytes, zeroCopy));
-      else cb(err, bytes, zeroCopy);
+      if (this.starting) {
+        queueMicrotask(() => cb(err, bytes, zeroCopy));
+        return;
+      }
+      // Recycled before the callback runs: the send it makes reuses it.
+      if (alone) this.lane.recycle(this);
+      cb(err, bytes, zeroCopy);
       return;
     }
-    if (err) this.reject!(err);
-    else this.resolve!({ bytes, zeroCopy });
+    const resolve = this.resolve!;
+    const reject = this.reject!;
+    if (alone) this.lane.recycle(this);
+    if (err) reject(err);
+    else resolve({ bytes, zeroCopy });
   }
 
   /** Settle from this send's own record. */
-  settle(c: Completion): void {
+  settle(c: Completion, alone = false): void {
     const bytes = c.auxNumber;
     const res = c.res;
     const zeroCopy = zeroCopyOf(c, this.wantZc);
-    if (res < 0) this.finish(new ZcError({ errno: res, op: this.opName, bytesSent: bytes }), bytes, zeroCopy);
-    else this.finish(null, bytes, zeroCopy);
+    if (res < 0) this.finish(new ZcError({ errno: res, op: this.opName, bytesSent: bytes }), bytes, zeroCopy, alone);
+    else this.finish(null, bytes, zeroCopy, alone);
   }
 
   /** Settle with an error that came before any record (the lane's count is the caller's). */
-  failWith(e: ZcError): void {
+  failWith(e: ZcError, alone = false): void {
     const err = failedSend(e, this.issued);
-    this.finish(err, err.bytesSent ?? 0, 'unknown');
+    this.finish(err, err.bytesSent ?? 0, 'unknown', alone);
   }
 
   // The ring request of a send that goes alone: one descriptor in the tick's batch.
@@ -147,12 +198,12 @@ export class SendOp implements BatchedRequest {
 
   done(c: Completion): void {
     this.lane.sendSettled();
-    this.settle(c);
+    this.settle(c, true);
   }
 
   fail(e: ZcError): void {
     this.lane.sendSettled();
-    this.failWith(e);
+    this.failWith(e, true);
   }
 
   refused(e: ZcError): void {

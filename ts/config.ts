@@ -131,7 +131,8 @@ export const SendOptionsSchema = z
     /**
      * 'copy': plain SEND; 'zc': SEND_ZC; 'auto': zc at or above
      * autoThreshold bytes (pool buffers) or autoThresholdUnregistered bytes
-     * (Uint8Arrays).
+     * (Uint8Arrays), except on AF_UNIX and to a peer on this host (loopback
+     * or one of its own addresses: the kernel copies there at delivery).
      */
     mode: z.enum(['copy', 'zc', 'auto']).default('auto'),
     /** Bytes at or above which 'auto' uses zero-copy. */

@@ -15,6 +15,7 @@ import {
 import { connected, listening, portOf } from './net-helpers.ts';
 import { SYS } from '../../ts/ffi/abi.gen.ts';
 import { fillPattern, PatternReceiver, scaled, sleep } from './helpers.ts';
+import { NetnsPeer } from './netns-peer.ts';
 
 const modes = [
   { deferTaskrun: true, name: 'DEFER_TASKRUN on' },
@@ -321,39 +322,72 @@ describe('coalesced small copying sends', () => {
   });
 });
 
+/**
+ * Sends `len` bytes in mode 'auto' (plus `opts`) from a pool buffer or a
+ * Uint8Array and counts the kernel CQEs: with libzc merging ('userspace'),
+ * a zero-copy send costs 2, a copy 1.
+ */
+function cqeCounter(ring: Ring, sock: ZcSocket) {
+  const pool = ring.createPool({ count: 1, size: 1 << 20 });
+  let off = 0;
+  const count = async (data: 'pool' | 'array', len: number, opts: SendOptionsInput = {}): Promise<number> => {
+    const before = ring.stats.kernelCqes;
+    if (data === 'pool') {
+      const pb = pool.acquire();
+      fillPattern(pb.bytes, off, len);
+      await sock.send(pb, { mode: 'auto', length: len, ...opts });
+      pb.release();
+    } else {
+      const b = new Uint8Array(len);
+      fillPattern(b, off);
+      await sock.send(b, { mode: 'auto', ...opts });
+    }
+    off += len;
+    return ring.stats.kernelCqes - before;
+  };
+  return { count, sent: () => off };
+}
+
 describe("mode 'auto' picks zero-copy by size and by kind of memory", () => {
-  it('pool buffers from autoThreshold, Uint8Arrays from autoThresholdUnregistered (seen in the CQE count)', async () => {
-    // 'userspace' merging: a zero-copy send costs 2 kernel CQEs, a copy 1.
+  it('to a peer on another host: pool buffers from autoThreshold, Uint8Arrays from autoThresholdUnregistered (seen in the CQE count)', async (ctx) => {
+    const peer = await NetnsPeer.start();
+    if (typeof peer === 'string') {
+      ctx.skip(`no peer outside this host's addresses: ${peer}`);
+      return;
+    }
     const ring = Ring.create({ unified: 'userspace' });
-    const rx = await PatternReceiver.start();
     try {
-      const sock = await connected({ ring, host: '127.0.0.1', port: rx.port });
-      const pool = ring.createPool({ count: 1, size: 1 << 20 });
-      let off = 0;
-      const cqesOf = async (data: 'pool' | 'array', len: number, opts: SendOptionsInput = {}): Promise<number> => {
-        const before = ring.stats.kernelCqes;
-        if (data === 'pool') {
-          const pb = pool.acquire();
-          fillPattern(pb.bytes, off, len);
-          await sock.send(pb, { mode: 'auto', length: len, ...opts });
-          pb.release();
-        } else {
-          const b = new Uint8Array(len);
-          fillPattern(b, off);
-          await sock.send(b, { mode: 'auto', ...opts });
-        }
-        off += len;
-        return ring.stats.kernelCqes - before;
-      };
-      expect(await cqesOf('pool', AUTO_ZC_THRESHOLD - 1)).toBe(1);
-      expect(await cqesOf('pool', AUTO_ZC_THRESHOLD)).toBe(2);
-      expect(await cqesOf('array', AUTO_ZC_THRESHOLD)).toBe(1);
-      expect(await cqesOf('array', AUTO_ZC_THRESHOLD_UNREGISTERED - 1)).toBe(1);
-      expect(await cqesOf('array', AUTO_ZC_THRESHOLD_UNREGISTERED)).toBe(2);
+      const sock = await connected({ ring, host: peer.address, port: peer.port });
+      const { count, sent } = cqeCounter(ring, sock);
+      expect(await count('pool', AUTO_ZC_THRESHOLD - 1)).toBe(1);
+      expect(await count('pool', AUTO_ZC_THRESHOLD)).toBe(2);
+      expect(await count('array', AUTO_ZC_THRESHOLD)).toBe(1);
+      expect(await count('array', AUTO_ZC_THRESHOLD_UNREGISTERED - 1)).toBe(1);
+      expect(await count('array', AUTO_ZC_THRESHOLD_UNREGISTERED)).toBe(2);
       // both thresholds are options
-      expect(await cqesOf('pool', 4096, { autoThreshold: 4096 })).toBe(2);
-      expect(await cqesOf('array', 4096, { autoThresholdUnregistered: 4096 })).toBe(2);
-      await rx.waitFor(off);
+      expect(await count('pool', 4096, { autoThreshold: 4096 })).toBe(2);
+      expect(await count('array', 4096, { autoThresholdUnregistered: 4096 })).toBe(2);
+      await sock.close();
+      expect(await peer.bytesOfClosedConnection()).toBe(sent());
+    } finally {
+      ring.close();
+      peer.remove();
+    }
+  });
+
+  it.each(['127.0.0.1', '::1'])('to a peer on this host (%s): copies at every size, since the kernel copies at delivery', async (host) => {
+    const ring = Ring.create({ unified: 'userspace' });
+    const rx = await PatternReceiver.start({ host });
+    try {
+      const sock = await connected({ ring, host, port: rx.port });
+      const { count, sent } = cqeCounter(ring, sock);
+      expect(await count('pool', AUTO_ZC_THRESHOLD)).toBe(1);
+      expect(await count('pool', 1 << 20)).toBe(1);
+      expect(await count('array', AUTO_ZC_THRESHOLD_UNREGISTERED)).toBe(1);
+      expect(await count('pool', 4096, { autoThreshold: 0 })).toBe(1);
+      // asking for zero-copy still gets it
+      expect(await count('pool', AUTO_ZC_THRESHOLD, { mode: 'zc' })).toBe(2);
+      await rx.waitFor(sent());
       expect(rx.mismatchAt).toBe(-1);
       await sock.close();
     } finally {

@@ -383,6 +383,7 @@ function pollHandle(fd: number, cb: () => void): PollHandle {
   return h;
 }
 
+const EXP_TICK = process.env['URING_ZC_EXP_TICK'] === '1';
 /** Does nothing: scheduling it makes Node drain the microtask queue (watchReadable). */
 const drainMicrotasks = (): void => {};
 
@@ -398,7 +399,8 @@ export function watchReadable(fd: number, onReadable: () => void): FdWatcher {
     try {
       onReadable();
     } finally {
-      setImmediate(drainMicrotasks);
+      if (EXP_TICK) (process as unknown as { _tickCallback(): void })._tickCallback();
+      else setImmediate(drainMicrotasks);
     }
   });
   return {

@@ -18,7 +18,7 @@ import { decodeSendArgs, poolSendLength, poolSendOffset } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
 import { SendOp, type LaneHooks, type SendCallback } from './send-op.ts';
-import { zeroCopyCapable } from './sockopt.ts';
+import { peerIsLocal, zeroCopyCapable } from './sockopt.ts';
 import type { SendResult } from './types.ts';
 
 export type { SendCallback } from './send-op.ts';
@@ -54,8 +54,12 @@ export class SendLane implements LaneHooks {
   fd: number;
   /** stream socket: same-tick sends may coalesce */
   readonly stream: boolean;
-  /** the family has zero-copy sends (not AF_UNIX): 'auto' may use them */
-  readonly zcCapable: boolean;
+  /**
+   * 'auto' may use zero-copy sends here: the family has them (not
+   * AF_UNIX) and the connected peer is not on this host (where the kernel
+   * copies zero-copy payloads at delivery anyway; see peerIsLocal)
+   */
+  readonly autoZc: boolean;
   readonly #opts: SendOptionsMemo;
   readonly #coalescer: Coalescer;
   #inFlight = 0;
@@ -67,7 +71,7 @@ export class SendLane implements LaneHooks {
     this.ring = ring;
     this.fd = fd;
     this.stream = stream;
-    this.zcCapable = zeroCopyCapable(ring, fd);
+    this.autoZc = zeroCopyCapable(ring, fd) && !peerIsLocal(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
     this.#coalescer = new Coalescer(this);
   }
@@ -181,7 +185,7 @@ export class SendLane implements LaneHooks {
       len = r.len;
     }
     checkRing(this.ring, pb, view, opName);
-    const flags = sendFlags(o, len, pb !== null, this.zcCapable);
+    const flags = sendFlags(o, len, pb !== null, this.autoZc);
     if (pb !== null && !lent) pb.lend(opName); // throws if in flight or released
     const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, flags, this.fd, to, cb);
     op.coalesce = o.coalesce;

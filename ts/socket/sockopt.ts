@@ -37,6 +37,24 @@ export function zeroCopyCapable(ring: Ring, fd: number): boolean {
   return SO_INT[0] === SYS.AF_INET || SO_INT[0] === SYS.AF_INET6;
 }
 
+/**
+ * Whether a connected socket's peer is on this host: 127.0.0.0/8, ::1
+ * (also IPv4-mapped), or the socket's own address (a connection to one of
+ * this host's addresses).  The kernel delivers such traffic locally and
+ * copies every zero-copy payload when it does (skb_copy_ubufs at local
+ * delivery), so zero-copy there only adds the notification and page
+ * references to a copy that happens anyway.  False when not connected or
+ * not IP.  Read once per socket.
+ */
+export function peerIsLocal(ring: Ring, fd: number): boolean {
+  const peer = peerAddressOf(ring, fd);
+  if (!peer) return false;
+  const a = peer.address;
+  if (a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.')) return true;
+  const self = localAddressOf(ring, fd);
+  return self !== null && self.address === a;
+}
+
 /** getsockname(fd), or null when it fails or is not IP (closed, AF_UNIX...). */
 export function localAddressOf(ring: Ring, fd: number): SocketAddress | null {
   NAME_LEN[0] = NAME.length;

@@ -40,7 +40,8 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
   it('--rr: { mode, size, conns, p50us, p99us, p999us, msgsPerSec, cpuPct } for every mode', async () => {
     const { out } = await bench(['--rr', '--conns', '1,3', '--size', '64']);
     expect(out.map((e) => `${e['mode']} ${e['size']} ${e['conns']}`)).toEqual([
-      'node-net 64 1', 'uring 64 1', 'c-uring 64 1', 'node-net 1024 3', 'uring 1024 3', 'c-uring 1024 3',
+      'node-net 64 1', 'uring 64 1', 'duplex 64 1', 'c-uring 64 1',
+      'node-net 1024 3', 'uring 1024 3', 'duplex 1024 3', 'c-uring 1024 3',
     ]);
     for (const e of out) {
       expect(Object.keys(e).sort()).toEqual(['conns', 'cpuPct', 'mode', 'msgsPerSec', 'p50us', 'p999us', 'p99us', 'size']);

@@ -15,7 +15,10 @@
  * MODE node-net: Node's net module.  MODE uring: the uring-zc public API
  * the way an application would use it (Ring, createServer/connect,
  * socket.receive() chunks, the callback form of send(): no Promise per
- * message).  Both ends honour `bench --defer-taskrun`.
+ * message).  MODE duplex: the node-net code line for line on uring-zc's
+ * net-compatible layer (its createServer/connect, 'data' events and
+ * write()), on the thread's shared ring: what porting a node:net program
+ * costs or gains.  The uring ends honour `bench --defer-taskrun`.
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -23,7 +26,7 @@ import { once } from 'node:events';
 import { Ring, ZcError, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
 import { fillPattern } from './types.ts';
 
-export const RR_TS_MODES = ['node-net', 'uring'] as const;
+export const RR_TS_MODES = ['node-net', 'uring', 'duplex'] as const;
 export type RrTsMode = (typeof RR_TS_MODES)[number];
 
 /** What the client prints at the end. */
@@ -303,15 +306,63 @@ async function uringClient(a: ClientArgs): Promise<RrClientResult> {
   return span.result();
 }
 
+// ---- duplex: the node-net ends on uring-zc's net-compatible layer ----
+
+async function duplexServer(): Promise<void> {
+  const server = zcServer({ noDelay: true, backlog: 4096 }, (s) => {
+    s.on('data', (d: Buffer) => s.write(d));
+    s.on('error', () => s.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  process.stdout.write(`port ${server.address()?.port ?? 0}\n`);
+  process.stdin.resume();
+  await new Promise<void>((r) => process.stdin.once('end', r));
+  process.exit(0);
+}
+
+async function duplexClient(a: ClientArgs): Promise<RrClientResult> {
+  const req = Buffer.allocUnsafe(a.size);
+  fillPattern(req);
+  const socks = await limited(a.conns, 64, async () => {
+    const s = zcConnect({ host: '127.0.0.1', port: a.port, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
+    return s;
+  });
+  const span = new Span(a.warmup * 1000, a.seconds * 1000);
+  const start = (s: ZcSocket): void => {
+    let got = 0;
+    let t0 = performance.now();
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got < a.size) return;
+      got -= a.size;
+      const now = performance.now();
+      if (span.record(now, (now - t0) * 1000)) {
+        t0 = now;
+        s.write(req);
+      }
+    });
+    s.write(req);
+  };
+  for (const s of socks) start(s);
+  await span.done;
+  for (const s of socks) s.destroy();
+  return span.result();
+}
+
 export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]): Promise<void> {
   const [mode, ...rest] = args;
-  if (mode !== 'node-net' && mode !== 'uring') throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
+  if (mode !== 'node-net' && mode !== 'uring' && mode !== 'duplex') throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
   if (role === 'rr-server') {
-    await (mode === 'node-net' ? nodeServer() : uringServer());
+    await (mode === 'node-net' ? nodeServer() : mode === 'uring' ? uringServer() : duplexServer());
     return;
   }
   const a = parseClient(rest);
-  const r = await (mode === 'node-net' ? nodeClient(a) : uringClient(a));
+  const r = await (mode === 'node-net' ? nodeClient(a) : mode === 'uring' ? uringClient(a) : duplexClient(a));
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }

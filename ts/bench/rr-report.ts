@@ -145,6 +145,29 @@ export function rrTargets(aggs: RrAggregate[]): Check[] {
   return checks;
 }
 
+/**
+ * What the net-compatible layer costs over the Promise API (issue 9):
+ * duplex / uring per case, paired per round (p50 and CPU per round trip
+ * above 1 and messages/s below 1 are its overhead).
+ */
+export function rrLayerLines(aggs: RrAggregate[]): string[] {
+  const out: string[] = [];
+  for (const d of aggs) {
+    if (d.mode !== 'duplex' || d.msgsPerSec === null) continue;
+    const u = findAgg(aggs, 'uring', d.size, d.conns);
+    if (!u || u.msgsPerSec === null) continue;
+    const f = (m: Metric): string => {
+      const v = rrRatio(d, u, m);
+      const pairs = rrPairs(d, u, m);
+      const range = pairs.length > 1 ? ` (rounds ${Math.min(...pairs).toFixed(2)}..${Math.max(...pairs).toFixed(2)})` : '';
+      return v === null ? '-' : `${v.toFixed(2)}${range}`;
+    };
+    const cpu = d.cpuUsPerMsg !== null && u.cpuUsPerMsg ? (d.cpuUsPerMsg / u.cpuUsPerMsg).toFixed(2) : '-';
+    out.push(`  ${d.size} B x${d.conns}: p50 ${f('p50us')}, msgs/s ${f('msgsPerSec')}, CPU us/msg ${cpu} (medians)`);
+  }
+  return out.length ? ["net-compatible layer over the Promise API (duplex / uring, this run):", ...out] : [];
+}
+
 export const RR_LEGEND = [
   'Loopback TCP, TCP_NODELAY at both ends; client and server are separate processes of the same mode.',
   'Each connection is a closed loop: send `size` bytes, wait until `size` echoed bytes are back, repeat.',
@@ -162,7 +185,7 @@ export function rrDocSection(aggs: RrAggregate[], info: ReportInfo): string {
       `${ringSettingsText()}). ${loadLine(info)}`,
     ],
     rrTable(aggs),
-    [...RR_LEGEND, ...checkLines(rrTargets(aggs), 'targets (issue 9, this run):')],
+    [...RR_LEGEND, ...rrLayerLines(aggs), ...checkLines(rrTargets(aggs), 'targets (issue 9, this run):')],
   );
 }
 
@@ -182,6 +205,8 @@ export function rrReport(aggs: RrAggregate[], info: ReportInfo): string {
   out.push('modes:');
   for (const m of RR_MODE_INFO) out.push(`  ${m.name.padEnd(9)} ${m.describe}`);
   for (const a of aggs) if (a.error) out.push(`error: ${a.mode} ${a.size} B x${a.conns}: ${a.error}`);
+  const layer = rrLayerLines(aggs);
+  if (layer.length) out.push('', ...layer);
   const acc = checkLines(rrTargets(aggs), 'targets (issue 9, this run):');
   if (acc.length) out.push('', ...acc);
   out.push('', `reproduce: npx tsx ts/cli/main.ts bench ${info.argv.filter((a) => a !== '--json').join(' ')}`);

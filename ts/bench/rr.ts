@@ -5,6 +5,7 @@
  *
  *   node-net  Node's net module (baseline)
  *   uring     the uring-zc public API as an application would write it (rr-peer.ts)
+ *   duplex    the node-net code on uring-zc's net-compatible layer (rr-peer.ts)
  *   c-uring   C straight on liburing (libzc/bench/c_rr.c, reference)
  *
  * Cases: one connection ping-pong at each size (p50/p99/p999 round trip),
@@ -26,6 +27,7 @@ import type { RrClientResult } from './rr-peer.ts';
 export const RR_MODE_INFO = [
   { name: 'node-net', describe: "Node net: createServer echo (socket.write of each 'data'), net.connect client" },
   { name: 'uring', describe: 'uring-zc API: createServer/accept, connect, receive() chunks, send() (rr-peer.ts)' },
+  { name: 'duplex', describe: "uring-zc's net-compatible layer: the node-net ends on its createServer/connect, 'data' and write()" },
   { name: 'c-uring', describe: 'C on liburing: multishot accept/recv into a buffer ring, send (c_rr.c, reference)' },
 ] as const;
 export type RrMode = string;

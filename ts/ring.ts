@@ -23,6 +23,12 @@ export type { BatchQueue } from './batch.ts';
 
 /** Records reaped per FFI call. */
 export const REAP_BATCH = 256;
+/**
+ * Flushes that found records, run one after another in one drain of the
+ * microtask queue, before the ring yields to Node's event loop (see
+ * Ring.submit).
+ */
+export const CHAINED_FLUSHES = 4;
 /** Bound on how long close() waits (asynchronously) for the kernel to finish canceled requests. */
 export const CLOSE_WAIT_MS = 5000;
 
@@ -200,6 +206,9 @@ export class Ring {
   #resources = new Set<RingResource>();
   #inReap = false;
   #flushAfterReap = false;
+  /** flushes that found records in this drain of the microtask queue (see submit) */
+  #chained = 0;
+  #yieldScheduled = false;
   /** long-lived requests that do not keep the process alive (unref'd sockets and servers) */
   #unrefed = new Set<RingRequest>();
 
@@ -532,6 +541,7 @@ export class Ring {
   };
   readonly #lazyFlush = (): void => {
     this.#lazyScheduled = false;
+    this.#chained = 0;
     if (this.#preFlush.length > 0) this.submit();
   };
 
@@ -575,12 +585,47 @@ export class Ring {
     this.#runPreFlush();
     this.#flushScheduled = scheduled;
     this.stats.submits++;
+    if (this.#chained >= CHAINED_FLUSHES) {
+      // Each flush found records whose handlers queued more work and the
+      // next flush: a busy ring would keep the process in one microtask
+      // chain, never back in Node's loop (no timers, no other I/O; an
+      // accept loop or any Promise chain of several steps advancing one
+      // step per flush).  Hand the work to the kernel now; take the
+      // records from the loop's check phase.
+      this.#submitOnly();
+      if (!this.#yieldScheduled) {
+        this.#yieldScheduled = true;
+        setImmediate(this.#afterYield);
+      }
+      return;
+    }
     // zc_flush: as zc_reap, but leaves the eventfd alone (one read(2) less
     // per tick); a stale wakeup is cleared by the next #onReadable.
-    this.#reapWith(false);
+    if (this.#reapWith(false) > 0 && ++this.#chained === 2) process.nextTick(this.#chainEnded);
+  }
+
+  /**
+   * A tick queued from a microtask runs once the microtask queue is empty:
+   * flushes counted before it ran were one chain (see submit).
+   */
+  readonly #chainEnded = (): void => {
+    this.#chained = 0;
+  };
+
+  readonly #afterYield = (): void => {
+    this.#yieldScheduled = false;
+    this.#chained = 0;
+    this.submit();
+  };
+
+  /** Queue and submit this tick's work; records stay in libzc for the next reap. */
+  #submitOnly(): void {
+    if (this.#batch.n > 0) this.#pushBatch(0);
+    else this.#zc.zc_flush_at(this.#ptrAt, this.#reapAt, 0);
   }
 
   #onReadable(): void {
+    this.#chained = 0;
     this.stats.wakeups++;
     if (this.#closeWake) {
       this.#closeWake();

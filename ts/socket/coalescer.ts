@@ -145,10 +145,19 @@ class CoalescedSend implements BatchedRequest {
   }
 }
 
-/** Batches the sends of one socket made during one tick. */
+/**
+ * Batches the sends of one socket made during one tick.  The first send of
+ * a tick waits alone (no batch object): when no other joins it, it goes as
+ * its own ring request (the SendOp itself), which its lane can reuse.
+ */
 export class Coalescer {
   readonly #lane: LaneHooks;
   #batch: CoalescedSend | null = null;
+  /** the tick's first send while it is alone, and what it was added with */
+  #single: SendOp | null = null;
+  #singlePool: BufferPool | null = null;
+  #singleRegion = 0;
+  #singleFd = -1;
   readonly #flushHook = (): void => this.flush();
 
   constructor(lane: LaneHooks) {
@@ -174,17 +183,47 @@ export class Coalescer {
       this.flush();
       b = null;
     }
-    if (!b) {
-      b = new CoalescedSend(this.#lane, this.#lane.fd, flags, pool, region);
-      this.#batch = b;
-      this.#lane.ring.beforeFlush(this.#flushHook);
+    const s = this.#single;
+    if (s) {
+      if (s.flags !== flags || this.#singlePool !== pool || this.#singleRegion !== region || s.len + op.len > COALESCE_MAX_BATCH) {
+        this.flush();
+      } else {
+        // A second send joins the first: now a batch.
+        b = new CoalescedSend(this.#lane, this.#singleFd, flags, pool, region);
+        b.keep.push(s);
+        b.bytes = s.len;
+        this.#single = null;
+        this.#singlePool = null;
+        this.#batch = b;
+      }
     }
-    b.keep.push(op);
-    b.bytes += op.len;
+    if (b) {
+      b.keep.push(op);
+      b.bytes += op.len;
+      return;
+    }
+    this.#single = op;
+    this.#singlePool = pool;
+    this.#singleRegion = region;
+    this.#singleFd = this.#lane.fd;
+    this.#lane.ring.beforeFlush(this.#flushHook);
   }
 
   /** Hand the sends batched so far to the ring as one request (no-op when none). */
   flush(): void {
+    const op = this.#single;
+    if (op) {
+      this.#single = null;
+      this.#singlePool = null;
+      if (this.#lane.fd !== this.#singleFd) {
+        op.refused(new ZcError({ errno: ERRNO.ECANCELED, op: op.opName, hint: 'the socket was closed before the send was issued' }));
+      } else if (detached(op.view, op.len)) {
+        op.refused(new ZcError({ errno: ERRNO.EFAULT, op: op.opName }));
+      } else {
+        this.#lane.ring.enqueueBatched(op);
+      }
+      return;
+    }
     const b = this.#batch;
     if (!b) return;
     this.#batch = null;

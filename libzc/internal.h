@@ -72,11 +72,6 @@ struct zc_req {
 	uint32_t buf0;		/* fixed sends: its first buffer (the slot) */
 	uint8_t vec_fixed;	/* SENDMSG_ZC from registered buffers */
 	uint8_t nholds;		/* entries of holds[] */
-	struct zc_hold holds[ZC_MAX_IOV];	/* pool memory the send reads */
-	uint32_t iovcnt;
-	struct msghdr msg;
-	struct iovec iov[ZC_MAX_IOV];
-	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int arg;		/* backlog, shutdown how, socket type... */
 	int arg2, arg3;
@@ -92,6 +87,17 @@ struct zc_req {
 	uint32_t rx_held;	/* receive: its chunks the caller holds */
 	uint32_t rx_budget;	/* receive: byte limit of this arming, 0 none */
 	uint64_t rx_got;	/* receive: bytes since it was armed */
+	uint32_t iovcnt;
+	struct msghdr msg;
+
+	/*
+	 * The arrays last: zc_req_get() clears everything before holds (a
+	 * send touches a few cache lines, not the whole request); holds[],
+	 * iov[] and addr are only read up to nholds / iovcnt / addrlen.
+	 */
+	struct zc_hold holds[ZC_MAX_IOV];	/* pool memory the send reads */
+	struct iovec iov[ZC_MAX_IOV];
+	struct sockaddr_storage addr;
 };
 
 /* What libzc knows about one fd it sends on. */
@@ -134,7 +140,7 @@ struct zc_ring {
 
 	/* finished records not yet reaped (FIFO ring, grows) */
 	struct zc_completion *done;
-	uint32_t done_head, done_count, done_cap;
+	uint32_t done_head, done_count, done_cap;	/* cap: a power of two */
 
 	/* per-fd state, indexed by fd, grows */
 	struct zc_sock *socks;

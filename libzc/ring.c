@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -231,6 +232,13 @@ uint32_t zc_ring_pending(const struct zc_ring *r)
 
 /* ------------------------------------------------------------ requests */
 
+/* zc_req_get() clears all but the arrays, which must come last. */
+_Static_assert(offsetof(struct zc_req, holds) < offsetof(struct zc_req, iov) &&
+	       offsetof(struct zc_req, iov) < offsetof(struct zc_req, addr) &&
+	       offsetof(struct zc_req, addr) + sizeof(struct sockaddr_storage) ==
+	       sizeof(struct zc_req),
+	       "struct zc_req: holds, iov, addr must be its last members");
+
 struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data)
 {
 	struct zc_req *req = r->free_reqs;
@@ -239,7 +247,8 @@ struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data)
 		return NULL;
 	r->free_reqs = req->next;
 	r->reqs_used++;
-	memset(req, 0, sizeof(*req));
+	/* Not the arrays (640 of its ~900 bytes): see struct zc_req. */
+	memset(req, 0, offsetof(struct zc_req, holds));
 	req->op = op;
 	req->user_data = user_data;
 	req->fd = -1;
@@ -279,13 +288,13 @@ int zc_emit(struct zc_ring *r, const struct zc_completion *c)
 		if (!n)
 			return -ENOMEM;
 		for (i = 0; i < r->done_count; i++)
-			n[i] = r->done[(r->done_head + i) % r->done_cap];
+			n[i] = r->done[(r->done_head + i) & (r->done_cap - 1)];
 		free(r->done);
 		r->done = n;
 		r->done_cap = cap;
 		r->done_head = 0;
 	}
-	r->done[(r->done_head + r->done_count) % r->done_cap] = *c;
+	r->done[(r->done_head + r->done_count) & (r->done_cap - 1)] = *c;
 	r->done_count++;
 	return 0;
 }
@@ -398,7 +407,7 @@ static uint32_t copy_out(struct zc_ring *r, struct zc_completion *out,
 
 	while (n < max && r->done_count) {
 		out[n++] = r->done[r->done_head];
-		r->done_head = (r->done_head + 1) % r->done_cap;
+		r->done_head = (r->done_head + 1) & (r->done_cap - 1);
 		r->done_count--;
 	}
 	return n;

@@ -123,18 +123,19 @@ export class BatchQueue {
   sendFixed(fd: number, udLo: number, udHi: number, pool: number, buf: number, off: number, len: number, flags: number): void {
     const w = this.n++ * W;
     const u = this.#u32;
-    const poolHi = Math.floor(pool / WORD);
-    const lenHi = Math.floor(len / WORD);
+    // A Uint32Array store keeps an integer's low 32 bits (ToUint32 is
+    // modulo 2^32), so a low word needs no arithmetic; a fixed send's
+    // length fits in 32 bits (a pool buffer's size), so no division for it.
     u[w + W_KIND] = KIND_SEND_FIXED;
     u[w + W_FD] = fd; // int32 bits (-1 stays 0xffffffff)
     u[w + W_UD] = udLo;
     u[w + W_UD + 1] = udHi;
     u[w + W_ADDR] = 0;
     u[w + W_ADDR + 1] = 0;
-    u[w + W_LEN] = len - lenHi * WORD;
-    u[w + W_LEN + 1] = lenHi;
-    u[w + W_POOL] = pool - poolHi * WORD;
-    u[w + W_POOL + 1] = poolHi;
+    u[w + W_LEN] = len;
+    u[w + W_LEN + 1] = len < WORD ? 0 : Math.floor(len / WORD);
+    u[w + W_POOL] = pool;
+    u[w + W_POOL + 1] = Math.floor(pool / WORD);
     u[w + W_DEST] = 0;
     u[w + W_DEST + 1] = 0;
     u[w + W_FLAGS] = flags;

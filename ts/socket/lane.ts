@@ -194,12 +194,17 @@ export class SendLane implements LaneHooks {
 
   #start(op: SendOp, to: Buffer | null): void {
     this.#inFlight++;
+    // A datagram socket never coalesces, so it has no batch to keep order with.
+    if (!this.stream) {
+      this.ring.enqueueBatched(op);
+      return;
+    }
     const flags = op.flags;
     // Sends on a stream socket made in one tick leave together, like Node's
     // writev: small copying sends as one sendmsg, zero-copy sends from pool
     // buffers as one SENDMSG_ZC from registered memory.  One kernel op, one
     // notification and one record for all of them.
-    if (op.coalesce && to === null && this.stream && op.len > 0) {
+    if (op.coalesce && to === null && op.len > 0) {
       if (!op.wantZc && op.len <= COALESCE_MAX_SEND) {
         this.#coalescer.add(op, null, flags);
         return;

@@ -96,6 +96,21 @@ export function encodeSockaddr(address: string, port: number, what = 'SocketAddr
   throw new ZcConfigError(what, [{ field: 'address', value: address, allowed: 'an IPv4 or IPv6 address literal' }]);
 }
 
+/**
+ * Whether an encoded sockaddr names a loopback address: 127.0.0.0/8, ::1
+ * or ::ffff:127.x.x.x.  Cheap enough for every send.
+ */
+export function isLoopbackSockaddr(b: Uint8Array): boolean {
+  const fam = b[0]! | (b[1]! << 8);
+  if (fam === SYS.AF_INET) return b[IN.fields.sin_addr.offset] === 127;
+  if (fam !== SYS.AF_INET6) return false;
+  const o = IN6.fields.sin6_addr.offset;
+  for (let i = 0; i < 10; i++) if (b[o + i] !== 0) return false;
+  if (b[o + 10] === 0xff && b[o + 11] === 0xff) return b[o + 12] === 127;
+  if (b[o + 10] !== 0 || b[o + 11] !== 0) return false;
+  return b[o + 12] === 0 && b[o + 13] === 0 && b[o + 14] === 0 && b[o + 15] === 1;
+}
+
 /** Decode a struct sockaddr_in / sockaddr_in6 (null for other families). */
 export function decodeSockaddr(b: Uint8Array): SocketAddress | null {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);

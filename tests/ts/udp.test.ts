@@ -3,6 +3,7 @@
 // datagram by datagram by a Node dgram receiver.
 import { describe, expect, it } from 'vitest';
 import { Ring, ZcDatagram, type SendResult } from '../../ts/index.ts';
+import { encodeSockaddr, isLoopbackSockaddr } from '../../ts/addr.ts';
 import { fillPattern, patternByte, UdpReceiver } from './helpers.ts';
 
 function check(d: Buffer, start: number, len: number): boolean {
@@ -112,5 +113,52 @@ describe.each([true, false])('UDP (deferTaskrun=%s)', (deferTaskrun) => {
       ring.close();
       await rx.close();
     }
+  });
+});
+
+describe("mode 'auto' towards this host", () => {
+  it.each([
+    ['127.0.0.1', 'udp4'],
+    ['::1', 'udp6'],
+  ] as const)('%s: sendTo and a connected send of a pool buffer above autoThreshold go as copies', async (address, type) => {
+    // libzc merging: a zero-copy send costs 2 kernel CQEs, a copy 1.
+    const ring = Ring.create({ unified: 'userspace' });
+    const rx = await UdpReceiver.start(type);
+    try {
+      const pool = ring.createPool({ count: 1, size: 65536 });
+      const pb = pool.acquire();
+      fillPattern(pb.bytes, 0, 32768);
+      const family = address === '::1' ? 6 : 4;
+      const u = await ZcDatagram.open({ ring, family });
+      let before = ring.stats.kernelCqes;
+      expect((await u.sendTo(pb, { address, port: rx.port }, { mode: 'auto', length: 32768 })).bytes).toBe(32768);
+      expect(ring.stats.kernelCqes - before).toBe(1);
+      before = ring.stats.kernelCqes;
+      expect((await u.sendTo(pb, { address, port: rx.port }, { mode: 'zc', length: 32768 })).bytes).toBe(32768);
+      expect(ring.stats.kernelCqes - before).toBe(2); // asked for, still zero-copy
+      const c = await ZcDatagram.open({ ring, family, connect: { host: address, port: rx.port } });
+      before = ring.stats.kernelCqes;
+      expect((await c.send(pb, { mode: 'auto', length: 32768 })).bytes).toBe(32768);
+      expect(ring.stats.kernelCqes - before).toBe(1);
+      await rx.waitFor(3);
+      for (const d of rx.datagrams) expect(check(d, 0, 32768)).toBe(true);
+      pb.release();
+      await u.close();
+      await c.close();
+      pool.close();
+    } finally {
+      ring.close();
+      await rx.close();
+    }
+  });
+});
+
+describe('isLoopbackSockaddr', () => {
+  it.each([
+    ['127.0.0.1', true], ['127.9.8.7', true], ['10.0.0.1', false], ['198.19.0.2', false], ['0.0.0.0', false],
+    ['::1', true], ['::2', false], ['::', false], ['::ffff:127.0.0.1', true], ['::ffff:10.0.0.1', false],
+    ['fe80::1', false], ['1::1', false],
+  ] as const)('%s: %s', (address, loopback) => {
+    expect(isLoopbackSockaddr(encodeSockaddr(address, 9, 'test'))).toBe(loopback);
   });
 });

@@ -9,6 +9,7 @@
  * settles through a callback ({@link SendLane.sendCallback}) or a Promise
  * built on the same path ({@link SendLane.send}).
  */
+import { isLoopbackSockaddr } from '../addr.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
 import { ZcOwnershipError } from '../errors.ts';
 import { PoolBuffer, poolOf } from '../pool.ts';
@@ -185,7 +186,9 @@ export class SendLane implements LaneHooks {
       len = r.len;
     }
     checkRing(this.ring, pb, view, opName);
-    const flags = sendFlags(o, len, pb !== null, this.autoZc);
+    // An unconnected datagram socket's destination is known per send: a
+    // loopback one is on this host too.
+    const flags = sendFlags(o, len, pb !== null, to === null ? this.autoZc : this.autoZc && !isLoopbackSockaddr(to));
     if (pb !== null && !lent) pb.lend(opName); // throws if in flight or released
     const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, flags, this.fd, to, cb);
     op.coalesce = o.coalesce;

@@ -4,8 +4,9 @@
 // next flush; request/response traffic on one ring would keep the process
 // in that microtask chain for good (no timers, no other I/O, a Promise
 // chain of several steps, such as an accept loop, advancing one step per
-// flush).  After a few chained flushes the ring submits and takes the
-// records from the loop's check phase instead.
+// flush).  After a few chained flushes that have kept the loop waiting
+// for CHAIN_BUDGET_MS (1 ms) the ring submits and takes the records from
+// the loop's check phase instead.
 import { describe, expect, it } from 'vitest';
 import { Ring, type ZcSocket } from '../../ts/index.ts';
 import { tcpPair } from './net-helpers.ts';

@@ -443,10 +443,15 @@ static void send_result(struct zc_ring *r, struct zc_req *req, int32_t res)
 		} else {
 			s->chain--;
 			chain_end = !s->chain;
-			if (res == -ECANCELED && s->broken && !req->canceled &&
+			if (res == -ECANCELED && !req->canceled &&
 			    !s->aborted) {
 				/* Cut off by an earlier link of its chain:
-				 * reissue. */
+				 * reissue.  Neither the caller nor an abort
+				 * canceled it, so a link failed, whose own
+				 * record may still be to come: a single-CQE
+				 * send posts it with its notification, after
+				 * the links it cut. */
+				s->broken = 1;
 				redo(s, req);
 				goto out;
 			}

@@ -20,7 +20,7 @@
  * write()), on the thread's shared ring: what porting a node:net program
  * costs or gains.  The uring ends honour `bench --defer-taskrun`.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { once } from 'node:events';
 import { Ring, ZcError, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
@@ -188,11 +188,21 @@ async function nodeServer(): Promise<void> {
   process.exit(0);
 }
 
-async function nodeClient(a: ClientArgs): Promise<RrClientResult> {
+/** What the node-net and duplex clients use of a socket (net.Socket and ZcSocket both have it). */
+interface StreamSocket {
+  on(event: 'data', fn: (d: Buffer) => void): unknown;
+  once(event: 'connect', fn: () => void): unknown;
+  once(event: 'error', fn: (e: Error) => void): unknown;
+  write(b: Buffer): unknown;
+  destroy(): unknown;
+}
+
+/** The 'data'/write() client loop, on sockets that `open` connects. */
+async function streamClient(a: ClientArgs, open: () => StreamSocket): Promise<RrClientResult> {
   const req = Buffer.allocUnsafe(a.size);
   fillPattern(req);
   const socks = await limited(a.conns, 64, async () => {
-    const s = connect({ host: '127.0.0.1', port: a.port, noDelay: true });
+    const s = open();
     await new Promise<void>((resolve, reject) => {
       s.once('connect', resolve);
       s.once('error', reject);
@@ -200,7 +210,7 @@ async function nodeClient(a: ClientArgs): Promise<RrClientResult> {
     return s;
   });
   const span = new Span(a.warmup * 1000, a.seconds * 1000);
-  const start = (s: Socket): void => {
+  const start = (s: StreamSocket): void => {
     let got = 0;
     let t0 = performance.now();
     s.on('data', (d: Buffer) => {
@@ -220,6 +230,9 @@ async function nodeClient(a: ClientArgs): Promise<RrClientResult> {
   for (const s of socks) s.destroy();
   return span.result();
 }
+
+const nodeClient = (a: ClientArgs): Promise<RrClientResult> =>
+  streamClient(a, () => connect({ host: '127.0.0.1', port: a.port, noDelay: true }));
 
 // ---------------------------------------------------------------- uring
 
@@ -321,38 +334,8 @@ async function duplexServer(): Promise<void> {
   process.exit(0);
 }
 
-async function duplexClient(a: ClientArgs): Promise<RrClientResult> {
-  const req = Buffer.allocUnsafe(a.size);
-  fillPattern(req);
-  const socks = await limited(a.conns, 64, async () => {
-    const s = zcConnect({ host: '127.0.0.1', port: a.port, noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      s.once('connect', resolve);
-      s.once('error', reject);
-    });
-    return s;
-  });
-  const span = new Span(a.warmup * 1000, a.seconds * 1000);
-  const start = (s: ZcSocket): void => {
-    let got = 0;
-    let t0 = performance.now();
-    s.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got < a.size) return;
-      got -= a.size;
-      const now = performance.now();
-      if (span.record(now, (now - t0) * 1000)) {
-        t0 = now;
-        s.write(req);
-      }
-    });
-    s.write(req);
-  };
-  for (const s of socks) start(s);
-  await span.done;
-  for (const s of socks) s.destroy();
-  return span.result();
-}
+const duplexClient = (a: ClientArgs): Promise<RrClientResult> =>
+  streamClient(a, () => zcConnect({ host: '127.0.0.1', port: a.port, noDelay: true }));
 
 export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]): Promise<void> {
   const [mode, ...rest] = args;

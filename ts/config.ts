@@ -83,8 +83,16 @@ export const RingOptionsSchema = z
      * (docs/PERFORMANCE.md).  zcrx receive needs it (with cqe32).
      */
     deferTaskrun: z.boolean().default(false),
-    /** IORING_SETUP_COOP_TASKRUN. */
-    coopTaskrun: z.boolean().default(false),
+    /**
+     * IORING_SETUP_COOP_TASKRUN (default on): completions that arrive while
+     * this thread runs wait for its next system call instead of an
+     * interrupt (a thread asleep, e.g. in Node's loop, is still woken).
+     * Node's loop enters the kernel every turn, and the ring flushes every
+     * tick, so nothing waits long; each interrupt saved is an IPI (a VM
+     * exit in a guest) and a trip through the interrupt path
+     * (docs/PERFORMANCE.md, issue 9 session 8).
+     */
+    coopTaskrun: z.boolean().default(true),
     /** Register the ring fd (saves an fd lookup per io_uring_enter). */
     registeredFd: z.boolean().default(true),
     /** IORING_SETUP_CQE32: 32-byte CQEs, required (with deferTaskrun) by zcrx receive modes. */

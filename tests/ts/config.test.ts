@@ -28,7 +28,7 @@ describe('defaults', () => {
       entries: 256,
       singleIssuer: true,
       deferTaskrun: false,
-      coopTaskrun: false,
+      coopTaskrun: true,
       registeredFd: true,
       cqe32: false,
       unified: 'auto',

@@ -46,12 +46,22 @@ export function backendStatus(): { default: BackendPreference; uringUnavailable:
 }
 
 /**
+ * SQ entries of the thread's shared ring; it tracks twice as many requests
+ * (maxRequests = cqEntries = 4096).  Every socket on it keeps one receive
+ * in flight for good, so this bounds the connections the shared ring
+ * serves at once: about 4000, less what is being sent.  Past that, sends
+ * wait for request slots that receives never give back.  A server for
+ * more connections makes its own ring with `entries` / `maxRequests`.
+ */
+export const SHARED_RING_ENTRIES = 2048;
+
+/**
  * The ring shared by this thread's sockets and servers that were given no
  * ring (created on first use; idle, it costs nothing and keeps nothing
  * alive).  Throws ZcError when io_uring cannot be set up.
  */
 export function defaultRing(): Ring {
-  if (!shared || shared.closed) shared = Ring.create();
+  if (!shared || shared.closed) shared = Ring.create({ entries: SHARED_RING_ENTRIES });
   return shared;
 }
 

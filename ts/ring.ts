@@ -566,11 +566,18 @@ export class Ring {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      this.submit();
-    });
+    queueMicrotask(this.#flushTask);
   }
+
+  /**
+   * The scheduled flush, made once: an arrow written inside #scheduleFlush
+   * would make V8 allocate its context (holding `this`) on every call, the
+   * many that return at once included: one young object per send.
+   */
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    this.submit();
+  };
 
   /**
    * Hand everything queued to the kernel now and dispatch whatever already

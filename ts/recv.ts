@@ -316,7 +316,9 @@ export class Receiver implements RingResource {
       if (s.fd === fd) throw new ZcError({ errno: ERRNO.EBUSY, op: 'recv', hint: `fd ${fd} is already receiving` });
     }
     const s = new RecvStream(this, fd, RecvStream.token);
-    this.#streams.add(s);
+    // A receive the ring refused at once (closed, or its standing limit)
+    // has ended already: it must not keep the fd marked as receiving.
+    if (!s.nativeDone) this.#streams.add(s);
     return s;
   }
 
@@ -617,11 +619,17 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
     const req: RingRequest = {
       opName: 'recv',
       issue: (userData) => receiver.lib.zc_recv(receiver.ring.ptr, receiver.ptr, fd, userData),
+      standing: true,
       done: (c) => this.#onRecord(c),
       fail: (err) => this.#onFinal(err.errno === ERRNO.ECANCELED && this.#canceled ? null : err),
     };
     this.#req = req;
     receiver.ring.enqueue(req);
+  }
+
+  /** @internal the kernel-side receive has ended (its last record came, or it was refused) */
+  get nativeDone(): boolean {
+    return this.#nativeDone;
   }
 
   #onRecord(c: Completion): void {

@@ -82,6 +82,9 @@ ZC_API int zc_ring_sendv_fixed(const struct zc_ring *r);
 ZC_API int zc_ring_registered_fd(const struct zc_ring *r);
 /* requests submitted or queued whose record was not yet reaped */
 ZC_API uint32_t zc_ring_pending(const struct zc_ring *r);
+/* requests this ring tracks at once (max_requests, or its default):
+ * zc_ring_pending() never exceeds it; past it requests get -EAGAIN */
+ZC_API uint32_t zc_ring_max_requests(const struct zc_ring *r);
 
 /* ------------------------------------------------------------ records */
 

@@ -230,6 +230,11 @@ uint32_t zc_ring_pending(const struct zc_ring *r)
 	return r->reqs_used + r->done_count;
 }
 
+uint32_t zc_ring_max_requests(const struct zc_ring *r)
+{
+	return r->cfg.max_requests;
+}
+
 /* ------------------------------------------------------------ requests */
 
 /* zc_req_get() clears all but the arrays, which must come last. */

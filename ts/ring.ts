@@ -40,6 +40,14 @@ export const CHAIN_BUDGET_MS = 1;
 /** Bound on how long close() waits (asynchronously) for the kernel to finish canceled requests. */
 export const CLOSE_WAIT_MS = 5000;
 
+/**
+ * Request slots a ring keeps from standing requests (receives, accepts) for
+ * requests that finish: a sixteenth of maxRequests, at least 1, at most 256.
+ */
+export function standingReserve(maxRequests: number): number {
+  return Math.max(1, Math.min(256, maxRequests >>> 4));
+}
+
 export type { Completion } from './records.ts';
 
 /**
@@ -61,6 +69,15 @@ export interface RingRequest {
   fail(err: ZcError): void;
   /** memory the kernel may read until the record arrives */
   keep?: unknown;
+  /**
+   * A request that stays in flight for its socket's life (a multishot
+   * receive or accept).  A ring lets such requests hold at most
+   * {@link Ring.standingLimit} of its request slots, keeping the rest for
+   * requests that finish (sends): past it the request fails at once with
+   * ENOBUFS naming the limit, instead of every send waiting for a slot
+   * that never comes back.
+   */
+  readonly standing?: boolean;
 }
 
 /**
@@ -185,6 +202,14 @@ export class Ring {
   readonly eventFd: number;
   /** the io_uring fd */
   readonly fd: number;
+  /** requests libzc tracks at once (option `maxRequests`, by default 2 x `entries`) */
+  readonly maxRequests: number;
+  /**
+   * How many standing requests (a receive or an accept per socket, in
+   * flight for the socket's life) the ring takes at once: `maxRequests`
+   * less {@link standingReserve}.  One more fails with ENOBUFS.
+   */
+  readonly standingLimit: number;
   /** counters (read-only view; reset with resetStats) */
   readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0, kernelCqes: 0 };
 
@@ -221,6 +246,8 @@ export class Ring {
   #yieldScheduled = false;
   /** long-lived requests that do not keep the process alive (unref'd sockets and servers) */
   #unrefed = new Set<RingRequest>();
+  /** standing requests issued or waiting, not yet ended */
+  #standing = 0;
 
   private constructor(ptr: NativePointer, options: RingOptions, zc: LibZc) {
     this.#ptr = ptr;
@@ -249,6 +276,8 @@ export class Ring {
         : null;
     this.eventFd = zc.zc_ring_event_fd(ptr);
     this.fd = zc.zc_ring_fd(ptr);
+    this.maxRequests = zc.zc_ring_max_requests(ptr);
+    this.standingLimit = Math.max(0, this.maxRequests - standingReserve(this.maxRequests));
     this.#watcher = watchReadable(this.eventFd, () => this.#onReadable());
     this.#watcher.unref();
     stopAtExit(this);
@@ -306,6 +335,11 @@ export class Ring {
     return this.#closed;
   }
 
+  /** Standing requests (receives, accepts) in flight or waiting: at most {@link standingLimit}. */
+  get standing(): number {
+    return this.#standing;
+  }
+
   /** Requests issued whose record has not arrived, plus those waiting in JS. */
   get inFlight(): number {
     return this.#reqs.size + this.#backlog.length;
@@ -355,6 +389,13 @@ export class Ring {
     if (this.#closed) {
       req.fail(new ZcError({ errno: ERRNO.ECANCELED, op: req.opName, hint: 'the ring is closed' }));
       return;
+    }
+    if (req.standing) {
+      if (this.#standing >= this.standingLimit) {
+        req.fail(this.#standingFull(req));
+        return;
+      }
+      this.#standing++;
     }
     if (this.#batch.n > 0) this.#pushBatch(0); // what was described before it goes first
     if (this.#backlog.length > 0) {
@@ -512,6 +553,7 @@ export class Ring {
     }
     if (rc < 0) {
       this.#unrefed.delete(req);
+      if (req.standing) this.#standing--;
       req.fail(new ZcError({ errno: rc, op: req.opName }));
       return true;
     }
@@ -722,9 +764,25 @@ export class Ring {
       if (!(c.flags & COMP_FLAGS.MORE)) {
         reqs.delete(slot);
         if (this.#unrefed.size) this.#unrefed.delete(req);
+        if (req.standing) this.#standing--;
       }
       req.done(c);
     }
+  }
+
+  #standingFull(req: RingRequest): ZcError {
+    const what = req.opName === 'accept' ? 'accept' : 'receive';
+    return new ZcError({
+      errno: ERRNO.ENOBUFS,
+      op: req.opName,
+      hint:
+        `ring #${this.id} tracks ${this.maxRequests} requests (maxRequests) and ${this.#standing} of them are ` +
+        `receives or accepts that stay in flight for their socket's life, its limit (the other ` +
+        `${this.maxRequests - this.standingLimit} are kept for sends): this ${what} cannot start. Give the ring more ` +
+        `(Ring.create({ entries, maxRequests }): maxRequests defaults to 2 x entries) or spread the sockets over ` +
+        `several rings`,
+      details: { maxRequests: this.maxRequests, standingLimit: this.standingLimit },
+    });
   }
 
   #drainBacklog(): void {
@@ -763,6 +821,7 @@ export class Ring {
     this.#reqs.clear();
     this.#backlog = [];
     this.#unrefed.clear();
+    this.#standing = 0;
     this.#batch.reset();
     this.#batchReqs.fill(undefined);
     for (const r of reqs) r.fail(new ZcError({ errno: err.errno, op: r.opName, hint: err.hint }));
@@ -826,6 +885,7 @@ export class Ring {
     }
     const rest = [...this.#reqs.values()];
     this.#reqs.clear();
+    this.#standing = 0;
     for (const r of rest) {
       r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed while the request was in flight' }));
     }

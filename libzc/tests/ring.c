@@ -11,6 +11,9 @@ static int create(struct zc_ring_config cfg)
 		CHECK(zc_ring_event_fd(r) >= 0);
 		CHECK(zc_ring_fd(r) >= 0);
 		CHECK_EQ(zc_ring_pending(r), 0);
+		/* default: half the CQ (a zero-copy send may hold two CQEs) */
+		CHECK_EQ(zc_ring_max_requests(r), cfg.max_requests ? cfg.max_requests
+				: (cfg.cq_entries ? cfg.cq_entries : 4 * cfg.sq_entries) / 2);
 		zc_ring_destroy(r);
 	} else {
 		CHECK(r == NULL);

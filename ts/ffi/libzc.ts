@@ -161,6 +161,7 @@ export interface LibZc {
   /** 1 registered, 0 not asked, -errno refused (the ring runs on its plain fd) */
   zc_ring_registered_fd(r: NativePointer): number;
   zc_ring_pending(r: NativePointer): number;
+  zc_ring_max_requests(r: NativePointer): number;
   zc_submit(r: NativePointer): number;
   /** out: a Buffer of max * 32 bytes, filled with struct zc_completion records. */
   zc_reap(r: NativePointer, out: Uint8Array, max: number): number;
@@ -268,6 +269,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_ring_sendv_fixed: fn('int zc_ring_sendv_fixed(const zc_ring *r)'),
     zc_ring_registered_fd: fn('int zc_ring_registered_fd(const zc_ring *r)'),
     zc_ring_pending: fn('uint32_t zc_ring_pending(const zc_ring *r)'),
+    zc_ring_max_requests: fn('uint32_t zc_ring_max_requests(const zc_ring *r)'),
     zc_submit: fn('int zc_submit(zc_ring *r)'),
     zc_reap: fn('int zc_reap(zc_ring *r, void *out, uint32_t max)'),
     zc_flush: fn('int zc_flush(zc_ring *r, void *out, uint32_t max)'),

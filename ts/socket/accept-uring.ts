@@ -64,6 +64,7 @@ export class UringAcceptor implements RingResource {
     const req: RingRequest = {
       opName: 'accept',
       issue: (ud) => ring.zc.zc_accept_multishot(ring.ptr, fd, ud),
+      standing: true,
       done: (c) => this.#record(req, c),
       fail: (e) => this.#ended(req, e),
     };

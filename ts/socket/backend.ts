@@ -47,11 +47,12 @@ export function backendStatus(): { default: BackendPreference; uringUnavailable:
 
 /**
  * SQ entries of the thread's shared ring; it tracks twice as many requests
- * (maxRequests = cqEntries = 4096).  Every socket on it keeps one receive
- * in flight for good, so this bounds the connections the shared ring
- * serves at once: about 4000, less what is being sent.  Past that, sends
- * wait for request slots that receives never give back.  A server for
- * more connections makes its own ring with `entries` / `maxRequests`.
+ * (maxRequests 4096).  Every socket on it keeps one receive in flight for
+ * good, and a ring lets such requests hold all but 256 of its slots
+ * (Ring.standingLimit), so the shared ring serves 3840 connections (less
+ * its listeners' accepts) at once; the next socket's receive fails with
+ * ENOBUFS.  A server for more connections makes its own ring with
+ * `entries` / `maxRequests`.
  */
 export const SHARED_RING_ENTRIES = 2048;
 

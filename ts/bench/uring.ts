@@ -92,7 +92,7 @@ async function apiRun(spec: RunSpec, kind: Kind): Promise<SenderResult> {
     await sock.close();
     if (failure) throw failure;
     let detail = kind === 'auto' ? `window ${window}, threshold ${AUTO_ZC_THRESHOLD}` : `window ${window}`;
-    if (process.env['URING_ZC_BENCH_DEBUG']) detail += ` stats ${JSON.stringify(ring.stats)}`;
+    if (process.env['URING_ZC_BENCH_DEBUG']) detail += ` stats ${JSON.stringify({ ...ring.stats, sends })}`;
     return { ...meter.done!, detail };
   } finally {
     ring.close();

@@ -233,8 +233,8 @@ export interface LibC {
   fcntl(fd: number, cmd: number, arg: number): number;
   getsockname(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
   getpeername(fd: number, addr: Uint8Array, addrlen: Int32Array): number;
-  getsockopt(fd: number, level: number, name: number, val: Int32Array, len: Int32Array): number;
-  setsockopt(fd: number, level: number, name: number, val: Int32Array, len: number): number;
+  getsockopt(fd: number, level: number, name: number, val: Int32Array | Uint8Array, len: Int32Array): number;
+  setsockopt(fd: number, level: number, name: number, val: Int32Array | Uint8Array, len: number): number;
   /** address of the first byte of a Uint8Array's memory */
   addressOf(data: Uint8Array): bigint;
   /** address of a pointer-like value (zc_pool_base) */

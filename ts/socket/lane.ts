@@ -19,7 +19,7 @@ import { decodeSendArgs, poolSendLength, poolSendOffset } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
 import { SendOp, type LaneHooks, type SendCallback } from './send-op.ts';
-import { peerIsLocal, zeroCopyCapable } from './sockopt.ts';
+import { peerIsLocal, unpacedToLocalPeer, zeroCopyCapable } from './sockopt.ts';
 import type { SendResult } from './types.ts';
 
 export type { SendCallback } from './send-op.ts';
@@ -72,7 +72,10 @@ export class SendLane implements LaneHooks {
     this.ring = ring;
     this.fd = fd;
     this.stream = stream;
-    this.autoZc = zeroCopyCapable(ring, fd) && !peerIsLocal(ring, fd);
+    const local = peerIsLocal(ring, fd);
+    this.autoZc = !local && zeroCopyCapable(ring, fd);
+    // No pacing between two sockets of this host (see unpacedToLocalPeer).
+    if (stream && local) unpacedToLocalPeer(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
     this.#coalescer = new Coalescer(this);
   }

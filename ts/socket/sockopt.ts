@@ -55,6 +55,46 @@ export function peerIsLocal(ring: Ring, fd: number): boolean {
   return self !== null && self.address === a;
 }
 
+/** TCP_CA_NAME_MAX: a congestion control's name, NUL-terminated */
+const CC_NAME = new Uint8Array(16);
+const CC_LEN = new Int32Array(1);
+/** what a pacing congestion control is replaced with to a peer on this host, in order of preference */
+const UNPACED = ['cubic', 'reno'].map((n) => new TextEncoder().encode(n));
+
+/** getsockopt(TCP_CONGESTION): the socket's congestion control, or null when it has none (not TCP). */
+export function congestionControlOf(ring: Ring, fd: number): string | null {
+  CC_LEN[0] = CC_NAME.length;
+  CC_NAME.fill(0);
+  if (fd < 0 || ring.libc.getsockopt(fd, SYS.IPPROTO_TCP, SYS.TCP_CONGESTION, CC_NAME, CC_LEN) < 0) return null;
+  const end = CC_NAME.indexOf(0);
+  return new TextDecoder().decode(CC_NAME.subarray(0, end < 0 ? Math.min(CC_LEN[0] as number, CC_NAME.length) : end));
+}
+
+/**
+ * A TCP connection to a peer on this host (see peerIsLocal) gets a
+ * congestion control that does not pace: a BBR socket ('bbr...', a common
+ * system default) is switched to cubic (reno where cubic may not be set).
+ * BBR needs pacing; with no fq qdisc on the path (loopback has none) TCP
+ * paces itself with a per-socket hrtimer, which on loopback only adds
+ * timer interrupts and pauses: a copying sender to 127.0.0.1 arms one
+ * every ~28 sends of 4 KiB, and a copying io_uring send of 4 KiB cost
+ * 0.86-1.37 us of CPU with BBR against 0.49-0.62 us with cubic
+ * (docs/PERFORMANCE.md, issue 9, session 9).  There is no link to share
+ * and no queue to keep short between two sockets of one host.  Any other
+ * congestion control is kept, and so is BBR when the switch is refused
+ * (net.ipv4.tcp_allowed_congestion_control).  Returns the name in use.
+ */
+export function unpacedToLocalPeer(ring: Ring, fd: number): string | null {
+  const cc = congestionControlOf(ring, fd);
+  if (cc === null || !cc.startsWith('bbr')) return cc;
+  for (const name of UNPACED) {
+    if (ring.libc.setsockopt(fd, SYS.IPPROTO_TCP, SYS.TCP_CONGESTION, name, name.length) === 0) {
+      return new TextDecoder().decode(name);
+    }
+  }
+  return cc;
+}
+
 /** getsockname(fd), or null when it fails or is not IP (closed, AF_UNIX...). */
 export function localAddressOf(ring: Ring, fd: number): SocketAddress | null {
   NAME_LEN[0] = NAME.length;

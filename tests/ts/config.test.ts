@@ -29,6 +29,7 @@ describe('defaults', () => {
       singleIssuer: true,
       deferTaskrun: false,
       coopTaskrun: true,
+      unpacedLocal: true,
       registeredFd: true,
       cqe32: false,
       unified: 'auto',

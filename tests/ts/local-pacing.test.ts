@@ -3,7 +3,8 @@
 // socket (BBR needs pacing, and with no fq qdisc on loopback TCP paces
 // itself with an hrtimer) is switched to cubic or reno; any other
 // congestion control is kept.  Both ends of a loopback connection made
-// by the library (connect and accept) get it.
+// by the library (connect and accept) get it, unless the ring's
+// unpacedLocal is false.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../../ts/index.ts';
@@ -61,6 +62,19 @@ describe('congestion control to a peer on this host', () => {
       const got = new Promise<number>((resolve) => server.once('data', (b: Buffer) => resolve(b.length)));
       await client.send(new Uint8Array(1000));
       expect(await got).toBeGreaterThan(0);
+      client.destroy();
+      server.destroy();
+      await listener.close();
+    } finally {
+      ring.close();
+    }
+  });
+
+  it('unpacedLocal: false keeps the system default on both ends', async () => {
+    const ring = Ring.create({ unpacedLocal: false });
+    try {
+      const { client, server, listener } = await tcpPair(ring);
+      for (const s of [client, server]) expect(congestionControlOf(ring, s.fd)).toBe(systemDefault);
       client.destroy();
       server.destroy();
       await listener.close();

@@ -74,8 +74,9 @@ export class SendLane implements LaneHooks {
     this.stream = stream;
     const local = peerIsLocal(ring, fd);
     this.autoZc = !local && zeroCopyCapable(ring, fd);
-    // No pacing between two sockets of this host (see unpacedToLocalPeer).
-    if (stream && local) unpacedToLocalPeer(ring, fd);
+    // No pacing between two sockets of this host (see unpacedToLocalPeer;
+    // RingOptions.unpacedLocal: false keeps the system's choice).
+    if (stream && local && ring.options.unpacedLocal) unpacedToLocalPeer(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
     this.#coalescer = new Coalescer(this);
   }

@@ -45,7 +45,6 @@ const ALLOWED: Record<string, Record<string, string>> = {
     singleIssuer: 'a boolean',
     deferTaskrun: 'a boolean (true needs singleIssuer: true)',
     coopTaskrun: 'a boolean',
-    unpacedLocal: 'a boolean',
     registeredFd: 'a boolean',
     cqe32: 'a boolean (32-byte CQEs: needed, with deferTaskrun, by zcrx receive)',
     unified: '"auto", "native" or "userspace"',
@@ -94,18 +93,6 @@ export const RingOptionsSchema = z
      * (docs/PERFORMANCE.md, issue 9 session 8).
      */
     coopTaskrun: z.boolean().default(true),
-    /**
-     * TCP connections of this ring (connect and accept) whose peer is on
-     * this host get a congestion control that does not pace (default on):
-     * a BBR socket is switched to cubic (reno where cubic may not be set)
-     * when it opens; any other congestion control is kept, and remote
-     * peers are never touched.  Loopback has no fq qdisc, so BBR paces in
-     * TCP with an hrtimer, which a copying 4 KiB sender paid ~0.5 us per
-     * send for (docs/PERFORMANCE.md, issue 9 session 9).  false keeps the
-     * system's congestion control; a TCP_CONGESTION set on `socket.fd`
-     * after 'connect' (or on an accepted socket) also stays.
-     */
-    unpacedLocal: z.boolean().default(true),
     /** Register the ring fd (saves an fd lookup per io_uring_enter). */
     registeredFd: z.boolean().default(true),
     /** IORING_SETUP_CQE32: 32-byte CQEs, required (with deferTaskrun) by zcrx receive modes. */
@@ -313,6 +300,7 @@ const SOCKET_FIELDS = {
   signal: 'an AbortSignal',
   sendOptions: 'send options (see SendOptions)',
   receiveOptions: 'receive options (see ReceiveOptions)',
+  localPacing: 'a boolean (true: keep the system\'s congestion control to a peer on this host)',
 };
 const CONNECT_FIELDS = {
   port: 'an integer in 0..65535',
@@ -337,6 +325,7 @@ ALLOWED['ServerOptions'] = {
   highWaterMark: 'an integer in 0..2147483647 (bytes)',
   sendOptions: SOCKET_FIELDS.sendOptions,
   receiveOptions: SOCKET_FIELDS.receiveOptions,
+  localPacing: SOCKET_FIELDS.localPacing,
 };
 ALLOWED['ListenOptions'] = {
   port: 'an integer in 0..65535 (0: any free port)',
@@ -359,6 +348,7 @@ export const SocketOptionsSchema = z
     signal: signal.optional(),
     sendOptions: z.custom<object>(isObject).optional(),
     receiveOptions: z.custom<object>(isObject).optional(),
+    localPacing: z.boolean().optional(),
   })
   .passthrough();
 
@@ -387,6 +377,7 @@ export const ServerOptionsSchema = z
     highWaterMark: HWM.optional(),
     sendOptions: z.custom<object>(isObject).optional(),
     receiveOptions: z.custom<object>(isObject).optional(),
+    localPacing: z.boolean().optional(),
   })
   .passthrough();
 

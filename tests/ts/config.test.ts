@@ -29,7 +29,6 @@ describe('defaults', () => {
       singleIssuer: true,
       deferTaskrun: false,
       coopTaskrun: true,
-      unpacedLocal: true,
       registeredFd: true,
       cqe32: false,
       unified: 'auto',

@@ -3,14 +3,13 @@
 // socket (BBR needs pacing, and with no fq qdisc on loopback TCP paces
 // itself with an hrtimer) is switched to cubic or reno; any other
 // congestion control is kept.  Both ends of a loopback connection made
-// by the library (connect and accept) get it, unless the ring's
-// unpacedLocal is false.
+// by the library (connect and accept) get it, unless localPacing: true.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Ring } from '../../ts/index.ts';
+import { Ring, ZcSocket } from '../../ts/index.ts';
 import { SYS } from '../../ts/ffi/abi.gen.ts';
 import { congestionControlOf, unpacedToLocalPeer } from '../../ts/socket/sockopt.ts';
-import { tcpPair } from './net-helpers.ts';
+import { connected, listening, portOf, tcpPair } from './net-helpers.ts';
 
 const sysctl = (name: string): string => readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim();
 const systemDefault = sysctl('tcp_congestion_control');
@@ -70,17 +69,39 @@ describe('congestion control to a peer on this host', () => {
     }
   });
 
-  it('unpacedLocal: false keeps the system default on both ends', async () => {
-    const ring = Ring.create({ unpacedLocal: false });
+  it('localPacing: true keeps the system default (and bbr when set): connect and server', async () => {
+    const ring = Ring.create();
+    const saved = systemDefault;
     try {
-      const { client, server, listener } = await tcpPair(ring);
-      for (const s of [client, server]) expect(congestionControlOf(ring, s.fd)).toBe(systemDefault);
+      const listener = await listening({ ring, localPacing: true });
+      const [client, server] = await Promise.all([
+        connected({ ring, host: '127.0.0.1', port: portOf(listener), localPacing: true }),
+        listener.accept(),
+      ]);
+      for (const s of [client, server]) expect(congestionControlOf(ring, s.fd)).toBe(saved);
+      // a bbr socket adopted with localPacing: true stays bbr
+      if (available.includes('bbr') || setCc(ring, client.fd, 'bbr')) {
+        expect(setCc(ring, client.fd, 'bbr')).toBe(true);
+        const fd = ring.libc.fcntl(client.fd, SYS.F_DUPFD_CLOEXEC, 0);
+        expect(fd).toBeGreaterThanOrEqual(0);
+        const adopted = new ZcSocket({ ring, fd, localPacing: true });
+        expect(congestionControlOf(ring, fd)).toBe('bbr');
+        adopted.destroy();
+        const fd2 = ring.libc.fcntl(client.fd, SYS.F_DUPFD_CLOEXEC, 0);
+        const adopted2 = new ZcSocket({ ring, fd: fd2 });
+        expect(UNPACED).toContain(congestionControlOf(ring, fd2));
+        adopted2.destroy();
+      }
       client.destroy();
       server.destroy();
       await listener.close();
     } finally {
       ring.close();
     }
+  });
+
+  it('localPacing is validated', () => {
+    expect(() => new ZcSocket({ localPacing: 'yes' as never })).toThrow(/localPacing/);
   });
 
   it('a descriptor that is not TCP has no congestion control', () => {

@@ -68,15 +68,16 @@ export class SendLane implements LaneHooks {
   /** ops of sends that went alone and are over, for reuse (see recycle) */
   #free: SendOp[] = [];
 
-  constructor(ring: Ring, fd: number, stream: boolean, defaults: SendOptions) {
+  /** `localPacing`: keep the system's congestion control to a peer on this host (SocketOptions.localPacing). */
+  constructor(ring: Ring, fd: number, stream: boolean, defaults: SendOptions, localPacing = false) {
     this.ring = ring;
     this.fd = fd;
     this.stream = stream;
     const local = peerIsLocal(ring, fd);
     this.autoZc = !local && zeroCopyCapable(ring, fd);
     // No pacing between two sockets of this host (see unpacedToLocalPeer;
-    // RingOptions.unpacedLocal: false keeps the system's choice).
-    if (stream && local && ring.options.unpacedLocal) unpacedToLocalPeer(ring, fd);
+    // SocketOptions.localPacing: true keeps the system's choice).
+    if (stream && local && !localPacing) unpacedToLocalPeer(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
     this.#coalescer = new Coalescer(this);
   }

@@ -53,6 +53,8 @@ export interface ServerOptions {
   receiveOptions?: ReceiveOptionsInput;
   /** readable and writable high-water mark of connections */
   highWaterMark?: number;
+  /** true: connections from this host keep the system's congestion control (see SocketOptions.localPacing) */
+  localPacing?: boolean;
 }
 
 /** server.listen(options) */
@@ -203,6 +205,7 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
       allowHalfOpen: o.allowHalfOpen ?? false,
       ...(o.sendOptions ? { sendOptions: o.sendOptions } : {}),
       ...(o.receiveOptions ? { receiveOptions: o.receiveOptions } : {}),
+      ...(o.localPacing !== undefined ? { localPacing: o.localPacing } : {}),
       ...(o.highWaterMark !== undefined ? { readableHighWaterMark: o.highWaterMark, writableHighWaterMark: o.highWaterMark } : {}),
     };
   }

@@ -59,6 +59,16 @@ export interface SocketOptions {
   writableHighWaterMark?: number;
   /** destroy the socket (AbortError) when aborted */
   signal?: AbortSignal;
+  /**
+   * false (default): a TCP connection to a peer on this host (127.0.0.0/8,
+   * ::1, one of this host's addresses) that uses BBR is switched to cubic
+   * (reno where cubic may not be set) when it opens: loopback has no fq
+   * qdisc, so BBR paces inside TCP with an hrtimer, which a copying 4 KiB
+   * sender paid ~0.5 us per send for (docs/PERFORMANCE.md, issue 9 session
+   * 9).  Other congestion controls and remote peers are never touched.
+   * true keeps the system's congestion control.
+   */
+  localPacing?: boolean;
 }
 
 /** Where and how to connect. */
@@ -138,7 +148,7 @@ export class ZcSocket extends Duplex {
     this.backend = choice.backend;
     this.ring = choice.ring;
     this.#engine = choice.ring
-      ? new UringEngine(choice.ring, defaults, options.receiveOptions, () => this.destroy())
+      ? new UringEngine(choice.ring, defaults, options.receiveOptions, () => this.destroy(), options.localPacing ?? false)
       : new NetEngine((e) => this.destroy(e ?? undefined));
     if (options.fd !== undefined) this.#opened(options.fd);
     if (options.signal) {

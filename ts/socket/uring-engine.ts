@@ -37,8 +37,14 @@ export class UringEngine implements SocketEngine, RingResource {
   /** the owner's reaction to a ring teardown */
   readonly #onRingClose: () => void;
 
-  constructor(ring: Ring, defaults: SendOptions, recvOptions: ReceiveOptionsInput | undefined, onRingClose: () => void) {
+  /** keep the system's congestion control to a peer on this host (SocketOptions.localPacing) */
+  readonly #localPacing: boolean;
+
+  constructor(
+    ring: Ring, defaults: SendOptions, recvOptions: ReceiveOptionsInput | undefined, onRingClose: () => void, localPacing = false,
+  ) {
     this.ring = ring;
+    this.#localPacing = localPacing;
     this.#defaults = defaults;
     this.#recvOptions = recvOptions;
     this.#onRingClose = onRingClose;
@@ -74,7 +80,7 @@ export class UringEngine implements SocketEngine, RingResource {
     // one (a socketpair or adopted fd may reuse a number just closed).
     this.ring.zc.zc_sock_opened(this.ring.ptr, fd);
     this.#fd = fd;
-    this.#lane = new SendLane(this.ring, fd, true, this.#defaults);
+    this.#lane = new SendLane(this.ring, fd, true, this.#defaults, this.#localPacing);
     this.ring.track(this);
   }
 

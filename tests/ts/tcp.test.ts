@@ -195,13 +195,15 @@ describe.each(modes)('TCP, $name', ({ deferTaskrun }) => {
   it('delivers completions on the event loop and then goes idle (no wakeups while nothing is in flight)', async () => {
     await sock.send(patterned(1000));
     expect(ring.inFlight).toBe(0);
-    // one late eventfd signal may still come (a CQE posted while reaping)
+    // one late eventfd signal may still come (a CQE posted while reaping:
+    // libzc does not mute a DEFER_TASKRUN ring's eventfd, docs/PERFORMANCE.md),
+    // in a TCG guest even after the 50 ms: at most one is allowed for
     await sleep(50);
     const before = { ...ring.stats };
     await sleep(500);
-    // a spinning poll handle would count wakeups and reaps here
-    expect(ring.stats.wakeups).toBe(before.wakeups);
-    expect(ring.stats.reaps).toBe(before.reaps);
+    // a spinning poll handle would count hundreds of wakeups and reaps here
+    expect(ring.stats.wakeups - before.wakeups).toBeLessThanOrEqual(1);
+    expect(ring.stats.reaps - before.reaps).toBeLessThanOrEqual(ring.stats.wakeups - before.wakeups);
     // and it wakes up again for new work
     const r = await sock.send(patterned(2000), { mode: 'zc' });
     expect(r.bytes).toBe(2000);

@@ -28,8 +28,8 @@ function netnsNames(): string[] {
 
 describe.skipIf(IN_VM)('bench JSON contracts', () => {
   it('TCP: { mode, size, mbps, cpuPct, zcUsed, zcCopied }', async () => {
-    const { out } = await bench(['--mode', 'send,c-zc-fixed', '--size', '4K']);
-    expect(out.map((e) => e['mode'])).toEqual(['send', 'c-zc-fixed']);
+    const { out } = await bench(['--mode', 'send,c-zc-fixed,node-net-window', '--size', '4K']);
+    expect(out.map((e) => e['mode'])).toEqual(['send', 'c-zc-fixed', 'node-net-window']);
     for (const e of out) {
       expect(Object.keys(e).sort()).toEqual(['cpuPct', 'mbps', 'mode', 'size', 'zcCopied', 'zcUsed']);
       expect(e['size']).toBe(4096);

@@ -9,6 +9,7 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { fillPattern, Meter, type BenchMode, type RunSpec, type SenderResult } from './types.ts';
+import { windowFor } from './window.ts';
 
 /** A stream socket as the write loop needs it (net.Socket and ZcSocket both are). */
 export interface WritableSocket {
@@ -20,10 +21,19 @@ export interface WritableSocket {
   once(ev: 'drain', f: () => void): unknown;
 }
 
-/** The write loop of node-net (and of our Duplex, bench duplex mode). */
-export async function writeLoop(sock: WritableSocket & NodeJS.EventEmitter, spec: RunSpec): Promise<SenderResult> {
-  const buf = Buffer.allocUnsafe(spec.size);
-  fillPattern(buf);
+/**
+ * The write loop of node-net (and of our Duplex, bench duplex mode).
+ * `buffers`: how many distinct Buffers of spec.size it writes in turn
+ * (1: the same one every time, whose bytes stay in the CPU cache).
+ */
+export async function writeLoop(
+  sock: WritableSocket & NodeJS.EventEmitter, spec: RunSpec, buffers = 1,
+): Promise<SenderResult> {
+  const mem = Buffer.allocUnsafe(spec.size * buffers);
+  fillPattern(mem);
+  const bufs: Buffer[] = [];
+  for (let i = 0; i < buffers; i++) bufs.push(mem.subarray(i * spec.size, (i + 1) * spec.size));
+  let next = 0;
   const meter = new Meter(spec);
   let written = 0;
   let writes = 0;
@@ -43,6 +53,8 @@ export async function writeLoop(sock: WritableSocket & NodeJS.EventEmitter, spec
         }
         written += spec.size;
         writes++;
+        const buf = bufs[next]!;
+        next = next + 1 === buffers ? 0 : next + 1;
         if (!sock.write(buf)) {
           sock.once('drain', pump);
           return;
@@ -69,5 +81,22 @@ export const nodeNet: BenchMode = {
     const sock: Socket = connect({ host: '127.0.0.1', port: spec.port });
     await once(sock, 'connect');
     return writeLoop(sock, spec);
+  },
+};
+
+/**
+ * node-net writing from as many distinct buffers as the io_uring modes keep
+ * in flight (windowFor: about 1 MiB), so its copies read as much memory as
+ * theirs do.  node-net re-sends one Buffer that stays in the CPU cache; an
+ * io_uring sender cannot reuse a buffer before its send settles.
+ */
+export const nodeNetWindow: BenchMode = {
+  name: 'node-net-window',
+  describe: "diagnostic: node-net writing in turn from the io_uring modes' window of buffers (same bytes read per copy)",
+  zeroCopy: false,
+  async run(spec: RunSpec): Promise<SenderResult> {
+    const sock: Socket = connect({ host: '127.0.0.1', port: spec.port });
+    await once(sock, 'connect');
+    return writeLoop(sock, spec, windowFor(spec.size));
   },
 };

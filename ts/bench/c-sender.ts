@@ -79,6 +79,7 @@ async function runCMode(spec: RunSpec, env: BenchEnv, cmode: CKind): Promise<Sen
       bytes: r.bytes,
       seconds: r.seconds,
       cpuSeconds: r.utime + r.stime,
+      sysSeconds: r.stime,
       sends: r.sends,
       zcUsed: r.zcUsed,
       zcCopied: r.zcCopied,

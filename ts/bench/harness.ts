@@ -43,6 +43,10 @@ export interface Aggregate {
   sendsPerSec: number | null;
   /** sender CPU microseconds per completed send */
   cpuUsPerSend: number | null;
+  /** the system (kernel) part of cpuUsPerSend; null when the sender did not split it */
+  sysUsPerSend: number | null;
+  /** sysUsPerSend by round (null: failed or not measured), to pair with other modes */
+  sysUsByRound: (number | null)[];
   zcUsed: number | null;
   zcCopied: number | null;
   sinkCpuPct: number | null;
@@ -99,6 +103,10 @@ export function progressLine(o: RunOutcome, rounds: number): string {
   );
 }
 
+function sysUsPerSend(r: SenderResult): number | null {
+  return r.sysSeconds === undefined || r.sends <= 0 ? null : (r.sysSeconds * 1e6) / r.sends;
+}
+
 /** Per (mode, size): the median run by MB/s, and every round's MB/s for pairing. */
 export function aggregate(
   modes: readonly { name: string; zeroCopy: boolean }[], sizes: readonly number[], rounds: number, outcomes: RunOutcome[],
@@ -111,8 +119,8 @@ export function aggregate(
       const base = { mode: mode.name, size, zeroCopy: mode.zeroCopy, runs: ok.length };
       if (ok.length === 0) {
         out.push({
-          ...base, mbps: null, cpuPct: null, sendsPerSec: null, cpuUsPerSend: null, zcUsed: null, zcCopied: null,
-          sinkCpuPct: null, samples: [], byRound: [],
+          ...base, mbps: null, cpuPct: null, sendsPerSec: null, cpuUsPerSend: null, sysUsPerSend: null, zcUsed: null, zcCopied: null,
+          sinkCpuPct: null, samples: [], byRound: [], sysUsByRound: [],
           error: mine.find((o) => o.error)?.error ?? 'not run',
         });
         continue;
@@ -125,6 +133,7 @@ export function aggregate(
         cpuPct: (100 * r.cpuSeconds) / r.seconds,
         sendsPerSec: r.sends / r.seconds,
         cpuUsPerSend: r.sends > 0 ? (r.cpuSeconds * 1e6) / r.sends : null,
+        sysUsPerSend: sysUsPerSend(r),
         zcUsed: r.zcUsed,
         zcCopied: r.zcCopied,
         sinkCpuPct: med.sinkCpuPct ?? null,
@@ -132,6 +141,10 @@ export function aggregate(
         byRound: Array.from({ length: rounds }, (_, round) => {
           const o = mine.find((x) => x.round === round);
           return o?.result ? mbpsOf(o.result) : null;
+        }),
+        sysUsByRound: Array.from({ length: rounds }, (_, round) => {
+          const o = mine.find((x) => x.round === round);
+          return o?.result ? sysUsPerSend(o.result) : null;
         }),
       };
       if (r.detail) agg.detail = r.detail;

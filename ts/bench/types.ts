@@ -21,6 +21,8 @@ export interface SenderResult {
   seconds: number;
   /** sender process CPU time (user + sys) in the span */
   cpuSeconds: number;
+  /** the system (kernel) part of cpuSeconds, when the sender measured it */
+  sysSeconds?: number;
   /** sends completed in the span */
   sends: number;
   /** zero-copy sends the kernel reported as sent without a copy */
@@ -51,6 +53,11 @@ export function processCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
+/** The system (kernel) part of this process's CPU time, seconds. */
+function processSysSeconds(): number {
+  return process.cpuUsage().system / 1e6;
+}
+
 /**
  * Warm-up/measure/stop phases for in-process senders: call tick() with
  * the bytes completed so far; it returns false once the measured span is
@@ -60,6 +67,7 @@ export class Meter {
   private readonly t0: number;
   private startAt = 0;
   private cpu0 = 0;
+  private sys0 = 0;
   private base = { bytes: 0, sends: 0, zcUsed: 0, zcCopied: 0 };
   private measuring = false;
   private result: SenderResult | null = null;
@@ -84,6 +92,7 @@ export class Meter {
       this.measuring = true;
       this.startAt = now;
       this.cpu0 = processCpuSeconds();
+      this.sys0 = processSysSeconds();
       this.base = { bytes, sends, zcUsed, zcCopied };
       return true;
     }
@@ -92,6 +101,7 @@ export class Meter {
       bytes: bytes - this.base.bytes,
       seconds: (now - this.startAt) / 1000,
       cpuSeconds: processCpuSeconds() - this.cpu0,
+      sysSeconds: processSysSeconds() - this.sys0,
       sends: sends - this.base.sends,
       zcUsed: zcUsed - this.base.zcUsed,
       zcCopied: zcCopied - this.base.zcCopied,

@@ -2,7 +2,7 @@
 /** Table, targets and JSON of `bench --udp`. */
 import type { Aggregate } from './harness.ts';
 import {
-  checkLines, docBlock, find, loadLine, machineLine, ratio, stamp, throughputCheck, toMarkdown, usPerSend, type Check, type ReportInfo,
+  checkLines, docBlock, find, loadLine, machineLine, median, ratio, stamp, throughputCheck, toMarkdown, usPerSend, type Check, type ReportInfo,
 } from './report.ts';
 import { ringSettingsText } from './settings.ts';
 import { UDP_MODE_INFO } from './udp.ts';
@@ -41,11 +41,11 @@ export function udpJson(aggs: Aggregate[]): UdpJsonEntry[] {
 
 export function udpTable(aggs: Aggregate[]): string {
   const rows: string[][] = [
-    ['mode', 'size', 'MB/s', `x ${UDP_BASELINE}`, 'x c-zc-fixed', 'sends/s', 'CPU %', 'CPU us/send', 'zc used', 'zc copied'],
+    ['mode', 'size', 'MB/s', `x ${UDP_BASELINE}`, 'x c-zc-fixed', 'sends/s', 'CPU %', 'CPU us/send', 'sys us/send', 'zc used', 'zc copied'],
   ];
   for (const a of aggs) {
     if (a.mbps === null) {
-      rows.push([a.mode, String(a.size), 'error', '', '', '', '', '', '', '']);
+      rows.push([a.mode, String(a.size), 'error', '', '', '', '', '', '', '', '']);
       continue;
     }
     const r = (b: string): string => {
@@ -61,6 +61,7 @@ export function udpTable(aggs: Aggregate[]): string {
       a.sendsPerSec!.toFixed(0),
       a.cpuPct!.toFixed(0),
       usPerSend(a.cpuUsPerSend),
+      usPerSend(a.sysUsPerSend),
       a.zeroCopy ? String(a.zcUsed) : '-',
       a.zeroCopy ? String(a.zcCopied) : '-',
     ]);
@@ -85,12 +86,37 @@ export function udpTargets(aggs: Aggregate[]): Check[] {
   return checks;
 }
 
+/**
+ * The kernel's share of the gap to C: zc-fixed's system time per send over
+ * c-zc-fixed's, the median of the per-round ratios (rounds seconds apart,
+ * as for throughput), with their spread.  A ratio near 1 puts the whole
+ * gap in user space; above 1, our sends make the kernel work more.
+ */
+export function udpSysLines(aggs: Aggregate[]): string[] {
+  const out: string[] = [];
+  for (const size of [...new Set(aggs.map((a) => a.size))]) {
+    const a = find(aggs, 'zc-fixed', size);
+    const b = find(aggs, 'c-zc-fixed', size);
+    if (!a || !b) continue;
+    const pairs: number[] = [];
+    a.sysUsByRound.forEach((x, r) => {
+      const y = b.sysUsByRound[r];
+      if (x !== null && y !== null && y !== undefined && y > 0) pairs.push(x / y);
+    });
+    if (pairs.length === 0) continue;
+    const spread = pairs.length > 1 ? `, rounds ${Math.min(...pairs).toFixed(2)}..${Math.max(...pairs).toFixed(2)}` : '';
+    out.push(`  zc-fixed ${size} / c-zc-fixed ${size}: ${median(pairs).toFixed(3)}${spread}`);
+  }
+  return out.length ? ['sys us/send paired per round (kernel time per send against C; 1 = the same kernel work):', ...out] : [];
+}
+
 export const UDP_LEGEND = [
   'UDP datagrams of `size` bytes from namespace A out of a veth whose peer (namespace B) drops them before',
   '  local delivery (destination MAC owned by nobody): the send side of a NIC, with no receiver copying.',
   'x node-dgram, x c-zc-fixed: throughput ratio, the median over rounds of the ratio within each round.',
   'CPU %: sender process CPU time (user+sys, all threads) / wall time over the measured span; 100 = one core.',
   'CPU us/send: sender CPU time / datagrams sent, in microseconds.',
+  'sys us/send: the system (kernel) part of it (getrusage; the user/sys split is sampled at the tick).',
   'zc used / copied: REPORT_USAGE of the zero-copy sends ("used" = no copy; this path should say used).',
 ];
 
@@ -103,7 +129,11 @@ export function udpDocSection(aggs: Aggregate[], info: ReportInfo & { window: nu
       `${info.window} datagrams in flight per sender; ${ringSettingsText()}). ${loadLine(info)}`,
     ],
     udpTable(aggs),
-    [...UDP_LEGEND, ...checkLines(udpTargets(aggs), 'targets (issue 9, this run; judged on MB/s, per CPU-second for reference):')],
+    [
+      ...UDP_LEGEND,
+      ...checkLines(udpTargets(aggs), 'targets (issue 9, this run; judged on MB/s, per CPU-second for reference):'),
+      ...udpSysLines(aggs),
+    ],
   );
 }
 
@@ -125,6 +155,8 @@ export function udpReport(aggs: Aggregate[], info: ReportInfo & { window: number
   for (const a of aggs) if (a.error) out.push(`error: ${a.mode} ${a.size}: ${a.error}`);
   const acc = checkLines(udpTargets(aggs), 'targets (issue 9, this run; judged on MB/s, per CPU-second for reference):');
   if (acc.length) out.push('', ...acc);
+  const sys = udpSysLines(aggs);
+  if (sys.length) out.push('', ...sys);
   out.push('', `reproduce: npx tsx ts/cli/main.ts bench ${info.argv.filter((a) => a !== '--json').join(' ')}`);
   return out.join('\n');
 }

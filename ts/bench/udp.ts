@@ -121,7 +121,7 @@ export async function runUdpBench(opts: UdpBenchOptions): Promise<Aggregate[]> {
                 ...(deferTaskrun ? [] : ['--no-defer']),
               ], net.exec([]));
               o.result = {
-                bytes: r.bytes, seconds: r.seconds, cpuSeconds: r.utime + r.stime, sends: r.sends,
+                bytes: r.bytes, seconds: r.seconds, cpuSeconds: r.utime + r.stime, sysSeconds: r.stime, sends: r.sends,
                 zcUsed: r.zcUsed, zcCopied: r.zcCopied, detail: `window ${opts.window}`,
               };
             } else {

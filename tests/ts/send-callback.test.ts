@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { Ring, ZcDatagram, ZcError, ZcOwnershipError, type SendResult } from '../../ts/index.ts';
-import { fillPattern, PatternReceiver } from './helpers.ts';
+import { childJson, fillPattern, IN_VM, PatternReceiver, runTs } from './helpers.ts';
 import { connected } from './net-helpers.ts';
 
 type Outcome = { err: Error | null; bytes: number; zeroCopy: SendResult['zeroCopy']; sync: boolean };
@@ -131,5 +131,14 @@ describe.each([true, false])('send(data, options, callback) (deferTaskrun=%s)', 
       ring.close();
       sock.close();
     }
+  });
+});
+
+describe.each(['defer', 'nodefer'])('an exception thrown by a completion callback (%s)', (defer) => {
+  it("is an uncaught exception, not a rejection, and the socket goes on", async () => {
+    const r = await runTs('tests/ts/fixtures/callback-throw-child.ts', [defer], { timeoutMs: IN_VM ? 100_000 : 20_000 });
+    const out = childJson<{ seen: string[]; afterBytes: number }>(r);
+    expect(out.seen).toEqual(['uncaughtException: from a send callback', 'uncaughtException: from a write callback']);
+    expect(out.afterBytes).toBe(1000);
   });
 });

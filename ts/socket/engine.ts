@@ -68,6 +68,12 @@ export interface SocketEngine {
   abortConnect(): void;
   /** Write chunks in order; cb once every one settled (first error, bytes taken). */
   writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void;
+  /**
+   * One plain chunk of the Duplex side (the usual write): as writev() of
+   * one entry without options, settle or file, without the batch's
+   * bookkeeping (no array, entry or aggregating closure per write).
+   */
+  writeOne(data: Uint8Array, cb: (err: unknown, bytes: number) => void): void;
   /** The Promise fast lane. */
   send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult>;
   /** The same send, settled through cb(err, bytes, zeroCopy) (never synchronously). */

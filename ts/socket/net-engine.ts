@@ -162,6 +162,10 @@ export class NetEngine implements SocketEngine {
     });
   }
 
+  writeOne(data: Uint8Array, cb: (err: unknown, bytes: number) => void): void {
+    this.writev([{ data, options: undefined, lent: false, taken: false }], cb);
+  }
+
   writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void {
     let s: net.Socket;
     try {

@@ -40,6 +40,7 @@ import type { SendFileOptionsInput } from '../config.ts';
 import type { SendCallback, SendResult } from './types.ts';
 import type { SendLane } from './lane.ts';
 import { UringEngine } from './uring-engine.ts';
+import { microtaskOf, runSoon } from '../microtask.ts';
 
 /** Options of `new ZcSocket()` (and of connect(), with {@link SocketConnectOptions}). */
 export interface SocketOptions {
@@ -129,10 +130,10 @@ export class ZcSocket extends Duplex {
   /** the Writable's state object (stream internals, stable since Node 10) */
   readonly #ws: WritableStateView;
   #tickCorked = false;
-  readonly #uncorkTick = (): void => {
+  readonly #uncorkTick = microtaskOf((): void => {
     this.#tickCorked = false;
     this.uncork();
-  };
+  });
   /** the uring engine's send lane once connected: send()'s direct path */
   #lane: SendLane | null = null;
   /** setNoDelay() / setKeepAlive() called while connecting */
@@ -280,7 +281,16 @@ export class ZcSocket extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: WriteCb): void {
-    this._writev([{ chunk, encoding: 'binary' }], cb);
+    if (this.connecting || this.#entries.has(chunk)) {
+      this._writev([{ chunk, encoding: 'binary' }], cb);
+      return;
+    }
+    // A plain Buffer alone (one write in this tick): no entry, no batch.
+    this.#engine.writeOne(chunk, (err, bytes) => {
+      if (!err) this.#written += bytes; // as _writev: a failed write counts nothing
+      this.#touch();
+      cb(err as Error | null);
+    });
   }
 
   override _final(cb: WriteCb): void {
@@ -345,7 +355,7 @@ export class ZcSocket extends Duplex {
     if (!this.#tickCorked) {
       this.#tickCorked = true;
       this.cork();
-      queueMicrotask(this.#uncorkTick);
+      runSoon(this.#uncorkTick);
     }
     if (chunk instanceof PoolBuffer) {
       const done = typeof encoding === 'function' ? encoding : cb;

@@ -159,6 +159,21 @@ export class UringEngine implements SocketEngine, RingResource {
     }
   }
 
+  writeOne(data: Uint8Array, cb: (err: unknown, bytes: number) => void): void {
+    let lane: SendLane;
+    try {
+      lane = this.#open('write');
+    } catch (e) {
+      cb(e, 0);
+      return;
+    }
+    try {
+      lane.sendCallback(data, undefined, null, 'write', cb);
+    } catch (x) {
+      cb(x, 0);
+    }
+  }
+
   send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
     return this.#open(opName).send(data, options, null, opName);
   }

@@ -115,14 +115,19 @@ export class UringEngine implements SocketEngine, RingResource {
     if (this.#connectFd >= 0) resetFd(this.ring, this.#connectFd);
   }
 
-  writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void {
-    let lane: SendLane;
+  /** The lane for a write, or null once cb has the reason there is none (closed, ended). */
+  #writeLane(cb: (err: unknown, bytes: number) => void): SendLane | null {
     try {
-      lane = this.#open('write');
+      return this.#open('write');
     } catch (e) {
       cb(e, 0);
-      return;
+      return null;
     }
+  }
+
+  writev(entries: WriteEntry[], cb: (err: unknown, bytes: number) => void): void {
+    const lane = this.#writeLane(cb);
+    if (!lane) return;
     let left = entries.length;
     let err: unknown = null;
     let bytes = 0;
@@ -160,13 +165,8 @@ export class UringEngine implements SocketEngine, RingResource {
   }
 
   writeOne(data: Uint8Array, cb: (err: unknown, bytes: number) => void): void {
-    let lane: SendLane;
-    try {
-      lane = this.#open('write');
-    } catch (e) {
-      cb(e, 0);
-      return;
-    }
+    const lane = this.#writeLane(cb);
+    if (!lane) return;
     try {
       lane.sendCallback(data, undefined, null, 'write', cb);
     } catch (x) {

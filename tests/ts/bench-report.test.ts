@@ -85,7 +85,7 @@ describe('bench --udp: system time per send', () => {
     const r = m.done!;
     expect(r.sysSeconds).toBeDefined();
     expect(r.sysSeconds!).toBeGreaterThanOrEqual(0);
-    // part of the process's CPU time (process.cpuUsage counts in us)
-    expect(r.sysSeconds!).toBeLessThanOrEqual(r.cpuSeconds + 1e-6);
+    // part of the process's CPU time (both from the same two readings)
+    expect(r.sysSeconds!).toBeLessThanOrEqual(r.cpuSeconds);
   });
 });

@@ -53,11 +53,6 @@ export function processCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** The system (kernel) part of this process's CPU time, seconds. */
-function processSysSeconds(): number {
-  return process.cpuUsage().system / 1e6;
-}
-
 /**
  * Warm-up/measure/stop phases for in-process senders: call tick() with
  * the bytes completed so far; it returns false once the measured span is
@@ -66,8 +61,8 @@ function processSysSeconds(): number {
 export class Meter {
   private readonly t0: number;
   private startAt = 0;
-  private cpu0 = 0;
-  private sys0 = 0;
+  /** process.cpuUsage() at the start of the span: user and system from one read */
+  private cpu0: NodeJS.CpuUsage = { user: 0, system: 0 };
   private base = { bytes: 0, sends: 0, zcUsed: 0, zcCopied: 0 };
   private measuring = false;
   private result: SenderResult | null = null;
@@ -91,17 +86,17 @@ export class Meter {
       if (now - this.t0 < this.spec.warmupSeconds * 1000) return true;
       this.measuring = true;
       this.startAt = now;
-      this.cpu0 = processCpuSeconds();
-      this.sys0 = processSysSeconds();
+      this.cpu0 = process.cpuUsage();
       this.base = { bytes, sends, zcUsed, zcCopied };
       return true;
     }
     if (now - this.startAt < this.spec.seconds * 1000) return true;
+    const cpu = process.cpuUsage(this.cpu0);
     this.result = {
       bytes: bytes - this.base.bytes,
       seconds: (now - this.startAt) / 1000,
-      cpuSeconds: processCpuSeconds() - this.cpu0,
-      sysSeconds: processSysSeconds() - this.sys0,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      sysSeconds: cpu.system / 1e6,
       sends: sends - this.base.sends,
       zcUsed: zcUsed - this.base.zcUsed,
       zcCopied: zcCopied - this.base.zcCopied,

@@ -20,7 +20,6 @@ import { kernelTooOld, probe, type ProbeInfo } from './probe.ts';
 import { RECORD_SIZE, RecordCursor, type Completion } from './records.ts';
 import { SlotTable } from './slots.ts';
 import { BATCH_CAP, BatchQueue } from './batch.ts';
-import { microtaskOf, runSoon } from './microtask.ts';
 export type { BatchQueue } from './batch.ts';
 
 /** Records reaped per FFI call. */
@@ -579,19 +578,19 @@ export class Ring {
     if (!lazy) this.#scheduleFlush();
     else if (!this.#flushScheduled && !this.#lazyScheduled) {
       this.#lazyScheduled = true;
-      runSoon(this.#lazyCheck);
+      queueMicrotask(this.#lazyCheck);
     }
   }
 
   #lazyScheduled = false;
-  readonly #lazyCheck = microtaskOf((): void => {
+  readonly #lazyCheck = (): void => {
     if (this.#flushScheduled || this.#preFlush.length === 0) {
       // The flush scheduled meanwhile runs the hooks (or one already did).
       this.#lazyScheduled = false;
       return;
     }
     setImmediate(this.#lazyFlush);
-  });
+  };
   readonly #lazyFlush = (): void => {
     this.#lazyScheduled = false;
     this.#chained = 0;
@@ -609,7 +608,7 @@ export class Ring {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    runSoon(this.#flushTask);
+    queueMicrotask(this.#flushTask);
   }
 
   /**
@@ -617,10 +616,10 @@ export class Ring {
    * would make V8 allocate its context (holding `this`) on every call, the
    * many that return at once included: one young object per send.
    */
-  readonly #flushTask = microtaskOf((): void => {
+  readonly #flushTask = (): void => {
     this.#flushScheduled = false;
     this.submit();
-  });
+  };
 
   /**
    * Hand everything queued to the kernel now and dispatch whatever already

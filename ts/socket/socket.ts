@@ -40,7 +40,6 @@ import type { SendFileOptionsInput } from '../config.ts';
 import type { SendCallback, SendResult } from './types.ts';
 import type { SendLane } from './lane.ts';
 import { UringEngine } from './uring-engine.ts';
-import { microtaskOf, runSoon } from '../microtask.ts';
 
 /** Options of `new ZcSocket()` (and of connect(), with {@link SocketConnectOptions}). */
 export interface SocketOptions {
@@ -130,10 +129,10 @@ export class ZcSocket extends Duplex {
   /** the Writable's state object (stream internals, stable since Node 10) */
   readonly #ws: WritableStateView;
   #tickCorked = false;
-  readonly #uncorkTick = microtaskOf((): void => {
+  readonly #uncorkTick = (): void => {
     this.#tickCorked = false;
     this.uncork();
-  });
+  };
   /** the uring engine's send lane once connected: send()'s direct path */
   #lane: SendLane | null = null;
   /** setNoDelay() / setKeepAlive() called while connecting */
@@ -355,7 +354,7 @@ export class ZcSocket extends Duplex {
     if (!this.#tickCorked) {
       this.#tickCorked = true;
       this.cork();
-      runSoon(this.#uncorkTick);
+      queueMicrotask(this.#uncorkTick);
     }
     if (chunk instanceof PoolBuffer) {
       const done = typeof encoding === 'function' ? encoding : cb;

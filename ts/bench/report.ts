@@ -62,12 +62,18 @@ export function ratio(a: Aggregate | undefined, b: Aggregate | undefined): numbe
   return pairs.length > 1 ? median(pairs) : a.mbps / b.mbps;
 }
 
-/** The per-round throughput ratios a / b (rounds where both ran). */
-export function pairedRatios(a: Aggregate | undefined, b: Aggregate | undefined): number[] {
+/**
+ * The per-round ratios a / b (rounds where both ran) of throughput, or of
+ * another per-round figure `by` picks (e.g. system time per send).
+ */
+export function pairedRatios(
+  a: Aggregate | undefined, b: Aggregate | undefined, by: (x: Aggregate) => (number | null)[] = (x) => x.byRound,
+): number[] {
   const pairs: number[] = [];
   if (!a || !b) return pairs;
-  a.byRound.forEach((x, r) => {
-    const y = b.byRound[r];
+  const bs = by(b);
+  by(a).forEach((x, r) => {
+    const y = bs[r];
     if (x !== null && y !== null && y !== undefined && y > 0) pairs.push(x / y);
   });
   return pairs;

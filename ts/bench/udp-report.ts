@@ -2,7 +2,7 @@
 /** Table, targets and JSON of `bench --udp`. */
 import type { Aggregate } from './harness.ts';
 import {
-  checkLines, docBlock, find, loadLine, machineLine, median, ratio, stamp, throughputCheck, toMarkdown, usPerSend, type Check, type ReportInfo,
+  checkLines, docBlock, find, loadLine, machineLine, median, pairedRatios, ratio, stamp, throughputCheck, toMarkdown, usPerSend, type Check, type ReportInfo,
 } from './report.ts';
 import { ringSettingsText } from './settings.ts';
 import { UDP_MODE_INFO } from './udp.ts';
@@ -95,14 +95,7 @@ export function udpTargets(aggs: Aggregate[]): Check[] {
 export function udpSysLines(aggs: Aggregate[]): string[] {
   const out: string[] = [];
   for (const size of [...new Set(aggs.map((a) => a.size))]) {
-    const a = find(aggs, 'zc-fixed', size);
-    const b = find(aggs, 'c-zc-fixed', size);
-    if (!a || !b) continue;
-    const pairs: number[] = [];
-    a.sysUsByRound.forEach((x, r) => {
-      const y = b.sysUsByRound[r];
-      if (x !== null && y !== null && y !== undefined && y > 0) pairs.push(x / y);
-    });
+    const pairs = pairedRatios(find(aggs, 'zc-fixed', size), find(aggs, 'c-zc-fixed', size), (x) => x.sysUsByRound);
     if (pairs.length === 0) continue;
     const spread = pairs.length > 1 ? `, rounds ${Math.min(...pairs).toFixed(2)}..${Math.max(...pairs).toFixed(2)}` : '';
     out.push(`  zc-fixed ${size} / c-zc-fixed ${size}: ${median(pairs).toFixed(3)}${spread}`);

@@ -204,10 +204,14 @@ host() {
 	rm -rf "$OUT"
 	mkdir -p "$OUT"
 	log "booting $img under $accel_name: $RUNS runs, ${MS} ms x $ROUNDS rounds per cell"
+	local clock_args=() w
+	if [ "$accel_name" = TCG ]; then
+		while IFS= read -r w; do clock_args+=("--append=$w"); done < <(scripts/vm-clock.sh)
+	fi
 	timeout -k 20 "${URING_ZC_VM_TIMEOUT:-3000}" vng --run "$img" "${accel[@]}" \
 		--cpus "${URING_ZC_VM_CPUS:-2}" --memory "${URING_ZC_VM_MEMORY:-2G}" \
 		--force-9p --append="rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" \
-		--append=tsc=reliable \
+		"${clock_args[@]}" \
 		--verbose --rwdir "$OUT" --cwd "$REPO" --name uring-zc-bench \
 		--exec "env URING_ZC_VM=1 URING_ZC_BENCH_RUNS=$RUNS URING_ZC_BENCH_MS=$MS URING_ZC_BENCH_ROUNDS=$ROUNDS bash $(printf '%q' "$REPO/scripts/kernel-bench.sh") --guest $(printf '%q' "$OUT")" \
 		</dev/null 2>"$OUT/console.log" | tee "$OUT/guest.log"

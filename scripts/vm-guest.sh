@@ -8,6 +8,7 @@
 # guest: writes to it (caches, build outputs) are discarded at power-off.
 #
 # Protocol on stdout (parsed by vm-test.sh; everything else is human output):
+#   @@VM-CLOCK-BAD uptime=<s> real=<s>  (instead of all below: the clock runs fast)
 #   @@VM-START <kernel-release> uptime=<seconds since boot>
 #   @@STEP <name> <pass|fail|skip> <detail> [<seconds since begin>s]
 #   @@VM-DONE
@@ -318,6 +319,29 @@ step_probe() {
 	fi
 }
 
+# The guest's clock against the host's: vm-test.sh passes the host's time at
+# launch, and the RTC (QEMU's follows the host's clock) says how much real
+# time has passed since.  A clock that runs fast makes every timeout in the
+# steps fire early (scripts/vm-clock.sh): stop before the first step, and
+# vm-test.sh boots the guest again.
+clock_check() {
+	local rtc=/sys/class/rtc/rtc0/since_epoch up real
+	if [ -z "${URING_ZC_HOST_T0:-}" ] || [ ! -r $rtc ]; then
+		echo "vm-guest: clock check skipped (no URING_ZC_HOST_T0 or no $rtc)"
+		return 0
+	fi
+	up=$(cut -d. -f1 /proc/uptime)
+	real=$(( $(cat $rtc) - URING_ZC_HOST_T0 ))
+	echo "vm-guest: clock: uptime ${up}s, ${real}s since the host launched the guest (RTC)"
+	if [ "$up" -gt $(( real * 3 / 2 + 30 )) ]; then
+		echo "@@VM-CLOCK-BAD uptime=${up}s real=${real}s"
+		return 1
+	fi
+}
+if ! clock_check; then
+	sync
+	exit 0
+fi
 echo "@@VM-START $(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
 echo "vm-guest: kernel $(uname -rv), $(nproc) CPU(s), $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo)," \
      "uid $(id -u), node $(node --version 2>/dev/null || echo missing)"

@@ -193,35 +193,46 @@ run_vm() {
 	done
 	local cmd
 	cmd="env $(printf '%q ' "${envs[@]}")bash $(printf '%q' "$REPO/scripts/vm-guest.sh") $k $(printf '%q' "$out")"
-	start=$(date +%s)
-	# --verbose sends the serial console (the whole kernel log, including a
-	# panic that kills the guest before it can dump dmesg) to stderr.
-	# The host root is shared over 9p (the only virtiofsd Debian 12 has is
-	# qemu's C one, which vng cannot use); virtme mounts it without a page
-	# cache, so every exec re-reads its binaries from the host: cache=loose
-	# (the last rootflags= wins) makes boot ~2.5x and node startup ~3.5x
-	# faster under TCG.  The root is read-only in the guest and nothing on
-	# the host changes under it during a run.
-	# tsc=reliable: a guest starved of host CPU (TCG guests side by side
-	# with the host suites) can fail the clocksource watchdog's skew check;
-	# the kernel then marks the TSC unstable and disables the sched_clock
-	# static key, and that code patch raced with TCG once: "Oops: int3" in
-	# sched_clock_cpu, a panic on Debian's stock kernel.  A TCG guest's TSC
-	# follows the host's clock; the skew the watchdog saw was the guest
-	# descheduled between its two reads, not a drifting counter.
-	# timeout kills its whole process group (vng, virtme-run, qemu).
-	timeout -k 20 "$VM_TIMEOUT" vng --run "$img" "${accel[@]}" --cpus "$CPUS" --memory "$MEMORY" \
-		--force-9p --append="rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" \
-		--append=tsc=reliable --verbose --overlay-rwdir "$REPO" --rwdir "$out" --cwd "$REPO" --name "uring-zc-$k" \
-		--exec "$cmd" </dev/null 2>"$out/console.log" |
-		tee "$out/guest.log" | sed -u "s/^/  [$k] /"
-	rc=${PIPESTATUS[0]}
-	secs=$(( $(date +%s) - start ))
+	local clock_args=() w attempt
+	if [ "$use_kvm" = 0 ]; then
+		while IFS= read -r w; do clock_args+=("--append=$w"); done < <(scripts/vm-clock.sh)
+		log "$k: guest clock: ${clock_args[*]#--append=}"
+	fi
+	# A guest whose clock runs fast (vm-guest.sh compares it with the RTC
+	# before its first step) stops at once; it is booted a second time.
+	for attempt in 1 2; do
+		start=$(date +%s)
+		# --verbose sends the serial console (the whole kernel log, including a
+		# panic that kills the guest before it can dump dmesg) to stderr.
+		# The host root is shared over 9p (the only virtiofsd Debian 12 has is
+		# qemu's C one, which vng cannot use); virtme mounts it without a page
+		# cache, so every exec re-reads its binaries from the host: cache=loose
+		# (the last rootflags= wins) makes boot ~2.5x and node startup ~3.5x
+		# faster under TCG.  The root is read-only in the guest and nothing on
+		# the host changes under it during a run.
+		# The clock words (tsc=reliable, tsc_early_khz=) and why: scripts/vm-clock.sh.
+		# timeout kills its whole process group (vng, virtme-run, qemu).
+		timeout -k 20 "$VM_TIMEOUT" vng --run "$img" "${accel[@]}" --cpus "$CPUS" --memory "$MEMORY" \
+			--force-9p --append="rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose" \
+			"${clock_args[@]}" --verbose --overlay-rwdir "$REPO" --rwdir "$out" --cwd "$REPO" --name "uring-zc-$k" \
+			--exec "env URING_ZC_HOST_T0=$start $cmd" </dev/null 2>"$out/console.log" |
+			tee "$out/guest.log" | sed -u "s/^/  [$k] /"
+		rc=${PIPESTATUS[0]}
+		secs=$(( $(date +%s) - start ))
+		grep -qa '^@@VM-CLOCK-BAD' "$out/guest.log" || break
+		[ "$attempt" = 2 ] && break
+		log "$k: $(grep -a '^@@VM-CLOCK-BAD' "$out/guest.log" | head -1 | tr -d '\r'): booting it again"
+		mv "$out/console.log" "$out/console.clock-bad.log"
+	done
 
 	if ! line=$(grep -a '^@@VM-START ' "$out/guest.log" | head -1) || [ -z "$line" ]; then
 		echo "---- $k: last lines of the serial console ($out/console.log) ----"
 		tail -40 "$out/console.log"
-		record "$k" boot fail "guest never started its test script (vng exit $rc after ${secs}s)"
+		if line=$(grep -a '^@@VM-CLOCK-BAD' "$out/guest.log" | head -1 | tr -d '\r') && [ -n "$line" ]; then
+			record "$k" boot fail "guest clock ran fast in both boots (${line#@@VM-CLOCK-BAD }; scripts/vm-clock.sh)"
+		else
+			record "$k" boot fail "guest never started its test script (vng exit $rc after ${secs}s)"
+		fi
 	else
 		rel=$(echo "$line" | awk '{print $2}')
 		up=$(echo "$line" | sed -n 's/.*uptime=\([0-9.]*\).*/\1/p')

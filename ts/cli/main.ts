@@ -75,7 +75,7 @@ ${diag}
       --window   sends in flight per sender (default: 1 MiB worth, 8..256)
       --defer-taskrun on|off
                  IORING_SETUP_DEFER_TASKRUN for every io_uring sender (TS and C);
-                 default: the Ring default (on)
+                 default: the Ring default (off)
       --update-doc
                  also write the result table into docs/PERFORMANCE.md between
                  its <!-- bench:start --> and <!-- bench:end --> markers

@@ -147,6 +147,36 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     peer.close();
   });
 
+  it("a reader slower than the peer: every byte, then 'end', after both FINs (nothing dropped at the close)", async () => {
+    // The peer writes a MiB and ends; we end at once and read slowly
+    // (pause in 'data', resume a little later), so both FINs are done
+    // while most of the bytes still wait in our readable side.
+    const data = randomBytes(1 << 20);
+    const peer = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.resume();
+      s.end(data);
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    c.end();
+    const parts: Buffer[] = [];
+    const events: string[] = [];
+    c.on('data', (d: Buffer) => {
+      parts.push(d);
+      c.pause();
+      setTimeout(() => c.resume(), 1);
+    });
+    c.on('end', () => events.push('end'));
+    c.on('error', (e) => events.push(`error ${(e as NodeJS.ErrnoException).code}`));
+    await once(c, 'close');
+    events.push('close');
+    const got = Buffer.concat(parts);
+    expect(got.length).toBe(data.length);
+    expect(sha(got)).toBe(sha(data));
+    expect(events).toEqual(['end', 'close']);
+    peer.close();
+  });
+
   it('a socket that only writes: end(), the peer closes, close comes without anyone reading (as net.Socket)', async () => {
     const peer = net.createServer((s) => {
       s.resume();

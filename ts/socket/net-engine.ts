@@ -59,8 +59,14 @@ export class NetEngine implements SocketEngine {
   #own(s: net.Socket): void {
     this.#sock = s;
     s.on('error', (e) => this.#fatal(e));
-    s.on('close', () => {
-      if (!this.#closed) this.#fatal(null);
+    s.on('close', (hadError: boolean) => {
+      if (this.#closed) return;
+      // Both FINs done and the end handed to the readable side: bytes may
+      // still wait there for a slow reader.  The owner closes itself once
+      // they are read and 'end' is emitted, as net.Socket does; destroying
+      // it now would drop them.
+      if (!hadError && this.#reading && !this.#fast && s.readableEnded && s.writableFinished) return;
+      this.#fatal(null);
     });
   }
 

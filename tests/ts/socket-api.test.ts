@@ -433,6 +433,44 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     expect(d.errored).toMatchObject({ name: 'AbortError' });
   });
 
+  it("'close' carries hadError as net.Socket's: false for a clean close or destroy(), true after an error", async () => {
+    const closeOf = (s: ZcSocket): Promise<unknown[]> => {
+      const seen: unknown[] = [];
+      s.on('error', (e: NodeJS.ErrnoException) => seen.push(`error ${e.code ?? e.message}`));
+      return new Promise((r) => s.once('close', (...args: unknown[]) => r([...seen, 'close', ...args])));
+    };
+    const server = await listening(opts());
+    // both ends close cleanly: end -> end
+    server.once('connection', (s: ZcSocket) => {
+      s.resume();
+      s.on('end', () => s.end());
+    });
+    const c1 = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const c1Closed = closeOf(c1);
+    c1.resume();
+    c1.end('x');
+    expect(await c1Closed).toEqual(['close', false]);
+    // destroy() with and without an error
+    const accepted = server.accept();
+    const c2 = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const s2 = await accepted;
+    const s2Closed = closeOf(s2);
+    const c2Closed = closeOf(c2);
+    s2.resume();
+    c2.destroy(new Error('boom'));
+    expect(await c2Closed).toEqual(['error boom', 'close', true]);
+    expect(await s2Closed).toEqual(['close', false]);
+    const c3 = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const c3Closed = closeOf(c3);
+    c3.destroy();
+    expect(await c3Closed).toEqual(['close', false]);
+    const port = portOf(server);
+    await server.close();
+    // a connect that fails: 'error', then 'close' with true
+    const c4 = connect({ ...opts(), port, host: '127.0.0.1' });
+    expect(await closeOf(c4)).toEqual(['error ECONNREFUSED', 'close', true]);
+  });
+
   it('setTimeout emits timeout after idleness; activity defers it', async () => {
     const server = await listening(opts());
     server.on('connection', (s: ZcSocket) => s.resume());

@@ -313,6 +313,15 @@ export class ZcSocket extends Duplex {
     );
   }
 
+  /**
+   * 'close' carries `hadError` as net.Socket's: true when the socket was
+   * destroyed with an error (the 'error' event came first).
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'close' && args.length === 0) return super.emit('close', this.errored !== null);
+    return super.emit(event, ...args);
+  }
+
   override _destroy(err: Error | null, cb: WriteCb): void {
     this.#clearTimer();
     const connecting = this.#connecting;

@@ -215,6 +215,42 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     }
   });
 
+  it('destroySoon(): FIN after every buffered write, then destroy (as net.Socket.destroySoon, which http calls)', async () => {
+    const data = randomBytes(3 << 20);
+    const peer = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const accepted = once(peer, 'connection') as Promise<[net.Socket]>;
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    const [s] = await accepted;
+    const events: string[] = [];
+    c.on('finish', () => events.push('finish'));
+    c.on('close', () => events.push('close'));
+    expect(c.write(data)).toBe(false); // buffered: the peer does not read yet
+    c.destroySoon();
+    expect(c.writableEnded).toBe(true);
+    expect(c.destroyed).toBe(false);
+    await sleep(50);
+    const got = collect(s); // the peer reads now
+    const back = await got;
+    expect(back.length).toBe(data.length);
+    expect(sha(back)).toBe(sha(data));
+    if (!c.closed) await once(c, 'close');
+    expect(events).toEqual(['finish', 'close']);
+    // on a socket whose writes all finished it destroys at once
+    const accepted2 = once(peer, 'connection') as Promise<[net.Socket]>;
+    const d = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    const [s2] = await accepted2;
+    s2.resume();
+    d.end();
+    await once(d, 'finish');
+    d.destroySoon();
+    expect(d.destroyed).toBe(true);
+    await once(d, 'close');
+    s.destroy();
+    s2.destroy();
+    peer.close();
+  });
+
   it('close() is graceful: FIN after every write and send, resolves on close', async () => {
     const rx = await PatternReceiver.start();
     const c = await connected({ ...opts(), port: rx.port, host: '127.0.0.1' });

@@ -589,6 +589,16 @@ export class ZcSocket extends Duplex {
 
   // ------------------------------------------------------------ lifecycle
 
+  /**
+   * As net.Socket.destroySoon (http calls it): end(), then destroy() once
+   * every write finished (at once if they already have).
+   */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
   /** Close with RST now (SO_LINGER 0): unsent data is dropped. */
   resetAndDestroy(): this {
     if (!this.destroyed) this.#reset = true;

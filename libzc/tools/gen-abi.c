@@ -221,6 +221,8 @@ int main(void)
 	N(SHUT_RD);
 	N(SHUT_WR);
 	N(SHUT_RDWR);
+	N(MSG_DONTWAIT);
+	N(MSG_TRUNC);
 	N(F_GETFL);
 	N(F_SETFL);
 	N(F_DUPFD_CLOEXEC);

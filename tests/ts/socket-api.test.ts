@@ -251,6 +251,40 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     peer.close();
   });
 
+  it('destroy() after a write went to the kernel: the peer gets every byte then FIN, though bytes it sent were never read here', async () => {
+    // Bytes from the peer nobody read here are still in the kernel at
+    // close(2), which then resets the connection and drops what we had
+    // sent but the peer had not read yet.  net.Socket reads eagerly, so
+    // its destroy() closes with FIN; ours must deliver too (README: what
+    // the kernel already took is still delivered, then FIN).
+    const data = randomBytes(2 << 20);
+    let result!: Promise<string>;
+    const peer = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.write('hello from the peer');
+      s.pause();
+      result = new Promise((res) => {
+        setTimeout(() => {
+          const parts: Buffer[] = [];
+          s.on('data', (d: Buffer) => parts.push(d));
+          s.on('end', () => {
+            const got = Buffer.concat(parts);
+            res(`end ${got.length} ${sha(got) === sha(data)}`);
+          });
+          s.on('error', (e: NodeJS.ErrnoException) => res(`error ${e.code}`));
+          s.resume();
+        }, 200);
+      });
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    await sleep(50); // the peer's bytes have arrived
+    await new Promise<void>((r, j) => c.write(data, (e) => (e ? j(e) : r())));
+    c.destroy();
+    await once(c, 'close');
+    expect(await result).toBe(`end ${data.length} true`);
+    peer.close();
+  });
+
   it('close() is graceful: FIN after every write and send, resolves on close', async () => {
     const rx = await PatternReceiver.start();
     const c = await connected({ ...opts(), port: rx.port, host: '127.0.0.1' });

@@ -161,6 +161,8 @@ export const SYS = {
   SHUT_RD: 0,
   SHUT_WR: 1,
   SHUT_RDWR: 2,
+  MSG_DONTWAIT: 64,
+  MSG_TRUNC: 32,
   F_GETFL: 3,
   F_SETFL: 4,
   F_DUPFD_CLOEXEC: 1030,

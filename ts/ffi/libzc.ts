@@ -227,6 +227,8 @@ export interface LibZc {
 export interface LibC {
   close(fd: number): number;
   read(fd: number, buf: Uint8Array, n: number): number;
+  /** recv(2); with MSG_TRUNC a TCP socket discards up to n bytes without copying them */
+  recv(fd: number, buf: Uint8Array | null, n: number, flags: number): number;
   shutdown(fd: number, how: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   socketpair(domain: number, type: number, protocol: number, sv: Int32Array): number;
@@ -327,6 +329,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
   const c = {
     close: cfn('int close(int fd)'),
     read: cfn('long read(int fd, _Out_ void *buf, size_t n)'),
+    recv: cfn('long recv(int fd, void *buf, size_t n, int flags)'),
     shutdown: cfn('int shutdown(int fd, int how)'),
     connect: cfn('int connect(int fd, const void *addr, int len)'),
     socketpair: cfn('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),

@@ -33,6 +33,22 @@ export function resetFd(ring: Ring, fd: number): void {
   ring.libc.connect(fd, UNSPEC, UNSPEC.length);
 }
 
+/** recv(2) length asking a TCP socket to discard everything it holds. */
+const DISCARD_ALL = 1 << 30;
+
+/**
+ * Discard what the peer sent and nobody read: close(2) of a TCP socket
+ * with unread bytes resets the connection (RFC 2525) and drops what we
+ * sent that the peer has not read yet.  net.Socket reads eagerly, so its
+ * destroy() closes with FIN; a ZcSocket reads only for a consumer, so it
+ * empties the queue (MSG_TRUNC: no copy) right before the close.  Bytes
+ * arriving after this still reset, as with net.Socket.
+ */
+export function discardUnread(ring: Ring, fd: number): void {
+  const libc = ring.libc;
+  for (let i = 0; i < 64 && libc.recv(fd, null, DISCARD_ALL, SYS.MSG_DONTWAIT | SYS.MSG_TRUNC) > 0; i++);
+}
+
 /**
  * Stop both directions now: queued sends end (ECANCELED), and the close is
  * not held behind sends in flight (with the kernel's unified sends their
@@ -42,7 +58,10 @@ export function resetFd(ring: Ring, fd: number): void {
  */
 export function abortFd(ring: Ring, fd: number, reset: boolean): void {
   if (reset) resetFd(ring, fd);
-  else ring.libc.shutdown(fd, SYS.SHUT_RDWR);
+  else {
+    ring.libc.shutdown(fd, SYS.SHUT_RDWR);
+    discardUnread(ring, fd);
+  }
   const rp = ring.rawPtr;
   if (rp) ring.zc.zc_sock_abort(rp, fd);
 }

@@ -5,6 +5,7 @@
  * net.Socket it owns (writes copied by the kernel; `zeroCopy` is always
  * 'copied').  receive() yields Buffers node:net read (net-receive.ts).
  */
+import { readSync } from 'node:fs';
 import net from 'node:net';
 import { ERRNO } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
@@ -16,6 +17,24 @@ import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } fro
 import { NetChunkStream } from './net-receive.ts';
 import { releaseFile, sendFileByCopy, type FileSpec, type SendFileResult } from './send-file.ts';
 import type { SendCallback, SendResult } from './types.ts';
+
+/**
+ * Discard what the peer sent and nobody read (the inner socket is paused
+ * until the Duplex side or receive() reads): close(2) with unread bytes
+ * resets the connection and drops what we sent that the peer has not read
+ * yet (see close.ts discardUnread).  libuv's fd is non-blocking: the loop
+ * ends at EAGAIN.
+ */
+function discardUnread(s: net.Socket): void {
+  const fd = (s as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return;
+  const scratch = Buffer.allocUnsafe(64 * 1024);
+  try {
+    for (let i = 0; i < 1024 && readSync(fd, scratch, 0, scratch.length, null) > 0; i++);
+  } catch {
+    // EAGAIN: nothing more queued (or the fd is gone): close as it is
+  }
+}
 
 function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | null {
   if (address === undefined || port === undefined) return null;
@@ -269,7 +288,10 @@ export class NetEngine implements SocketEngine {
     if (!s.destroyed) {
       const closed = new Promise<void>((r) => s.once('close', () => r()));
       if (reset && typeof s.resetAndDestroy === 'function' && !s.connecting) s.resetAndDestroy();
-      else s.destroy();
+      else {
+        if (!s.connecting) discardUnread(s);
+        s.destroy();
+      }
       await closed;
     }
     await this.settled();

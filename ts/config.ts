@@ -4,6 +4,7 @@
  * `parse*()` return the resolved options or throw {@link ZcConfigError}
  * naming the field, the bad value and the allowed range.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ZcConfigError, type ConfigIssue } from './errors.ts';
 import { LIMITS } from './ffi/abi.gen.ts';
@@ -310,6 +311,8 @@ const CONNECT_FIELDS = {
   keepAlive: 'a boolean',
   keepAliveInitialDelay: 'an integer >= 0 (ms)',
   timeout: 'an integer >= 0 (ms)',
+  localAddress: 'an IP literal of this host to connect from',
+  localPort: 'an integer in 0..65535 (0: any)',
 };
 ALLOWED['SocketOptions'] = SOCKET_FIELDS;
 ALLOWED['ConnectOptions'] = { ...SOCKET_FIELDS, ...CONNECT_FIELDS };
@@ -361,6 +364,8 @@ export const ConnectOptionsSchema = SocketOptionsSchema.extend({
   keepAlive: z.boolean().optional(),
   keepAliveInitialDelay: MS.optional(),
   timeout: MS.optional(),
+  localAddress: z.string().refine((v) => isIP(v) !== 0).optional(),
+  localPort: PORT.optional(),
 }).passthrough();
 
 /** createServer() options. */

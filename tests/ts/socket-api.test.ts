@@ -478,6 +478,30 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
+  it('connect({ localAddress, localPort }) binds the local end, as net.connect; a bad one is refused naming the field', async () => {
+    const server = await listening({ ...opts(), host: '0.0.0.0' });
+    // a free port on 127.0.0.2 (loopback answers the whole 127/8)
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.2', r));
+    const localPort = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const accepted = server.accept();
+    const c = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1', localAddress: '127.0.0.2', localPort });
+    const s = await accepted;
+    expect(c.localAddress).toBe('127.0.0.2');
+    expect(c.localPort).toBe(localPort);
+    expect(s.remoteAddress).toBe('127.0.0.2');
+    expect(s.remotePort).toBe(localPort);
+    const accepted2 = server.accept();
+    const d = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1', localAddress: '127.0.0.3' });
+    const s2 = await accepted2;
+    expect(d.localAddress).toBe('127.0.0.3');
+    expect(s2.remoteAddress).toBe('127.0.0.3');
+    expect(() => connect({ ...opts(), port: portOf(server), host: '127.0.0.1', localAddress: 'not-an-ip' })).toThrow(/localAddress/);
+    for (const x of [c, d, s, s2]) x.destroy();
+    await server.close();
+  });
+
   it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));

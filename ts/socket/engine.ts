@@ -48,6 +48,10 @@ export interface ConnectTarget {
   noDelay: boolean;
   keepAlive: boolean;
   keepAliveInitialDelay: number;
+  /** bind the local end to this IP literal before connecting (net.connect's localAddress) */
+  localAddress?: string;
+  /** bind the local end to this port before connecting (net.connect's localPort) */
+  localPort?: number;
 }
 
 export interface SocketEngine {

@@ -106,7 +106,16 @@ export class NetEngine implements SocketEngine {
       s.once('error', onError);
       // destroyed while connecting (abortConnect): no 'error' comes
       s.once('close', () => reject(new ZcError({ errno: ERRNO.ECANCELED, op: 'connect', hint: 'the socket was destroyed while connecting' })));
-      s.connect({ host: t.host, port: t.port, ...(t.family ? { family: t.family } : {}), noDelay: t.noDelay, keepAlive: t.keepAlive, keepAliveInitialDelay: t.keepAliveInitialDelay }, () => {
+      s.connect({
+        host: t.host,
+        port: t.port,
+        ...(t.family ? { family: t.family } : {}),
+        ...(t.localAddress !== undefined ? { localAddress: t.localAddress } : {}),
+        ...(t.localPort !== undefined ? { localPort: t.localPort } : {}),
+        noDelay: t.noDelay,
+        keepAlive: t.keepAlive,
+        keepAliveInitialDelay: t.keepAliveInitialDelay,
+      }, () => {
         s.off('error', onError);
         this.#own(s);
         resolve();

@@ -84,6 +84,10 @@ export interface SocketConnectOptions {
   keepAliveInitialDelay?: number;
   /** idle timeout in ms (see setTimeout) */
   timeout?: number;
+  /** the local IP address to connect from (as net.connect) */
+  localAddress?: string;
+  /** the local port to connect from (as net.connect) */
+  localPort?: number;
 }
 
 /** connect() / createConnection() options. */
@@ -219,6 +223,8 @@ export class ZcSocket extends Duplex {
       noDelay: o.noDelay ?? false,
       keepAlive: o.keepAlive ?? false,
       keepAliveInitialDelay: o.keepAliveInitialDelay ?? 0,
+      ...(o.localAddress !== undefined ? { localAddress: o.localAddress } : {}),
+      ...(o.localPort !== undefined ? { localPort: o.localPort } : {}),
     };
     this.#connecting = this.#engine.connect(target).then(
       () => {

@@ -5,13 +5,14 @@
  * multishot receive feeding the readable side, FIN and close, all through
  * the socket's ring.
  */
+import { isIP } from 'node:net';
 import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
 import { ZcError } from '../errors.ts';
 import type { PoolBuffer } from '../pool.ts';
 import { receive, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
 import type { Ring, RingResource } from '../ring.ts';
-import type { SocketAddress } from '../addr.ts';
+import { encodeSockaddr, type SocketAddress } from '../addr.ts';
 import { closeFd, closeFdForTeardown, closeFdNow, resetFd } from './close.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { connectFd, openStream, resolveHost } from './factories.ts';
@@ -98,6 +99,11 @@ export class UringEngine implements SocketEngine, RingResource {
     try {
       if (t.noDelay) setIntOption(ring, fd, SYS.IPPROTO_TCP, SYS.TCP_NODELAY, 1);
       if (t.keepAlive) setKeepAlive(ring, fd, true, t.keepAliveInitialDelay);
+      if (t.localAddress !== undefined || t.localPort !== undefined) {
+        const local = t.localAddress ?? (isIP(host) === 6 ? '::' : '0.0.0.0');
+        const sa = encodeSockaddr(local, t.localPort ?? 0, 'ConnectOptions.localAddress');
+        await ringOp(ring, 'bind', (ud) => ring.zc.zc_bind(ring.ptr, fd, sa, sa.length, ud));
+      }
       await connectFd(ring, fd, host, t.port, 'ConnectOptions');
     } catch (e) {
       this.#connectFd = -1;

@@ -173,6 +173,13 @@ let kernelChecked: string | null | undefined;
 
 let nextRingId = 1;
 
+/** Throw `e` from a microtask of its own: an uncaught exception, as from queueMicrotask. */
+function rethrowLater(e: unknown): void {
+  queueMicrotask(() => {
+    throw e;
+  });
+}
+
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {
   /** a number naming this ring in errors (`ring #3`), unique in the process */
@@ -749,24 +756,38 @@ export class Ring {
     return total;
   }
 
+  /**
+   * Hand records 0..n-1 to their requests.  A handler that throws (a
+   * caller's completion callback) does not cost the records after it
+   * their settle: its exception is rethrown from a microtask of its own
+   * (an uncaught exception, as before) and the loop goes on.
+   */
   #dispatch(n: number): void {
     const c = this.#rec;
     const reqs = this.#reqs;
     const stats = this.stats;
     stats.records += n;
-    for (let i = 0; i < n; i++) {
-      c.at(i);
-      const slot = c.udLo;
-      const req = reqs.get(slot, c.udHi);
-      if (!req) continue; // a forgotten request
-      stats.kernelCqes += c.cqes;
-      // Multishot requests (receive) yield records with MORE before their last one.
-      if (!(c.flags & COMP_FLAGS.MORE)) {
-        reqs.delete(slot);
-        if (this.#unrefed.size) this.#unrefed.delete(req);
-        if (req.standing) this.#standing--;
+    let i = 0;
+    while (i < n) {
+      try {
+        for (; i < n; i++) {
+          c.at(i);
+          const slot = c.udLo;
+          const req = reqs.get(slot, c.udHi);
+          if (!req) continue; // a forgotten request
+          stats.kernelCqes += c.cqes;
+          // Multishot requests (receive) yield records with MORE before their last one.
+          if (!(c.flags & COMP_FLAGS.MORE)) {
+            reqs.delete(slot);
+            if (this.#unrefed.size) this.#unrefed.delete(req);
+            if (req.standing) this.#standing--;
+          }
+          req.done(c);
+        }
+      } catch (e) {
+        i++; // that record's request is settled (or gone): go on after it
+        rethrowLater(e);
       }
-      req.done(c);
     }
   }
 

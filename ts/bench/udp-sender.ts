@@ -37,6 +37,16 @@ function meterSpec(s: UdpRunSpec): RunSpec {
   return { size: s.size, seconds: s.seconds, warmupSeconds: s.warmupSeconds, port: s.port };
 }
 
+/**
+ * The byte count of a sender loop.  A `let` the callbacks share would hold
+ * a double past 2^31 bytes (seconds into a run) and V8 boxes a double
+ * stored into a closure's context: a 16-byte heap number per send, the
+ * bench's own cost, not the sender's (docs/PERFORMANCE.md, Session 11).
+ */
+function byteCount(): Float64Array {
+  return new Float64Array(1);
+}
+
 async function nodeDgram(s: UdpRunSpec): Promise<SenderResult> {
   const sock = createSocket('udp4');
   await new Promise<void>((resolve, reject) => {
@@ -49,7 +59,7 @@ async function nodeDgram(s: UdpRunSpec): Promise<SenderResult> {
   const buf = Buffer.allocUnsafe(s.size);
   fillPattern(buf);
   const meter = new Meter(meterSpec(s));
-  let bytes = 0;
+  const bytes = byteCount();
   let sends = 0;
   let inflight = 0;
   let running = true;
@@ -61,9 +71,9 @@ async function nodeDgram(s: UdpRunSpec): Promise<SenderResult> {
         failure ??= err;
         running = false;
       } else {
-        bytes += s.size;
+        bytes[0] = bytes[0]! + s.size;
         sends++;
-        if (running) running = meter.tick(bytes, sends, 0, 0);
+        if (running) running = meter.tick(bytes[0]!, sends, 0, 0);
       }
       if (running) {
         inflight++;
@@ -104,7 +114,7 @@ async function uringUdp(s: UdpRunSpec): Promise<SenderResult> {
     const zcAsked = s.mode === 'zc' || s.mode === 'zc-fixed' || (s.mode === 'auto' && s.size >= AUTO_ZC_THRESHOLD);
     const sock = await ZcDatagram.open({ ring, connect: { host: s.host, port: s.port } });
     const meter = new Meter(meterSpec(s));
-    let bytes = 0;
+    const bytes = byteCount();
     let sends = 0;
     let used = 0;
     let copied = 0;
@@ -125,11 +135,11 @@ async function uringUdp(s: UdpRunSpec): Promise<SenderResult> {
             fail(err);
             return;
           }
-          bytes += n;
+          bytes[0] = bytes[0]! + n;
           sends++;
           if (zeroCopy === 'used') used++;
           else if (zeroCopy === 'copied' && zcAsked) copied++;
-          if (running) running = meter.tick(bytes, sends, used, copied);
+          if (running) running = meter.tick(bytes[0]!, sends, used, copied);
           if (running) {
             sock.send(buf, opts, again);
           } else if (--inflight === 0) {

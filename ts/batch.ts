@@ -88,6 +88,11 @@ export class BatchQueue {
     return this.#u32[i * W + W_UD]!;
   }
 
+  /** user_data of descriptor i, high word (the slot's generation) */
+  genOf(i: number): number {
+    return this.#u32[i * W + W_UD + 1]!;
+  }
+
   #begin(kind: number, fd: number, udLo: number, udHi: number, flags: number): number {
     const w = this.n++ * W;
     const u = this.#u32;

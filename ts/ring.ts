@@ -173,6 +173,9 @@ let kernelChecked: string | null | undefined;
 
 let nextRingId = 1;
 
+/** The settled promise the flush reacts on (Ring#scheduleFlush). */
+const SETTLED = Promise.resolve();
+
 /** Throw `e` from a microtask of its own: an uncaught exception, as from queueMicrotask. */
 function rethrowLater(e: unknown): void {
   queueMicrotask(() => {
@@ -232,9 +235,15 @@ export class Ring {
   #rec = new RecordCursor(this.#reapBuf);
   #reqs = new SlotTable<RingRequest>();
   #backlog: RingRequest[] = [];
-  /** this tick's descriptors, and the request of each */
+  /**
+   * this tick's descriptors; a descriptor's request is found through the
+   * slot table (its user_data), so only the BatchedOps (no request, no
+   * slot) are kept here, by descriptor index
+   */
   #batch = new BatchQueue((b) => Number(native().c.addressOf(b)));
-  #batchReqs: (BatchedRequest | BatchedOp | undefined)[] = new Array<BatchedRequest | BatchedOp | undefined>(BATCH_CAP);
+  #batchOps: (BatchedOp | undefined)[] = new Array<BatchedOp | undefined>(BATCH_CAP);
+  /** BatchedOps in this tick's batch */
+  #batchOpCount = 0;
   /** a flush is queued as a microtask, or submit() is about to flush */
   #flushScheduled = false;
   #preFlush: (() => void)[] = [];
@@ -435,10 +444,7 @@ export class Ring {
       }
       const i = q.n;
       const lo = reqs.addSlot(req);
-      if (req.describe(q, lo, reqs.generation(lo))) {
-        this.#batchReqs[i] = req;
-        break;
-      }
+      if (req.describe(q, lo, reqs.generation(lo))) break;
       reqs.delete(lo);
       if (tries > 0 || i === 0) {
         // Not even an empty batch holds it: queue it alone.
@@ -448,8 +454,9 @@ export class Ring {
       }
       this.#pushBatch(0);
     }
+    // The watcher's ref is brought up to date by the flush (#pushBatch),
+    // which runs before Node's loop does: no #updateRef per send.
     this.#scheduleFlush();
-    this.#updateRef();
   }
 
   /**
@@ -468,7 +475,8 @@ export class Ring {
       op.direct();
       return;
     }
-    this.#batchReqs[i] = op;
+    this.#batchOps[i] = op;
+    this.#batchOpCount++;
     this.#scheduleFlush();
   }
 
@@ -483,24 +491,29 @@ export class Ring {
     const n = q.n;
     const got = this.#zc.zc_flush_batch_at(this.#ptrAt, this.#opsAt, n, this.#rcsAt, this.#reapAt, max);
     const rcs = q.rcs;
-    const br = this.#batchReqs;
+    const bo = this.#batchOps;
+    const withOps = this.#batchOpCount > 0;
+    this.#batchOpCount = 0;
     let failed: [BatchedRequest, number][] | null = null;
     let ops: [BatchedOp, number][] | null = null;
     let ok = 0;
     for (let i = 0; i < n; i++) {
-      const entry = br[i]!;
-      br[i] = undefined;
       const rc = rcs[i]!;
-      if (!('done' in entry)) {
-        (ops ??= []).push([entry, rc]);
-        continue;
+      if (withOps) {
+        const op = bo[i];
+        if (op !== undefined) {
+          bo[i] = undefined;
+          (ops ??= []).push([op, rc]);
+          continue;
+        }
       }
-      const req = entry;
       if (rc === 0) {
         ok++;
         continue;
       }
-      this.#reqs.delete(q.slotOf(i));
+      const slot = q.slotOf(i);
+      const req = this.#reqs.get(slot, q.genOf(i)) as BatchedRequest;
+      this.#reqs.delete(slot);
       if (rc === -ERRNO.EAGAIN || rc === -ERRNO.EBUSY) {
         this.#backlog.push(req);
         this.stats.backpressured++;
@@ -519,6 +532,7 @@ export class Ring {
         req.refused(new ZcError({ errno: rc, op: req.opName }));
       }
     }
+    this.#updateRef();
     return got;
   }
 
@@ -528,15 +542,19 @@ export class Ring {
     const reqs: BatchedRequest[] = [];
     const ops: BatchedOp[] = [];
     for (let i = 0; i < q.n; i++) {
-      const e = this.#batchReqs[i]!;
-      this.#batchReqs[i] = undefined;
-      if ('done' in e) {
-        reqs.push(e);
-        this.#reqs.delete(q.slotOf(i));
-      } else {
-        ops.push(e);
+      const op = this.#batchOps[i];
+      if (op !== undefined) {
+        this.#batchOps[i] = undefined;
+        ops.push(op);
+        continue;
       }
+      const slot = q.slotOf(i);
+      const req = this.#reqs.get(slot, q.genOf(i)) as BatchedRequest | undefined;
+      if (req === undefined) continue;
+      reqs.push(req);
+      this.#reqs.delete(slot);
     }
+    this.#batchOpCount = 0;
     q.reset();
     for (const op of ops) op.direct();
     for (const r of reqs) r.refused(err(r));
@@ -612,20 +630,34 @@ export class Ring {
     }
   }
 
+  /**
+   * Queue the tick's flush as a microtask: a reaction on a settled
+   * promise, not queueMicrotask(), which makes an AsyncResource, a bound
+   * function and an async scope per call in Node (~250 bytes and several
+   * runtime calls per flush; docs/PERFORMANCE.md, Session 11).  Same
+   * queue, same order.
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(this.#flushTask);
+    void SETTLED.then(this.#flushTask);
   }
 
   /**
    * The scheduled flush, made once: an arrow written inside #scheduleFlush
    * would make V8 allocate its context (holding `this`) on every call, the
-   * many that return at once included: one young object per send.
+   * many that return at once included: one young object per send.  An
+   * exception (thrown by a completion callback) is rethrown from
+   * queueMicrotask, so it stays an 'uncaughtException' as it was, not a
+   * rejection of the reaction's promise.
    */
   readonly #flushTask = (): void => {
     this.#flushScheduled = false;
-    this.submit();
+    try {
+      this.submit();
+    } catch (e) {
+      rethrowLater(e);
+    }
   };
 
   /**
@@ -844,7 +876,8 @@ export class Ring {
     this.#unrefed.clear();
     this.#standing = 0;
     this.#batch.reset();
-    this.#batchReqs.fill(undefined);
+    this.#batchOps.fill(undefined);
+    this.#batchOpCount = 0;
     for (const r of reqs) r.fail(new ZcError({ errno: err.errno, op: r.opName, hint: err.hint }));
   }
 

@@ -285,6 +285,32 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     peer.close();
   });
 
+  it('a send cut short by a peer reset rejects with a ZcError (errno, op, bytesSent below its length), Promise and callback', async () => {
+    const peer = net.createServer((s) => {
+      s.on('error', () => {});
+      setTimeout(() => s.resetAndDestroy(), 50);
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    c.on('error', () => {});
+    const big = 32 << 20;
+    const results = await Promise.allSettled([c.send(new Uint8Array(big)), c.send(new Uint8Array(1000))]);
+    for (const [i, r] of results.entries()) {
+      expect(r.status).toBe('rejected');
+      const e = (r as PromiseRejectedResult).reason as ZcError;
+      expect(e).toBeInstanceOf(ZcError);
+      expect(['EPIPE', 'ECONNRESET', 'ECANCELED']).toContain(e.code);
+      expect(e.op).toBe('send');
+      if (e.bytesSent !== undefined) expect(e.bytesSent).toBeLessThan(i === 0 ? big : 1000);
+    }
+    if (!c.destroyed) {
+      const err = await new Promise<unknown>((r) => c.send(new Uint8Array(10), undefined, (e) => r(e)));
+      expect(err).toBeInstanceOf(ZcError);
+    }
+    c.destroy();
+    peer.close();
+  });
+
   it('close() is graceful: FIN after every write and send, resolves on close', async () => {
     const rx = await PatternReceiver.start();
     const c = await connected({ ...opts(), port: rx.port, host: '127.0.0.1' });

@@ -36,6 +36,25 @@ function discardUnread(s: net.Socket): void {
   }
 }
 
+/**
+ * A failed write of the inner net.Socket as the ZcError a send rejects
+ * with on the ring: the errno of node:net's error (ECONNRESET, EPIPE...),
+ * ECANCELED when the socket was destroyed with the write queued, EPIPE
+ * after end().  `bytesSent` stays undefined: node:net does not say how
+ * much of a failed write the kernel took.
+ */
+function sendError(err: Error, op: string): ZcError {
+  if (err instanceof ZcError) return err;
+  const e = err as NodeJS.ErrnoException;
+  let errno = typeof e.errno === 'number' && e.errno !== 0 ? Math.abs(e.errno) : 0;
+  if (errno === 0) {
+    errno = e.code === 'ERR_STREAM_WRITE_AFTER_END' ? ERRNO.EPIPE : (ERRNO as Record<string, number>)[e.code ?? ''] ?? ERRNO.ECANCELED;
+  }
+  const z = new ZcError({ errno, op });
+  Object.defineProperty(z, 'cause', { value: err, configurable: true, writable: true });
+  return z;
+}
+
 function toAddress(address: string | undefined, port: number | undefined, family: string | undefined): SocketAddress | null {
   if (address === undefined || port === undefined) return null;
   return { address, port, family: family === 'IPv6' ? 6 : 4 };
@@ -134,7 +153,10 @@ export class NetEngine implements SocketEngine {
   }
 
   /** Hand one send to the net.Socket; throws the ownership/range errors at once. */
-  #write(s: net.Socket, data: Uint8Array | PoolBuffer, o: SendOptionsInput | undefined, lent: boolean, done: (err: Error | null, n: number) => void): void {
+  #write(
+    s: net.Socket, data: Uint8Array | PoolBuffer, o: SendOptionsInput | undefined, lent: boolean, op: string,
+    done: (err: ZcError | null, n: number) => void,
+  ): void {
     let view: Uint8Array;
     const pb = data instanceof PoolBuffer ? data : null;
     if (pb) {
@@ -152,7 +174,7 @@ export class NetEngine implements SocketEngine {
       s.write(view, (err) => {
         pb?.unlend();
         this.#settledOne();
-        done(err ?? null, err ? 0 : view.length);
+        done(err ? sendError(err, op) : null, err ? 0 : view.length);
       }),
     );
   }
@@ -227,7 +249,7 @@ export class NetEngine implements SocketEngine {
         );
         continue;
       }
-      this.#write(s, e.data, e.options, e.lent, (x, n) => {
+      this.#write(s, e.data, e.options, e.lent, e.settle ? 'send' : 'write', (x, n) => {
         total += n;
         if (x) err ??= x;
         e.settle?.(x ? null : { bytes: n, zeroCopy: 'copied' }, x);
@@ -242,12 +264,12 @@ export class NetEngine implements SocketEngine {
     const p = new Promise<SendResult>((resolve, reject) => {
       settle = (err, n) => (err ? reject(err) : resolve({ bytes: n, zeroCopy: 'copied' }));
     });
-    this.#write(s, data, options, false, settle);
+    this.#write(s, data, options, false, opName, settle);
     return p;
   }
 
   sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
-    this.#write(this.#open(opName), data, options, false, (err, n) => cb(err, n, 'copied'));
+    this.#write(this.#open(opName), data, options, false, opName, (err, n) => cb(err, n, 'copied'));
   }
 
   settled(): Promise<void> {

@@ -435,6 +435,10 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     c.destroy();
     s.destroy();
     expect(await cbDone).toBeUndefined();
+    // close(cb) once closed: cb still runs, with an error (as net.Server); it must not be left waiting
+    const again = await Promise.race([new Promise((r) => void a.close(r)), sleep(1000).then(() => 'cb never called')]);
+    expect(again).toBeInstanceOf(Error);
+    await a.close(); // and the Promise form resolves
   });
 
   it('noDelay / keepAlive: server options, and setNoDelay/setKeepAlive called while connecting (as http does), reach the socket', async () => {

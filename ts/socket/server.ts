@@ -329,7 +329,11 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
    */
   close(cb?: (err?: Error) => void): Promise<void> {
     const wasRunning = this.#listening || this.#starting;
-    if (cb) this.once('close', () => cb(wasRunning ? undefined : notRunning('close')));
+    if (cb) {
+      // Closed already: no 'close' comes again, so cb runs now (with the error, as in Node).
+      if (this.#closed) process.nextTick(cb, notRunning('close'));
+      else this.once('close', () => cb(wasRunning ? undefined : notRunning('close')));
+    }
     const closed = new Promise<void>((resolve) => {
       if (this.#closed) resolve();
       else this.once('close', () => resolve());

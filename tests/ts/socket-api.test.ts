@@ -177,6 +177,29 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     peer.close();
   });
 
+  it("a write after the peer's FIN (no allowHalfOpen) fails with EPIPE, as net.Socket's writeAfterFIN", async () => {
+    const peer = net.createServer((s) => {
+      s.on('error', () => {});
+      s.end('bye');
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    expect((await collect(c)).toString()).toBe('bye');
+    expect(c.writableEnded).toBe(true); // the Duplex ended our side too on 'end'
+    const errors: string[] = [];
+    c.on('error', (e: NodeJS.ErrnoException) => errors.push(`error ${e.code}`));
+    // still open (net.Socket: the write destroys it with EPIPE, 'error' then 'close')
+    expect(c.destroyed).toBe(false);
+    const cbErr = new Promise<string>((r) => c.write('late', (e) => r(`cb ${(e as NodeJS.ErrnoException | null)?.code}`)));
+    expect(await cbErr).toBe('cb EPIPE');
+    if (!c.closed) await new Promise((r) => c.once('close', r));
+    expect(errors).toEqual(['error EPIPE']);
+    // once closed, a write still calls back with EPIPE (no 'error': destroyed already)
+    const late = new Promise<string>((r) => c.write('later', (e) => r(`cb ${(e as NodeJS.ErrnoException | null)?.code}`)));
+    expect(await late).toBe('cb EPIPE');
+    peer.close();
+  });
+
   it('a socket that only writes: end(), the peer closes, close comes without anyone reading (as net.Socket)', async () => {
     const peer = net.createServer((s) => {
       s.resume();

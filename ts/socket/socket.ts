@@ -127,6 +127,8 @@ export class ZcSocket extends Duplex {
   #refed = true;
   #peer: SocketAddress | null = null;
   #reading = false;
+  /** the peer's FIN reached the readable side */
+  #peerEnded = false;
   #connecting: Promise<void> | null = null;
   /** Duplex chunks standing for a PoolBuffer write or a send() queued behind writes */
   readonly #entries = new WeakMap<object, WriteEntry>();
@@ -265,6 +267,7 @@ export class ZcSocket extends Duplex {
       if (this.destroyed) return;
       if (err) this.destroy(err);
       else {
+        this.#peerEnded = true;
         // As net.Socket does: read(0) lets 'end' come even if nothing consumes.
         this.push(null);
         this.read(0);
@@ -363,6 +366,7 @@ export class ZcSocket extends Duplex {
    * mark: wait for 'drain'.
    */
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCb, cb?: WriteCb): boolean {
+    if (this.#peerEnded && this.#ws.ending && !this.allowHalfOpen) return this.#writeAfterFin(typeof encoding === 'function' ? encoding : cb);
     // The writes of one tick reach _writev together (one request), as if
     // the caller had corked: without it the first would go alone and the
     // rest wait a ring round trip behind it.
@@ -376,6 +380,22 @@ export class ZcSocket extends Duplex {
       return this.#writeEntry(chunk, undefined, done, null);
     }
     return super.write(chunk, encoding as BufferEncoding, cb);
+  }
+
+  /**
+   * A write after the peer's FIN ended this side too (allowHalfOpen off):
+   * EPIPE, the socket destroyed with it, as net.Socket's writeAfterFIN
+   * (not the stream's ERR_STREAM_WRITE_AFTER_END).
+   */
+  #writeAfterFin(cb: WriteCb | undefined): false {
+    const err = new ZcError({
+      errno: ERRNO.EPIPE,
+      op: 'write',
+      hint: 'the peer ended the connection, and without allowHalfOpen this socket ended its side too',
+    });
+    if (cb) process.nextTick(cb, err);
+    this.destroy(err);
+    return false;
   }
 
   /**

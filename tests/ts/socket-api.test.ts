@@ -670,6 +670,24 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
 });
 
 describe('uring only', () => {
+  it("ZcSocket.pair(): destroy() with bytes never read: the peer gets every byte, then 'end' (not ECONNRESET)", async () => {
+    const [a, b] = ZcSocket.pair();
+    b.write('never read by a');
+    await sleep(50);
+    const data = randomBytes(100_000);
+    const parts: Buffer[] = [];
+    const seen: string[] = [];
+    b.on('data', (d: Buffer) => parts.push(d));
+    b.on('end', () => seen.push('end'));
+    b.on('error', (e: NodeJS.ErrnoException) => seen.push(`error ${e.code}`));
+    const closed = new Promise((r) => b.once('close', r));
+    a.write(data, () => a.destroy());
+    await closed;
+    const got = Buffer.concat(parts);
+    expect(sha(got)).toBe(sha(data));
+    expect(seen).toEqual(['end']);
+  });
+
   it('issue 8 item 5: resetAndDestroy() after end() on a stalled peer aborts at once and settles every send', async () => {
     const rx = await PatternReceiver.start({ paused: true });
     const ring = Ring.create();

@@ -228,7 +228,7 @@ export interface LibC {
   close(fd: number): number;
   read(fd: number, buf: Uint8Array, n: number): number;
   /** recv(2); with MSG_TRUNC a TCP socket discards up to n bytes without copying them */
-  recv(fd: number, buf: Uint8Array | null, n: number, flags: number): number;
+  recv(fd: number, buf: Uint8Array, n: number, flags: number): number;
   shutdown(fd: number, how: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   socketpair(domain: number, type: number, protocol: number, sv: Int32Array): number;

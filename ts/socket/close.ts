@@ -33,8 +33,11 @@ export function resetFd(ring: Ring, fd: number): void {
   ring.libc.connect(fd, UNSPEC, UNSPEC.length);
 }
 
-/** recv(2) length asking a TCP socket to discard everything it holds. */
-const DISCARD_ALL = 1 << 30;
+/**
+ * Where discardUnread reads to: TCP discards with MSG_TRUNC without
+ * writing it; AF_UNIX streams copy into it (they have no discard).
+ */
+const SCRATCH = new Uint8Array(64 * 1024);
 
 /**
  * Discard what the peer sent and nobody read: close(2) of a TCP socket
@@ -46,7 +49,8 @@ const DISCARD_ALL = 1 << 30;
  */
 export function discardUnread(ring: Ring, fd: number): void {
   const libc = ring.libc;
-  for (let i = 0; i < 64 && libc.recv(fd, null, DISCARD_ALL, SYS.MSG_DONTWAIT | SYS.MSG_TRUNC) > 0; i++);
+  // at most 64 MiB (a receive queue holds a few MiB)
+  for (let i = 0; i < 1024 && libc.recv(fd, SCRATCH, SCRATCH.length, SYS.MSG_DONTWAIT | SYS.MSG_TRUNC) > 0; i++);
 }
 
 /**

@@ -464,6 +464,46 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await a.close(); // and the Promise form resolves
   });
 
+  it("server.maxConnections: connections over the limit are closed at once and reported as 'drop', as net.Server", async () => {
+    const server = await listening(opts());
+    server.maxConnections = 2;
+    const served: ZcSocket[] = [];
+    server.on('connection', (s: ZcSocket) => {
+      served.push(s);
+      s.on('data', (d: Buffer) => s.write(d));
+    });
+    const drops: { remotePort?: number }[] = [];
+    server.on('drop', (d: { remotePort?: number }) => drops.push(d));
+    const port = portOf(server);
+    const open = async (): Promise<net.Socket> => {
+      const c = net.connect(port, '127.0.0.1');
+      c.on('error', () => {});
+      await once(c, 'connect');
+      return c;
+    };
+    const [a, b] = [await open(), await open()];
+    await until(() => served.length === 2);
+    const third = await open();
+    const thirdPort = third.localPort;
+    const thirdClosed = new Promise((r) => third.once('close', r));
+    third.resume();
+    // closed by the server, never served
+    expect(await Promise.race([thirdClosed.then(() => 'closed'), sleep(2000).then(() => 'still open')])).toBe('closed');
+    expect(served.length).toBe(2);
+    expect(drops.length).toBe(1);
+    expect(drops[0]?.remotePort).toBe(thirdPort);
+    expect(await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))).toBe(2);
+    // the two served still work; once one is gone a new one is served
+    a.write('ping');
+    expect(((await once(a, 'data')) as [Buffer])[0].toString()).toBe('ping');
+    b.destroy();
+    await until(() => served[1]?.closed === true);
+    const d = await open();
+    await until(() => served.length === 3);
+    for (const x of [a, d]) x.destroy();
+    await server.close();
+  });
+
   it('noDelay / keepAlive: server options, and setNoDelay/setKeepAlive called while connecting (as http does), reach the socket', async () => {
     const server = await listening({ ...opts(), noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     const port = portOf(server);

@@ -94,6 +94,13 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
   readonly #connections = new Set<ZcSocket>();
   #queue: ZcSocket[] = [];
   #waiters: Waiter[] = [];
+  /**
+   * As net.Server.maxConnections: a connection arriving while this many
+   * are open is closed at once and reported as a 'drop' event
+   * ({ localAddress, localPort, localFamily, remoteAddress, remotePort,
+   * remoteFamily }).  Undefined (the default): no limit.
+   */
+  maxConnections: number | undefined = undefined;
 
   constructor(options: ServerOptions = {}, connectionListener?: (socket: ZcSocket) => void) {
     super();
@@ -212,6 +219,19 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
 
   /** A new connection: to a waiting accept(), else 'connection' listeners, else the queue. */
   #add(s: ZcSocket): void {
+    const max = this.maxConnections;
+    if (max !== undefined && max !== null && this.#connections.size >= max) {
+      this.emit('drop', {
+        localAddress: s.localAddress,
+        localPort: s.localPort,
+        localFamily: s.localFamily,
+        remoteAddress: s.remoteAddress,
+        remotePort: s.remotePort,
+        remoteFamily: s.remoteFamily,
+      });
+      s.destroy();
+      return;
+    }
     const o = this.#options;
     if (o.noDelay) s.setNoDelay(true);
     if (o.keepAlive) s.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);

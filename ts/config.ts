@@ -329,6 +329,7 @@ ALLOWED['ServerOptions'] = {
   sendOptions: SOCKET_FIELDS.sendOptions,
   receiveOptions: SOCKET_FIELDS.receiveOptions,
   localPacing: SOCKET_FIELDS.localPacing,
+  pauseOnConnect: 'a boolean (true: connections come paused, as net.Server)',
 };
 ALLOWED['ListenOptions'] = {
   port: 'an integer in 0..65535 (0: any free port)',
@@ -383,6 +384,7 @@ export const ServerOptionsSchema = z
     sendOptions: z.custom<object>(isObject).optional(),
     receiveOptions: z.custom<object>(isObject).optional(),
     localPacing: z.boolean().optional(),
+    pauseOnConnect: z.boolean().optional(),
   })
   .passthrough();
 

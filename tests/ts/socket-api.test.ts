@@ -504,6 +504,24 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
+  it("pauseOnConnect: connections come paused, 'data' listeners wait for resume(), as net.Server", async () => {
+    const server = await listening({ ...opts(), pauseOnConnect: true });
+    const accepted = once(server, 'connection') as Promise<[ZcSocket]>;
+    const c = await connected({ ...opts(), port: portOf(server), host: '127.0.0.1' });
+    const [s] = await accepted;
+    expect(s.isPaused()).toBe(true);
+    const got: string[] = [];
+    s.on('data', (d: Buffer) => got.push(d.toString()));
+    c.write('hello');
+    await sleep(100);
+    expect(got).toEqual([]); // paused: the listener alone does not start the flow
+    s.resume();
+    await until(() => got.join('') === 'hello');
+    c.destroy();
+    s.destroy();
+    await server.close();
+  });
+
   it('noDelay / keepAlive: server options, and setNoDelay/setKeepAlive called while connecting (as http does), reach the socket', async () => {
     const server = await listening({ ...opts(), noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 });
     const port = portOf(server);

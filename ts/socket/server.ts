@@ -55,6 +55,8 @@ export interface ServerOptions {
   highWaterMark?: number;
   /** true: connections from this host keep the system's congestion control (see SocketOptions.localPacing) */
   localPacing?: boolean;
+  /** connections come paused: nothing is read until resume(), even with 'data' listeners (as net.Server) */
+  pauseOnConnect?: boolean;
 }
 
 /** server.listen(options) */
@@ -235,6 +237,7 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
     const o = this.#options;
     if (o.noDelay) s.setNoDelay(true);
     if (o.keepAlive) s.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);
+    if (o.pauseOnConnect) s.pause();
     this.#connections.add(s);
     s.once('close', () => {
       this.#connections.delete(s);

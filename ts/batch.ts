@@ -122,33 +122,39 @@ export class BatchQueue {
   }
 
   /**
-   * zc_send_fixed(fd, pool, buf, off, len, flags).  The path of every send
-   * from a pool buffer: each word written once, by name, no zeroing pass.
+   * zc_send_fixed(fd, pool, buf, off, len, flags), the pool pointer as its
+   * two 32-bit words.  The path of every send from a pool buffer: each
+   * word written once, by name, no zeroing pass, and the words that are 0
+   * in every fixed send not written at all when this slot of the array
+   * held a fixed send's descriptor already (the last tick's, usually).
    */
-  sendFixed(fd: number, udLo: number, udHi: number, pool: number, buf: number, off: number, len: number, flags: number): void {
+  sendFixed(
+    fd: number, udLo: number, udHi: number, poolLo: number, poolHi: number, buf: number, off: number, len: number, flags: number,
+  ): void {
     const w = this.n++ * W;
     const u = this.#u32;
-    // A Uint32Array store keeps an integer's low 32 bits (ToUint32 is
-    // modulo 2^32), so a low word needs no arithmetic; a fixed send's
-    // length fits in 32 bits (a pool buffer's size), so no division for it.
-    u[w + W_KIND] = KIND_SEND_FIXED;
+    if (u[w + W_KIND] !== KIND_SEND_FIXED) {
+      u[w + W_KIND] = KIND_SEND_FIXED;
+      u[w + W_ADDR] = 0;
+      u[w + W_ADDR + 1] = 0;
+      u[w + W_DEST] = 0;
+      u[w + W_DEST + 1] = 0;
+      u[w + W_N] = 0;
+      u[w + W_DEST_LEN] = 0;
+      u[w + W_RESERVED] = 0;
+    }
+    // A fixed send's length fits in 32 bits (a pool buffer's size): no
+    // division for it.
     u[w + W_FD] = fd; // int32 bits (-1 stays 0xffffffff)
     u[w + W_UD] = udLo;
     u[w + W_UD + 1] = udHi;
-    u[w + W_ADDR] = 0;
-    u[w + W_ADDR + 1] = 0;
     u[w + W_LEN] = len;
     u[w + W_LEN + 1] = len < WORD ? 0 : Math.floor(len / WORD);
-    u[w + W_POOL] = pool;
-    u[w + W_POOL + 1] = Math.floor(pool / WORD);
-    u[w + W_DEST] = 0;
-    u[w + W_DEST + 1] = 0;
+    u[w + W_POOL] = poolLo;
+    u[w + W_POOL + 1] = poolHi;
     u[w + W_FLAGS] = flags;
-    u[w + W_N] = 0;
     u[w + W_BUF] = buf;
     u[w + W_OFF] = off;
-    u[w + W_DEST_LEN] = 0;
-    u[w + W_RESERVED] = 0;
   }
 
   /**

@@ -70,6 +70,9 @@ export class BufferPool implements RingResource {
   readonly regionBuffers: number;
   /** @internal the struct zc_pool * and buffer 0's address as numbers (batch descriptors) */
   readonly ptrAddress: number;
+  /** @internal ptrAddress's low and high 32 bits (a fixed send's descriptor, no division per send) */
+  readonly ptrLo: number;
+  readonly ptrHi: number;
   /** @internal */
   readonly baseNumber: number;
   #free: number[];
@@ -92,6 +95,8 @@ export class BufferPool implements RingResource {
     this.baseAddress = ring.libc.address(base);
     this.baseNumber = Number(this.baseAddress);
     this.ptrAddress = Number(ring.libc.address(ptr));
+    this.ptrHi = Math.floor(this.ptrAddress / 2 ** 32);
+    this.ptrLo = this.ptrAddress - this.ptrHi * 2 ** 32;
     poolOfMemory.set(this.#memory, this);
     this.#range = { addr: this.baseAddress, len: this.count * this.size, retired: false, unmap: ring.libc.munmap };
     retiredRanges.register(this.#memory, this.#range);

@@ -55,7 +55,7 @@ class CoalescedSend implements BatchedRequest {
     const pool = this.pool;
     if (n === 1) {
       const e = ops[0]!;
-      if (e.pb) q.sendFixed(fd, lo, hi, e.pb.pool.ptrAddress, e.pb.index, e.off, e.len, this.flags);
+      if (e.pb) q.sendFixed(fd, lo, hi, e.pb.pool.ptrLo, e.pb.pool.ptrHi, e.pb.index, e.off, e.len, this.flags);
       else q.send(fd, lo, hi, addressNumber(this.lane.ring, e.view as Uint8Array), e.len, this.flags);
     } else if (pool) {
       const at = q.reserve(n * Q.SPAN_SIZE);

@@ -166,7 +166,7 @@ export class SendOp implements BatchedRequest {
     const to = this.to;
     const len = this.len;
     if (to === null) {
-      if (pb !== null) q.sendFixed(this.fd, lo, hi, pb.pool.ptrAddress, pb.index, this.off, len, this.flags);
+      if (pb !== null) q.sendFixed(this.fd, lo, hi, pb.pool.ptrLo, pb.pool.ptrHi, pb.index, this.off, len, this.flags);
       else q.send(this.fd, lo, hi, len > 0 ? addressNumber(this.lane.ring, this.view as Uint8Array) : 0, len, this.flags);
     } else {
       const at = q.reserve(Q.IOV_SIZE + to.length);

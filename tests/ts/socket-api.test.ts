@@ -334,6 +334,33 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     peer.close();
   });
 
+  it('bytesWritten counts every byte sent, through write(), send() (Promise and callback) and sendFile(), as net.Socket', async () => {
+    const peer = net.createServer((s) => {
+      s.on('error', () => {});
+      let n = 0;
+      s.on('data', (d: Buffer) => (n += d.length));
+      s.on('end', () => s.end(String(n)));
+    });
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    await c.send(new Uint8Array(1000));
+    expect(c.bytesWritten).toBe(1000);
+    await new Promise<void>((r, j) => c.send(new Uint8Array(500), undefined, (e) => (e ? j(e) : r())));
+    expect(c.bytesWritten).toBe(1500);
+    await c.sendFile(process.execPath, { length: 4096 });
+    expect(c.bytesWritten).toBe(5596);
+    await new Promise<void>((r, j) => c.write('abc', (e) => (e ? j(e) : r())));
+    expect(c.bytesWritten).toBe(5599);
+    // a send queued behind a buffered write counts once
+    c.write(Buffer.alloc(100));
+    await c.send(new Uint8Array(200));
+    expect(c.bytesWritten).toBe(5899);
+    c.end();
+    expect((await collect(c)).toString()).toBe('5899');
+    expect(c.bytesWritten).toBe(5899);
+    peer.close();
+  });
+
   it('close() is graceful: FIN after every write and send, resolves on close', async () => {
     const rx = await PatternReceiver.start();
     const c = await connected({ ...opts(), port: rx.port, host: '127.0.0.1' });

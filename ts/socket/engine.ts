@@ -66,6 +66,8 @@ export interface SocketEngine {
   attach(fd: number): void;
   /** sends (writes and send()) not settled */
   readonly inFlight: number;
+  /** bytes the kernel took from send()s and sendFile()s (not Duplex writes: the socket counts those), settled */
+  readonly bytesSent: number;
   /** Connect; resolves when connected.  abort() makes it reject. */
   connect(target: ConnectTarget): Promise<void>;
   /** Give up a connect in progress. */

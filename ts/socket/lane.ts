@@ -64,6 +64,8 @@ export class SendLane implements LaneHooks {
   readonly #opts: SendOptionsMemo;
   readonly #coalescer: Coalescer;
   #inFlight = 0;
+  /** bytes the kernel took from this lane's sends and sendFiles, Duplex writes aside (LaneHooks) */
+  bytesSent = 0;
   #waiters: (() => void)[] = [];
   /** ops of sends that went alone and are over, for reuse (see recycle) */
   #free: SendOp[] = [];

@@ -72,6 +72,7 @@ export class NetEngine implements SocketEngine {
   readonly fd = -1;
   #sock: net.Socket | null = null;
   #inFlight = 0;
+  #bytesSent = 0;
   #waiters: (() => void)[] = [];
   #reading = false;
   /** the receive() stream, once called (the Duplex side then stays off) */
@@ -92,6 +93,10 @@ export class NetEngine implements SocketEngine {
 
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  get bytesSent(): number {
+    return this.#bytesSent;
   }
 
   #own(s: net.Socket): void {
@@ -155,7 +160,7 @@ export class NetEngine implements SocketEngine {
   /** Hand one send to the net.Socket; throws the ownership/range errors at once. */
   #write(
     s: net.Socket, data: Uint8Array | PoolBuffer, o: SendOptionsInput | undefined, lent: boolean, op: string,
-    done: (err: ZcError | null, n: number) => void,
+    done: (err: ZcError | null, n: number) => void, direct = false,
   ): void {
     let view: Uint8Array;
     const pb = data instanceof PoolBuffer ? data : null;
@@ -172,6 +177,8 @@ export class NetEngine implements SocketEngine {
     this.#inFlight++;
     this.#ordered(() =>
       s.write(view, (err) => {
+        // a send() outside the Duplex writes (the socket counts those)
+        if (!err && direct) this.#bytesSent += view.length;
         pb?.unlend();
         this.#settledOne();
         done(err ? sendError(err, op) : null, err ? 0 : view.length);
@@ -204,7 +211,15 @@ export class NetEngine implements SocketEngine {
       this.#ordered(() => {
         this.#behind = [];
         const write = (b: Buffer): Promise<void> =>
-          new Promise((res, rej) => s.write(b, (err) => (err ? rej(err) : res())));
+          new Promise((res, rej) =>
+            s.write(b, (err) => {
+              if (err) rej(err);
+              else {
+                this.#bytesSent += b.length;
+                res();
+              }
+            }),
+          );
         sendFileByCopy(spec, write)
           .then(resolve, reject)
           .finally(() => {
@@ -264,12 +279,12 @@ export class NetEngine implements SocketEngine {
     const p = new Promise<SendResult>((resolve, reject) => {
       settle = (err, n) => (err ? reject(err) : resolve({ bytes: n, zeroCopy: 'copied' }));
     });
-    this.#write(s, data, options, false, opName, settle);
+    this.#write(s, data, options, false, opName, settle, true);
     return p;
   }
 
   sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
-    this.#write(this.#open(opName), data, options, false, opName, (err, n) => cb(err, n, 'copied'));
+    this.#write(this.#open(opName), data, options, false, opName, (err, n) => cb(err, n, 'copied'), true);
   }
 
   settled(): Promise<void> {

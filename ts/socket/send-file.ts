@@ -199,6 +199,7 @@ export function sendFileOnRing(lane: SendLane, spec: FileSpec): Promise<SendFile
       done: (c: Completion) => {
         const bytes = c.auxNumber;
         const aux2 = c.aux2;
+        lane.bytesSent += bytes;
         end();
         if (c.res < 0) {
           reject(failure(-c.res, bytes, signal, aborted && -c.res === ERRNO.ECANCELED));

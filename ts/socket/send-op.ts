@@ -30,6 +30,12 @@ export interface LaneHooks {
   /** one send settled (its buffer given back) */
   sendSettled(): void;
   /**
+   * bytes the kernel took from this lane's sends that are not Duplex
+   * writes (opName 'write': the socket counts those itself), whole or cut
+   * short: with the socket's own count, its bytesWritten
+   */
+  bytesSent: number;
+  /**
    * A send that went alone is over and nothing refers to it any more: the
    * lane may reuse the object for its next send (no allocation, and no
    * young object stored into the ring's tables, per send).
@@ -122,6 +128,7 @@ export class SendOp implements BatchedRequest {
    * coalesced send's batch still holds it).
    */
   finish(err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse, alone = false): void {
+    if (this.opName !== 'write') this.lane.bytesSent += bytes;
     const pb = this.pb;
     if (pb !== null) pb.unlend();
     else if (detached(this.view, this.len)) err = detachedError(this.opName, bytes, this.issued);

@@ -690,9 +690,12 @@ export class ZcSocket extends Duplex {
     return 'closed';
   }
 
-  /** bytes written (settled) plus bytes buffered, as net.Socket.bytesWritten */
+  /**
+   * Bytes sent (writes, send()s and sendFile()s the kernel took) plus
+   * bytes of writes still buffered, as net.Socket.bytesWritten.
+   */
   get bytesWritten(): number {
-    return this.#written + this.writableLength;
+    return this.#written + this.#engine.bytesSent + this.writableLength;
   }
 
   /** TCP_NODELAY; called while connecting (as http's client does), applied once connected, as in Node. */

@@ -63,6 +63,10 @@ export class UringEngine implements SocketEngine, RingResource {
     return this.#lane?.inFlight ?? 0;
   }
 
+  get bytesSent(): number {
+    return this.#lane?.bytesSent ?? 0;
+  }
+
   /** the send lane (throws EBADF when not open) */
   #open(op: string): SendLane {
     const lane = this.#lane;

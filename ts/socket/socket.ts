@@ -122,7 +122,8 @@ export class ZcSocket extends Duplex {
   readonly #engine: SocketEngine;
   #written = 0;
   #reset = false;
-  #timeoutMs = 0;
+  /** what setTimeout() set last (undefined: never called) */
+  #timeoutMs: number | undefined = undefined;
   #timer: NodeJS.Timeout | null = null;
   #refed = true;
   #peer: SocketAddress | null = null;
@@ -736,9 +737,9 @@ export class ZcSocket extends Duplex {
     return this;
   }
 
-  /** the idle timeout in ms, undefined when none */
+  /** the idle timeout in ms as setTimeout() set it (0: off), undefined before any call, as net.Socket.timeout */
   get timeout(): number | undefined {
-    return this.#timeoutMs > 0 ? this.#timeoutMs : undefined;
+    return this.#timeoutMs;
   }
 
   #touch(): void {

@@ -440,6 +440,14 @@ export function checkNetOptions(
   which: 'SocketOptions' | 'ConnectOptions' | 'ServerOptions' | 'ListenOptions' | 'DatagramOptions' | 'PairOptions',
   input: unknown,
 ): void {
+  const path = (input as { path?: unknown } | null)?.path;
+  if ((which === 'ConnectOptions' || which === 'ListenOptions') && path !== undefined) {
+    throw new ZcConfigError(which, [{
+      field: 'path',
+      value: path,
+      allowed: 'no path: IPC (AF_UNIX path) sockets are not supported; use node:net for them (ZcSocket.pair() gives a connected AF_UNIX pair)',
+    }]);
+  }
   const schema = {
     SocketOptions: SocketOptionsSchema,
     ConnectOptions: ConnectOptionsSchema,

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { randomBytes, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ring, ZcError, ZcSocket, backendStatus, connect, createServer, setDefaultBackend, type Backend, type SendResult } from '../../ts/index.ts';
+import { Ring, ZcConfigError, ZcError, ZcSocket, backendStatus, connect, createServer, setDefaultBackend, type Backend, type SendResult } from '../../ts/index.ts';
 import { IN_VM, PatternReceiver, childJson, fillPattern, run, runTs, scaled, sleep } from './helpers.ts';
 import { SYS } from '../../ts/ffi/abi.gen.ts';
 import { connected, listening, portOf } from './net-helpers.ts';
@@ -638,6 +638,25 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     expect(() => connect({ ...opts(), port: portOf(server), host: '127.0.0.1', localAddress: 'not-an-ip' })).toThrow(/localAddress/);
     for (const x of [c, d, s, s2]) x.destroy();
     await server.close();
+  });
+
+  it('IPC paths (connect({ path }), listen(path)) are refused naming path, with what to use instead', () => {
+    const path = '/tmp/uring-zc-test.sock';
+    for (const f of [
+      () => connect({ ...opts(), path } as unknown as Parameters<typeof connect>[0]),
+      () => createServer(opts()).listen(path as unknown as number),
+      () => createServer(opts()).listen({ path } as unknown as { port: number }),
+    ]) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ZcConfigError);
+      expect((err as ZcConfigError).field).toBe('path');
+      expect((err as Error).message).toMatch(/not supported.*node:net/);
+    }
   });
 
   it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {

@@ -440,8 +440,9 @@ export function checkNetOptions(
   which: 'SocketOptions' | 'ConnectOptions' | 'ServerOptions' | 'ListenOptions' | 'DatagramOptions' | 'PairOptions',
   input: unknown,
 ): void {
+  // http.Agent hands `path: null` to createConnection: only a path given means IPC (as in net)
   const path = (input as { path?: unknown } | null)?.path;
-  if ((which === 'ConnectOptions' || which === 'ListenOptions') && path !== undefined) {
+  if ((which === 'ConnectOptions' || which === 'ListenOptions') && path !== undefined && path !== null && path !== '') {
     throw new ZcConfigError(which, [{
       field: 'path',
       value: path,

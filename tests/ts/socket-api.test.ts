@@ -657,6 +657,10 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
       expect((err as ZcConfigError).field).toBe('path');
       expect((err as Error).message).toMatch(/not supported.*node:net/);
     }
+    // http.Agent hands createConnection `path: null`: that is no path
+    const c = connect({ ...opts(), port: 1, host: '127.0.0.1', path: null } as unknown as Parameters<typeof connect>[0]);
+    c.on('error', () => {});
+    c.destroy();
   });
 
   it('connect errors: ECONNREFUSED, then close; AbortSignal destroys a connecting socket', async () => {

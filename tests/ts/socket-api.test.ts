@@ -590,6 +590,35 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
+  it('setNoDelay/setKeepAlive on a new socket before connect() apply once connected, as net.Socket', async () => {
+    const server = await listening(opts());
+    const port = portOf(server);
+    const c = new ZcSocket(opts());
+    c.setNoDelay(true);
+    c.setKeepAlive(true, 25_000);
+    c.connect({ port, host: '127.0.0.1' });
+    await once(c, 'connect');
+    const s = await server.accept();
+    if (ring) {
+      const r = ring;
+      const get = (level: number, opt: number): number => {
+        const v = new Int32Array(1);
+        expect(r.libc.getsockopt(c.fd, level, opt, v, new Int32Array([4]))).toBe(0);
+        return v[0] ?? -1;
+      };
+      expect(get(SYS.IPPROTO_TCP, SYS.TCP_NODELAY)).toBe(1);
+      expect(get(SYS.SOL_SOCKET, SYS.SO_KEEPALIVE)).toBe(1);
+      expect(get(SYS.IPPROTO_TCP, SYS.TCP_KEEPIDLE)).toBe(25);
+    }
+    // both backends: the kernel's keep-alive timer runs on our end (ss)
+    const ss = await run('ss', ['-tnoH', 'state', 'established', `( sport = :${c.localPort} and dport = :${port} )`]);
+    expect(ss.code, ss.stderr).toBe(0);
+    expect(ss.stdout).toMatch(/timer:\(keepalive,/);
+    c.destroy();
+    s.destroy();
+    await server.close();
+  });
+
   it('server highWaterMark, sendOptions and receiveOptions reach its connections', async () => {
     const server = await listening({
       ...opts(),

@@ -142,7 +142,7 @@ export class ZcSocket extends Duplex {
   };
   /** the uring engine's send lane once connected: send()'s direct path */
   #lane: SendLane | null = null;
-  /** setNoDelay() / setKeepAlive() called while connecting */
+  /** setNoDelay() / setKeepAlive() called before the socket was open (before or during connect) */
   #pendingNoDelay: boolean | null = null;
   #pendingKeepAlive: [boolean, number] | null = null;
 
@@ -699,17 +699,17 @@ export class ZcSocket extends Duplex {
     return this.#written + this.#engine.bytesSent + this.writableLength;
   }
 
-  /** TCP_NODELAY; called while connecting (as http's client does), applied once connected, as in Node. */
+  /** TCP_NODELAY; called before or while connecting (as http's client does), applied once connected, as in Node. */
   setNoDelay(noDelay = true): this {
     if (this.#engine.open) this.#engine.setNoDelay(noDelay);
-    else if (this.connecting) this.#pendingNoDelay = noDelay;
+    else if (!this.destroyed) this.#pendingNoDelay = noDelay; // before or during connect
     return this;
   }
 
-  /** SO_KEEPALIVE (and the idle time in ms); called while connecting, applied once connected, as in Node. */
+  /** SO_KEEPALIVE (and the idle time in ms); called before or while connecting, applied once connected, as in Node. */
   setKeepAlive(enable = false, initialDelay = 0): this {
     if (this.#engine.open) this.#engine.setKeepAlive(enable, initialDelay);
-    else if (this.connecting) this.#pendingKeepAlive = [enable, initialDelay];
+    else if (!this.destroyed) this.#pendingKeepAlive = [enable, initialDelay]; // before or during connect
     return this;
   }
 

@@ -137,15 +137,21 @@ describe.each([true, false])('send(data, options, callback) (deferTaskrun=%s)', 
 describe.each(['defer', 'nodefer'])('an exception thrown by a completion callback (%s)', (defer) => {
   it("is an uncaught exception, not a rejection, and the socket goes on", async () => {
     const r = await runTs('tests/ts/fixtures/callback-throw-child.ts', [defer], { timeoutMs: IN_VM ? 100_000 : 20_000 });
-    const out = childJson<{ seen: string[]; afterBytes: number; ran: number[]; inFlight: number }>(r);
+    const out = childJson<{
+      seen: string[]; afterBytes: number; ran: number[]; inFlight: number; ranStream: number[]; streamInFlight: number;
+    }>(r);
     expect(out.seen).toEqual([
       'uncaughtException: from a send callback',
       'uncaughtException: from a write callback',
+      'uncaughtException: from the first of four coalesced callbacks',
       'uncaughtException: from the first of four datagram callbacks',
     ]);
     expect(out.afterBytes).toBe(1000);
     // the sends reaped with the one whose callback threw still settled
     expect(out.ran).toEqual([0, 1, 2, 3]);
     expect(out.inFlight).toBe(0);
+    // ...and so did the sends coalesced into one request with it
+    expect(out.ranStream).toEqual([0, 1, 2, 3]);
+    expect(out.streamInFlight).toBe(0);
   });
 });

@@ -52,6 +52,13 @@ function later(cb: SendCallback, err: ZcError | null, bytes: number, zeroCopy: Z
   queueMicrotask(() => cb(err, bytes, zeroCopy));
 }
 
+/** Throw `e` from a microtask of its own: an uncaught exception, as from queueMicrotask. */
+function rethrowLater(e: unknown): void {
+  queueMicrotask(() => {
+    throw e;
+  });
+}
+
 /**
  * One send the caller made: its bytes, how to tell it the outcome, and,
  * when it goes alone (not coalesced), the ring request itself (one object
@@ -140,7 +147,15 @@ export class SendOp implements BatchedRequest {
       }
       // Recycled before the callback runs: the send it makes reuses it.
       if (alone) this.lane.recycle(this);
-      cb(err, bytes, zeroCopy);
+      // A callback that throws must not cost the sends settled after it
+      // in the same loop (a coalesced request's, a refused batch's, the
+      // ring's close) their settle: its exception is an uncaught one, as
+      // from queueMicrotask, and the caller's loop goes on.
+      try {
+        cb(err, bytes, zeroCopy);
+      } catch (e) {
+        rethrowLater(e);
+      }
       return;
     }
     const resolve = this.resolve!;

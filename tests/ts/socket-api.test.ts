@@ -669,10 +669,18 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
-  it('IPC paths (connect({ path }), listen(path)) are refused naming path, with what to use instead', () => {
+  it('IPC paths (connect({ path }), connect(path), listen(path)) are refused naming path, with what to use instead', () => {
     const path = '/tmp/uring-zc-test.sock';
+    const unopened: ZcSocket[] = [];
     for (const f of [
       () => connect({ ...opts(), path } as unknown as Parameters<typeof connect>[0]),
+      // net.connect(path): a string that is no port number is a path (net's normalizeArgs)
+      () => connect(path as unknown as number),
+      () => {
+        const s = new ZcSocket(opts());
+        unopened.push(s);
+        s.connect(path as unknown as number);
+      },
       () => createServer(opts()).listen(path as unknown as number),
       () => createServer(opts()).listen({ path } as unknown as { port: number }),
     ]) {
@@ -686,6 +694,7 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
       expect((err as ZcConfigError).field).toBe('path');
       expect((err as Error).message).toMatch(/not supported.*node:net/);
     }
+    for (const s of unopened) s.destroy();
     // http.Agent hands createConnection `path: null`: that is no path
     const c = connect({ ...opts(), port: 1, host: '127.0.0.1', path: null } as unknown as Parameters<typeof connect>[0]);
     c.on('error', () => {});

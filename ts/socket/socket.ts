@@ -828,6 +828,12 @@ function connectArgs(
     checkNetOptions('ConnectOptions', a); // throws: names the bad value
   }
   if (typeof a === 'object' && a !== null) return [{ ...a, port: portOf(a.port) as number }, typeof b === 'function' ? b : c];
+  // net.connect(path): a string that is no port number (net's isPipeName)
+  // is an IPC path, which checkNetOptions refuses naming `path`.
+  const first: unknown = a;
+  if (typeof first === 'string' && !(Number(first) >= 0)) {
+    return [{ path: first } as unknown as SocketConnectOptions, typeof b === 'function' ? b : c];
+  }
   if (typeof b === 'function') return [{ port: portOf(a) as number }, b];
   return [{ port: portOf(a) as number, ...(b !== undefined ? { host: b } : {}) }, c];
 }

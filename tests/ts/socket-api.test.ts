@@ -514,8 +514,10 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     const thirdPort = third.localPort;
     const thirdClosed = new Promise((r) => third.once('close', r));
     third.resume();
-    // closed by the server, never served
-    expect(await Promise.race([thirdClosed.then(() => 'closed'), sleep(2000).then(() => 'still open')])).toBe('closed');
+    // closed by the server, never served (no wall-clock bound: a slow
+    // emulated guest may take seconds; a server that keeps it open fails
+    // on the test's timeout)
+    await thirdClosed;
     expect(served.length).toBe(2);
     expect(drops.length).toBe(1);
     expect(drops[0]?.remotePort).toBe(thirdPort);

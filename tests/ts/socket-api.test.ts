@@ -821,6 +821,43 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
 });
 
 describe('uring only', () => {
+  it('destroy() while the bind of connect({ localAddress }) is in flight: no connect(2) is made', async () => {
+    const ring = Ring.create();
+    const peer = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
+    const port = (peer.address() as net.AddressInfo).port;
+    // Destroy right after the bind is issued, before its record: the
+    // connect must not follow it (it used to, and the socket connected,
+    // then closed, once the destroy caught up).
+    const zc = ring.zc as unknown as Record<'zc_bind' | 'zc_connect', (...a: unknown[]) => number>;
+    const bind = zc.zc_bind;
+    const conn = zc.zc_connect;
+    let connects = 0;
+    let c: ZcSocket | null = null;
+    zc.zc_bind = (...a: unknown[]): number => {
+      queueMicrotask(() => c?.destroy());
+      return bind(...a);
+    };
+    zc.zc_connect = (...a: unknown[]): number => {
+      connects++;
+      return conn(...a);
+    };
+    try {
+      c = connect({ ring, port, host: '127.0.0.1', localAddress: '127.0.0.1' });
+      const events: string[] = [];
+      c.on('connect', () => events.push('connect'));
+      c.on('error', (e: NodeJS.ErrnoException) => events.push(`error ${e.code}`));
+      await once(c, 'close');
+      expect(events).toEqual([]);
+    } finally {
+      zc.zc_bind = bind;
+      zc.zc_connect = conn;
+    }
+    expect(connects).toBe(0);
+    peer.close();
+    await ring.close();
+  });
+
   it("ZcSocket.pair(): destroy() with bytes never read: the peer gets every byte, then 'end' (not ECONNRESET)", async () => {
     const [a, b] = ZcSocket.pair();
     b.write('never read by a');

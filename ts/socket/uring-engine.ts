@@ -107,6 +107,9 @@ export class UringEngine implements SocketEngine, RingResource {
         const local = t.localAddress ?? (isIP(host) === 6 ? '::' : '0.0.0.0');
         const sa = encodeSockaddr(local, t.localPort ?? 0, 'ConnectOptions.localAddress');
         await ringOp(ring, 'bind', (ud) => ring.zc.zc_bind(ring.ptr, fd, sa, sa.length, ud));
+        // Destroyed during the bind: abortConnect's reset found no connect
+        // to fail, so none may start now.
+        if (this.#connectAborted) throw aborted();
       }
       await connectFd(ring, fd, host, t.port, 'ConnectOptions');
     } catch (e) {

@@ -252,10 +252,7 @@ export class Ring {
   #resources = new Set<RingResource>();
   #inReap = false;
   #flushAfterReap = false;
-  /**
-   * flushes that found records since the ring last came from Node's loop
-   * (a wakeup, a yield, a lazy flush): the current chain (see submit)
-   */
+  /** flushes that found records in this drain of the microtask queue (see submit) */
   #chained = 0;
   /** when the current chain's second flush ran (performance.now()) */
   #chainStart = 0;
@@ -694,14 +691,19 @@ export class Ring {
     }
     // zc_flush: as zc_reap, but leaves the eventfd alone (one read(2) less
     // per tick); a stale wakeup is cleared by the next #onReadable.
-    // The count is reset where the ring comes from Node's loop, not when
-    // the microtask queue drains: a process.nextTick per chain, run cold
-    // once per yield, was ~10% of a busy UDP sender's user time
-    // (docs/PERFORMANCE.md, Session 11).  A chain that ended by itself
-    // leaves a stale count and start: the next chain yields after at most
-    // CHAINED_FLUSHES flushes instead of CHAIN_BUDGET_MS, once.
-    if (this.#reapWith(false) > 0 && ++this.#chained === 2) this.#chainStart = performance.now();
+    if (this.#reapWith(false) > 0 && ++this.#chained === 2) {
+      this.#chainStart = performance.now();
+      process.nextTick(this.#chainEnded);
+    }
   }
+
+  /**
+   * A tick queued from a microtask runs once the microtask queue is empty:
+   * flushes counted before it ran were one chain (see submit).
+   */
+  readonly #chainEnded = (): void => {
+    this.#chained = 0;
+  };
 
   readonly #afterYield = (): void => {
     this.#yieldScheduled = false;

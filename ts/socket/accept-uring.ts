@@ -74,12 +74,18 @@ export class UringAcceptor implements RingResource {
   }
 
   #record(req: RingRequest, c: Completion): void {
-    if (c.res >= 0) {
-      if (this.#closing) closeFdNow(this.ring, c.res, true);
-      else this.#sink.connection(c.res);
+    // multishot: the request goes on while records carry MORE; the last one
+    // (a CQ overflow can end it with a connection) re-arms, even when a
+    // 'connection' listener threw (the exception still reaches the caller)
+    const last = !(c.flags & COMP_FLAGS.MORE);
+    try {
+      if (c.res >= 0) {
+        if (this.#closing) closeFdNow(this.ring, c.res, true);
+        else this.#sink.connection(c.res);
+      }
+    } finally {
+      if (last) this.#ended(req, c.res < 0 ? new ZcError({ errno: c.res, op: 'accept' }) : null);
     }
-    if (c.flags & COMP_FLAGS.MORE) return; // multishot: the request goes on
-    this.#ended(req, c.res < 0 ? new ZcError({ errno: c.res, op: 'accept' }) : null);
   }
 
   #ended(req: RingRequest, err: ZcError | null): void {

@@ -857,15 +857,16 @@ export class Ring {
   }
 
   #failAll(err: ZcError): void {
+    const failed = (r: RingRequest): ZcError => new ZcError({ errno: err.errno, op: r.opName, hint: err.hint });
+    // What the batch holds never reached libzc: its requests fail with the
+    // rest, its chunk releases are done directly (nothing held back).
+    this.#dropBatch(failed);
     const reqs = [...this.#reqs.values(), ...this.#backlog];
     this.#reqs.clear();
     this.#backlog = [];
     this.#unrefed.clear();
     this.#standing = 0;
-    this.#batch.reset();
-    this.#batchOps.fill(undefined);
-    this.#batchOpCount = 0;
-    for (const r of reqs) r.fail(new ZcError({ errno: err.errno, op: r.opName, hint: err.hint }));
+    for (const r of reqs) r.fail(failed(r));
   }
 
   /**

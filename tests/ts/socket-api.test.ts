@@ -422,6 +422,29 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     await server.close();
   });
 
+  it('listen(string) and connect(string): numbers as net reads them are ports, other strings IPC paths', async () => {
+    // net.isPipeName / validatePort: ' 0 ', '0x0', '0e0' are port 0.
+    for (const p of [' 0 ', '0x0', '0e0']) {
+      const server = createServer(opts());
+      const node = net.createServer();
+      server.listen(p as unknown as number, '127.0.0.1');
+      node.listen(p as unknown as number, '127.0.0.1');
+      await Promise.all([once(server, 'listening'), once(node, 'listening')]);
+      expect(server.address()?.port).toBeGreaterThan(0);
+      // ...and connect() takes the same string forms of a port
+      const port = server.address()?.port ?? 0;
+      const c = connect({ ...opts(), port: `0x${port.toString(16)}` as unknown as number, host: '127.0.0.1' });
+      await once(c, 'connect');
+      c.destroy();
+      node.close();
+      await server.close();
+    }
+    // no number >= 0: an IPC path, which uring-zc refuses naming `path`
+    for (const p of ['-1', 'x80', '/tmp/zc.sock']) {
+      expect(() => createServer(opts()).listen(p as unknown as number)).toThrow(/path/);
+    }
+  });
+
   it('server.connections({ signal }): connections in order, AbortError once aborted, the server goes on', async () => {
     const server = await listening(opts());
     const port = portOf(server);

@@ -27,7 +27,7 @@ import { UringAcceptor } from './accept-uring.ts';
 import { chooseBackend, type BackendPreference } from './backend.ts';
 import type { Backend } from './engine.ts';
 import type { ListenSpec } from './factories.ts';
-import { portOf, ZcSocket } from './socket.ts';
+import { isPipeName, portOf, ZcSocket } from './socket.ts';
 
 /** createServer() options. */
 export interface ServerOptions {
@@ -134,7 +134,7 @@ export class ZcServer extends EventEmitter implements AsyncIterable<ZcSocket> {
     const cb = typeof args[args.length - 1] === 'function' ? (args.pop() as () => void) : undefined;
     let o: ServerListenOptions;
     if (typeof args[0] === 'object' && args[0] !== null) o = { ...(args[0] as ServerListenOptions) };
-    else if (typeof args[0] === 'string' && !/^[0-9]+$/.test(args[0])) o = { path: args[0] } as ServerListenOptions; // an IPC path: refused below
+    else if (isPipeName(args[0])) o = { path: args[0] } as ServerListenOptions; // an IPC path: refused below
     else {
       o = {};
       if (args[0] !== undefined && args[0] !== null) o.port = args[0] as number;

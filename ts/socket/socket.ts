@@ -805,7 +805,16 @@ export class ZcSocket extends Duplex {
 
 /** A port given as a numeric string (`process.env.PORT`) as a number, like Node. */
 export function portOf(p: unknown): unknown {
-  return typeof p === 'string' && /^[0-9]+$/.test(p) ? Number(p) : p;
+  // As net's validatePort: any string whose number is an unsigned integer
+  // (' 80', '0x50', '8e1'); the options' schema then checks the range.
+  if (typeof p !== 'string' || p.trim() === '') return p;
+  const n = Number(p);
+  return n === n >>> 0 ? n : p;
+}
+
+/** net's isPipeName: a string argument that is no number >= 0 is an IPC path. */
+export function isPipeName(s: unknown): s is string {
+  return typeof s === 'string' && !(Number(s) >= 0);
 }
 
 /** Options of the Duplex under a socket; validates the socket options first. */
@@ -831,7 +840,7 @@ function connectArgs(
   // net.connect(path): a string that is no port number (net's isPipeName)
   // is an IPC path, which checkNetOptions refuses naming `path`.
   const first: unknown = a;
-  if (typeof first === 'string' && !(Number(first) >= 0)) {
+  if (isPipeName(first)) {
     return [{ path: first } as unknown as SocketConnectOptions, typeof b === 'function' ? b : c];
   }
   if (typeof b === 'function') return [{ port: portOf(a) as number }, b];

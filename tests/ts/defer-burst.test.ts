@@ -61,6 +61,7 @@ describe.each([
     let allIn!: () => void;
     const all = new Promise<void>((r) => (allIn = r));
     const heldData: Buffer[] = [];
+    const issuedBefore = ring.stats.issued;
     const count = (i: number, n: number): void => {
       const total = (got[i] ?? 0) + n;
       got[i] = total;
@@ -81,8 +82,9 @@ describe.each([
         }
       })();
     });
+    // Every receive handed to the kernel before the peers write (not a timed guess).
+    while (ring.stats.issued - issuedBefore < CONNS) await new Promise((r) => setTimeout(r, 1));
     await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setTimeout(r, 50)); // the receives are armed
 
     // One tick: node:net writes each peer's bytes at once (libuv tries the
     // write synchronously), so all the receives complete before we reap.

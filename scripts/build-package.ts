@@ -10,6 +10,7 @@
  *   dist/types/, dist/index.d.mts   declarations (tsc, @internal stripped)
  *   dist/cli.mjs          the `uring-zc` command, plain node (ES module bundle)
  *   dist/prebuilds/<platform>/libzc.so   from `make -C libzc prebuilt`
+ *   dist/prebuilds/<platform>/zc_poll.node   the rings' eventfd watcher (a Node-API addon), too
  *   dist/package.json     {"type": "commonjs"}: the .js/.d.ts inside are CommonJS
  *
  *   npx tsx scripts/build-package.ts
@@ -91,6 +92,7 @@ writeFileSync(cli, readFileSync(cli, 'utf8').replace(/^#!.*\n/, '#!/usr/bin/env 
 for (const p of platforms) {
   mkdirSync(join(out, 'prebuilds', p), { recursive: true });
   copyFileSync(join(prebuilt, p, 'libzc.so'), join(out, 'prebuilds', p, 'libzc.so'));
+  copyFileSync(join(prebuilt, p, 'zc_poll.node'), join(out, 'prebuilds', p, 'zc_poll.node'));
 }
 
 buildTypes(join(out, 'types'));

@@ -10,7 +10,8 @@
 #     headers and shared libraries are hidden: `npm install <tarball>`, then
 #     plain node runs an ES module and a CommonJS program that each send
 #     64 MiB zero-copy and compare sha256 (tests/package/), and
-#     `npx uring-zc probe --json`.
+#     `npx uring-zc probe --json` (which must report the native ring
+#     watcher: the zc_poll.node addon loads in that Node).
 #  3. Once: TypeScript consumers (ESM and CommonJS, node16 resolution)
 #     type-check against the installed declarations; a missing prebuilt gives
 #     the LibraryLoadError naming the platform and the fix;
@@ -62,11 +63,13 @@ node -e '
 	const kb = (n) => (n / 1000).toFixed(1) + " kB";
 	console.log(`npm pack: ${p.filename}: ${kb(p.size)} packed, ${kb(p.unpackedSize)} unpacked, ${p.entryCount} files`);
 	const bad = p.files.map((f) => f.path).filter((f) =>
-		!/^(package\.json|README\.md|LICENSE|dist\/.+|libzc\/[a-z_]+\.[ch]|libzc\/Makefile)$/.test(f) ||
+		!/^(package\.json|README\.md|LICENSE|dist\/.+|libzc\/(node\/)?[a-z_]+\.[ch]|libzc\/Makefile)$/.test(f) ||
 		/\.(ts|map)$/.test(f) && !f.endsWith(".d.ts") && !f.endsWith(".d.mts"));
 	if (bad.length) { console.log("unexpected files: " + bad.join(" ")); process.exit(1); }
 	for (const need of ["dist/index.cjs", "dist/index.mjs", "dist/cli.mjs", "dist/types/index.d.ts",
-		"dist/index.d.mts", "dist/prebuilds/linux-x64-gnu/libzc.so", "dist/prebuilds/linux-arm64-gnu/libzc.so", "LICENSE"])
+		"dist/index.d.mts", "dist/prebuilds/linux-x64-gnu/libzc.so", "dist/prebuilds/linux-arm64-gnu/libzc.so",
+		"dist/prebuilds/linux-x64-gnu/zc_poll.node", "dist/prebuilds/linux-arm64-gnu/zc_poll.node",
+		"libzc/node/poll.c", "libzc/node/napi.h", "LICENSE"])
 		if (!p.files.some((f) => f.path === need)) { console.log("missing " + need); process.exit(1); }
 ' "$work/pack.json" && ok "tarball ships dist/, libzc sources, LICENSE; no TypeScript sources, tests or maps" ||
 	bad "tarball contents"
@@ -87,6 +90,22 @@ for so in "$work"/unpacked/package/dist/prebuilds/*/libzc.so; do
 		bad "$plat libzc.so needs $glibc, newer than Node 20's floor (2.28)"
 	else
 		ok "$plat libzc.so needs only libc ($glibc), liburing inside, exports only zc_*"
+	fi
+done
+# The poll addon: Node resolves its napi_*/uv_* symbols; it needs nothing else.
+for addon in "$work"/unpacked/package/dist/prebuilds/*/zc_poll.node; do
+	plat=$(basename "$(dirname "$addon")")
+	needed=$(readelf -d "$addon" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+	glibc=$(objdump -T "$addon" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
+	others=$(nm -D --defined-only "$addon" | awk '{print $3}' | grep -vE '^(napi_register_module_v1|node_api_module_get_api_version_v1)$' | tr '\n' ' ')
+	if [ "$needed" != "libc.so.6 " ]; then
+		bad "$plat zc_poll.node needs more than libc: $needed"
+	elif [ -n "$others" ]; then
+		bad "$plat zc_poll.node exports more than its Node-API entry points: $others"
+	elif [ "$(printf '%s\n' "$glibc" GLIBC_2.28 | sort -V | tail -n 1)" != GLIBC_2.28 ]; then
+		bad "$plat zc_poll.node needs $glibc, newer than Node 20's floor (2.28)"
+	else
+		ok "$plat zc_poll.node needs only libc ($glibc), exports only its Node-API entry points"
 	fi
 done
 
@@ -220,7 +239,7 @@ for major in $nodes; do
 	in_sandbox "$bin" "$app" npx --no-install uring-zc probe --json >"$work/$label/probe.log" 2>&1
 	expect_json "node $major: npx uring-zc probe --json" "$work/$label/probe.log" \
 		"r.system.libzc === '$version' && r.system.node === '$("$nodebin" --version)' && r.caps.sendZc === true &&
-		 r.system.libzcPath.endsWith('/dist/prebuilds/linux-x64-gnu/libzc.so')" whole
+		 r.system.libzcPath.endsWith('/dist/prebuilds/linux-x64-gnu/libzc.so') && r.system.pollWatcher === 'native'" whole
 	echo "    node $major: $((SECONDS - t0)) s"
 	last_app=$app
 done
@@ -257,8 +276,8 @@ if [ -n "$last_app" ]; then
 	rm -rf "$app/node_modules/uring-zc/libzc/build"
 
 	(cd "$app" && env -u URING_ZC_LIB "$host_node" node_modules/.bin/uring-zc build) >"$work/build-src.log" 2>&1
-	if [ -f "$app/node_modules/uring-zc/libzc/build/libzc.so" ]; then
-		ok "uring-zc build: libzc built from the shipped sources"
+	if [ -f "$app/node_modules/uring-zc/libzc/build/libzc.so" ] && [ -f "$app/node_modules/uring-zc/libzc/build/zc_poll.node" ]; then
+		ok "uring-zc build: libzc and its poll addon built from the shipped sources"
 		(cd "$app" && env -u URING_ZC_LIB timeout "$hang" "$host_node" send.mjs) >"$work/src-esm.log" 2>&1
 		expect_json "built from source: ESM program uses it, 64 MiB zero-copy, sha256 equal" "$work/src-esm.log" \
 			'r.ok && r.library.endsWith("/node_modules/uring-zc/libzc/build/libzc.so")'
@@ -296,12 +315,12 @@ else
 		let ring;
 		try { m.Ring.create().close(); ring = 'ok'; } catch (e) { ring = `${e.name}: ${e.message}`; }
 		console.log(JSON.stringify({ arch: process.arch, same: cjs.Ring === m.Ring && cjs.probe().libraryPath === p.libraryPath,
-			library: p.libraryPath, version: p.libzcVersion, setupError: p.setupError, ring }));
+			library: p.libraryPath, version: p.libzcVersion, setupError: p.setupError, watcher: p.pollWatcher.kind, ring }));
 	EOF
 	in_sandbox "$bin" "$app" node arm64.mjs >"$work/arm-esm.log" 2>&1
-	expect_json "arm64 (qemu-user): import and require load the linux-arm64-gnu prebuilt, probe; Ring.create works or names its errno" \
+	expect_json "arm64 (qemu-user): import and require load the linux-arm64-gnu prebuilt and poll addon, probe; Ring.create works or names its errno" \
 		"$work/arm-esm.log" "r.arch === 'arm64' && r.same && r.version === '$version' &&
-		r.library.endsWith('/dist/prebuilds/linux-arm64-gnu/libzc.so') &&
+		r.library.endsWith('/dist/prebuilds/linux-arm64-gnu/libzc.so') && r.watcher === 'native' &&
 		(r.setupError === null ? r.ring === 'ok' : r.ring.startsWith('ZcError') && r.ring.includes(r.setupError))"
 	setup=$(node -p 'try { JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").at(-1)).setupError } catch { "?" }' "$work/arm-esm.log")
 	if [ "$setup" != null ]; then

@@ -2,6 +2,7 @@
 /** What the running kernel and process allow (zc_probe), as a plain object. */
 import { CAPS } from './ffi/abi.gen.ts';
 import { loadNative, type ProbeStruct } from './ffi/libzc.ts';
+import { pollWatcherKind } from './ffi/poll.ts';
 import { errnoName } from './errors.ts';
 
 /** Capability names (enum zc_caps without the ZC_CAP_ prefix). */
@@ -31,6 +32,11 @@ export interface ProbeInfo {
   libzcVersion: string;
   /** path of the libzc.so in use */
   libraryPath: string;
+  /**
+   * What watches a ring's eventfd on Node's loop: `native`, the zc_poll.node
+   * addon next to libzc.so, or `koffi`, the fallback (with the reason).
+   */
+  pollWatcher: { kind: 'native' | 'koffi'; path: string; reason: string | null };
 }
 
 const UNLIMITED = 0xffffffffffffffffn;
@@ -79,6 +85,7 @@ export function probe(): ProbeInfo {
     kernelRelease: out.kernel_release,
     libzcVersion: zc.zc_version(),
     libraryPath: zc.path,
+    pollWatcher: { ...pollWatcherKind() },
   };
 }
 

@@ -12,7 +12,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
-import { loadNative, watchReadable, type FdWatcher, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
+import { loadNative, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
+import { watchRing, type RingWatcher } from './ffi/poll.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
 import { ZcError } from './errors.ts';
@@ -217,12 +218,18 @@ export class Ring {
    * less {@link standingReserve}.  One more fails with ENOBUFS.
    */
   readonly standingLimit: number;
+  /**
+   * What watches the eventfd: `native`, the zc_poll.node addon (reaps in C,
+   * one call into JS per wakeup), or `koffi`, koffi's poll handle (the
+   * fallback when the addon is missing or fails to load; ts/ffi/poll.ts).
+   */
+  readonly watcher: 'native' | 'koffi';
   /** counters (read-only view; reset with resetStats) */
   readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0, kernelCqes: 0 };
 
   #ptr: NativePointer | null;
   #zc: LibZc;
-  #watcher: FdWatcher | null;
+  #watcher: RingWatcher | null;
   #reapBuf = Buffer.from(new ArrayBuffer(REAP_BATCH * RECORD_SIZE));
   /** addresses of the ring, the reap buffer and the batch's arrays (the *_at calls) */
   #ptrAt: number;
@@ -291,7 +298,15 @@ export class Ring {
     this.fd = zc.zc_ring_fd(ptr);
     this.maxRequests = zc.zc_ring_max_requests(ptr);
     this.standingLimit = Math.max(0, this.maxRequests - standingReserve(this.maxRequests));
-    this.#watcher = watchReadable(this.eventFd, () => this.#onReadable());
+    this.#watcher = watchRing(
+      this.eventFd,
+      this.#ptrAt,
+      this.#reapAt,
+      REAP_BATCH,
+      (n) => this.#onReaped(n),
+      () => this.#onReadable(),
+    );
+    this.watcher = this.#watcher.native ? 'native' : 'koffi';
     this.#watcher.unref();
     stopAtExit(this);
   }
@@ -727,12 +742,21 @@ export class Ring {
     this.reap();
   }
 
+  /** A wakeup of the native watcher: zc_reap() already copied n records (n < 0: -errno). */
+  #onReaped(n: number): void {
+    this.#chained = 0;
+    this.stats.wakeups++;
+    this.#reapWith(true, n);
+    if (this.#closeWake) this.#closeWake();
+  }
+
   /** Reap and dispatch every finished record now (normally automatic). */
   reap(): number {
     return this.#reapWith(true);
   }
 
-  #reapWith(clearEventFd: boolean): number {
+  /** reaped: the records the native watcher already put in the reap buffer (or -errno) */
+  #reapWith(clearEventFd: boolean, reaped?: number): number {
     if (!this.#ptr || this.#inReap) return 0;
     const zc = this.#zc;
     const ptr = this.#ptrAt;
@@ -742,7 +766,10 @@ export class Ring {
     try {
       for (let first = true; ; first = false) {
         let n: number;
-        if (first && this.#batch.n > 0) {
+        if (first && reaped !== undefined) {
+          // What this tick queued goes out with its scheduled flush.
+          n = reaped;
+        } else if (first && this.#batch.n > 0) {
           if (clearEventFd) {
             this.#pushBatch(0);
             n = zc.zc_reap_at(ptr, buf, REAP_BATCH);

@@ -92,6 +92,12 @@ registerProbeSection({
       { label: 'liburing', key: 'liburing', value: p.liburing.version },
       { label: 'libzc', key: 'libzc', value: p.libzcVersion },
       { label: 'libzc library', key: 'libzcPath', value: p.libraryPath },
+      {
+        label: 'ring watcher',
+        key: 'pollWatcher',
+        value: p.pollWatcher.kind,
+        text: p.pollWatcher.reason ? `${p.pollWatcher.kind} (${p.pollWatcher.reason})` : `${p.pollWatcher.kind} (${p.pollWatcher.path})`,
+      },
       { label: 'node', key: 'node', value: process.version },
     ];
   },

@@ -145,7 +145,8 @@ function shippedPlatforms(): string[] {
  */
 export function buildFromSource(): string {
   const dir = join(PACKAGE_ROOT, 'libzc');
-  const r = spawnSync('make', ['-C', dir, 'build/libzc.so'], { encoding: 'utf8' });
+  // The poll addon too (a ring falls back to koffi's poll handle without it).
+  const r = spawnSync('make', ['-C', dir, 'build/libzc.so', 'build/zc_poll.node'], { encoding: 'utf8' });
   if (r.status !== 0 || !existsSync(SOURCE_LIB_PATH)) {
     const out = r.error ? r.error.message : `${r.stdout}${r.stderr}`.trim().split('\n').slice(-8).join('\n');
     throw new LibraryLoadError(

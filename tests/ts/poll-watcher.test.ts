@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+// The rings' eventfd watcher (ts/ffi/poll.ts): the zc_poll.node addon
+// (libzc/node/poll.c: reaps in C, one callback into JS per wakeup) and its
+// fallback, koffi's poll handle.  Each case runs in a child process with
+// either watcher, so a handle left referenced (the child never exits) or a
+// crash at teardown shows.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Ring } from '../../ts/index.ts';
+import { libraryPath } from '../../ts/ffi/libzc.ts';
+import { POLL_ADDON, pollWatcherKind } from '../../ts/ffi/poll.ts';
+import { probe } from '../../ts/probe.ts';
+import { childJson, IN_VM, runTs } from './helpers.ts';
+
+const TIMEOUT = IN_VM ? 100_000 : 20_000;
+const child = (mode: string, env: NodeJS.ProcessEnv = {}) =>
+  runTs('tests/ts/fixtures/watcher-child.ts', [mode], { env: { ...process.env, ...env }, timeoutMs: TIMEOUT });
+
+describe('the ring watcher', () => {
+  it('is the native addon in this checkout (make -C libzc builds it next to libzc.so), and probe says so', () => {
+    const info = pollWatcherKind();
+    expect(info).toMatchObject({ kind: 'native', reason: null });
+    expect(info.path).toBe(join(libraryPath(), '..', POLL_ADDON));
+    expect(probe().pollWatcher.kind).toBe('native');
+    const ring = Ring.create();
+    try {
+      expect(ring.watcher).toBe('native');
+    } finally {
+      void ring.close();
+    }
+  });
+
+  it('falls back to koffi when the addon is missing next to libzc.so, saying why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'uring-zc-noaddon-'));
+    try {
+      copyFileSync(libraryPath(), join(dir, 'libzc.so'));
+      const r = await child('echo', { URING_ZC_LIB: join(dir, 'libzc.so') });
+      expect(r.signal).toBeNull();
+      expect(childJson(r)).toMatchObject({ watcher: 'koffi', got: 100 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe.each([
+    ['native', {}],
+    ['koffi', { URING_ZC_NATIVE_POLL: '0' }],
+  ] as const)('%s', (kind, env) => {
+    it('a ring gets its records: 100 round trips with an echo peer, woken by the watcher', async () => {
+      const r = await child('echo', env);
+      expect(r.signal).toBeNull();
+      const j = childJson<{ watcher: string; got: number; wakeups: number }>(r);
+      expect(j.watcher).toBe(kind);
+      expect(j.got).toBe(100);
+      expect(j.wakeups).toBeGreaterThan(0);
+    });
+
+    it('close() from inside a wakeup (a receive continuation) closes it; the process exits', async () => {
+      const r = await child('close-in-cb', env);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      expect(childJson(r)).toMatchObject({ watcher: kind, first: 'x' });
+    });
+
+    it('close() while the eventfd is readable and not yet polled: the receive settles, the process exits', async () => {
+      const r = await child('close-pending', env);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      const j = childJson<{ watcher: string; next: string }>(r);
+      expect(j.watcher).toBe(kind);
+      expect(['chunk', 'done', 'ZcError']).toContain(j.next);
+    });
+
+    it('an idle ring left open does not keep the process alive (no handle left at exit)', async () => {
+      const r = await child('open', env);
+      expect(r.signal).toBeNull(); // killed by the timeout = a referenced handle
+      expect(r.code).toBe(0);
+      expect(childJson(r)).toMatchObject({ watcher: kind, open: true });
+    });
+
+    it('a worker thread exiting, or terminated, with its ring open and a receive armed', async () => {
+      const r = await child('worker', env);
+      expect(r.signal).toBeNull(); // a SIGSEGV here: a close callback ran after the addon was unloaded
+      expect(r.code).toBe(0);
+      expect(childJson(r)).toMatchObject({ watcher: kind, got: 'w', code: 0, code2: 1 });
+    });
+  });
+});

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/**
+ * A ring's eventfd watcher.  Two implementations:
+ *
+ *  - `native`: zc_poll.node (libzc/node/poll.c), a Node-API addon next to
+ *    the libzc.so in use (libzc/build/ from source, dist/prebuilds/<platform>/
+ *    in the package).  Its uv_poll_t calls zc_reap() in C and enters
+ *    JavaScript once per wakeup with the record count, inside a callback
+ *    scope: Node drains nextTicks and microtasks after it, as after its own
+ *    I/O.
+ *  - `koffi`: koffi's poll handle (watchReadable in libzc.ts); the JS
+ *    callback reaps with a koffi call and schedules a setImmediate so the
+ *    microtasks run.  Used when the addon is missing or does not load, or
+ *    with URING_ZC_NATIVE_POLL=0.
+ *
+ * {@link pollWatcherKind} says which one rings use (`Ring#watcher`, probe).
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import koffi from 'koffi';
+import { openLibrary } from './load.ts';
+import { watchReadable, type FdWatcher } from './libzc.ts';
+
+/** The addon's file name, next to libzc.so. */
+export const POLL_ADDON = 'zc_poll.node';
+
+interface PollAddon {
+  watch(fd: number, reapFn: number, ring: number, out: number, max: number, cb: (n: number) => void): object;
+  ref(h: object): void;
+  unref(h: object): void;
+  stop(h: object): void;
+  close(h: object): void;
+}
+
+/** Which watcher rings use, and why the native one is not used (else null). */
+export interface PollWatcherInfo {
+  kind: 'native' | 'koffi';
+  path: string;
+  reason: string | null;
+}
+
+let loaded: { addon: PollAddon | null; reapFn: number; info: PollWatcherInfo } | undefined;
+
+function load(): NonNullable<typeof loaded> {
+  if (loaded) return loaded;
+  const { lib, path: libPath } = openLibrary();
+  const path = join(dirname(libPath), POLL_ADDON);
+  const fallback = (reason: string): NonNullable<typeof loaded> =>
+    (loaded = { addon: null, reapFn: 0, info: { kind: 'koffi', path, reason } });
+  if (process.env['URING_ZC_NATIVE_POLL'] === '0') return fallback('URING_ZC_NATIVE_POLL=0');
+  if (!existsSync(path)) return fallback(`${POLL_ADDON} not found next to ${libPath}`);
+  let addon: PollAddon;
+  let reapFn: number;
+  try {
+    const m = { exports: {} as PollAddon };
+    process.dlopen(m, path);
+    addon = m.exports;
+    if (typeof addon.watch !== 'function') return fallback(`${path} is not uring-zc's poll addon`);
+    // zc_reap's own address: the addon calls it without linking libzc.
+    reapFn = Number(koffi.address(lib.symbol('zc_reap', 'uint8_t')));
+  } catch (e) {
+    return fallback(`cannot load ${path}: ${(e as Error).message}`);
+  }
+  loaded = { addon, reapFn, info: { kind: 'native', path, reason: null } };
+  return loaded;
+}
+
+/** Which watcher rings of this process use (loads libzc and the addon once). */
+export function pollWatcherKind(): PollWatcherInfo {
+  return load().info;
+}
+
+/** A ring's watcher; `native` when records arrive already reaped. */
+export interface RingWatcher extends FdWatcher {
+  readonly native: boolean;
+}
+
+/**
+ * Watch a ring's eventfd.  With the addon, onReaped(n) runs per wakeup
+ * after zc_reap(ring, out, max) copied n records to out (n < 0: -errno);
+ * without it, onReadable() runs and reaps itself.
+ */
+export function watchRing(
+  fd: number,
+  ring: number,
+  out: number,
+  max: number,
+  onReaped: (n: number) => void,
+  onReadable: () => void,
+): RingWatcher {
+  const { addon, reapFn } = load();
+  if (!addon) {
+    const w = watchReadable(fd, onReadable);
+    return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref };
+  }
+  const h = addon.watch(fd, reapFn, ring, out, max, onReaped);
+  return {
+    native: true,
+    stop: () => addon.stop(h),
+    close: () => addon.close(h),
+    ref: () => addon.ref(h),
+    unref: () => addon.unref(h),
+  };
+}

@@ -313,7 +313,11 @@ export class Receiver implements RingResource {
       throw new ZcConfigError('receive', [{ field: 'fd', value: fd, allowed: 'an open socket file descriptor' }]);
     }
     for (const s of this.#streams) {
-      if (s.fd === fd) throw new ZcError({ errno: ERRNO.EBUSY, op: 'recv', hint: `fd ${fd} is already receiving` });
+      // A stream whose socket is closing no longer owns the number: once
+      // closed, it may name a new socket before that stream's last record.
+      if (s.fd === fd && !s.fdReleased) {
+        throw new ZcError({ errno: ERRNO.EBUSY, op: 'recv', hint: `fd ${fd} is already receiving` });
+      }
     }
     const s = new RecvStream(this, fd, RecvStream.token);
     // A receive the ring refused at once (closed, or its standing limit)
@@ -603,6 +607,7 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   #errorDelivered = false;
   #canceled = false;
   #nativeDone = false;
+  #fdReleased = false;
   #resolveFinished!: () => void;
   #req: RingRequest;
   #sink: RecvSink | null = null;
@@ -625,6 +630,19 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
     };
     this.#req = req;
     receiver.ring.enqueue(req);
+  }
+
+  /**
+   * @internal The socket's owner is closing the fd (after cancel()): the
+   * number may soon name another socket, which may receive at once.
+   */
+  releaseFd(): void {
+    this.#fdReleased = true;
+  }
+
+  /** @internal see releaseFd() */
+  get fdReleased(): boolean {
+    return this.#fdReleased;
   }
 
   /** @internal the kernel-side receive has ended (its last record came, or it was refused) */

@@ -120,3 +120,46 @@ describe.each([true, false])('closing with sends queued, fd numbers reused at on
     }
   });
 });
+
+describe.each(['receive', 'data'] as const)('a closing socket\'s fd number, reused at once, receives (%s)', (reader) => {
+  it('a new socket on a reused number receives while the old one\'s receive is still ending', async () => {
+    // Two rings in turn: a socket is destroyed (not awaited) on one, and the
+    // next socketpair, on the other, often gets its number back before the
+    // old receive's last record.  The new socket must not be refused with
+    // EBUSY ('already receiving') nor lose its bytes.
+    const rings = [Ring.create(), Ring.create()];
+    let reused = 0;
+    try {
+      const seen = new Set<number>();
+      for (let i = 0; i < scaled(120, 30); i++) {
+        const ring = rings[i % 2]!;
+        const [a, b] = ZcSocket.pair({ ring });
+        const fd = b.fd;
+        if (seen.has(fd)) reused++;
+        seen.add(fd);
+        const msg = Buffer.from(`message ${i}`);
+        const got = new Promise<string>((resolve, reject) => {
+          if (reader === 'data') {
+            b.once('data', (d: Buffer) => resolve(d.toString()));
+            b.once('error', reject);
+            return;
+          }
+          const it = b.receive()[Symbol.asyncIterator]();
+          it.next().then((r) => {
+            if (r.done) return reject(new Error('ended'));
+            const s = r.value.data.toString();
+            r.value.release();
+            resolve(s);
+          }, reject);
+        });
+        a.write(msg);
+        expect(await got).toBe(msg.toString());
+        a.destroy();
+        b.destroy(); // not awaited: the next pair may take its number now
+      }
+    } finally {
+      for (const r of rings) await r.close();
+    }
+    expect(reused).toBeGreaterThan(0);
+  });
+});

@@ -96,8 +96,6 @@ export interface SocketEngine {
   shutdown(): Promise<void>;
   /** Close now (see close.ts); resolves once every request of the socket settled. */
   close(reset: boolean): Promise<void>;
-  /** The ring is closing under the socket: close synchronously. */
-  closeNow(): void;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, initialDelayMs: number): void;
   local(): SocketAddress | null;

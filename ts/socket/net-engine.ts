@@ -343,12 +343,6 @@ export class NetEngine implements SocketEngine {
     await this.settled();
   }
 
-  closeNow(): void {
-    this.#closed = true;
-    this.#fast?.cancel();
-    this.#sock?.destroy();
-  }
-
   setNoDelay(on: boolean): void {
     this.#sock?.setNoDelay(on);
   }

@@ -62,6 +62,7 @@ export class SocketReader implements RecvSink {
   stop(): Promise<void> {
     this.#stopped = true;
     this.#stream.cancel();
+    this.#stream.releaseFd(); // the socket closes its fd next
     return this.#stream.finished;
   }
 }

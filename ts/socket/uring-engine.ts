@@ -260,16 +260,11 @@ export class UringEngine implements SocketEngine, RingResource {
     if (this.#reader) waits.push(this.#reader.stop());
     if (this.#fast) {
       this.#fast.cancel();
+      this.#fast.releaseFd(); // closed below, before the receive's last record may come
       waits.push(this.#fast.finished);
     }
     waits.push(closeFd(this.ring, fd, reset), lane.settled());
     await Promise.all(waits);
-    this.#forget();
-  }
-
-  closeNow(): void {
-    if (this.#lane) this.#lane.fd = -1;
-    if (this.#fd >= 0) closeFdNow(this.ring, this.#fd, true);
     this.#forget();
   }
 

@@ -100,6 +100,35 @@ struct zc_req {
 	struct sockaddr_storage addr;
 };
 
+/*
+ * A zero-copy send from one pool buffer on an unordered socket (a datagram
+ * socket: no queue, no chain), the path of a busy UDP sender: no struct
+ * zc_req, its SQE's user_data is ZC_UD_LITE | index << 2 into r->lite.  It
+ * counts in reqs_used like a request (the same limit, the same pending
+ * count and teardown wait).  ZC_UD_SENDFILE (bit 0) is checked first.
+ */
+#define ZC_UD_LITE 2ull
+
+struct zc_lite {
+	uint64_t user_data;	/* the caller's tag */
+	struct zc_pool *pool;	/* its buffer is held until the record */
+	uint32_t buf;
+	uint32_t len;
+	int32_t res;		/* the result CQE's */
+	uint32_t comp_flags;	/* enum zc_completion_flags */
+	uint32_t next;		/* free list: index + 1, 0 = end */
+	uint16_t cqes;		/* kernel CQEs seen */
+	uint8_t state;		/* 0 free, 1 issued, 2 result in */
+	uint8_t notifs;		/* notifications still to come */
+	uint8_t report;		/* REPORT_USAGE asked */
+	uint8_t canceled;	/* zc_cancel_all() asked for it */
+};
+
+/* ring.c: zc_send_fixed() on an unordered socket (0, or -EAGAIN/-EBUSY) */
+int zc_lite_send(struct zc_ring *r, int fd, struct zc_pool *pool,
+		 uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
+		 uint64_t user_data);
+
 /* What libzc knows about one fd it sends on. */
 struct zc_sock {
 	uint8_t known;		/* type looked up */
@@ -136,7 +165,9 @@ struct zc_ring {
 
 	struct zc_req *reqs;
 	struct zc_req *free_reqs;
-	uint32_t reqs_used;
+	uint32_t reqs_used;	/* requests and lite sends in flight */
+	struct zc_lite *lite;	/* max_requests of them */
+	uint32_t lite_free;	/* index + 1 of the first free one, 0 none */
 
 	/* finished records not yet reaped (FIFO ring, grows) */
 	struct zc_completion *done;

@@ -127,16 +127,19 @@ int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
 		goto fail;
 
 	r->reqs = calloc(r->cfg.max_requests, sizeof(*r->reqs));
+	r->lite = calloc(r->cfg.max_requests, sizeof(*r->lite));
 	r->slots = calloc(r->cfg.max_fixed_buffers, sizeof(*r->slots));
 	r->done_cap = 64;
 	r->done = calloc(r->done_cap, sizeof(*r->done));
-	if (!r->reqs || !r->slots || !r->done) {
+	if (!r->reqs || !r->lite || !r->slots || !r->done) {
 		ret = -ENOMEM;
 		goto fail;
 	}
 	for (i = r->cfg.max_requests; i-- > 0;) {
 		r->reqs[i].next = r->free_reqs;
 		r->free_reqs = &r->reqs[i];
+		r->lite[i].next = r->lite_free;
+		r->lite_free = i + 1;
 	}
 	/* Sparse slots pin nothing; pools fill them in. */
 	r->fixed_table = io_uring_register_buffers_sparse(&r->ring,
@@ -148,6 +151,7 @@ fail:
 		close(r->event_fd);
 	io_uring_queue_exit(&r->ring);
 	free(r->reqs);
+	free(r->lite);
 	free(r->slots);
 	free(r->done);
 	free(r);
@@ -189,6 +193,7 @@ void zc_ring_destroy_timeout(struct zc_ring *r, int timeout_ms)
 	zc_socks_release_held(r);
 	close(r->event_fd);
 	free(r->reqs);
+	free(r->lite);
 	free(r->slots);
 	free(r->done);
 	free(r->socks);
@@ -281,7 +286,8 @@ struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data)
 {
 	struct zc_req *req = r->free_reqs;
 
-	if (!req)
+	/* lite sends count too: at most max_requests in flight in all */
+	if (!req || r->reqs_used >= r->cfg.max_requests)
 		return NULL;
 	r->free_reqs = req->next;
 	r->reqs_used++;
@@ -371,12 +377,114 @@ static void simple_cqe(struct zc_ring *r, struct zc_req *req,
 	zc_req_finish(r, req, cqe->res);
 }
 
+/* ------------------------------------------------------------ lite sends */
+
+/*
+ * zc_send_fixed() of a zero-copy send on an unordered socket that libzc
+ * knows: what queue_send() and prep() do for it, without a struct zc_req.
+ * The record is zc_req_finish()'s for the same send (see lite_cqe()).
+ */
+int zc_lite_send(struct zc_ring *r, int fd, struct zc_pool *pool,
+		 uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
+		 uint64_t user_data)
+{
+	struct io_uring_sqe *sqe;
+	struct zc_lite *l;
+	uint32_t i;
+
+	if (!r->lite_free || r->reqs_used >= r->cfg.max_requests)
+		return -EAGAIN;
+	sqe = zc_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	i = r->lite_free - 1;
+	l = &r->lite[i];
+	r->lite_free = l->next;
+	r->reqs_used++;
+	l->user_data = user_data;
+	l->pool = pool;
+	l->buf = buf;
+	l->len = len;
+	l->res = 0;
+	l->comp_flags = 0;
+	l->cqes = 0;
+	l->state = 1;
+	l->notifs = 0;
+	l->report = !(flags & ZC_SEND_NO_REPORT);
+	l->canceled = 0;
+	pool->inflight++;
+	pool->buf_inflight[buf]++;
+	io_uring_prep_send_zc_fixed(sqe, fd,
+		(const char *)pool->base + (size_t)buf * pool->size + off, len,
+		MSG_NOSIGNAL | (flags & ZC_SEND_MORE ? MSG_MORE : 0),
+		l->report ? IORING_SEND_ZC_REPORT_USAGE : 0,
+		zc_pool_slot_of(pool, buf));
+	sqe->user_data = ZC_UD_LITE | (uint64_t)i << 2;
+	return 0;
+}
+
+/* zc_send_cqe(), send_result() and zc_req_finish() for a lite send */
+static void lite_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
+{
+	uint64_t i = cqe->user_data >> 2;
+	struct zc_completion c = { 0 };
+	struct zc_lite *l;
+	uint32_t done;
+
+	if (i >= r->cfg.max_requests)
+		return;
+	l = &r->lite[i];
+	if (!l->state)
+		return;
+	l->cqes++;
+	if (!(cqe->flags & IORING_CQE_F_NOTIF)) {
+		/* as zc_send_cqe(): a -ECANCELED without F_MORE still has its
+		 * notification to come on stock kernels */
+		if ((cqe->flags & IORING_CQE_F_MORE) || cqe->res == -ECANCELED)
+			l->notifs++;
+		l->res = cqe->res;
+		l->state = 2;
+	} else {
+		if (l->report)
+			l->comp_flags |= (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED) ?
+					 ZC_COMP_ZC_COPIED : ZC_COMP_ZC_USED;
+		if (l->notifs)
+			l->notifs--;
+	}
+	if (l->state != 2 || l->notifs)
+		return;
+	done = l->res > 0 ? (uint32_t)l->res : 0;
+	c.user_data = l->user_data;
+	c.flags = l->comp_flags;
+	c.op = ZC_OP_SEND_ZC;
+	c.cqes = l->cqes;
+	c.aux = done;
+	if (l->res < 0)
+		c.res = l->res;
+	else if (done == l->len)
+		c.res = (int32_t)done;
+	else	/* a datagram is never short: the kernel took nothing */
+		c.res = l->canceled ? -ECANCELED : -EIO;
+	l->pool->inflight--;
+	l->pool->buf_inflight[l->buf]--;
+	l->state = 0;
+	l->pool = NULL;
+	l->next = r->lite_free;
+	r->lite_free = (uint32_t)i + 1;
+	r->reqs_used--;
+	zc_emit(r, &c);
+}
+
 static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 {
 	struct zc_req *req = (struct zc_req *)(uintptr_t)cqe->user_data;
 
 	if (cqe->user_data & ZC_UD_SENDFILE) {
 		zc_sendfile_cqe(r, cqe);
+		return;
+	}
+	if (cqe->user_data & ZC_UD_LITE) {
+		lite_cqe(r, cqe);
 		return;
 	}
 	if (!req || req->state == ZC_REQ_FREE)
@@ -592,9 +700,12 @@ int zc_cancel_all(struct zc_ring *r)
 		}
 		s->redo_head = s->redo_tail = s->head = s->tail = NULL;
 	}
-	for (i = 0; i < r->cfg.max_requests; i++)
+	for (i = 0; i < r->cfg.max_requests; i++) {
 		if (r->reqs[i].state != ZC_REQ_FREE)
 			r->reqs[i].canceled = 1;
+		if (r->lite[i].state)
+			r->lite[i].canceled = 1;
+	}
 	/* receive hook: receives parked in userspace have no SQE to cancel */
 	zc_recv_cancel_parked(r);
 	/* running transfers issue nothing more; the cancel below ends theirs */

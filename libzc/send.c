@@ -619,6 +619,15 @@ int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 		return -EINVAL;
 	if (pool->r != r)
 		return -EXDEV;
+	/* A zero-copy send on a datagram socket libzc knows: no request. */
+	if ((flags & ZC_SEND_ZEROCOPY) && !r->native && fd >= 0 &&
+	    (uint32_t)fd < r->nsocks) {
+		const struct zc_sock *s = &r->socks[fd];
+
+		if (s->known && !s->ordered && !s->closing && !s->aborted)
+			return zc_lite_send(r, fd, pool, buf, off, len, flags,
+					    user_data);
+	}
 	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SEND_ZC :
 			 ZC_OP_SEND, user_data);
 	if (!req)

@@ -6,7 +6,9 @@
  * byte for byte, one record per op; when max_requests are in flight the
  * batch stops at the first -EAGAIN and its rest, queued again after a reap,
  * still keeps stream order; records left in libzc (max 0) are reaped later;
- * a UDP sendmsg with a destination reaches it; RX_RELEASE gives received
+ * a UDP sendmsg with a destination reaches it; zero-copy fixed sends on a
+ * UDP socket (libzc's request-less path) give the same records and share
+ * max_requests; RX_RELEASE gives received
  * chunks back (count in rcs), refuses another ring's area (-EXDEV) and
  * unknown offsets (-EINVAL).
  */
@@ -237,6 +239,110 @@ static void udp_dest(void)
 	zc_ring_destroy(r);
 }
 
+/*
+ * Zero-copy sends from pool buffers on a connected UDP socket: after the
+ * first (which looks the socket up) they take libzc's request-less path.
+ * Same records as a request's: bytes, SEND_ZC, both CQEs counted, usage
+ * reported (or not, NO_REPORT), buffers held until then; they count
+ * against max_requests with the requests (-EAGAIN for both kinds); an
+ * error is the send's; a teardown with sends in flight ends them.
+ */
+static void udp_fixed_zc(void)
+{
+	struct zc_ring_config rcfg = { .sq_entries = 64, .max_requests = 4 };
+	struct zc_ring *r;
+	struct zc_pool *p;
+	struct sockaddr_in to;
+	int rx = udp_bound(&to), tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct zc_batch_op ops[6];
+	struct zc_completion c[8];
+	int32_t rcs[6];
+	uint8_t got[BUF_SIZE];
+	int n, i;
+
+	CHECK_EQ(zc_ring_create(&rcfg, &r), 0);
+	p = pool_new(r);
+	CHECK(tx >= 0);
+	CHECK_EQ(connect(tx, (struct sockaddr *)&to, sizeof(to)), 0);
+	for (i = 0; i < 6; i++)
+		memset(buf_at(p, (uint32_t)i), 'a' + i, BUF_SIZE);
+	/* one send first, then four at once and a fifth and sixth refused */
+	for (int round = 0; round < 2; round++) {
+		int k = round ? 6 : 1;
+
+		for (i = 0; i < k; i++)
+			ops[i] = (struct zc_batch_op){
+				.kind = i == 5 ? ZC_BATCH_SEND : ZC_BATCH_SEND_FIXED, .fd = tx,
+				.user_data = 100 + (uint64_t)i, .pool = (uintptr_t)p,
+				.buf = (uint32_t)i, .off = 8, .len = 1000,
+				.addr = (uintptr_t)got, .flags = ZC_SEND_ZEROCOPY |
+				(i == 3 ? ZC_SEND_NO_REPORT : 0),
+			};
+		n = zc_flush_batch(r, ops, (uint32_t)k, rcs, c, 0);
+		CHECK_EQ(n, 0);
+		for (i = 0; i < k; i++)
+			CHECK_EQ(rcs[i], i < 4 ? 0 : -EAGAIN);
+		n = 0;
+		while (n < (k < 4 ? k : 4)) {
+			int m = zc_wait(r, c + n, 8 - (uint32_t)n, 1, 5000);
+
+			CHECK(m > 0);
+			n += m;
+		}
+		CHECK_EQ(n, k < 4 ? k : 4);
+		for (i = 0; i < n; i++) {
+			CHECK_EQ(c[i].user_data, 100 + (uint64_t)i);
+			CHECK_EQ(c[i].res, 1000);
+			CHECK_EQ(c[i].aux, 1000);
+			CHECK_EQ(c[i].op, ZC_OP_SEND_ZC);
+			CHECK_EQ(c[i].cqes, 2);
+			if (i == 3)
+				CHECK_EQ(c[i].flags & (ZC_COMP_ZC_USED | ZC_COMP_ZC_COPIED), 0);
+			else
+				CHECK(c[i].flags & (ZC_COMP_ZC_USED | ZC_COMP_ZC_COPIED));
+			CHECK_EQ(zc_pool_buf_inflight(p, (uint32_t)i), 0);
+			CHECK_EQ(recv(rx, got, sizeof(got), 0), 1000);
+			CHECK_EQ(got[0], 'a' + i);
+			CHECK_EQ(got[999], 'a' + i);
+		}
+		CHECK_EQ(zc_ring_pending(r), 0);
+	}
+	/* an error is the send's, and the buffer comes back */
+	CHECK_EQ(shutdown(tx, SHUT_WR), 0);
+	ops[0].flags = ZC_SEND_ZEROCOPY;
+	CHECK_EQ(zc_flush_batch(r, ops, 1, rcs, c, 0), 0);
+	CHECK_EQ(rcs[0], 0);
+	c[0] = wait_one(r);
+	CHECK_EQ(c[0].user_data, 100);
+	CHECK_EQ(c[0].res, -EPIPE);
+	CHECK_EQ(zc_pool_buf_inflight(p, 0), 0);
+	CHECK_EQ(zc_ring_pending(r), 0);
+	/* torn down with sends in flight (never reaped) */
+	close(tx);
+	tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(connect(tx, (struct sockaddr *)&to, sizeof(to)), 0);
+	CHECK_EQ(zc_sock_opened(r, tx), 0);
+	for (i = 0; i < 4; i++) {
+		ops[i].fd = tx;
+		ops[i].flags = ZC_SEND_ZEROCOPY;
+	}
+	CHECK_EQ(zc_flush_batch(r, ops, 4, rcs, c, 0), 0);
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(rcs[i], 0);
+	CHECK_EQ(zc_ring_pending(r), 4);	/* their records, not reaped */
+	/* four more queued, not submitted: the limit holds for requests too */
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(zc_send_fixed(r, tx, p, (uint32_t)i + 4, 0, 100,
+				       ZC_SEND_ZEROCOPY, 200 + (uint64_t)i), 0);
+	CHECK_EQ(zc_send_fixed(r, tx, p, 8, 0, 100, ZC_SEND_ZEROCOPY, 204), -EAGAIN);
+	CHECK_EQ(zc_send(r, tx, got, 1, 0, 300), -EAGAIN);
+	CHECK_EQ(zc_pool_buf_inflight(p, 4), 1);
+	CHECK_EQ(zc_ring_pending(r), 8);
+	zc_ring_destroy(r);
+	close(tx);
+	close(rx);
+}
+
 /* Receive a few chunks, hand them back with one RX_RELEASE descriptor. */
 static void rx_release(void)
 {
@@ -324,6 +430,7 @@ int main(void)
 	bad_ops();
 	stream_order();
 	udp_dest();
+	udp_fixed_zc();
 	rx_release();
 	printf("batch: ok\n");
 	return 0;

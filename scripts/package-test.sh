@@ -92,7 +92,8 @@ for so in "$work"/unpacked/package/dist/prebuilds/*/libzc.so; do
 		ok "$plat libzc.so needs only libc ($glibc), liburing inside, exports only zc_*"
 	fi
 done
-# The poll addon: Node resolves its napi_*/uv_* symbols; it needs nothing else.
+# The poll addon: Node resolves its napi_*/uv_* symbols; it needs nothing else,
+# and stays mapped after a worker that loaded it exits (-z nodelete).
 for addon in "$work"/unpacked/package/dist/prebuilds/*/zc_poll.node; do
 	plat=$(basename "$(dirname "$addon")")
 	needed=$(readelf -d "$addon" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
@@ -104,8 +105,11 @@ for addon in "$work"/unpacked/package/dist/prebuilds/*/zc_poll.node; do
 		bad "$plat zc_poll.node exports more than its Node-API entry points: $others"
 	elif [ "$(printf '%s\n' "$glibc" GLIBC_2.28 | sort -V | tail -n 1)" != GLIBC_2.28 ]; then
 		bad "$plat zc_poll.node needs $glibc, newer than Node 20's floor (2.28)"
+	elif ! readelf -d "$addon" | grep -q 'FLAGS_1.*NODELETE'; then
+		# a worker's exit dlclose()s it before the watchers' close callbacks run
+		bad "$plat zc_poll.node is not linked with -z nodelete"
 	else
-		ok "$plat zc_poll.node needs only libc ($glibc), exports only its Node-API entry points"
+		ok "$plat zc_poll.node needs only libc ($glibc), exports only its Node-API entry points, nodelete"
 	fi
 done
 

@@ -41,18 +41,20 @@ struct watcher {
 };
 
 /*
- * The handle's close callback is free() itself, not a function of this
- * addon: a worker thread's environment unloads the addon before its loop
- * runs the last close callbacks (when no other thread loaded it), and a
- * callback here would then jump into unmapped code.  free(void *) takes the
- * handle pointer in the same register on every ABI Node runs on.
+ * The handle's close callback.  The addon is linked with -z nodelete: a
+ * worker thread's environment dlclose()s it (when no other thread loaded
+ * it) before its loop runs the last close callbacks, and without nodelete
+ * this function would be unmapped by then.
  */
-#define poll_closed ((uv_close_cb)(void (*)(void))free)
+static void poll_closed(uv_handle_t *h)
+{
+	free(h);
+}
 
 static void on_env_exit(void *arg);
 
 /* Stop and close the uv handle and drop the JS references; idempotent. */
-static void release(struct watcher *w, bool env_alive)
+static void release(struct watcher *w)
 {
 	if (w->closed)
 		return;
@@ -60,20 +62,21 @@ static void release(struct watcher *w, bool env_alive)
 	uv_poll_stop(w->poll);
 	uv_close(w->poll, poll_closed);
 	w->poll = NULL;
-	if (env_alive) {
-		napi_remove_env_cleanup_hook(w->env, on_env_exit, w);
-		napi_delete_reference(w->env, w->cb);
-		napi_delete_reference(w->env, w->resource);
-		napi_async_destroy(w->env, w->actx);
-	}
+	napi_remove_env_cleanup_hook(w->env, on_env_exit, w);
+	napi_delete_reference(w->env, w->cb);
+	napi_delete_reference(w->env, w->resource);
+	napi_async_destroy(w->env, w->actx);
 }
 
-/* The environment is going away (process or worker exit) with the handle open. */
+/*
+ * The environment is going away (worker exit or termination, or the main
+ * thread's) with the handle open.  Its cleanup hooks run before Node-API's
+ * own teardown (they run last-added first), so the references and the async
+ * context are still there to release; the finalizer then only frees w.
+ */
 static void on_env_exit(void *arg)
 {
-	struct watcher *w = arg;
-	napi_remove_env_cleanup_hook(w->env, on_env_exit, w);
-	release(w, false);
+	release(arg);
 }
 
 static void finalize(napi_env env, void *data, void *hint)
@@ -81,7 +84,7 @@ static void finalize(napi_env env, void *data, void *hint)
 	(void)env;
 	(void)hint;
 	struct watcher *w = data;
-	release(w, true);
+	release(w);
 	free(w);
 }
 
@@ -182,7 +185,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	napi_add_env_cleanup_hook(env, on_env_exit, w);
 	rc = uv_poll_start(p, UV_READABLE, on_readable);
 	if (rc < 0) {
-		release(w, true);
+		release(w);
 		napi_throw_error(env, NULL, "zc_poll: uv_poll_start failed");
 		return NULL;
 	}
@@ -217,7 +220,7 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 {
 	struct watcher *w = arg_watcher(env, info);
 	if (w)
-		release(w, true);
+		release(w);
 	return NULL;
 }
 

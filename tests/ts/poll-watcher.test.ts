@@ -44,6 +44,13 @@ describe('the ring watcher', () => {
     }
   });
 
+  it('stays loaded after the worker threads that alone loaded it are gone (-z nodelete: their close callbacks run after dlclose)', async () => {
+    const r = await child('worker-only');
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    expect(childJson(r)).toMatchObject({ before: false, got: 'www', codes: [1, 1, 1], after: true });
+  });
+
   describe.each([
     ['native', {}],
     ['koffi', { URING_ZC_NATIVE_POLL: '0' }],

@@ -11,6 +11,7 @@
  * keep the process alive) and costs no CPU: the eventfd is quiet.
  */
 import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
 import { loadNative, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
 import { watchRing, type RingWatcher } from './ffi/poll.ts';
@@ -135,7 +136,11 @@ function native(): { zc: LibZc; c: LibC } {
 /**
  * Rings whose poll handle is open.  At process exit their handles are
  * closed: a handle Node's teardown finds readable (a stale eventfd wakeup)
- * would call into JavaScript that no longer runs, a fatal error.
+ * would call into JavaScript that no longer runs, a fatal error.  A worker
+ * thread's exit is not the process's: there the rings are freed as well
+ * (their fds, sockets and pinned memory would otherwise stay for the life
+ * of the process).  A worker stopped by terminate() emits no 'exit': its
+ * open rings still stay (close them before terminating).
  */
 const live = new Set<Ring>();
 let exitHook = false;
@@ -144,7 +149,10 @@ function stopAtExit(r: Ring): void {
   if (exitHook) return;
   exitHook = true;
   process.once('exit', () => {
-    for (const x of live) x.stopWatching();
+    for (const x of [...live]) {
+      if (isMainThread) x.stopWatching();
+      else x.destroyAtExit();
+    }
     live.clear();
   });
 }
@@ -964,6 +972,26 @@ export class Ring {
     // Nothing to wait for (or the bound passed): libzc retires what the
     // kernel may still hold instead of freeing it.
     zc.zc_ring_destroy_timeout(ptr, 0);
+    this.#ptr = null;
+  }
+
+  /**
+   * @internal A worker thread exits with the ring open: no JavaScript runs
+   * after this, so close() cannot wait.  Cancel what is in flight, close the
+   * sockets, and let libzc retire what the kernel still holds.
+   */
+  destroyAtExit(): void {
+    const ptr = this.#ptr;
+    this.stopWatching();
+    if (!ptr) return;
+    this.#closed = true;
+    const zc = this.#zc;
+    zc.zc_cancel_all(ptr);
+    const res = [...this.#resources];
+    this.#resources.clear();
+    for (const r of res) if (!isPool(r)) r.destroyFromRing();
+    zc.zc_submit(ptr);
+    zc.zc_ring_destroy_timeout(ptr, 0); // its pools too
     this.#ptr = null;
   }
 

@@ -249,7 +249,10 @@ static void udp_dest(void)
  */
 static void udp_fixed_zc(void)
 {
-	struct zc_ring_config rcfg = { .sq_entries = 64, .max_requests = 4 };
+	/* The request-less path is the userspace merge's (two CQEs per send):
+	 * asked for, so the patched kernel's native sends do not bypass it. */
+	struct zc_ring_config rcfg = { .sq_entries = 64, .max_requests = 4,
+				       .unified = ZC_UNIFIED_USERSPACE };
 	struct zc_ring *r;
 	struct zc_pool *p;
 	struct sockaddr_in to;

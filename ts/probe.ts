@@ -2,7 +2,7 @@
 /** What the running kernel and process allow (zc_probe), as a plain object. */
 import { CAPS } from './ffi/abi.gen.ts';
 import { loadNative, type ProbeStruct } from './ffi/libzc.ts';
-import { pollWatcherKind } from './ffi/poll.ts';
+import { pollWatcherKind, type PollWatcherInfo } from './ffi/poll.ts';
 import { errnoName } from './errors.ts';
 
 /** Capability names (enum zc_caps without the ZC_CAP_ prefix). */
@@ -36,7 +36,7 @@ export interface ProbeInfo {
    * What watches a ring's eventfd on Node's loop: `native`, the zc_poll.node
    * addon next to libzc.so, or `koffi`, the fallback (with the reason).
    */
-  pollWatcher: { kind: 'native' | 'koffi'; path: string; reason: string | null };
+  pollWatcher: PollWatcherInfo;
 }
 
 const UNLIMITED = 0xffffffffffffffffn;

@@ -346,3 +346,14 @@ export class ZcConfigError extends Error {
     this.issues = issues;
   }
 }
+
+/**
+ * Throw `e` from a microtask of its own: an uncaught exception, as from
+ * queueMicrotask.  How a throw of a user callback (send, write, chunk
+ * handler) is reported without stopping the dispatch that called it.
+ */
+export function rethrowLater(e: unknown): void {
+  queueMicrotask(() => {
+    throw e;
+  });
+}

@@ -67,3 +67,4 @@ export {
   type ReceiveOptionsInput as ReceiveOptions,
   type ReceiverInfo,
 } from './recv.ts';
+export type { ChunkHandler } from './recv-handler.ts';

@@ -35,6 +35,7 @@ import type { NativePointer } from './ffi/libzc.ts';
 import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
 import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue, type ErrorDetails } from './errors.ts';
 import type { BatchedOp, BatchQueue, Completion, Ring, RingRequest, RingResource } from './ring.ts';
+import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from './recv-handler.ts';
 
 /** Receive modes, fastest first. */
 export const RECV_MODES = ['zcrx', 'zcrx-nodev', 'bufring'] as const;
@@ -504,8 +505,23 @@ export interface ChunkStream extends AsyncIterableIterator<ReceivedChunk> {
   readonly done: boolean;
   /** resolves once the underlying receive has finished (after the end or a cancel) */
   readonly finished: Promise<void>;
-  /** stop receiving: queued chunks are released, the iterator ends */
+  /** stop receiving: queued chunks are released, the iterator ends (a handler's end(null) is called) */
   cancel(): void;
+  /**
+   * The callback form: hand every chunk to `handler.chunk()` as it arrives
+   * (those already queued first, from a microtask), then call
+   * `handler.end()` once, instead of through next() (which rejects with
+   * EBUSY from then on).  No Promise or microtask per chunk: the form for
+   * servers that receive millions of messages.  Throws EBUSY if called
+   * twice or while a next() is pending, TypeError for a bad handler.
+   * `socket.receive(options, handler)` is `socket.receive(options).consume(handler)`.
+   */
+  consume(handler: ChunkHandler<ReceivedChunk>): void;
+  /**
+   * After the handler's chunk() returned false: hand chunks over again
+   * (from a microtask).  A no-op when not paused.
+   */
+  resume(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -570,17 +586,6 @@ export class Chunk implements ReceivedChunk {
 type Waiter = { resolve: (r: IteratorResult<Chunk>) => void; reject: (e: unknown) => void };
 
 /**
- * @internal A consumer fed chunks as they arrive instead of through next()
- * (the Duplex socket's readable side).  `chunk` returns false to pause:
- * later chunks are held (backpressure) until `RecvStream.resumeSink()`.
- * `end` gets null at a clean end, the error otherwise.
- */
-export interface RecvSink {
-  chunk(c: Chunk): boolean;
-  end(err: ZcError | null): void;
-}
-
-/**
  * The chunks of one socket, in order.  `for await (const c of stream)`;
  * `break` (or `return()`) cancels the receive and releases queued chunks.
  */
@@ -610,9 +615,11 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   #fdReleased = false;
   #resolveFinished!: () => void;
   #req: RingRequest;
-  #sink: RecvSink | null = null;
+  /** the consume() handler (or the Duplex side's reader) */
+  #sink: ChunkHandler<Chunk> | null = null;
   #sinkPaused = false;
   #sinkEnded = false;
+  #feedQueued = false;
 
   /** @internal use Receiver.receive() */
   constructor(receiver: Receiver, fd: number, token: symbol) {
@@ -659,8 +666,8 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
         chunk.release();
         return;
       }
-      if (this.#sink && !this.#sinkPaused && this.#qhead === this.#queue.length) {
-        if (!this.#sink.chunk(chunk)) this.#sinkPaused = true;
+      if (this.#sink !== null && !this.#sinkPaused && this.#qhead === this.#queue.length) {
+        if (!handOver(this.#sink, chunk)) this.#sinkPaused = true;
         return;
       }
       const w = this.#waiter;
@@ -709,14 +716,30 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
     return { value: undefined, done: true };
   }
 
-  /**
-   * @internal Feed chunks to `sink` from now on (queued ones first) instead
-   * of through next().
-   */
-  attachSink(sink: RecvSink): void {
-    this.#sink = sink;
+  /** See {@link ChunkStream.consume}. */
+  consume(handler: ChunkHandler<Chunk>): void {
+    checkHandler(handler);
+    if (this.#sink !== null) throw consumeBusy('twice');
+    if (this.#waiter !== null) throw consumeBusy('next');
+    this.#sink = handler;
     this.#sinkPaused = false;
-    this.#feedSink();
+    if (this.#qhead < this.#queue.length || this.#end !== undefined) this.#queueFeed();
+  }
+
+  /** See {@link ChunkStream.resume}. */
+  resume(): void {
+    if (this.#sink === null || !this.#sinkPaused) return;
+    this.#sinkPaused = false;
+    this.#queueFeed();
+  }
+
+  #queueFeed(): void {
+    if (this.#feedQueued) return;
+    this.#feedQueued = true;
+    queueMicrotask(() => {
+      this.#feedQueued = false;
+      if (this.#sink !== null) this.#feedSink();
+    });
   }
 
   /**
@@ -735,18 +758,18 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   }
 
   #feedSink(): void {
-    const sink = this.#sink as RecvSink;
+    const sink = this.#sink as ChunkHandler<Chunk>;
     while (!this.#sinkPaused && this.#qhead < this.#queue.length) {
       const c = this.#queue[this.#qhead] as Chunk;
       this.#queue[this.#qhead++] = undefined as unknown as Chunk;
-      if (!sink.chunk(c)) this.#sinkPaused = true;
+      if (!handOver(sink, c)) this.#sinkPaused = true;
     }
     if (this.#qhead === this.#queue.length) {
       this.#queue = [];
       this.#qhead = 0;
       if (this.#end !== undefined && !this.#sinkEnded) {
         this.#sinkEnded = true;
-        sink.end(this.#end);
+        handEnd(sink, this.#end);
       }
     }
   }
@@ -762,6 +785,7 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   }
 
   next(): Promise<IteratorResult<Chunk>> {
+    if (this.#sink !== null) return Promise.reject(nextBusy());
     if (this.#qhead < this.#queue.length) {
       const c = this.#queue[this.#qhead] as Chunk;
       this.#queue[this.#qhead++] = undefined as unknown as Chunk;

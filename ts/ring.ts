@@ -17,7 +17,7 @@ import { loadNative, type LibC, type LibZc, type NativePointer } from './ffi/lib
 import { watchRing, type RingWatcher } from './ffi/poll.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
-import { ZcError } from './errors.ts';
+import { rethrowLater, ZcError } from './errors.ts';
 import { kernelTooOld, probe, type ProbeInfo } from './probe.ts';
 import { RECORD_SIZE, RecordCursor, type Completion } from './records.ts';
 import { SlotTable } from './slots.ts';
@@ -181,13 +181,6 @@ function ringFlags(o: RingOptions): number {
 let kernelChecked: string | null | undefined;
 
 let nextRingId = 1;
-
-/** Throw `e` from a microtask of its own: an uncaught exception, as from queueMicrotask. */
-function rethrowLater(e: unknown): void {
-  queueMicrotask(() => {
-    throw e;
-  });
-}
 
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {

@@ -9,12 +9,15 @@
  * the net.Socket is paused (the data waits in the socket, TCP pushes back
  * on the peer) and resumed when the queue is taken.  Holding chunks taken
  * is not backpressure here (their memory is the caller's garbage-collected
- * Buffer), unlike registered memory.
+ * Buffer), unlike registered memory.  With a handler (consume()), the
+ * socket is paused when the handler's chunk() returns false and resumed
+ * by resume().
  */
 import type net from 'node:net';
 import { ERRNO } from '../ffi/abi.gen.ts';
 import { ZcError, ZcOwnershipError } from '../errors.ts';
 import type { ChunkStream, ReceivedChunk } from '../recv.ts';
+import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from '../recv-handler.ts';
 
 /** Bytes received and not yet taken by next() before the socket is paused. */
 export const QUEUE_LIMIT = 256 * 1024;
@@ -82,6 +85,10 @@ export class NetChunkStream implements ChunkStream {
   #end: ZcError | null | undefined = undefined;
   #errorDelivered = false;
   #resolveFinished!: () => void;
+  #handler: ChunkHandler<NetChunk> | null = null;
+  #hPaused = false;
+  #hEnded = false;
+  #feedQueued = false;
   readonly #onData = (b: Buffer): void => this.#chunk(b);
   readonly #onEnd = (): void => this.#finish(null);
   readonly #onError = (e: Error): void => this.#finish(recvError(e, this.bytes));
@@ -106,6 +113,11 @@ export class NetChunkStream implements ChunkStream {
     const c = new NetChunk(b, this.bytes);
     this.bytes += b.length;
     this.chunks++;
+    const h = this.#handler;
+    if (h !== null && !this.#hPaused && this.#qhead === this.#queue.length) {
+      if (!handOver(h, c)) this.#pauseForHandler();
+      return;
+    }
     const w = this.#waiter;
     if (w) {
       this.#waiter = null;
@@ -135,6 +147,10 @@ export class NetChunkStream implements ChunkStream {
   }
 
   #wakeEnd(): void {
+    if (this.#handler !== null) {
+      this.#feed();
+      return;
+    }
     const w = this.#waiter;
     if (!w || this.#qhead < this.#queue.length) return;
     this.#waiter = null;
@@ -164,7 +180,62 @@ export class NetChunkStream implements ChunkStream {
     return this.#end === undefined;
   }
 
+  consume(handler: ChunkHandler<NetChunk>): void {
+    checkHandler(handler);
+    if (this.#handler !== null) throw consumeBusy('twice');
+    if (this.#waiter !== null) throw consumeBusy('next');
+    this.#handler = handler;
+    if (this.#qhead < this.#queue.length || this.#end !== undefined) this.#queueFeed();
+  }
+
+  resume(): void {
+    if (this.#handler === null || !this.#hPaused) return;
+    this.#hPaused = false;
+    this.#queueFeed();
+  }
+
+  #pauseForHandler(): void {
+    this.#hPaused = true;
+    if (!this.#paused && this.#end === undefined) {
+      this.#paused = true;
+      this.#sock.pause();
+    }
+  }
+
+  #queueFeed(): void {
+    if (this.#feedQueued) return;
+    this.#feedQueued = true;
+    queueMicrotask(() => {
+      this.#feedQueued = false;
+      this.#feed();
+    });
+  }
+
+  /** Hand queued chunks to the handler; the end after the last; the socket resumed once drained. */
+  #feed(): void {
+    const h = this.#handler as ChunkHandler<NetChunk>;
+    while (!this.#hPaused && this.#qhead < this.#queue.length) {
+      const c = this.#queue[this.#qhead] as NetChunk;
+      this.#queue[this.#qhead++] = undefined as unknown as NetChunk;
+      this.#queuedBytes -= c.length;
+      if (!handOver(h, c)) this.#pauseForHandler();
+    }
+    if (this.#qhead < this.#queue.length) return;
+    this.#queue = [];
+    this.#qhead = 0;
+    if (this.#end !== undefined) {
+      if (!this.#hEnded) {
+        this.#hEnded = true;
+        handEnd(h, this.#end);
+      }
+    } else if (!this.#hPaused && this.#paused) {
+      this.#paused = false;
+      this.#sock.resume();
+    }
+  }
+
   next(): Promise<IteratorResult<NetChunk>> {
+    if (this.#handler !== null) return Promise.reject(nextBusy());
     if (this.#qhead < this.#queue.length) {
       const c = this.#queue[this.#qhead] as NetChunk;
       this.#queue[this.#qhead++] = undefined as unknown as NetChunk;

@@ -10,12 +10,13 @@
  * a fresh Buffer: docs/PERFORMANCE.md, "The Node-shaped layer".
  */
 import type { ZcError } from '../errors.ts';
-import { receive, type Chunk, type ReceiveOptionsInput, type RecvSink, type RecvStream } from '../recv.ts';
+import { receive, type Chunk, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
+import type { ChunkHandler } from '../recv-handler.ts';
 import type { Ring } from '../ring.ts';
 import type { ReadTarget } from './engine.ts';
 
 /** Copies received chunks into a {@link ReadTarget}. */
-export class SocketReader implements RecvSink {
+export class SocketReader implements ChunkHandler<Chunk> {
   readonly #stream: RecvStream;
   readonly #target: ReadTarget;
   #stopped = false;
@@ -23,7 +24,7 @@ export class SocketReader implements RecvSink {
   constructor(ring: Ring, fd: number, target: ReadTarget, options?: ReceiveOptionsInput) {
     this.#target = target;
     this.#stream = receive(ring, fd, options);
-    this.#stream.attachSink(this);
+    this.#stream.consume(this);
   }
 
   /** resolves once the kernel-side receive finished */
@@ -31,7 +32,7 @@ export class SocketReader implements RecvSink {
     return this.#stream.finished;
   }
 
-  /** @internal RecvSink */
+  /** @internal ChunkHandler */
   chunk(c: Chunk): boolean {
     if (this.#stopped) {
       c.release();
@@ -43,7 +44,7 @@ export class SocketReader implements RecvSink {
     return this.#target.data(buf);
   }
 
-  /** @internal RecvSink */
+  /** @internal ChunkHandler */
   end(err: ZcError | null): void {
     if (!this.#stopped) this.#target.end(err);
   }

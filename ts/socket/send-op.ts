@@ -10,7 +10,7 @@
  * @internal
  */
 import { ERRNO, SEND_FLAGS } from '../ffi/abi.gen.ts';
-import { ZcError } from '../errors.ts';
+import { rethrowLater, ZcError } from '../errors.ts';
 import type { PoolBuffer } from '../pool.ts';
 import { zeroCopyOf, type BatchedRequest, type Completion, type Ring } from '../ring.ts';
 import type { BatchQueue } from '../batch.ts';
@@ -50,13 +50,6 @@ export interface LaneHooks {
  */
 function later(cb: SendCallback, err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse): void {
   queueMicrotask(() => cb(err, bytes, zeroCopy));
-}
-
-/** Throw `e` from a microtask of its own: an uncaught exception, as from queueMicrotask. */
-function rethrowLater(e: unknown): void {
-  queueMicrotask(() => {
-    throw e;
-  });
 }
 
 /**

@@ -27,7 +27,8 @@ import { checkNetOptions, parseSendOptions, type SendOptionsInput } from '../con
 import { parseReceiveOptions } from '../recv.ts';
 import { ZcError } from '../errors.ts';
 import { PoolBuffer } from '../pool.ts';
-import type { ChunkStream, ReceiveOptionsInput } from '../recv.ts';
+import type { ChunkStream, ReceivedChunk, ReceiveOptionsInput } from '../recv.ts';
+import { checkHandler, type ChunkHandler } from '../recv-handler.ts';
 import type { Ring } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
 import { abortError, onAbort } from './abort.ts';
@@ -584,8 +585,15 @@ export class ZcSocket extends Duplex {
    * ('data', pipe) must not be used with it.  Throws EBUSY while another
    * receive() of the socket runs.  `signal`: aborting cancels the receive
    * (the iterator ends).
+   *
+   * With `handler`, the callback form: each chunk goes to `handler.chunk(c)`
+   * as it arrives, then `handler.end(err)` once; no Promise per chunk (see
+   * {@link ChunkStream.consume}, which this calls).
    */
-  receive(options?: ReceiveOptionsInput & { signal?: AbortSignal }): ChunkStream {
+  receive(options?: ReceiveOptionsInput & { signal?: AbortSignal }): ChunkStream;
+  receive(options: (ReceiveOptionsInput & { signal?: AbortSignal }) | undefined, handler: ChunkHandler<ReceivedChunk>): ChunkStream;
+  receive(options?: ReceiveOptionsInput & { signal?: AbortSignal }, handler?: ChunkHandler<ReceivedChunk>): ChunkStream {
+    if (handler !== undefined) checkHandler(handler);
     if (this.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'receive', hint: 'the socket is closed (destroyed)' });
     const signal = options?.signal;
     let opts: ReceiveOptionsInput | undefined = options;
@@ -594,6 +602,7 @@ export class ZcSocket extends Duplex {
       opts = rest;
     }
     const s = this.#engine.receive(opts);
+    if (handler !== undefined) s.consume(handler);
     if (signal) {
       if (signal.aborted) s.cancel();
       else {

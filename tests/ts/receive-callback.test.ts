@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT
+// The callback form of receive (issue 9): `socket.receive(options, handler)`
+// and `stream.consume(handler)` hand every chunk to handler.chunk() in
+// order (checked byte for byte), then call handler.end() once: null at the
+// FIN and after cancel(), the error after a reset.  chunk() returning
+// false pauses the stream until resume(); next() and a second consume()
+// are refused with EBUSY; a throwing handler is an uncaught exception and
+// the stream goes on.  The same on the io_uring and node:net backends.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ring, ZcError, type Backend, type ChunkHandler, type ReceivedChunk, type ZcSocket } from '../../ts/index.ts';
+import { connected, listening, portOf } from './net-helpers.ts';
+import { childJson, IN_VM, runTs, scaled, sleep } from './helpers.ts';
+
+describe.each<Backend>(['uring', 'net'])('receive(options, handler), backend %s', (backend) => {
+  let ring: Ring | undefined;
+  beforeAll(() => {
+    if (backend === 'uring') ring = Ring.create();
+  });
+  afterAll(async () => {
+    await ring?.close();
+  });
+  const opts = (): { ring?: Ring; backend: Backend } => (ring ? { ring, backend } : { backend });
+
+  async function pair(): Promise<{ client: ZcSocket; server: ZcSocket; done(): Promise<void> }> {
+    const listener = await listening(opts());
+    const [client, server] = await Promise.all([connected({ ...opts(), host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
+    return {
+      client,
+      server,
+      done: async () => {
+        client.destroy();
+        server.destroy();
+        await listener.close();
+      },
+    };
+  }
+
+  async function until(cond: () => boolean): Promise<void> {
+    while (!cond()) await sleep(5);
+  }
+
+  /** Sends `data` in 64 KiB sends, then closes (FIN). */
+  async function sendAll(client: ZcSocket, data: Buffer): Promise<void> {
+    for (let off = 0; off < data.length; off += 65536) {
+      const part = data.subarray(off, Math.min(data.length, off + 65536));
+      expect((await client.send(part)).bytes).toBe(part.length);
+    }
+    await client.close();
+  }
+
+  it('hands every chunk over in order, then end(null) once at the FIN; next() is refused', async () => {
+    const { client, server, done } = await pair();
+    const total = scaled(64) * 65536;
+    const expected = randomBytes(total);
+    let got = 0;
+    let bad = -1;
+    let ends: (ZcError | null)[] = [];
+    let inCall = false;
+    let sync = false;
+    const stream = server.receive(undefined, {
+      chunk: (c) => {
+        if (inCall) sync = true;
+        if (c.streamOffset !== got && bad < 0) bad = got;
+        const d = c.data;
+        if (bad < 0 && !d.equals(expected.subarray(got, got + d.length))) bad = got;
+        got += d.length;
+        c.release();
+      },
+      end: (err) => {
+        ends = [...ends, err];
+      },
+    });
+    inCall = false;
+    await expect(stream.next()).rejects.toMatchObject({ code: 'EBUSY', op: 'recv.next' });
+    expect(() => stream.consume({ chunk: () => undefined, end: () => undefined })).toThrow(expect.objectContaining({ code: 'EBUSY' }));
+    await sendAll(client, expected);
+    await until(() => ends.length > 0);
+    expect(sync).toBe(false);
+    expect(bad).toBe(-1);
+    expect(got).toBe(total);
+    expect(stream.bytes).toBe(total);
+    expect(ends).toEqual([null]);
+    await stream.finished;
+    await sleep(20);
+    expect(ends).toEqual([null]);
+    await done();
+  }, 60_000);
+
+  it('chunk() returning false pauses until resume(); nothing is lost or reordered', async () => {
+    const { client, server, done } = await pair();
+    const total = 4 << 20;
+    const expected = randomBytes(total);
+    const held: ReceivedChunk[] = [];
+    let got = 0;
+    let bad = -1;
+    let paused = false;
+    let callsWhilePaused = 0;
+    let ended = false;
+    const stream = server.receive(undefined, {
+      chunk: (c) => {
+        if (paused) callsWhilePaused++;
+        if (bad < 0 && !c.data.equals(expected.subarray(got, got + c.length))) bad = got;
+        got += c.length;
+        held.push(c);
+        if (held.length === 1) {
+          paused = true;
+          return false;
+        }
+        c.release();
+        return true;
+      },
+      end: () => {
+        ended = true;
+      },
+    });
+    const sending = sendAll(client, expected);
+    await until(() => paused);
+    // Paused: the peer keeps sending (into the socket buffers) and the handler is not called.
+    await sleep(200);
+    expect(callsWhilePaused).toBe(0);
+    expect(got).toBeLessThan(total);
+    stream.resume();
+    stream.resume(); // a second resume before the feed is harmless
+    paused = false;
+    held[0]!.release();
+    await sending;
+    await until(() => ended);
+    expect(bad).toBe(-1);
+    expect(got).toBe(total);
+    await done();
+  }, 60_000);
+
+  it('a reset ends the handler with ZcError ECONNRESET, once', async () => {
+    const { client, server, done } = await pair();
+    server.on('error', () => {});
+    const ends: (ZcError | null)[] = [];
+    let text = '';
+    server.receive(undefined, {
+      chunk: (c) => {
+        text += c.copy().toString();
+        c.release();
+      },
+      end: (err) => ends.push(err),
+    });
+    await client.send(Buffer.from('hello'));
+    await until(() => text === 'hello');
+    client.resetAndDestroy();
+    await until(() => ends.length > 0);
+    expect(ends[0]).toBeInstanceOf(ZcError);
+    expect(ends[0]).toMatchObject({ code: 'ECONNRESET', op: 'recv' });
+    await sleep(20);
+    expect(ends.length).toBe(1);
+    await done();
+  });
+
+  it('cancel() ends the handler with null, once; consume() after receive() takes queued chunks first', async () => {
+    const { client, server, done } = await pair();
+    const stream = server.receive();
+    await client.send(Buffer.from('abc'));
+    await until(() => stream.queued > 0);
+    const seen: string[] = [];
+    const ends: (ZcError | null)[] = [];
+    const h: ChunkHandler<ReceivedChunk> = {
+      chunk: (c) => {
+        seen.push(c.copy().toString());
+        c.release();
+      },
+      end: (err) => ends.push(err),
+    };
+    stream.consume(h);
+    expect(seen).toEqual([]); // handed over from a microtask, not inside consume()
+    await client.send(Buffer.from('def'));
+    await until(() => seen.join('') === 'abcdef');
+    stream.cancel();
+    expect(ends).toEqual([null]);
+    stream.cancel();
+    await stream.finished;
+    expect(ends).toEqual([null]);
+    await done();
+  });
+
+  it('refuses a handler without chunk() and end() (TypeError), and consume() while next() is pending', async () => {
+    const { server, done } = await pair();
+    expect(() => server.receive(undefined, {} as ChunkHandler<ReceivedChunk>)).toThrow(TypeError);
+    const stream = server.receive();
+    const pending = stream.next();
+    expect(() => stream.consume({ chunk: () => undefined, end: () => undefined })).toThrow(expect.objectContaining({ code: 'EBUSY', op: 'recv.consume' }));
+    stream.cancel();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    await done();
+  });
+});
+
+it('a throwing chunk handler is an uncaught exception and the stream goes on (both backends)', async () => {
+  const r = await runTs('tests/ts/fixtures/receive-handler-throw-child.ts', [], { timeoutMs: IN_VM ? 100_000 : 20_000 });
+  const out = childJson<Record<string, { seen: string[]; text: string; ends: (string | null)[] }>>(r);
+  for (const backend of ['uring', 'net']) {
+    expect(out[backend]).toEqual({
+      seen: ['uncaughtException: from chunk 1', 'uncaughtException: from end'],
+      text: 'onetwothree',
+      ends: [null],
+    });
+  }
+});

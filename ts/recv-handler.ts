@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/**
+ * The callback form of a receive: `socket.receive(options, handler)` or
+ * `stream.consume(handler)` hands each chunk to `handler.chunk()` from the
+ * completion that brought it, with no Promise, iterator result or
+ * microtask per chunk (the iterator's cost per message:
+ * docs/PERFORMANCE.md, "Session 13").  Shared by both backends' streams.
+ */
+import { ERRNO } from './ffi/abi.gen.ts';
+import { rethrowLater, ZcError } from './errors.ts';
+
+/**
+ * Takes the chunks of one stream as they arrive (see `ChunkStream.consume`).
+ * `C` is the chunk type: `ReceivedChunk` from `socket.receive()`.
+ */
+export interface ChunkHandler<C> {
+  /**
+   * One chunk, in stream order.  Release it when done with it (it may be
+   * kept past the call).  Return `false` to pause: later chunks wait, and
+   * the socket stops receiving once the stream's share of the receive
+   * memory is held, until `stream.resume()`.  A throw is reported as an
+   * uncaught exception, as a throwing `'data'` listener's is, and the
+   * stream goes on.
+   */
+  chunk(c: C): boolean | void;
+  /**
+   * Called once, after the last chunk: `null` at the peer's FIN or after
+   * `cancel()` (from within `cancel()` when nothing is left to hand over),
+   * the error the receive ended with otherwise (ECONNRESET, ...).
+   */
+  end(err: ZcError | null): void;
+}
+
+/** Throws a TypeError unless `h` has chunk() and end(). */
+export function checkHandler(h: unknown): void {
+  const o = h as { chunk?: unknown; end?: unknown } | null;
+  if (o === null || typeof o !== 'object' || typeof o.chunk !== 'function' || typeof o.end !== 'function') {
+    throw new TypeError('receive: the handler must be an object with chunk(c) and end(err) methods');
+  }
+}
+
+/** The EBUSY of a second consume(), or of consume() with a next() pending. */
+export function consumeBusy(why: 'twice' | 'next'): ZcError {
+  return new ZcError({
+    errno: ERRNO.EBUSY,
+    op: 'recv.consume',
+    hint: why === 'twice' ? 'consume() was already called on this stream' : 'a next() of this stream is still pending: consume() or iterate, not both',
+  });
+}
+
+/** The EBUSY of next() on a stream whose chunks go to a handler. */
+export function nextBusy(): ZcError {
+  return new ZcError({ errno: ERRNO.EBUSY, op: 'recv.next', hint: 'this stream hands its chunks to the handler given to consume(): iterate or consume, not both' });
+}
+
+/** Hand `c` to the handler; false when it asked to pause. */
+export function handOver<C>(h: ChunkHandler<C>, c: C): boolean {
+  try {
+    return h.chunk(c) !== false;
+  } catch (e) {
+    rethrowLater(e);
+    return true;
+  }
+}
+
+/** Tell the handler the stream ended. */
+export function handEnd<C>(h: ChunkHandler<C>, err: ZcError | null): void {
+  try {
+    h.end(err);
+  } catch (e) {
+    rethrowLater(e);
+  }
+}

@@ -51,6 +51,12 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     }
   });
 
+  it('--rr --mode uring-iter: the diagnostic Promise-form peers run when named', async () => {
+    const { out } = await bench(['--rr', '--mode', 'uring-iter', '--conns', '1,3', '--size', '64', '--rounds', '1', '--seconds', '0.3']);
+    expect(out.map((e) => `${e['mode']} ${e['size']} ${e['conns']}`)).toEqual(['uring-iter 64 1', 'uring-iter 1024 3']);
+    for (const e of out) expect(e['msgsPerSec']).toBeGreaterThan(0);
+  });
+
   it.skipIf(!IS_ROOT)('--udp: shape, zero-copy not copied on the veth-drop path, namespaces removed', async () => {
     const { out, stderr } = await bench(['--udp', '--mode', 'node-dgram,zc-fixed,c-zc-fixed', '--size', '1400']);
     expect(out.map((e) => e['mode'])).toEqual(['node-dgram', 'zc-fixed', 'c-zc-fixed']);

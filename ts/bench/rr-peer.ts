@@ -13,9 +13,11 @@
  *                             processes' CPU time then), then one JSON line.
  *
  * MODE node-net: Node's net module.  MODE uring: the uring-zc public API
- * the way an application would use it (Ring, createServer/connect,
- * socket.receive() chunks, the callback form of send(): no Promise per
- * message).  MODE duplex: the node-net code line for line on uring-zc's
+ * the way an application that moves millions of messages would use it
+ * (Ring, createServer/connect, the callback forms of receive() and send():
+ * no Promise per message).  MODE uring-iter: the same with the receive's
+ * Promise form (`for await` over socket.receive() chunks, `stream.next()`),
+ * to show what that form costs.  MODE duplex: the node-net code line for line on uring-zc's
  * net-compatible layer (its createServer/connect, 'data' events and
  * write()), on the thread's shared ring: what porting a node:net program
  * costs or gains.  The uring ends honour `bench --defer-taskrun`.
@@ -26,7 +28,7 @@ import { once } from 'node:events';
 import { Ring, ZcError, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
 import { fillPattern } from './types.ts';
 
-export const RR_TS_MODES = ['node-net', 'uring', 'duplex'] as const;
+export const RR_TS_MODES = ['node-net', 'uring', 'uring-iter', 'duplex'] as const;
 export type RrTsMode = (typeof RR_TS_MODES)[number];
 
 /** What the client prints at the end. */
@@ -236,28 +238,20 @@ const nodeClient = (a: ClientArgs): Promise<RrClientResult> =>
 
 // ---------------------------------------------------------------- uring
 
-async function uringServer(): Promise<void> {
+/** A client resets its connections when its run is over; anything else is worth a line. */
+function serverError(e: unknown): void {
+  if (!(e instanceof ZcError && (e.code === 'ECONNRESET' || e.code === 'EPIPE'))) {
+    process.stderr.write(`rr-server: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+}
+
+/** Accept connections on a new ring until stdin closes; `serve` each one. */
+async function uringListen(serve: (s: ZcSocket, rx: ReceiveOptionsInput) => void): Promise<void> {
   const ring = Ring.create({ entries: 4096, deferTaskrun: deferTaskrun() });
   const listener = zcServer({ ring, backlog: 4096 }).listen(0, '127.0.0.1');
   await once(listener, 'listening');
   process.stdout.write(`port ${listener.address()?.port ?? 0}\n`);
   const rx = rxOptions(1000);
-  const serve = async (s: ZcSocket): Promise<void> => {
-    s.setNoDelay(true);
-    try {
-      for await (const chunk of s.receive(rx)) {
-        // Echo straight from the received memory; give it back once sent
-        // (the callback form of send: no Promise per message).
-        s.send(chunk.data, undefined, () => chunk.release());
-      }
-    } catch (e) {
-      // A client resets its connections when its run is over; anything else is worth a line.
-      if (!(e instanceof ZcError && (e.code === 'ECONNRESET' || e.code === 'EPIPE'))) {
-        process.stderr.write(`rr-server: ${e instanceof Error ? e.message : String(e)}\n`);
-      }
-    }
-    s.destroy();
-  };
   let stopping = false;
   void (async () => {
     while (!stopping) {
@@ -267,7 +261,8 @@ async function uringServer(): Promise<void> {
       } catch {
         return;
       }
-      void serve(s);
+      s.setNoDelay(true);
+      serve(s, rx);
     }
   })();
   process.stdin.resume();
@@ -276,7 +271,42 @@ async function uringServer(): Promise<void> {
   process.exit(0);
 }
 
-async function uringClient(a: ClientArgs): Promise<RrClientResult> {
+/** The callback forms: each chunk echoed from the received memory, given back once sent. */
+const uringServer = (): Promise<void> =>
+  uringListen((s, rx) => {
+    s.receive(rx, {
+      chunk: (c) => {
+        s.send(c.data, undefined, () => c.release());
+      },
+      end: (err) => {
+        if (err) serverError(err);
+        s.destroy();
+      },
+    });
+  });
+
+/** The Promise form of the receive: `for await` over the chunks. */
+const iterServer = (): Promise<void> =>
+  uringListen((s, rx) => {
+    void (async () => {
+      try {
+        for await (const chunk of s.receive(rx)) {
+          // Echo straight from the received memory; give it back once sent
+          // (the callback form of send: no Promise per message).
+          s.send(chunk.data, undefined, () => chunk.release());
+        }
+      } catch (e) {
+        serverError(e);
+      }
+      s.destroy();
+    })();
+  });
+
+/** Connect `a.conns` sockets on a new ring, run `loop` on each until the span is over. */
+async function uringConnect(
+  a: ClientArgs,
+  loop: (s: ZcSocket, span: Span, req: Uint8Array, rx: ReceiveOptionsInput) => Promise<void>,
+): Promise<RrClientResult> {
   const ring = Ring.create({ entries: ringEntries(a.conns), deferTaskrun: deferTaskrun() });
   const req = new Uint8Array(a.size);
   fillPattern(req);
@@ -287,10 +317,58 @@ async function uringClient(a: ClientArgs): Promise<RrClientResult> {
     return s;
   });
   const span = new Span(a.warmup * 1000, a.seconds * 1000);
-  const loop = async (s: ZcSocket): Promise<void> => {
+  const loops = socks.map((s) => loop(s, span, req, rx));
+  await span.done;
+  await Promise.allSettled(loops);
+  for (const s of socks) void s.close();
+  ring.close();
+  return span.result();
+}
+
+/**
+ * The callback forms: the next request goes out from the chunk handler
+ * that completed the echo.  The echo can only come back once the request
+ * left, and `req` is never changed, so the send callback only keeps the
+ * first error.
+ */
+const uringClient = (a: ClientArgs): Promise<RrClientResult> =>
+  uringConnect(a, (s, span, req, rx) => {
+    return new Promise<void>((resolve, reject) => {
+      let sendError: Error | null = null;
+      const sent = (err: Error | null): void => {
+        sendError ??= err;
+      };
+      let got = 0;
+      let t0 = performance.now();
+      const stream = s.receive(rx, {
+        chunk: (c) => {
+          got += c.length;
+          c.release();
+          if (got < a.size) return;
+          got -= a.size;
+          const now = performance.now();
+          if (sendError || !span.record(now, (now - t0) * 1000)) {
+            stream.cancel();
+            return;
+          }
+          t0 = now;
+          s.send(req, undefined, sent);
+        },
+        end: (err) => {
+          const e = sendError ?? err;
+          if (e !== null) reject(e);
+          else if (!span.over) reject(new Error('rr-client: the server closed the connection'));
+          else resolve();
+        },
+      });
+      s.send(req, undefined, sent);
+    });
+  });
+
+/** The Promise form of the receive: `await stream.next()` per chunk. */
+const iterClient = (a: ClientArgs): Promise<RrClientResult> =>
+  uringConnect(a, async (s, span, req, rx) => {
     const stream = s.receive(rx);
-    // The callback form of send (no Promise per message): the echo can only
-    // come back once the request left, and `req` is never changed.
     let sendError: Error | null = null;
     const sent = (err: Error | null): void => {
       sendError ??= err;
@@ -310,14 +388,7 @@ async function uringClient(a: ClientArgs): Promise<RrClientResult> {
       if (!span.record(now, (now - t0) * 1000)) break;
     }
     stream.cancel();
-  };
-  const loops = socks.map((s) => loop(s));
-  await span.done;
-  await Promise.allSettled(loops);
-  for (const s of socks) void s.close();
-  ring.close();
-  return span.result();
-}
+  });
 
 // ---- duplex: the node-net ends on uring-zc's net-compatible layer ----
 
@@ -337,15 +408,22 @@ async function duplexServer(): Promise<void> {
 const duplexClient = (a: ClientArgs): Promise<RrClientResult> =>
   streamClient(a, () => zcConnect({ host: '127.0.0.1', port: a.port, noDelay: true }));
 
+const PEERS: Record<RrTsMode, { server: () => Promise<void>; client: (a: ClientArgs) => Promise<RrClientResult> }> = {
+  'node-net': { server: nodeServer, client: nodeClient },
+  uring: { server: uringServer, client: uringClient },
+  'uring-iter': { server: iterServer, client: iterClient },
+  duplex: { server: duplexServer, client: duplexClient },
+};
+
 export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]): Promise<void> {
   const [mode, ...rest] = args;
-  if (mode !== 'node-net' && mode !== 'uring' && mode !== 'duplex') throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
+  if (!(RR_TS_MODES as readonly (string | undefined)[]).includes(mode)) throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
+  const peer = PEERS[mode as RrTsMode];
   if (role === 'rr-server') {
-    await (mode === 'node-net' ? nodeServer() : mode === 'uring' ? uringServer() : duplexServer());
+    await peer.server();
     return;
   }
-  const a = parseClient(rest);
-  const r = await (mode === 'node-net' ? nodeClient(a) : mode === 'uring' ? uringClient(a) : duplexClient(a));
+  const r = await peer.client(parseClient(rest));
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }

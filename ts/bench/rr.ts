@@ -5,6 +5,7 @@
  *
  *   node-net  Node's net module (baseline)
  *   uring     the uring-zc public API as an application would write it (rr-peer.ts)
+ *   uring-iter  the same with the receive's Promise form (diagnostic, only when named)
  *   duplex    the node-net code on uring-zc's net-compatible layer (rr-peer.ts)
  *   c-uring   C straight on liburing (libzc/bench/c_rr.c, reference)
  *
@@ -26,12 +27,16 @@ import type { RrClientResult } from './rr-peer.ts';
 
 export const RR_MODE_INFO = [
   { name: 'node-net', describe: "Node net: createServer echo (socket.write of each 'data'), net.connect client" },
-  { name: 'uring', describe: 'uring-zc API: createServer/accept, connect, receive() chunks, send() (rr-peer.ts)' },
+  { name: 'uring', describe: 'uring-zc API: createServer/accept, connect, the callback forms of receive() and send() (rr-peer.ts)' },
   { name: 'duplex', describe: "uring-zc's net-compatible layer: the node-net ends on its createServer/connect, 'data' and write()" },
   { name: 'c-uring', describe: 'C on liburing: multishot accept/recv into a buffer ring, send (c_rr.c, reference)' },
+  { name: 'uring-iter', describe: 'diagnostic: uring with the Promise form of receive() (for await / next() per chunk)', diagnostic: true },
 ] as const;
 export type RrMode = string;
+/** every mode --mode takes */
 export const RR_MODES: readonly string[] = RR_MODE_INFO.map((m) => m.name);
+/** the modes run when --mode is not given (diagnostic ones only when named) */
+export const RR_DEFAULT_MODES: readonly string[] = RR_MODE_INFO.filter((m) => !('diagnostic' in m)).map((m) => m.name);
 export const RR_DEFAULT_SIZES = [64, 1024, 16384];
 export const RR_DEFAULT_CONNS = [1, 100, 1000];
 /** Message size of the many-connection cases. */

@@ -27,7 +27,7 @@ import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, 
 import '../bench/recv-probe.ts';
 import { UDP_DEFAULT_SIZES, UDP_DEFAULT_WINDOW, UDP_MAX_SIZE, UDP_MODE_INFO, UDP_MODES, runUdpBench, type UdpMode } from '../bench/udp.ts';
 import { udpDocSection, udpJson, udpReport } from '../bench/udp-report.ts';
-import { RR_DEFAULT_CONNS, RR_DEFAULT_SIZES, RR_MODE_INFO, RR_MODES, rrCases, runRrBench } from '../bench/rr.ts';
+import { RR_DEFAULT_CONNS, RR_DEFAULT_MODES, RR_DEFAULT_SIZES, RR_MODE_INFO, RR_MODES, rrCases, runRrBench } from '../bench/rr.ts';
 import { rrAggregate, rrDocSection, rrJson, rrReport } from '../bench/rr-report.ts';
 
 const DEFAULT_SIZES = [4096, 16384, 65536];
@@ -95,7 +95,7 @@ ${UDP_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`
 
   uring-zc bench --rr [--mode M1,...] [--size ...] [--conns N1,...] [--seconds N] [--rounds N] [--json]
       Request/response on loopback TCP, client and server in separate processes.
-      --mode     (default: all)
+      --mode     (default: all but the diagnostic ones)
 ${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`).join('\n')}
       --size     1-connection ping-pong sizes (default: ${RR_DEFAULT_SIZES.join(',')})
       --conns    connection counts (default: ${RR_DEFAULT_CONNS.join(',')}): 1 runs every --size,
@@ -225,8 +225,8 @@ async function cmdBench(args: string[]): Promise<number> {
   return aggs.some((a) => a.error) ? 1 : 0;
 }
 
-function parseNames<T extends string>(flag: string, v: string | undefined, known: readonly T[]): T[] {
-  if (v === undefined) return [...known];
+function parseNames<T extends string>(flag: string, v: string | undefined, known: readonly T[], defaults: readonly T[] = known): T[] {
+  if (v === undefined) return [...defaults];
   const names = v.split(',').map((x) => x.trim()).filter(Boolean);
   for (const n of names) {
     if (!(known as readonly string[]).includes(n)) throw new UsageError(`${flag}: unknown mode "${n}" (known: ${known.join(', ')})`);
@@ -286,7 +286,7 @@ async function cmdBenchRr(values: BenchValues, argv: string[]): Promise<number> 
   }
   setDefer(values['defer-taskrun']);
   const opts = {
-    modes: parseNames('--mode', values.mode, RR_MODES),
+    modes: parseNames('--mode', values.mode, RR_MODES, RR_DEFAULT_MODES),
     cases: rrCases(sizes, conns),
     seconds: parseNumber('--seconds', values.seconds, RR_DEFAULT_SECONDS, 0.1, MAX_SECONDS),
     rounds: Math.trunc(parseNumber('--rounds', values.rounds, RR_DEFAULT_ROUNDS, 1, 100)),

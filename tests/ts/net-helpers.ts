@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import type { Ring } from '../../ts/ring.ts';
 import { connect, type ConnectOptions, type ZcSocket } from '../../ts/socket/socket.ts';
 import { createServer, type ServerOptions, type ZcServer } from '../../ts/socket/server.ts';
+import type { Backend } from '../../ts/socket/engine.ts';
 
 /** connect() and wait for 'connect' (rejects on 'error'). */
 export async function connected(options: ConnectOptions): Promise<ZcSocket> {
@@ -33,4 +34,32 @@ export async function tcpPair(ring: Ring): Promise<{ client: ZcSocket; server: Z
   const listener = await listening({ ring });
   const [client, server] = await Promise.all([connected({ ring, host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
   return { client, server, listener };
+}
+
+/**
+ * A connected pair on `backend` (on `ring` when given), both ends checked to
+ * be on that backend; done() destroys both and closes their server.
+ */
+export async function backendPair(
+  backend: Backend,
+  ring: Ring | undefined,
+): Promise<{ client: ZcSocket; server: ZcSocket; done(): Promise<void> }> {
+  const opts = ring ? { ring, backend } : { backend };
+  const listener = await listening(opts);
+  const [client, server] = await Promise.all([connected({ ...opts, host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
+  if (client.backend !== backend || server.backend !== backend) throw new Error(`backendPair: not on the ${backend} backend`);
+  return {
+    client,
+    server,
+    done: async () => {
+      client.destroy();
+      server.destroy();
+      await listener.close();
+    },
+  };
+}
+
+/** Wait for a condition (polled every 5 ms; the test's own timeout bounds it). */
+export async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
 }

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ring, ZcError, type Backend, type ChunkHandler, type ReceivedChunk, type ZcSocket } from '../../ts/index.ts';
-import { connected, listening, portOf } from './net-helpers.ts';
+import { backendPair, until } from './net-helpers.ts';
 import { childJson, IN_VM, runTs, scaled, sleep } from './helpers.ts';
 
 describe.each<Backend>(['uring', 'net'])('receive(options, handler), backend %s', (backend) => {
@@ -20,25 +20,7 @@ describe.each<Backend>(['uring', 'net'])('receive(options, handler), backend %s'
   afterAll(async () => {
     await ring?.close();
   });
-  const opts = (): { ring?: Ring; backend: Backend } => (ring ? { ring, backend } : { backend });
-
-  async function pair(): Promise<{ client: ZcSocket; server: ZcSocket; done(): Promise<void> }> {
-    const listener = await listening(opts());
-    const [client, server] = await Promise.all([connected({ ...opts(), host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
-    return {
-      client,
-      server,
-      done: async () => {
-        client.destroy();
-        server.destroy();
-        await listener.close();
-      },
-    };
-  }
-
-  async function until(cond: () => boolean): Promise<void> {
-    while (!cond()) await sleep(5);
-  }
+  const pair = (): ReturnType<typeof backendPair> => backendPair(backend, ring);
 
   /** Sends `data` in 64 KiB sends, then closes (FIN). */
   async function sendAll(client: ZcSocket, data: Buffer): Promise<void> {

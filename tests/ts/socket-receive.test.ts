@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ring, ZcError, type Backend, type ChunkStream, type ZcSocket } from '../../ts/index.ts';
 import { QUEUE_LIMIT } from '../../ts/socket/net-receive.ts';
-import { connected, listening, portOf } from './net-helpers.ts';
+import { backendPair, connected, listening, portOf, until } from './net-helpers.ts';
 import { scaled, sleep } from './helpers.ts';
 
 describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
@@ -19,29 +19,7 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
   afterAll(async () => {
     await ring?.close();
   });
-  const opts = (): { ring?: Ring; backend: Backend } => (ring ? { ring, backend } : { backend });
-
-  /** A connected client and the accepted socket. */
-  async function pair(): Promise<{ client: ZcSocket; server: ZcSocket; done(): Promise<void> }> {
-    const listener = await listening(opts());
-    const [client, server] = await Promise.all([connected({ ...opts(), host: '127.0.0.1', port: portOf(listener) }), listener.accept()]);
-    expect(client.backend).toBe(backend);
-    expect(server.backend).toBe(backend);
-    return {
-      client,
-      server,
-      done: async () => {
-        client.destroy();
-        server.destroy();
-        await listener.close();
-      },
-    };
-  }
-
-  /** Wait for a condition (polled; the test's own timeout bounds it). */
-  async function until(cond: () => boolean): Promise<void> {
-    while (!cond()) await sleep(5);
-  }
+  const pair = (): ReturnType<typeof backendPair> => backendPair(backend, ring);
 
   it('receive() yields what send() sent, in order, then ends at the FIN', async () => {
     const { client, server, done } = await pair();

@@ -8,7 +8,9 @@
 //     bundle:true,platform:'node',format:'esm',target:'node20',packages:'external'})"
 // usage: node scripts/rr-pair.mjs A.mjs B.mjs [rounds=8] [size=1024] [conns=1000] [seconds=4] [mode=uring]
 // env: URING_ZC_LIB (or LIB_A / LIB_B) the libzc.so of each build; ENV_A / ENV_B "K=V,K=V" extra
-// environment per build. Needs taskset (util-linux).
+// environment per build; SPLIT=1 puts each client on the other vCPU than its server (both pairs
+// still share the two vCPUs: the cross-CPU wakeups of the bench, paired); MODE_A / MODE_B a mode per build (default: the mode argument), e.g.
+// node-net against uring of one bundle. Needs taskset (util-linux).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -26,10 +28,10 @@ function start(cpu, bundle, env, args) {
   const it = createInterface({ input: c.stdout })[Symbol.asyncIterator]();
   return { c, next: async () => (await it.next()).value };
 }
-async function pair(cpu, bundle, env) {
-  const s = start(cpu, bundle, env, ['rr-server', mode]);
+async function pair(cpu, bundle, env, m) {
+  const s = start(cpu, bundle, env, ['rr-server', m]);
   const port = (await s.next()).split(' ')[1];
-  const cl = start(cpu, bundle, env, ['rr-client', mode, '--port', port, '--size', size, '--conns', conns, '--seconds', seconds, '--warmup', '1']);
+  const cl = start(process.env.SPLIT === '1' ? 1 - cpu : cpu, bundle, env, ['rr-client', m, '--port', port, '--size', size, '--conns', conns, '--seconds', seconds, '--warmup', '1']);
   const marks = [];
   let line;
   while ((line = await cl.next()) === 'mark') marks.push(ticks(s.c.pid) + ticks(cl.c.pid));
@@ -42,7 +44,7 @@ const q = (a) => { const s = [...a].sort((x, y) => x - y); return `${s[0].toFixe
 const cpuR = [], mpsR = [], p50R = [];
 for (let i = 0; i < +rounds; i++) {
   const cpu = i % 2;
-  const [a, b] = await Promise.all([pair(cpu, A, envs.A), pair(cpu, B, envs.B)]);
+  const [a, b] = await Promise.all([pair(cpu, A, envs.A, process.env.MODE_A || mode), pair(cpu, B, envs.B, process.env.MODE_B || mode)]);
   cpuR.push(b.cpuUs / a.cpuUs); mpsR.push(b.mps / a.mps); p50R.push(b.p50us / a.p50us);
   console.log(`round ${i + 1} vcpu ${cpu}: A ${a.cpuUs.toFixed(2)} us/msg ${a.mps.toFixed(0)}/s | B ${b.cpuUs.toFixed(2)} us/msg ${b.mps.toFixed(0)}/s | B/A cpu ${(b.cpuUs / a.cpuUs).toFixed(3)} | load ${loadavg()[0].toFixed(1)}`);
 }

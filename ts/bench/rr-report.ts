@@ -146,7 +146,8 @@ export function rrTargets(aggs: RrAggregate[]): Check[] {
 }
 
 /**
- * What the net-compatible layer costs over the Promise API (issue 9):
+ * What the net-compatible layer costs over the uring API it is built on (issue 9; the
+ * uring peers use the callback forms of receive() and send()):
  * duplex / uring per case, paired per round (p50 and CPU per round trip
  * above 1 and messages/s below 1 are its overhead).
  */
@@ -165,7 +166,7 @@ export function rrLayerLines(aggs: RrAggregate[]): string[] {
     const cpu = d.cpuUsPerMsg !== null && u.cpuUsPerMsg ? (d.cpuUsPerMsg / u.cpuUsPerMsg).toFixed(2) : '-';
     out.push(`  ${d.size} B x${d.conns}: p50 ${f('p50us')}, msgs/s ${f('msgsPerSec')}, CPU us/msg ${cpu} (medians)`);
   }
-  return out.length ? ["net-compatible layer over the Promise API (duplex / uring, this run):", ...out] : [];
+  return out.length ? ["net-compatible layer over the uring API (duplex / uring, this run):", ...out] : [];
 }
 
 export const RR_LEGEND = [

@@ -22,6 +22,14 @@ typedef struct napi_handle_scope__ *napi_handle_scope;
 typedef struct napi_callback_info__ *napi_callback_info;
 typedef struct napi_async_context__ *napi_async_context;
 typedef enum { napi_ok = 0, napi_pending_exception = 10 } napi_status;
+typedef enum {
+	napi_undefined, napi_null, napi_boolean, napi_number, napi_string,
+	napi_symbol, napi_object, napi_function, napi_external, napi_bigint,
+} napi_valuetype;
+typedef struct {
+	uint64_t lower;
+	uint64_t upper;
+} napi_type_tag;
 typedef napi_value (*napi_callback)(napi_env env, napi_callback_info info);
 typedef void (*napi_finalize)(napi_env env, void *data, void *hint);
 
@@ -46,6 +54,17 @@ napi_status napi_get_reference_value(napi_env env, napi_ref ref, napi_value *res
 napi_status napi_open_handle_scope(napi_env env, napi_handle_scope *result);
 napi_status napi_close_handle_scope(napi_env env, napi_handle_scope scope);
 napi_status napi_throw_error(napi_env env, const char *code, const char *msg);
+napi_status napi_throw_type_error(napi_env env, const char *code, const char *msg);
+napi_status napi_typeof(napi_env env, napi_value value, napi_valuetype *result);
+napi_status napi_wrap(napi_env env, napi_value js_object, void *native_object, napi_finalize finalize_cb,
+		      void *finalize_hint, napi_ref *result);
+napi_status napi_unwrap(napi_env env, napi_value js_object, void **result);
+napi_status napi_get_value_bigint_uint64(napi_env env, napi_value value, uint64_t *result, bool *lossless);
+napi_status napi_create_external_arraybuffer(napi_env env, void *external_data, size_t byte_length,
+					    napi_finalize finalize_cb, void *finalize_hint, napi_value *result);
+/* Node-API 8 */
+napi_status napi_type_tag_object(napi_env env, napi_value value, const napi_type_tag *type_tag);
+napi_status napi_check_object_type_tag(napi_env env, napi_value value, const napi_type_tag *type_tag, bool *result);
 napi_status napi_get_and_clear_last_exception(napi_env env, napi_value *result);
 napi_status napi_fatal_exception(napi_env env, napi_value err);
 napi_status napi_async_init(napi_env env, napi_value async_resource, napi_value async_resource_name,

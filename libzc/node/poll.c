@@ -11,12 +11,24 @@
  * and microtasks when the callback returns, as for its own I/O.
  *
  * JS API (ts/ffi/poll.ts):
- *   watch(fd, reapFn, ring, out, max, cb) -> handle   cb(n) after
+ *   watch(fd, reapFn, ring, out, max, cb, destroyFn) -> handle   cb(n) after
  *       n = reapFn(ring, out, max) (zc_reap's address, the ring, the records
  *       buffer; n < 0 is -errno); the handle starts referenced
  *   ref(handle), unref(handle), stop(handle), close(handle)
+ *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
+ *       (a bigint or number; libzc's pools and receive areas), no copy;
+ *       the memory must outlive every view (libzc retires, never unmaps,
+ *       what JS may still see)
  * close() is final and may be called from inside cb; a handle dropped
  * without close() is closed by its finalizer or at the environment's exit.
+ * A handle is an object type-tagged by this addon: anything else given to
+ * ref/unref/stop/close is a TypeError, never dereferenced.
+ *
+ * The environment's exit with the handle still open (a worker stopped by
+ * terminate(), which runs no JavaScript at exit) also destroys the ring:
+ * destroyFn(ring, 0) (zc_ring_destroy_timeout's address, 0: none).  The JS
+ * side closes the handle before it destroys the ring itself, so an open
+ * handle means a live ring and the ring is destroyed once.
  *
  * Not linked against libzc: the caller hands in zc_reap's address (koffi has
  * it), so the addon needs nothing from libc's dynamic loader either.
@@ -26,6 +38,10 @@
 #include <stdlib.h>
 
 typedef int (*reap_fn)(void *ring, void *out, uint32_t max);
+typedef void (*destroy_fn)(void *ring, int timeout_ms);
+
+/* Marks the handles watch() returns (random; any change is a new ABI). */
+static const napi_type_tag watcher_tag = { 0x7a635f706f6c6c31ULL, 0x9e3779b97f4a7c15ULL };
 
 struct watcher {
 	napi_env env;
@@ -34,6 +50,7 @@ struct watcher {
 	napi_ref resource; /* the async resource, also the callback's receiver */
 	napi_async_context actx;
 	reap_fn reap;
+	destroy_fn destroy;
 	void *ring;
 	void *out;
 	uint32_t max;
@@ -76,7 +93,18 @@ static void release(struct watcher *w)
  */
 static void on_env_exit(void *arg)
 {
-	release(arg);
+	struct watcher *w = arg;
+	bool open = !w->closed;
+	release(w);
+	/*
+	 * The handle was open: no JavaScript closed this ring (it closes the
+	 * handle first), and none will run again here.  Destroy it now, or
+	 * its fds and pinned memory (pools, receive areas) would stay for the
+	 * life of the process.  The poll handle is stopped: nothing polls the
+	 * eventfd the ring closes.
+	 */
+	if (open && w->destroy)
+		w->destroy(w->ring, 0);
 }
 
 static void finalize(napi_env env, void *data, void *hint)
@@ -114,28 +142,58 @@ static struct watcher *arg_watcher(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
+	napi_valuetype t;
+	bool tagged = false;
 	void *w = NULL;
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-	    napi_get_value_external(env, argv[0], &w) != napi_ok || w == NULL) {
-		napi_throw_error(env, NULL, "zc_poll: expected a watcher handle");
+	    napi_typeof(env, argv[0], &t) != napi_ok || t != napi_object ||
+	    napi_check_object_type_tag(env, argv[0], &watcher_tag, &tagged) != napi_ok || !tagged ||
+	    napi_unwrap(env, argv[0], &w) != napi_ok || w == NULL) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll: expected a watcher handle from watch()");
 		return NULL;
 	}
 	return w;
 }
 
+/* A number argument, else a TypeError (a pending exception) and false. */
+static bool arg_number(napi_env env, napi_value v)
+{
+	napi_valuetype t;
+	if (napi_typeof(env, v, &t) == napi_ok && t == napi_number)
+		return true;
+	napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+			      "zc_poll.watch(fd, reapFn, ring, out, max, cb, destroyFn): expected numbers and a function");
+	return false;
+}
+
 static napi_value js_watch(napi_env env, napi_callback_info info)
 {
-	size_t argc = 6;
-	napi_value argv[6], ext = NULL, res, name;
+	size_t argc = 7;
+	napi_value argv[7], handle = NULL, res, name;
+	napi_valuetype t;
 	int32_t fd;
-	int64_t fn, ring, out;
+	int64_t fn, ring, out, destroy;
 	uint32_t max;
 	struct uv_loop_s *loop;
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 ||
-	    napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &fn) != napi_ok ||
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)
+		return NULL;
+	if (argc < 7) {
+		napi_throw_type_error(env, "ERR_MISSING_ARGS",
+				      "zc_poll.watch(fd, reapFn, ring, out, max, cb, destroyFn): 7 arguments");
+		return NULL;
+	}
+	for (int i = 0; i < 7; i++)
+		if (i != 5 && !arg_number(env, argv[i]))
+			return NULL;
+	if (napi_typeof(env, argv[5], &t) != napi_ok || t != napi_function) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.watch: cb must be a function");
+		return NULL;
+	}
+	if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &fn) != napi_ok ||
 	    napi_get_value_int64(env, argv[2], &ring) != napi_ok || napi_get_value_int64(env, argv[3], &out) != napi_ok ||
-	    napi_get_value_uint32(env, argv[4], &max) != napi_ok || fn == 0 || ring == 0 || out == 0) {
-		napi_throw_error(env, NULL, "zc_poll.watch(fd, reapFn, ring, out, max, cb): bad arguments");
+	    napi_get_value_uint32(env, argv[4], &max) != napi_ok || napi_get_value_int64(env, argv[6], &destroy) != napi_ok ||
+	    fn == 0 || ring == 0 || out == 0 || fd < 0) {
+		napi_throw_error(env, NULL, "zc_poll.watch(fd, reapFn, ring, out, max, cb, destroyFn): bad arguments");
 		return NULL;
 	}
 	if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
@@ -161,6 +219,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	w->env = env;
 	w->poll = p;
 	w->reap = (reap_fn)(uintptr_t)fn;
+	w->destroy = (destroy_fn)(uintptr_t)destroy;
 	w->ring = (void *)(uintptr_t)ring;
 	w->out = (void *)(uintptr_t)out;
 	w->max = max;
@@ -168,8 +227,9 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	    napi_create_string_utf8(env, "uring-zc:ring", (size_t)-1, &name) != napi_ok ||
 	    napi_create_reference(env, argv[5], 1, &w->cb) != napi_ok ||
 	    napi_create_reference(env, res, 1, &w->resource) != napi_ok ||
-	    napi_async_init(env, res, name, &w->actx) != napi_ok ||
-	    napi_create_external(env, w, finalize, NULL, &ext) != napi_ok) {
+	    napi_async_init(env, res, name, &w->actx) != napi_ok || napi_create_object(env, &handle) != napi_ok ||
+	    napi_type_tag_object(env, handle, &watcher_tag) != napi_ok ||
+	    napi_wrap(env, handle, w, finalize, NULL, NULL) != napi_ok) {
 		/* the handle is initialized: it must be closed, not freed */
 		uv_close(p, poll_closed);
 		if (w->cb)
@@ -189,7 +249,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 		napi_throw_error(env, NULL, "zc_poll: uv_poll_start failed");
 		return NULL;
 	}
-	return ext;
+	return handle;
 }
 
 static napi_value js_ref(napi_env env, napi_callback_info info)
@@ -224,6 +284,41 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/*
+ * koffi.view() does the same, but it type-checks koffi's pointer object
+ * through Node-API, which fails once a worker's terminate() started, and
+ * koffi's failing throw then aborts the process.  Here a failure leaves an
+ * exception pending (or, when the thread is being terminated, nothing):
+ * the caller gets undefined and the thread stops.
+ */
+static napi_value js_view(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], ab = NULL;
+	napi_valuetype t, tl;
+	uint64_t addr = 0;
+	int64_t a64 = 0;
+	uint32_t len;
+	bool lossless = true;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+	    napi_typeof(env, argv[0], &t) != napi_ok || (t != napi_bigint && t != napi_number) ||
+	    napi_typeof(env, argv[1], &tl) != napi_ok || tl != napi_number)
+		goto bad;
+	if (t == napi_bigint ? napi_get_value_bigint_uint64(env, argv[0], &addr, &lossless) != napi_ok || !lossless
+			     : napi_get_value_int64(env, argv[0], &a64) != napi_ok || a64 <= 0)
+		goto bad;
+	if (t == napi_number)
+		addr = (uint64_t)a64;
+	if (addr == 0 || napi_get_value_uint32(env, argv[1], &len) != napi_ok)
+		goto bad;
+	if (napi_create_external_arraybuffer(env, (void *)(uintptr_t)addr, len, NULL, NULL, &ab) != napi_ok)
+		return NULL;
+	return ab;
+bad:
+	napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.view(addr, len): a non-zero address and a length");
+	return NULL;
+}
+
 __attribute__((visibility("default"))) int32_t node_api_module_get_api_version_v1(void)
 {
 	return 8;
@@ -236,6 +331,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		napi_callback fn;
 	} fns[] = {
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
+		{ "view", js_view },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

@@ -25,11 +25,20 @@ import { watchReadable, type FdWatcher } from './libzc.ts';
 export const POLL_ADDON = 'zc_poll.node';
 
 interface PollAddon {
-  watch(fd: number, reapFn: number, ring: number, out: number, max: number, cb: (n: number) => void): object;
+  watch(
+    fd: number,
+    reapFn: number,
+    ring: number,
+    out: number,
+    max: number,
+    cb: (n: number) => void,
+    destroyFn: number,
+  ): object;
   ref(h: object): void;
   unref(h: object): void;
   stop(h: object): void;
   close(h: object): void;
+  view(addr: bigint | number, len: number): ArrayBuffer;
 }
 
 /** Which watcher rings use, and why the native one is not used (else null). */
@@ -39,18 +48,19 @@ export interface PollWatcherInfo {
   reason: string | null;
 }
 
-let loaded: { addon: PollAddon | null; reapFn: number; info: PollWatcherInfo } | undefined;
+let loaded: { addon: PollAddon | null; reapFn: number; destroyFn: number; info: PollWatcherInfo } | undefined;
 
 function load(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
   const { lib, path: libPath } = openLibrary();
   const path = join(dirname(libPath), POLL_ADDON);
   const fallback = (reason: string): NonNullable<typeof loaded> =>
-    (loaded = { addon: null, reapFn: 0, info: { kind: 'koffi', path, reason } });
+    (loaded = { addon: null, reapFn: 0, destroyFn: 0, info: { kind: 'koffi', path, reason } });
   if (process.env['URING_ZC_NATIVE_POLL'] === '0') return fallback('URING_ZC_NATIVE_POLL=0');
   if (!existsSync(path)) return fallback(`${POLL_ADDON} not found next to ${libPath}`);
   let addon: PollAddon;
   let reapFn: number;
+  let destroyFn: number;
   try {
     const m = { exports: {} as PollAddon };
     process.dlopen(m, path);
@@ -58,12 +68,30 @@ function load(): NonNullable<typeof loaded> {
     if (typeof addon.watch !== 'function') return fallback(`${path} is not uring-zc's poll addon`);
     // zc_reap's own address: the addon calls it without linking libzc.
     reapFn = Number(koffi.address(lib.symbol('zc_reap', 'uint8_t')));
+    // zc_ring_destroy_timeout's: the addon destroys the ring of a handle
+    // still open when the thread's environment goes away (terminate()).
+    destroyFn = Number(koffi.address(lib.symbol('zc_ring_destroy_timeout', 'uint8_t')));
   } catch (e) {
     return fallback(`cannot load ${path}: ${(e as Error).message}`);
   }
-  loaded = { addon, reapFn, info: { kind: 'native', path, reason: null } };
+  loaded = { addon, reapFn, destroyFn, info: { kind: 'native', path, reason: null } };
   return loaded;
 }
+
+/**
+ * An ArrayBuffer over len bytes of native memory at addr (a pool's or a
+ * receive area's), no copy.  Through the addon when it is loaded: koffi's
+ * view() type-checks a koffi pointer through Node-API, which fails once a
+ * worker's terminate() started, and koffi then aborts the process.
+ */
+export function memoryView(addr: bigint, len: number): ArrayBuffer {
+  const { addon } = load();
+  if (addon) return addon.view(addr, len);
+  // memmove(p, p, 0) returns p: a koffi pointer from an address
+  koffiPtr ??= koffi.load('libc.so.6').func('void *memmove(uintptr_t d, uintptr_t s, size_t n)');
+  return koffi.view((koffiPtr as (d: bigint, s: bigint, n: number) => object)(addr, addr, 0), len) as ArrayBuffer;
+}
+let koffiPtr: unknown;
 
 /** Which watcher rings of this process use (loads libzc and the addon once). */
 export function pollWatcherKind(): PollWatcherInfo {
@@ -79,6 +107,11 @@ export interface RingWatcher extends FdWatcher {
  * Watch a ring's eventfd.  With the addon, onReaped(n) runs per wakeup
  * after zc_reap(ring, out, max) copied n records to out (n < 0: -errno);
  * without it, onReadable() runs and reaps itself.
+ *
+ * With the addon, a watcher still open when the thread's environment goes
+ * away (a worker stopped by terminate(): no JavaScript runs) destroys the
+ * ring natively.  So the ring must be destroyed only after close(), never
+ * before: an open watcher means a live ring.
  */
 export function watchRing(
   fd: number,
@@ -88,12 +121,12 @@ export function watchRing(
   onReaped: (n: number) => void,
   onReadable: () => void,
 ): RingWatcher {
-  const { addon, reapFn } = load();
+  const { addon, reapFn, destroyFn } = load();
   if (!addon) {
     const w = watchReadable(fd, onReadable);
     return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref };
   }
-  const h = addon.watch(fd, reapFn, ring, out, max, onReaped);
+  const h = addon.watch(fd, reapFn, ring, out, max, onReaped, destroyFn);
   return {
     native: true,
     stop: () => addon.stop(h),

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+// Worker threads stopped by worker.terminate(), which runs no JavaScript in
+// them at exit, and the ring watcher addon's entry points given values it
+// did not make.  Each case runs in a child process: a crash or an abort
+// there is the failure.
+import { describe, expect, it } from 'vitest';
+import { childJson, IN_VM, runTs } from './helpers.ts';
+
+const TIMEOUT = IN_VM ? 200_000 : 60_000;
+const child = (fixture: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runTs(`tests/ts/fixtures/${fixture}`, args, { env: { ...process.env, ...env }, timeoutMs: TIMEOUT });
+
+describe('worker.terminate()', () => {
+  it(
+    'frees the rings a terminated worker left open: io_uring fds, eventfds, pinned pools and receive areas (native watcher)',
+    async () => {
+      const r = await child('terminate-child.ts', ['leak', '4']);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      const j = childJson<{ watcher: string; codes: number[]; held: Record<string, number>[]; leaked: Record<string, number> }>(r);
+      expect(j.watcher).toBe('native');
+      expect(j.codes).toEqual([1, 1, 1, 1]);
+      // each worker did hold two rings and pinned memory (the check sees them)...
+      for (const h of j.held) {
+        expect(h['io_uring']).toBeGreaterThanOrEqual(2);
+        expect(h['VmPin']).toBeGreaterThan(0);
+      }
+      // ...and none of it is left after terminate() (the sockets' fds are:
+      // JavaScript owns them, README's lifecycle table says so)
+      expect(j.leaked).toMatchObject({ io_uring: 0, eventfd: 0, VmPin: 0, VmLck: 0 });
+    },
+    TIMEOUT,
+  );
+});
+
+describe('the ring watcher addon', () => {
+  it('throws a TypeError for a value it did not make (another addon’s External, an object, a number), never dereferences it', async () => {
+    const r = await child('addon-args-child.ts', []);
+    expect(r.signal).toBeNull(); // SIGSEGV before the handles were type-tagged
+    expect(r.code).toBe(0);
+    const j = childJson<Record<string, string>>(r);
+    expect(Object.keys(j).length).toBe(20);
+    for (const [call, got] of Object.entries(j)) expect({ call, got }).toEqual({ call, got: 'TypeError:ERR_INVALID_ARG_TYPE' });
+  });
+});

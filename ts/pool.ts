@@ -16,7 +16,9 @@
  * A pool's memory can only be sent on its own ring.
  */
 import { ERRNO, POOL_FLAGS } from './ffi/abi.gen.ts';
-import type { NativePointer } from './ffi/libzc.ts';
+import { PointerOut, type NativePointer } from './ffi/libzc.ts';
+import { encodeStruct } from './ffi/structs.ts';
+import { memoryView } from './ffi/poll.ts';
 import { MAX_BUFFER_SIZE, parseBufferPoolOptions, type BufferPoolOptions, type BufferPoolOptionsInput } from './config.ts';
 import { ZcError, ZcOwnershipError, type ErrorDetails } from './errors.ts';
 import { probe } from './probe.ts';
@@ -89,10 +91,10 @@ export class BufferPool implements RingResource {
     this.count = options.count;
     this.size = options.size;
     this.#ptr = ptr;
-    const base = ring.zc.zc_pool_base(ptr);
+    const base = BigInt(ring.zc.zc_pool_base(ptr));
     if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
-    this.#memory = ring.libc.view(base, this.count * this.size);
-    this.baseAddress = ring.libc.address(base);
+    this.#memory = memoryView(base, this.count * this.size);
+    this.baseAddress = base;
     this.baseNumber = Number(this.baseAddress);
     this.ptrAddress = Number(ring.libc.address(ptr));
     this.ptrHi = Math.floor(this.ptrAddress / 2 ** 32);
@@ -116,9 +118,10 @@ export class BufferPool implements RingResource {
   static create(ring: Ring, options?: BufferPoolOptionsInput): BufferPool {
     const o = parseBufferPoolOptions(options);
     // RETIRE: destroyed, the memory reads zeros instead of faulting views kept in JS
-    const cfg = { count: o.count, size: o.size, flags: POOL_FLAGS.RETIRE | (o.hugePages ? POOL_FLAGS.HUGE : 0), reserved: 0 };
-    const out: [NativePointer | null] = [null];
-    const rc = ring.zc.zc_pool_create(ring.ptr, cfg, out);
+    const cfg = encodeStruct('zc_pool_config', { count: o.count, size: o.size, flags: POOL_FLAGS.RETIRE | (o.hugePages ? POOL_FLAGS.HUGE : 0) });
+    const pout = new PointerOut('zc_pool');
+    const rc = ring.zc.zc_pool_create(ring.ptr, cfg, pout.bytes);
+    const out = [pout.get()] as const;
     if (rc < 0 || out[0] === null) {
       const bytes = o.count * o.size;
       const details: ErrorDetails =

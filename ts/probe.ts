@@ -2,6 +2,7 @@
 /** What the running kernel and process allow (zc_probe), as a plain object. */
 import { CAPS } from './ffi/abi.gen.ts';
 import { loadNative, type ProbeStruct } from './ffi/libzc.ts';
+import { decodeStruct, structBuffer } from './ffi/structs.ts';
 import { pollWatcherKind, type PollWatcherInfo } from './ffi/poll.ts';
 import { errnoName } from './errors.ts';
 
@@ -50,20 +51,9 @@ function limit(v: number | bigint): number | null {
 /** Probe the kernel (opcodes, flags, limits, versions). Loads libzc. */
 export function probe(): ProbeInfo {
   const { zc } = loadNative();
-  const out: ProbeStruct = {
-    caps: 0,
-    setup_errno: 0,
-    features: 0,
-    io_uring_disabled: -1,
-    memlock_cur: 0,
-    memlock_max: 0,
-    liburing_major: 0,
-    liburing_minor: 0,
-    page_size: 0,
-    last_op: 0,
-    kernel_release: '',
-  };
-  const rc = zc.zc_probe(out);
+  const b = structBuffer('zc_probe');
+  const rc = zc.zc_probe(b);
+  const out = decodeStruct('zc_probe', b) as unknown as ProbeStruct;
   if (rc < 0) throw new Error(`zc_probe failed: ${errnoName(rc)}`);
   const caps = {} as Record<CapName, boolean>;
   for (const [name, bit] of Object.entries(CAPS) as [CapName, number][]) caps[name] = (out.caps & bit) !== 0;

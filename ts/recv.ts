@@ -31,8 +31,10 @@
  */
 import { z } from 'zod';
 import { COMP_FLAGS, ERRNO, RING_FLAGS, RX_MODE as RX } from './ffi/abi.gen.ts';
-import type { NativePointer } from './ffi/libzc.ts';
+import { PointerOut, type NativePointer } from './ffi/libzc.ts';
 import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
+import { decodeStruct, encodeStruct, structBuffer } from './ffi/structs.ts';
+import { memoryView } from './ffi/poll.ts';
 import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue, type ErrorDetails } from './errors.ts';
 import type { BatchedOp, BatchQueue, Completion, Ring, RingRequest, RingResource } from './ring.ts';
 import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from './recv-handler.ts';
@@ -227,9 +229,9 @@ export class Receiver implements RingResource {
       info.zcrx_errno > 0
         ? new ZcError({ errno: info.zcrx_errno, op: 'recv.zcrx', details: rxDetails('zcrx', options) })
         : null;
-    const base = lib.zc_rx_base(ptr);
-    if (base === null) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create' });
-    this.#area = lib.view(base, this.areaSize);
+    const base = BigInt(lib.zc_rx_base(ptr));
+    if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create' });
+    this.#area = memoryView(base, this.areaSize);
     ring.track(this);
   }
 
@@ -256,10 +258,10 @@ export class Receiver implements RingResource {
       rxq: o.rxQueue,
       ifname: o.ifname ?? '',
       recv_quota: o.recvQuota ?? 0,
-      reserved: [0, 0, 0] as [number, number, number],
     };
-    const out: [NativePointer | null] = [null];
-    const rc = lib.zc_rx_create(ring.ptr, cfg, out);
+    const pout = new PointerOut('zc_rx');
+    const rc = lib.zc_rx_create(ring.ptr, encodeStruct('zc_rx_config', cfg), pout.bytes);
+    const out = [pout.get()] as const;
     if (rc < 0 || out[0] === null) {
       const errno = rc < 0 ? -rc : ERRNO.EIO;
       throw new ZcError({ errno, op: 'recv.create', details: rxDetails(o.mode === 'auto' ? wanted : o.mode, o) });
@@ -269,9 +271,9 @@ export class Receiver implements RingResource {
   }
 
   static #infoOf(lib: LibZcRecv, ptr: NativePointer): RxInfoStruct {
-    const info = {} as RxInfoStruct;
-    lib.zc_rx_info(ptr, info);
-    return info;
+    const b = structBuffer('zc_rx_info');
+    lib.zc_rx_info(ptr, b);
+    return decodeStruct('zc_rx_info', b) as unknown as RxInfoStruct;
   }
 
   /** true once closed (or its ring closed) */

@@ -13,8 +13,9 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
-import { loadNative, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
+import { loadNative, PointerOut, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
 import { watchRing, type RingWatcher } from './ffi/poll.ts';
+import { encodeStruct } from './ffi/structs.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
 import { rethrowLater, ZcError } from './errors.ts';
@@ -139,8 +140,12 @@ function native(): { zc: LibZc; c: LibC } {
  * would call into JavaScript that no longer runs, a fatal error.  A worker
  * thread's exit is not the process's: there the rings are freed as well
  * (their fds, sockets and pinned memory would otherwise stay for the life
- * of the process).  A worker stopped by terminate() emits no 'exit': its
- * open rings still stay (close them before terminating).
+ * of the process).  A worker stopped by terminate() emits no 'exit': the
+ * watcher addon destroys its open rings natively as the thread's
+ * environment goes away (zc_poll.node's env cleanup hook; not their
+ * sockets), which is why a ring is destroyed only after its watcher is
+ * closed (stopWatching, then zc_ring_destroy*): an open watcher means a
+ * live ring.  With koffi's watcher they stay.
  */
 const live = new Set<Ring>();
 let exitHook = false;
@@ -334,10 +339,10 @@ export class Ring {
       unified: o.unified === 'native' ? UNIFIED.NATIVE : o.unified === 'userspace' ? UNIFIED.USERSPACE : UNIFIED.AUTO,
       max_requests: o.maxRequests ?? 0,
       max_fixed_buffers: o.maxFixedBuffers,
-      reserved: [0, 0] as [number, number],
     };
-    const out: [NativePointer | null] = [null];
-    const rc = zc.zc_ring_create(cfg, out);
+    const pout = new PointerOut('zc_ring');
+    const rc = zc.zc_ring_create(encodeStruct('zc_ring_config', cfg), pout.bytes);
+    const out = [pout.get()] as const;
     if (rc < 0 || out[0] === null) {
       let info: ProbeInfo | undefined;
       try {

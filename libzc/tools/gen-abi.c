@@ -49,9 +49,11 @@ static void struct_begin(const char *name, size_t size, size_t align)
 	       name, size, align);
 }
 
-static void field(const char *name, size_t off, size_t size)
+/* kind: 1 a signed integer, 2 a char array (a NUL-terminated string), 0 else */
+static void field(const char *name, size_t off, size_t size, int kind)
 {
-	printf("      %s: { offset: %zu, size: %zu },\n", name, off, size);
+	printf("      %s: { offset: %zu, size: %zu%s },\n", name, off, size,
+	       kind == 1 ? ", signed: true" : kind == 2 ? ", string: true" : "");
 }
 
 static void struct_end(void)
@@ -60,7 +62,10 @@ static void struct_end(void)
 }
 
 #define S_BEGIN(t) struct_begin(#t, sizeof(struct t), _Alignof(struct t))
-#define F(t, f) field(#f, offsetof(struct t, f), sizeof(((struct t *)0)->f))
+/* What JavaScript needs to read a field from bytes (ts/ffi/structs.ts). */
+#define FKIND(x) _Generic((x), signed char: 1, short: 1, int: 1, long: 1, long long: 1, \
+			  char *: 2, default: 0)
+#define F(t, f) field(#f, offsetof(struct t, f), sizeof(((struct t *)0)->f), FKIND(((struct t *)0)->f))
 
 static void errno_entry(const char *name, int v)
 {

@@ -8,6 +8,7 @@ import koffi from 'koffi';
 import { describe, expect, it } from 'vitest';
 import { LAYOUT, OP, ERRNO } from '../../ts/ffi/abi.gen.ts';
 import { types } from '../../ts/ffi/libzc.ts';
+import { decodeStruct, encodeStruct } from '../../ts/ffi/structs.ts';
 import { errnoName, errnoNumber } from '../../ts/errors.ts';
 import { ROOT, run } from './helpers.ts';
 
@@ -46,6 +47,20 @@ describe('abi.gen.ts', () => {
   it('zc_completion is the 32-byte record the reaper decodes', () => {
     expect(LAYOUT.zc_completion.size).toBe(32);
     expect(LAYOUT.zc_completion.fields.user_data).toEqual({ offset: 0, size: 8 });
+  });
+
+  it('structs as bytes (structs.ts): fields where the generated layout puts them, signed and 64-bit ones exact', () => {
+    const b = encodeStruct('zc_rx_info', { mode: 3, zcrx_errno: -95, bgid: -1, bytes: 2n ** 60n + 1n, chunks: 7, quota: 0xffffffff });
+    expect(b.length).toBe(LAYOUT.zc_rx_info.size);
+    const dv = new DataView(b.buffer);
+    expect(dv.getInt32(LAYOUT.zc_rx_info.fields.zcrx_errno.offset, true)).toBe(-95);
+    expect(dv.getBigUint64(LAYOUT.zc_rx_info.fields.bytes.offset, true)).toBe(2n ** 60n + 1n);
+    const d = decodeStruct('zc_rx_info', b);
+    expect(d).toMatchObject({ mode: 3, zcrx_errno: -95, bgid: -1, bytes: 2n ** 60n + 1n, chunks: 7, quota: 0xffffffff, held: 0 });
+    const c = encodeStruct('zc_rx_config', { ifname: 'eth0', area_size: 1 << 20 });
+    expect(decodeStruct('zc_rx_config', c)).toMatchObject({ ifname: 'eth0', area_size: 1 << 20, mode: 0 });
+    expect(() => encodeStruct('zc_rx_config', { ifname: 'x'.repeat(16) })).toThrow(RangeError);
+    expect(() => encodeStruct('zc_ring_config', { nope: 1 } as never)).toThrow(TypeError);
   });
 
   it('errno table round-trips', () => {

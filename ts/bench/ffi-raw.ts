@@ -7,7 +7,9 @@
  * tells where the overhead is: koffi + libzc, or the API layer.
  */
 import { LAYOUT, RING_FLAGS, SEND_FLAGS, SYS } from '../ffi/abi.gen.ts';
-import { loadNative, type NativePointer } from '../ffi/libzc.ts';
+import { loadNative, PointerOut, type NativePointer } from '../ffi/libzc.ts';
+import { encodeStruct } from '../ffi/structs.ts';
+import { memoryView } from '../ffi/poll.ts';
 import { fillPattern, Meter, type BenchMode, type RunSpec, type SenderResult } from './types.ts';
 import { ringSettings } from './settings.ts';
 import { windowFor } from './window.ts';
@@ -34,13 +36,12 @@ function check(what: string, rc: number): number {
 async function rawRun(spec: RunSpec, kind: 'send' | 'zc-fixed'): Promise<SenderResult> {
   const { zc } = loadNative();
   const window = windowFor(spec.size);
-  const out: [NativePointer | null] = [null];
-  check('zc_ring_create', zc.zc_ring_create({
-    sq_entries: 256, cq_entries: 0,
+  const out = new PointerOut('zc_ring');
+  check('zc_ring_create', zc.zc_ring_create(encodeStruct('zc_ring_config', {
+    sq_entries: 256,
     flags: RING_FLAGS.SINGLE_ISSUER | (ringSettings().deferTaskrun ? RING_FLAGS.DEFER_TASKRUN : 0),
-    unified: 0, max_requests: 0, max_fixed_buffers: 0, reserved: [0, 0],
-  }, out));
-  const ring = out[0]!;
+  }), out.bytes));
+  const ring = out.get()!;
   const recs = Buffer.alloc(256 * REC);
   const one = (what: string): number => {
     check('zc_submit', zc.zc_submit(ring));
@@ -56,11 +57,11 @@ async function rawRun(spec: RunSpec, kind: 'send' | 'zc-fixed'): Promise<SenderR
     const sa = sockaddrIn(spec.port);
     check('zc_connect', zc.zc_connect(ring, fd, sa, sa.length, 1));
     one('connect');
-    const pout: [NativePointer | null] = [null];
+    const pout = new PointerOut('zc_pool');
     const bufSize = Math.ceil(spec.size / 4096) * 4096;
-    check('zc_pool_create', zc.zc_pool_create(ring, { count: window, size: bufSize, flags: 0, reserved: 0 }, pout));
-    pool = pout[0]!;
-    const plain = new Uint8Array(loadNative().c.view(zc.zc_pool_base(pool)!, window * bufSize));
+    check('zc_pool_create', zc.zc_pool_create(ring, encodeStruct('zc_pool_config', { count: window, size: bufSize }), pout.bytes));
+    pool = pout.get()!;
+    const plain = new Uint8Array(memoryView(BigInt(zc.zc_pool_base(pool)), window * bufSize));
     fillPattern(plain);
     const free: number[] = [];
     for (let i = window - 1; i >= 0; i--) free.push(i);

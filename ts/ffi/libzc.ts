@@ -9,10 +9,22 @@ import { openLibrary } from './load.ts';
 
 export { LibraryLoadError, libraryPath } from './load.ts';
 
-/** Opaque native pointer as koffi hands it around. */
-export type NativePointer = object;
+/**
+ * A libzc object (zc_ring, zc_pool, zc_rx) by its address, a bigint (koffi
+ * takes a bigint for a pointer argument as is, but cuts a number to 32
+ * bits: never pass a number).  A koffi pointer object would be
+ * type-checked through Node-API on every call, which fails once a worker's
+ * terminate() started (Node-API refuses calls into JS from then on, before
+ * V8 stops the thread's JavaScript): koffi throws, the throw fails as well,
+ * and the whole process aborts (koffi 2.16).
+ */
+export type NativePointer = bigint;
 
-/** koffi types mirroring the C structs; a test compares them with abi.gen.ts. */
+/**
+ * koffi types mirroring the C structs; a test compares them with abi.gen.ts.
+ * No call takes or returns them any more (structs go as bytes, structs.ts):
+ * they remain as a second reading of the layouts, by koffi's rules.
+ */
 export const types = {
   zc_ring_config: koffi.struct('zc_ring_config', {
     sq_entries: 'uint32_t',
@@ -85,6 +97,25 @@ export const types = {
   zc_pool: koffi.opaque('zc_pool'),
 };
 
+/**
+ * A `T **out` argument as 8 bytes (declared `void *out`), not a koffi out
+ * array: koffi writes an out array back after the native call returns, and
+ * when a worker's terminate() landed during the call (zc_rx_create maps
+ * and registers memory: it takes a while) that write fails and the process
+ * aborts (koffi 2.16; see structs.ts).  After the call, {@link
+ * PointerOut.get} reads the address.
+ */
+export class PointerOut {
+  readonly bytes = new BigUint64Array(1);
+  /** type: what the pointer points to (documentation only) */
+  constructor(readonly type: 'zc_ring' | 'zc_pool' | 'zc_rx') {}
+  /** the pointer the call wrote, or null */
+  get(): NativePointer | null {
+    const a = this.bytes[0]!;
+    return a === 0n ? null : a;
+  }
+}
+
 /** JS shape of struct zc_ring_config. */
 export interface RingConfigStruct {
   sq_entries: number;
@@ -150,7 +181,12 @@ export interface ProbeStruct {
 /** Typed view of the libzc functions (see libzc.h for each contract). */
 export interface LibZc {
   path: string;
-  zc_ring_create(cfg: RingConfigStruct, out: [NativePointer | null]): number;
+  /**
+   * Struct arguments are Uint8Arrays laid out by the generated layout
+   * (ts/ffi/structs.ts: encodeStruct / decodeStruct), never koffi structs:
+   * see structs.ts for the abort that avoids.
+   */
+  zc_ring_create(cfg: Uint8Array, out: BigUint64Array): number;
   zc_ring_destroy(r: NativePointer): void;
   zc_ring_destroy_timeout(r: NativePointer, timeoutMs: number): void;
   zc_ring_event_fd(r: NativePointer): number;
@@ -211,15 +247,20 @@ export interface LibZc {
     flags: number, userData: number,
   ): number;
   zc_sendfile_cancel(r: NativePointer, userData: number): number;
-  zc_sendfile_configure(r: NativePointer, cfg: SendfileConfigStruct): number;
-  zc_sendfile_stats(r: NativePointer, out: [SendfileStatsStruct | null] | object): number;
-  zc_pool_create(r: NativePointer, cfg: PoolConfigStruct, out: [NativePointer | null]): number;
+  /** cfg: struct zc_sendfile_config (encodeStruct) */
+  zc_sendfile_configure(r: NativePointer, cfg: Uint8Array): number;
+  /** out: struct zc_sendfile_stats (decodeStruct) */
+  zc_sendfile_stats(r: NativePointer, out: Uint8Array): number;
+  /** cfg: struct zc_pool_config (encodeStruct) */
+  zc_pool_create(r: NativePointer, cfg: Uint8Array, out: BigUint64Array): number;
   zc_pool_destroy(p: NativePointer): number;
-  zc_pool_base(p: NativePointer): NativePointer | null;
+  /** the pool's address (0: none) */
+  zc_pool_base(p: NativePointer): number | bigint;
   zc_pool_inflight(p: NativePointer): number;
   zc_pool_buf_inflight(p: NativePointer, buf: number): number;
   zc_pool_region_buffers(p: NativePointer): number;
-  zc_probe(out: [ProbeStruct | null] | object): number;
+  /** out: struct zc_probe (decodeStruct) */
+  zc_probe(out: Uint8Array): number;
   zc_version(): string;
 }
 
@@ -239,7 +280,7 @@ export interface LibC {
   setsockopt(fd: number, level: number, name: number, val: Int32Array | Uint8Array, len: number): number;
   /** address of the first byte of a Uint8Array's memory */
   addressOf(data: Uint8Array): bigint;
-  /** address of a pointer-like value (zc_pool_base) */
+  /** address of a libzc object (NativePointer is its address already) */
   address(p: NativePointer): bigint;
   /** errno of the last failing libc call */
   errno(): number;
@@ -247,7 +288,6 @@ export interface LibC {
   munmap(addr: bigint, len: number): number;
   /** if_nametoindex(3): 0 when there is no such interface */
   ifNameToIndex(name: string): number;
-  view(p: NativePointer, len: number): ArrayBuffer;
 }
 
 let cached: { zc: LibZc; c: LibC } | undefined;
@@ -261,7 +301,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
   const fn = (decl: string): KoffiFn => lib.func(decl) as KoffiFn;
   const zc = {
     path,
-    zc_ring_create: fn('int zc_ring_create(const zc_ring_config *cfg, _Out_ zc_ring **out)'),
+    zc_ring_create: fn('int zc_ring_create(const void *cfg, void *out)'),
     zc_ring_destroy: fn('void zc_ring_destroy(zc_ring *r)'),
     zc_ring_destroy_timeout: fn('void zc_ring_destroy_timeout(zc_ring *r, int timeout_ms)'),
     zc_ring_event_fd: fn('int zc_ring_event_fd(const zc_ring *r)'),
@@ -309,15 +349,15 @@ export function loadNative(): { zc: LibZc; c: LibC } {
       'int zc_sendfile(zc_ring *r, int sockfd, int filefd, uint64_t off, uint64_t len, uint32_t flags, uint64_t user_data)',
     ),
     zc_sendfile_cancel: fn('int zc_sendfile_cancel(zc_ring *r, uint64_t user_data)'),
-    zc_sendfile_configure: fn('int zc_sendfile_configure(zc_ring *r, const zc_sendfile_config *cfg)'),
-    zc_sendfile_stats: fn('int zc_sendfile_stats(const zc_ring *r, _Out_ zc_sendfile_stats *out)'),
-    zc_pool_create: fn('int zc_pool_create(zc_ring *r, const zc_pool_config *cfg, _Out_ zc_pool **out)'),
+    zc_sendfile_configure: fn('int zc_sendfile_configure(zc_ring *r, const void *cfg)'),
+    zc_sendfile_stats: fn('int zc_sendfile_stats(const zc_ring *r, void *out)'),
+    zc_pool_create: fn('int zc_pool_create(zc_ring *r, const void *cfg, void *out)'),
     zc_pool_destroy: fn('int zc_pool_destroy(zc_pool *p)'),
-    zc_pool_base: fn('void *zc_pool_base(const zc_pool *p)'),
+    zc_pool_base: fn('uintptr_t zc_pool_base(const zc_pool *p)'),
     zc_pool_inflight: fn('uint32_t zc_pool_inflight(const zc_pool *p)'),
     zc_pool_buf_inflight: fn('uint32_t zc_pool_buf_inflight(const zc_pool *p, uint32_t buf)'),
     zc_pool_region_buffers: fn('uint32_t zc_pool_region_buffers(const zc_pool *p)'),
-    zc_probe: fn('int zc_probe(_Out_ zc_probe *out)'),
+    zc_probe: fn('int zc_probe(void *out)'),
     zc_version: fn('const char *zc_version(void)'),
   } as unknown as LibZc;
 
@@ -325,7 +365,9 @@ export function loadNative(): { zc: LibZc; c: LibC } {
   const cfn = (decl: string): KoffiFn => libc.func(decl) as KoffiFn;
   const fcntl3 = cfn('int fcntl(int fd, int cmd, ...)');
   // memmove(p, p, 0) returns p: the address koffi passes for a Uint8Array.
-  const memmove0 = cfn('void *memmove(const void *dst, const void *src, size_t n)');
+  // (as a number: a koffi pointer object would be made, and tagged through
+  // Node-API, which fails once a worker's terminate() started: see NativePointer)
+  const memmove0 = cfn('uintptr_t memmove(const void *dst, const void *src, size_t n)');
   const c = {
     close: cfn('int close(int fd)'),
     read: cfn('long read(int fd, _Out_ void *buf, size_t n)'),
@@ -338,12 +380,11 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     getpeername: cfn('int getpeername(int fd, _Out_ void *addr, _Inout_ int *addrlen)'),
     getsockopt: cfn('int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ int *len)'),
     setsockopt: cfn('int setsockopt(int fd, int level, int name, const void *val, int len)'),
-    addressOf: (data: Uint8Array) => koffi.address(memmove0(data, data, 0)) as bigint,
-    address: (p: NativePointer) => koffi.address(p) as bigint,
+    addressOf: (data: Uint8Array) => BigInt(memmove0(data, data, 0) as number | bigint),
+    address: (p: NativePointer) => p,
     errno: () => koffi.errno(),
     munmap: cfn('int munmap(uintptr_t addr, size_t len)'),
     ifNameToIndex: cfn('unsigned int if_nametoindex(const char *name)'),
-    view: (p: NativePointer, len: number) => koffi.view(p, len) as ArrayBuffer,
   } as unknown as LibC;
   cached = { zc, c };
   return cached;

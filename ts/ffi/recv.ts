@@ -78,18 +78,19 @@ export interface RxInfoStruct {
 
 /** Typed view of the receive functions (contracts in libzc.h). */
 export interface LibZcRecv {
-  zc_rx_create(r: NativePointer, cfg: RxConfigStruct, out: [NativePointer | null]): number;
+  /** cfg: struct zc_rx_config as bytes (structs.ts encodeStruct: no koffi struct, see there) */
+  zc_rx_create(r: NativePointer, cfg: Uint8Array, out: BigUint64Array): number;
   zc_rx_destroy(rx: NativePointer): number;
-  zc_rx_base(rx: NativePointer): NativePointer | null;
-  zc_rx_info(rx: NativePointer, out: RxInfoStruct | object): number;
+  /** the area's address (0: none) */
+  zc_rx_base(rx: NativePointer): number | bigint;
+  /** out: struct zc_rx_info as bytes (structs.ts decodeStruct) */
+  zc_rx_info(rx: NativePointer, out: Uint8Array): number;
   zc_recv(r: NativePointer, rx: NativePointer, fd: number, userData: number): number;
   zc_recv_cancel(r: NativePointer, fd: number): number;
   /** offs: BigUint64Array of chunk offsets (the records' aux) */
   zc_rx_release_many(rx: NativePointer, offs: BigUint64Array, n: number): number;
   zc_rx_release(rx: NativePointer, off: number | bigint): number;
   zc_rx_flush(rx: NativePointer): number;
-  /** ArrayBuffer over len bytes at p (no copy) */
-  view(p: NativePointer, len: number): ArrayBuffer;
 }
 
 let cached: LibZcRecv | undefined;
@@ -102,16 +103,15 @@ export function loadRecv(): LibZcRecv {
   const { lib } = openLibrary();
   const fn = (decl: string): KoffiFn => lib.func(decl) as KoffiFn;
   cached = {
-    zc_rx_create: fn('int zc_rx_create(zc_ring *r, const zc_rx_config *cfg, _Out_ zc_rx **out)'),
+    zc_rx_create: fn('int zc_rx_create(zc_ring *r, const void *cfg, void *out)'),
     zc_rx_destroy: fn('int zc_rx_destroy(zc_rx *rx)'),
-    zc_rx_base: fn('void *zc_rx_base(const zc_rx *rx)'),
-    zc_rx_info: fn('int zc_rx_info(const zc_rx *rx, _Out_ zc_rx_info *out)'),
+    zc_rx_base: fn('uintptr_t zc_rx_base(const zc_rx *rx)'),
+    zc_rx_info: fn('int zc_rx_info(const zc_rx *rx, void *out)'),
     zc_recv: fn('int zc_recv(zc_ring *r, zc_rx *rx, int fd, uint64_t user_data)'),
     zc_recv_cancel: fn('int zc_recv_cancel(zc_ring *r, int fd)'),
     zc_rx_release_many: fn('int zc_rx_release_many(zc_rx *rx, const uint64_t *offs, uint32_t n)'),
     zc_rx_release: fn('int zc_rx_release(zc_rx *rx, uint64_t off)'),
     zc_rx_flush: fn('int zc_rx_flush(zc_rx *rx)'),
-    view: (p: NativePointer, len: number) => koffi.view(p, len) as ArrayBuffer,
   } as unknown as LibZcRecv;
   return cached;
 }

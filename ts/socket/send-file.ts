@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { ERRNO, SENDFILE_FLAGS, SENDFILE_PATH, SYS } from '../ffi/abi.gen.ts';
 import type { SendfileStatsStruct } from '../ffi/libzc.ts';
+import { decodeStruct, structBuffer } from '../ffi/structs.ts';
 import { fileRangeError, parseSendFileOptions, type SendFileOptionsInput } from '../config.ts';
 import { ZcError } from '../errors.ts';
 import type { Completion, Ring } from '../ring.ts';
@@ -289,10 +290,10 @@ export interface SendFileStats {
 
 /** Counters of the ring's sendFile machinery (pipes, staging buffers, fallbacks). */
 export function sendFileStats(ring: Ring): SendFileStats {
-  const out: [SendfileStatsStruct | null] = [null];
-  const ret = ring.zc.zc_sendfile_stats(ring.ptr, out);
-  const s = out[0];
-  if (ret < 0 || !s) throw new ZcError({ errno: ret < 0 ? ret : ERRNO.EINVAL, op: 'sendFile.stats' });
+  const b = structBuffer('zc_sendfile_stats');
+  const ret = ring.zc.zc_sendfile_stats(ring.ptr, b);
+  const s = decodeStruct('zc_sendfile_stats', b) as unknown as SendfileStatsStruct;
+  if (ret < 0) throw new ZcError({ errno: ret < 0 ? ret : ERRNO.EINVAL, op: 'sendFile.stats' });
   return {
     transfers: Number(s.transfers),
     bytesSplice: Number(s.bytes_splice),

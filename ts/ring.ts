@@ -187,6 +187,21 @@ let kernelChecked: string | null | undefined;
 
 let nextRingId = 1;
 
+/**
+ * settle(r) for each of reqs: one that throws (a handler calling user code)
+ * does not cost the others their settle; its exception is rethrown from a
+ * microtask of its own.
+ */
+function settleEach<T>(reqs: readonly T[], settle: (r: T) => void): void {
+  for (const r of reqs) {
+    try {
+      settle(r);
+    } catch (e) {
+      rethrowLater(e);
+    }
+  }
+}
+
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {
   /** a number naming this ring in errors (`ring #3`), unique in the process */
@@ -543,11 +558,27 @@ export class Ring {
     q.reset();
     if (this.#backlog.length > 0) this.#scheduleFlush();
     // Callbacks last: they may queue more into the (now empty) batch.
-    if (ops) for (const [op, rc] of ops) op.result(rc);
+    // None may throw out of here: the records this call copied out (got)
+    // are dispatched by the caller after it returns, and would be lost
+    // with their requests in flight for good.  A handler's exception is
+    // rethrown from a microtask of its own, as #dispatch does.
+    if (ops) {
+      for (const [op, rc] of ops) {
+        try {
+          op.result(rc);
+        } catch (e) {
+          rethrowLater(e);
+        }
+      }
+    }
     if (failed) {
       for (const [req, rc] of failed) {
         if (this.#unrefed.size) this.#unrefed.delete(req);
-        req.refused(new ZcError({ errno: rc, op: req.opName }));
+        try {
+          req.refused(new ZcError({ errno: rc, op: req.opName }));
+        } catch (e) {
+          rethrowLater(e);
+        }
       }
     }
     this.#updateRef();
@@ -574,8 +605,14 @@ export class Ring {
     }
     this.#batchOpCount = 0;
     q.reset();
-    for (const op of ops) op.direct();
-    for (const r of reqs) r.refused(err(r));
+    for (const op of ops) {
+      try {
+        op.direct();
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
+    settleEach(reqs, (r) => r.refused(err(r)));
   }
 
   /** Issue one request; false when libzc is full (-EAGAIN). */
@@ -899,7 +936,7 @@ export class Ring {
     this.#backlog = [];
     this.#unrefed.clear();
     this.#standing = 0;
-    for (const r of reqs) r.fail(failed(r));
+    settleEach(reqs, (r) => r.fail(failed(r)));
   }
 
   /**
@@ -928,9 +965,9 @@ export class Ring {
     this.#dropBatch((r) => new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed before the request was issued' }));
     const backlog = this.#backlog;
     this.#backlog = [];
-    for (const r of backlog) {
-      r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed before the request was issued' }));
-    }
+    settleEach(backlog, (r) =>
+      r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed before the request was issued' })),
+    );
     const res = [...this.#resources];
     this.#resources.clear();
     // Queued requests finish here (ECANCELED), in-flight ones are canceled.
@@ -939,7 +976,9 @@ export class Ring {
     // references, and the reset drops unsent data, so the kernel releases
     // zero-copy buffers (their notifications arrive) instead of keeping
     // them for a peer that may never read.
-    for (const r of res) if (!isPool(r)) r.destroyFromRing();
+    settleEach(res, (r) => {
+      if (!isPool(r)) r.destroyFromRing();
+    });
     zc.zc_submit(ptr);
     this.#reapWith(true);
     const deadline = Date.now() + CLOSE_WAIT_MS;
@@ -961,11 +1000,13 @@ export class Ring {
     const rest = [...this.#reqs.values()];
     this.#reqs.clear();
     this.#standing = 0;
-    for (const r of rest) {
-      r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed while the request was in flight' }));
-    }
+    settleEach(rest, (r) =>
+      r.fail(new ZcError({ errno: ERRNO.ECANCELED, op: r.opName, hint: 'the ring was closed while the request was in flight' })),
+    );
     // Pools last: destroying them needs every buffer back.
-    for (const r of res) if (isPool(r)) r.destroyFromRing();
+    settleEach(res, (r) => {
+      if (isPool(r)) r.destroyFromRing();
+    });
     this.stopWatching();
     // Nothing to wait for (or the bound passed): libzc retires what the
     // kernel may still hold instead of freeing it.
@@ -987,7 +1028,9 @@ export class Ring {
     zc.zc_cancel_all(ptr);
     const res = [...this.#resources];
     this.#resources.clear();
-    for (const r of res) if (!isPool(r)) r.destroyFromRing();
+    settleEach(res, (r) => {
+      if (!isPool(r)) r.destroyFromRing();
+    });
     zc.zc_submit(ptr);
     zc.zc_ring_destroy_timeout(ptr, 0); // its pools too
     this.#ptr = null;

@@ -155,6 +155,7 @@ struct zc_ring {
 	uint32_t features;
 	bool native;		/* unified sends done by the kernel */
 	bool defer_taskrun;
+	bool ring_fd_polled;	/* zc_ring_poll_ring_fd(): the eventfd is off */
 	bool has_bind_listen;	/* IORING_OP_BIND/LISTEN, else done inline */
 	bool has_socket_op;	/* IORING_OP_SOCKET, else done inline */
 	bool has_vec_fixed;	/* SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF */

@@ -70,6 +70,13 @@ ZC_API void zc_ring_destroy_timeout(struct zc_ring *r, int timeout_ms);
  * zc_reap() may have work.  Works with and without DEFER_TASKRUN. */
 ZC_API int zc_ring_event_fd(const struct zc_ring *r);
 ZC_API int zc_ring_fd(const struct zc_ring *r);
+/* Have the caller poll the ring fd instead: it is readable while CQEs, or
+ * CQEs the CQ had no room for, wait to be reaped (level-triggered: one
+ * posted before the fd was polled counts as well).  The eventfd is then
+ * unregistered (no signal per CQE, no read(2) in zc_reap()) and stays open
+ * but quiet.  Returns the fd to poll; -EINVAL on a DEFER_TASKRUN ring,
+ * whose task work wakes eventfd waiters only (Linux <= 7.2). */
+ZC_API int zc_ring_poll_ring_fd(struct zc_ring *r);
 /* io_uring_params.features of this ring */
 ZC_API uint32_t zc_ring_features(const struct zc_ring *r);
 /* 1 when sends use the kernel's single-CQE mode, 0 when merged here */

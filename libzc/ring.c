@@ -210,6 +210,28 @@ int zc_ring_fd(const struct zc_ring *r)
 	return r->ring.ring_fd;
 }
 
+/*
+ * The ring fd's poll (io_uring_poll) reports EPOLLIN while the CQ has
+ * entries or the overflow list does, and every CQE posted wakes its
+ * pollers (__io_commit_cqring_flush), muted eventfd or not.  A DEFER_TASKRUN
+ * ring's task work, queued for the next io_uring_enter(), signals the
+ * eventfd only (io_req_local_work_add): there the eventfd stays.
+ */
+int zc_ring_poll_ring_fd(struct zc_ring *r)
+{
+	int ret;
+
+	if (r->defer_taskrun)
+		return -EINVAL;
+	if (!r->ring_fd_polled) {
+		ret = io_uring_unregister_eventfd(&r->ring);
+		if (ret < 0)
+			return ret;
+		r->ring_fd_polled = true;
+	}
+	return r->ring.ring_fd;
+}
+
 uint32_t zc_ring_features(const struct zc_ring *r)
 {
 	return r->features;
@@ -578,7 +600,7 @@ static uint32_t copy_out(struct zc_ring *r, struct zc_completion *out,
  */
 static bool mute(struct zc_ring *r)
 {
-	if (r->defer_taskrun || !r->ring.cq.kflags)
+	if (r->defer_taskrun || r->ring_fd_polled || !r->ring.cq.kflags)
 		return false;
 	io_uring_cq_eventfd_toggle(&r->ring, false);
 	return true;
@@ -634,8 +656,10 @@ int zc_reap(struct zc_ring *r, struct zc_completion *out, uint32_t max)
 {
 	uint64_t v;
 
-	/* Clear the eventfd before looking, so no wakeup is lost. */
-	if (read(r->event_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	/* Clear the eventfd before looking, so no wakeup is lost (a polled
+	 * ring fd needs no clearing: it is readable while CQEs wait). */
+	if (!r->ring_fd_polled && read(r->event_fd, &v, sizeof(v)) < 0 &&
+	    errno != EAGAIN)
 		return -errno;
 	return zc_flush(r, out, max);
 }

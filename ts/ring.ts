@@ -4,11 +4,12 @@
  *
  * Requests (sends, socket ops) are queued into libzc during a JS tick and
  * handed to the kernel with one `zc_submit` per tick (a microtask).  The
- * ring's eventfd is watched with koffi's libuv poll handle; when it fires,
- * `zc_reap` copies up to {@link REAP_BATCH} completion records into a
- * preallocated buffer in one FFI call and each record settles its Promise.
- * With nothing in flight the poll handle is unref'd (an idle ring does not
- * keep the process alive) and costs no CPU: the eventfd is quiet.
+ * ring fd (a DEFER_TASKRUN ring's eventfd) is watched with a libuv poll
+ * handle (ts/ffi/poll.ts); when it fires, `zc_reap` copies up to
+ * {@link REAP_BATCH} completion records into a preallocated buffer and each
+ * record settles its Promise.  With nothing in flight the poll handle is
+ * unref'd (an idle ring does not keep the process alive) and costs no CPU:
+ * the fd is quiet.
  */
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
@@ -227,8 +228,15 @@ export class Ring {
   readonly registeredFd: boolean;
   /** why the ring fd is not registered although asked (e.g. `EBUSY`: 16 taken), else null */
   readonly registeredFdError: ZcError | null;
-  /** the eventfd watched on Node's loop */
+  /** the ring's eventfd (watched on Node's loop when {@link watchedFd} says so) */
   readonly eventFd: number;
+  /**
+   * What the watcher polls: `ring`, the io_uring fd (readable while
+   * completions wait: no eventfd signal per completion, no eventfd read per
+   * wakeup), or `eventfd` on DEFER_TASKRUN rings, whose deferred task work
+   * only the eventfd announces.
+   */
+  readonly watchedFd: 'ring' | 'eventfd';
   /** the io_uring fd */
   readonly fd: number;
   /** requests libzc tracks at once (option `maxRequests`, by default 2 x `entries`) */
@@ -240,7 +248,7 @@ export class Ring {
    */
   readonly standingLimit: number;
   /**
-   * What watches the eventfd: `native`, the zc_poll.node addon (reaps in C,
+   * What watches the ring ({@link watchedFd}): `native`, the zc_poll.node addon (reaps in C,
    * one call into JS per wakeup), or `koffi`, koffi's poll handle (the
    * fallback when the addon is missing or fails to load; ts/ffi/poll.ts).
    */
@@ -319,8 +327,11 @@ export class Ring {
     this.fd = zc.zc_ring_fd(ptr);
     this.maxRequests = zc.zc_ring_max_requests(ptr);
     this.standingLimit = Math.max(0, this.maxRequests - standingReserve(this.maxRequests));
+    // The ring fd where it announces every CQE (libzc.h: zc_ring_poll_ring_fd).
+    const polled = options.deferTaskrun ? -1 : zc.zc_ring_poll_ring_fd(ptr);
+    this.watchedFd = polled >= 0 ? 'ring' : 'eventfd';
     this.#watcher = watchRing(
-      this.eventFd,
+      polled >= 0 ? polled : this.eventFd,
       this.#ptrAt,
       this.#reapAt,
       REAP_BATCH,
@@ -983,7 +994,7 @@ export class Ring {
     this.#reapWith(true);
     const deadline = Date.now() + CLOSE_WAIT_MS;
     while (zc.zc_ring_pending(ptr) > 0 && Date.now() < deadline) {
-      // The eventfd wakes us for the last records (the poll handle is still
+      // The watched fd wakes us for the last records (the poll handle is still
       // there and referenced while requests are pending); a short timer
       // covers a wakeup that does not come.
       await new Promise<void>((resolve) => {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The rings' eventfd watcher (ts/ffi/poll.ts): the zc_poll.node addon
+// The rings' watcher (ts/ffi/poll.ts; it polls the ring fd, or the eventfd
+// of a DEFER_TASKRUN ring): the zc_poll.node addon
 // (libzc/node/poll.c: reaps in C, one callback into JS per wakeup) and its
 // fallback, koffi's poll handle.  Each case runs in a child process with
 // either watcher, so a handle left referenced (the child never exits) or a
@@ -80,6 +81,32 @@ describe('the ring watcher', () => {
       const j = childJson<{ watcher: string; next: string }>(r);
       expect(j.watcher).toBe(kind);
       expect(['chunk', 'done', 'ZcError']).toContain(j.next);
+    });
+
+    it('a CQE posted before the watcher is first polled wakes it (the ring fd is level-triggered)', async () => {
+      const r = await child('before-arm', env);
+      expect(r.signal).toBeNull(); // killed by the timeout = the wakeup was lost
+      const j = childJson<{ watcher: string; pending: number; wakeups: number }>(r);
+      // the CQE sat in the kernel's CQ, and only the watcher could bring it
+      expect(j).toMatchObject({ watcher: kind, watches: 'ring', pending: 1, got: 'q' });
+      expect(j.wakeups).toBeGreaterThan(0);
+    });
+
+    it('a DEFER_TASKRUN ring keeps its eventfd, and the same wakeup is not lost', async () => {
+      const r = await child('before-arm-defer', env);
+      expect(r.signal).toBeNull();
+      const j = childJson<{ watcher: string; wakeups: number }>(r);
+      expect(j).toMatchObject({ watcher: kind, watches: 'eventfd', got: 'q' });
+      expect(j.wakeups).toBeGreaterThan(0);
+    });
+
+    it('completions beyond the CQ (the kernel overflow list) all arrive', async () => {
+      const r = await child('overflow', env);
+      expect(r.signal).toBeNull();
+      const j = childJson<{ watcher: string; overflowed: number; ok: number; n: number }>(r);
+      expect(j).toMatchObject({ watcher: kind, ok: j.n });
+      // -1: the kernel's fdinfo does not list the overflow; 0 would mean no overflow was made
+      expect(j.overflowed === -1 || j.overflowed > 0).toBe(true);
     });
 
     it('an idle ring left open does not keep the process alive (no handle left at exit)', async () => {

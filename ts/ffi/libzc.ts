@@ -191,6 +191,7 @@ export interface LibZc {
   zc_ring_destroy_timeout(r: NativePointer, timeoutMs: number): void;
   zc_ring_event_fd(r: NativePointer): number;
   zc_ring_fd(r: NativePointer): number;
+  zc_ring_poll_ring_fd(r: NativePointer): number;
   zc_ring_features(r: NativePointer): number;
   zc_ring_unified_native(r: NativePointer): number;
   zc_ring_sendv_fixed(r: NativePointer): number;
@@ -306,6 +307,7 @@ export function loadNative(): { zc: LibZc; c: LibC } {
     zc_ring_destroy_timeout: fn('void zc_ring_destroy_timeout(zc_ring *r, int timeout_ms)'),
     zc_ring_event_fd: fn('int zc_ring_event_fd(const zc_ring *r)'),
     zc_ring_fd: fn('int zc_ring_fd(const zc_ring *r)'),
+    zc_ring_poll_ring_fd: fn('int zc_ring_poll_ring_fd(zc_ring *r)'),
     zc_ring_features: fn('uint32_t zc_ring_features(const zc_ring *r)'),
     zc_ring_unified_native: fn('int zc_ring_unified_native(const zc_ring *r)'),
     zc_ring_sendv_fixed: fn('int zc_ring_sendv_fixed(const zc_ring *r)'),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
- * A ring's eventfd watcher.  Two implementations:
+ * A ring's watcher: a poll handle on the ring fd, or on a DEFER_TASKRUN
+ * ring's eventfd (Ring#watchedFd).  Two implementations:
  *
  *  - `native`: zc_poll.node (libzc/node/poll.c), a Node-API addon next to
  *    the libzc.so in use (libzc/build/ from source, dist/prebuilds/<platform>/
@@ -104,7 +105,7 @@ export interface RingWatcher extends FdWatcher {
 }
 
 /**
- * Watch a ring's eventfd.  With the addon, onReaped(n) runs per wakeup
+ * Watch a ring's fd (the ring fd or its eventfd).  With the addon, onReaped(n) runs per wakeup
  * after zc_reap(ring, out, max) copied n records to out (n < 0: -errno);
  * without it, onReadable() runs and reaps itself.
  *

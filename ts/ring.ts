@@ -123,7 +123,7 @@ export interface RingStats {
   reaps: number;
   /** times a request waited in JS because max requests were in flight */
   backpressured: number;
-  /** eventfd wakeups */
+  /** watcher wakeups (the ring fd's, or the eventfd's) */
   wakeups: number;
   /** kernel CQEs merged into the reaped records (2 per zero-copy send when merged in userspace, 1 when native) */
   kernelCqes: number;

@@ -143,8 +143,8 @@ function native(): { zc: LibZc; c: LibC } {
  * (their fds, sockets and pinned memory would otherwise stay for the life
  * of the process).  A worker stopped by terminate() emits no 'exit': the
  * watcher addon destroys its open rings natively as the thread's
- * environment goes away (zc_poll.node's env cleanup hook; not their
- * sockets), which is why a ring is destroyed only after its watcher is
+ * environment goes away (zc_poll.node's env cleanup hook; the sockets
+ * given to ownFd() too), which is why a ring is destroyed only after its watcher is
  * closed (stopWatching, then zc_ring_destroy*): an open watcher means a
  * live ring.  With koffi's watcher they stay.
  */
@@ -429,6 +429,21 @@ export class Ring {
   /** @internal */
   get libc(): LibC {
     return native().c;
+  }
+
+  /**
+   * @internal fd is one of this ring's sockets: should the thread be
+   * stopped by worker.terminate() with the ring open, the watcher addon
+   * closes it with the ring (no JavaScript runs then).  Call disownFd()
+   * before starting to close it (close.ts does), never after.
+   */
+  ownFd(fd: number): void {
+    this.#watcher?.own(fd);
+  }
+
+  /** @internal see ownFd */
+  disownFd(fd: number): void {
+    this.#watcher?.disown(fd);
   }
 
   /** @internal register a pool or socket to be torn down by close() */

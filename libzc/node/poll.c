@@ -15,6 +15,7 @@
  *       n = reapFn(ring, out, max) (zc_reap's address, the ring, the records
  *       buffer; n < 0 is -errno); the handle starts referenced
  *   ref(handle), unref(handle), stop(handle), close(handle)
+ *   own(handle, fd), disown(handle, fd)   the ring's sockets (below)
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas), no copy;
  *       the memory must outlive every view (libzc retires, never unmaps,
@@ -28,7 +29,10 @@
  * terminate(), which runs no JavaScript at exit) also destroys the ring:
  * destroyFn(ring, 0) (zc_ring_destroy_timeout's address, 0: none).  The JS
  * side closes the handle before it destroys the ring itself, so an open
- * handle means a live ring and the ring is destroyed once.
+ * handle means a live ring and the ring is destroyed once.  The fds given
+ * with own() and not taken back with disown() (the ring's sockets: JS
+ * disowns an fd before it starts to close it, so an owned fd is open and
+ * ours) are closed then too, after the ring.
  *
  * Not linked against libzc: the caller hands in zc_reap's address (koffi has
  * it), so the addon needs nothing from libc's dynamic loader either.
@@ -36,6 +40,8 @@
 #include "napi.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 typedef int (*reap_fn)(void *ring, void *out, uint32_t max);
 typedef void (*destroy_fn)(void *ring, int timeout_ms);
@@ -55,6 +61,9 @@ struct watcher {
 	void *out;
 	uint32_t max;
 	bool closed;
+	/* own()ed fds, a bit per fd number; closed at the environment's exit */
+	uint8_t *owned;
+	size_t owned_len; /* bytes */
 };
 
 /*
@@ -105,6 +114,14 @@ static void on_env_exit(void *arg)
 	 */
 	if (open && w->destroy)
 		w->destroy(w->ring, 0);
+	if (open)
+		for (size_t i = 0; i < w->owned_len; i++)
+			for (int b = 0; b < 8; b++)
+				if (w->owned[i] & (1u << b))
+					close((int)(i * 8 + (size_t)b));
+	free(w->owned);
+	w->owned = NULL;
+	w->owned_len = 0;
 }
 
 static void finalize(napi_env env, void *data, void *hint)
@@ -113,6 +130,7 @@ static void finalize(napi_env env, void *data, void *hint)
 	(void)hint;
 	struct watcher *w = data;
 	release(w);
+	free(w->owned);
 	free(w);
 }
 
@@ -276,6 +294,60 @@ static napi_value js_stop(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* own(handle, fd) / disown(handle, fd) */
+static napi_value own_fd(napi_env env, napi_callback_info info, bool own)
+{
+	size_t argc = 2;
+	napi_value argv[2];
+	napi_valuetype t;
+	bool tagged = false;
+	void *p = NULL;
+	int32_t fd;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+	    napi_typeof(env, argv[0], &t) != napi_ok || t != napi_object ||
+	    napi_check_object_type_tag(env, argv[0], &watcher_tag, &tagged) != napi_ok || !tagged ||
+	    napi_unwrap(env, argv[0], &p) != napi_ok || p == NULL || napi_typeof(env, argv[1], &t) != napi_ok ||
+	    t != napi_number || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll: expected a watcher handle and an fd");
+		return NULL;
+	}
+	struct watcher *w = p;
+	size_t byte = (size_t)fd / 8;
+	uint8_t bit = (uint8_t)(1u << (fd % 8));
+	if (!own) {
+		if (byte < w->owned_len)
+			w->owned[byte] &= (uint8_t)~bit;
+		return NULL;
+	}
+	if (w->closed)
+		return NULL;
+	if (byte >= w->owned_len) {
+		size_t len = w->owned_len ? w->owned_len : 64;
+		while (len <= byte)
+			len *= 2;
+		uint8_t *o = realloc(w->owned, len);
+		if (!o) {
+			napi_throw_error(env, NULL, "zc_poll: out of memory");
+			return NULL;
+		}
+		memset(o + w->owned_len, 0, len - w->owned_len);
+		w->owned = o;
+		w->owned_len = len;
+	}
+	w->owned[byte] |= bit;
+	return NULL;
+}
+
+static napi_value js_own(napi_env env, napi_callback_info info)
+{
+	return own_fd(env, info, true);
+}
+
+static napi_value js_disown(napi_env env, napi_callback_info info)
+{
+	return own_fd(env, info, false);
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
 	struct watcher *w = arg_watcher(env, info);
@@ -331,7 +403,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		napi_callback fn;
 	} fns[] = {
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
-		{ "view", js_view },
+		{ "view", js_view }, { "own", js_own }, { "disown", js_disown },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

@@ -40,6 +40,8 @@ interface PollAddon {
   stop(h: object): void;
   close(h: object): void;
   view(addr: bigint | number, len: number): ArrayBuffer;
+  own(h: object, fd: number): void;
+  disown(h: object, fd: number): void;
 }
 
 /** Which watcher rings use, and why the native one is not used (else null). */
@@ -102,6 +104,13 @@ export function pollWatcherKind(): PollWatcherInfo {
 /** A ring's watcher; `native` when records arrive already reaped. */
 export interface RingWatcher extends FdWatcher {
   readonly native: boolean;
+  /**
+   * fd is one of the ring's sockets: closed with the ring should the
+   * thread's environment go away with the watcher open (native only).
+   * disown() it before starting to close it, never after.
+   */
+  own(fd: number): void;
+  disown(fd: number): void;
 }
 
 /**
@@ -125,7 +134,8 @@ export function watchRing(
   const { addon, reapFn, destroyFn } = load();
   if (!addon) {
     const w = watchReadable(fd, onReadable);
-    return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref };
+    const none = (): void => {};
+    return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref, own: none, disown: none };
   }
   const h = addon.watch(fd, reapFn, ring, out, max, onReaped, destroyFn);
   return {
@@ -134,5 +144,7 @@ export function watchRing(
     close: () => addon.close(h),
     ref: () => addon.ref(h),
     unref: () => addon.unref(h),
+    own: (fd) => addon.own(h, fd),
+    disown: (fd) => addon.disown(h, fd),
   };
 }

@@ -52,6 +52,7 @@ export class UringAcceptor implements RingResource {
       throw new ZcError({ errno: ERRNO.ECANCELED, op: 'listen', hint: 'the server was closed while listen() was in progress' });
     }
     this.#fd = fd;
+    this.ring.ownFd(fd); // closed with the ring if the thread is terminated
     this.ring.track(this);
     this.#arm();
     return localAddressOf(this.ring, fd) ?? { address: spec.host ?? '::', port: spec.port, family: 6 };

@@ -12,6 +12,8 @@
  *   ring teardown.
  * The graceful close (FIN after everything, then close) is the socket's:
  * end(), wait for the sends, then `destroy`.
+ * Each first takes the fd back from the ring's watcher (Ring.disownFd):
+ * every close of a socket fd goes through here.
  */
 import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
@@ -72,6 +74,7 @@ export function abortFd(ring: Ring, fd: number, reset: boolean): void {
 
 /** Reset (stream sockets) and close an fd libzc may know, synchronously. */
 export function closeFdNow(ring: Ring, fd: number, stream: boolean): void {
+  ring.disownFd(fd);
   const rp = ring.rawPtr;
   if (rp) ring.zc.zc_sock_forget(rp, fd);
   abortFd(ring, fd, stream);
@@ -87,6 +90,7 @@ export function closeFdNow(ring: Ring, fd: number, stream: boolean): void {
  * over.  The record (user_data 0) is nobody's.
  */
 export function closeFdForTeardown(ring: Ring, fd: number, reset: boolean): void {
+  ring.disownFd(fd);
   const rp = ring.rawPtr;
   abortFd(ring, fd, reset);
   const rc = rp ? ring.zc.zc_close(rp, fd, 0) : -ERRNO.EBADF;
@@ -95,6 +99,7 @@ export function closeFdForTeardown(ring: Ring, fd: number, reset: boolean): void
 
 /** Close `fd` through the ring after aborting it (`reset`: with RST); never rejects. */
 export async function closeFd(ring: Ring, fd: number, reset: boolean): Promise<void> {
+  ring.disownFd(fd);
   if (ring.closed) {
     closeFdNow(ring, fd, reset);
     return;

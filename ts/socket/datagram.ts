@@ -44,6 +44,7 @@ export class ZcDatagram implements RingResource {
     this.ring = ring;
     this.#fd = fd;
     ring.zc.zc_sock_opened(ring.ptr, fd); // a new file under this number
+    ring.ownFd(fd); // closed with the ring if the thread is terminated
     this.#lane = new SendLane(ring, fd, false, parseSendOptions(sendOptions));
     ring.track(this);
   }

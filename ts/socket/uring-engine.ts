@@ -84,6 +84,7 @@ export class UringEngine implements SocketEngine, RingResource {
     // A new file under this number: libzc drops what it knew of an older
     // one (a socketpair or adopted fd may reuse a number just closed).
     this.ring.zc.zc_sock_opened(this.ring.ptr, fd);
+    this.ring.ownFd(fd); // closed with the ring if the thread is terminated
     this.#fd = fd;
     this.#lane = new SendLane(this.ring, fd, true, this.#defaults, this.#localPacing);
     this.ring.track(this);

@@ -602,13 +602,13 @@ export class ZcSocket extends Duplex {
       opts = rest;
     }
     const s = this.#engine.receive(opts);
+    // An aborted signal cancels before consume(): the handler's end(null)
+    // then comes from consume()'s microtask, after this returned the stream.
+    if (signal?.aborted) s.cancel();
     if (handler !== undefined) s.consume(handler);
-    if (signal) {
-      if (signal.aborted) s.cancel();
-      else {
-        const stop = onAbort(signal, () => s.cancel());
-        void s.finished.then(stop);
-      }
+    if (signal && !signal.aborted) {
+      const stop = onAbort(signal, () => s.cancel());
+      void s.finished.then(stop);
     }
     return s;
   }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * zc_poll.node: a ring's eventfd watcher on Node's own event loop that reaps
- * in C and enters JavaScript once per wakeup, inside a callback scope.
+ * zc_poll.node: a ring's watcher on Node's own event loop (it polls the
+ * ring fd, or the ring's eventfd under DEFER_TASKRUN: Ring#watchedFd) that
+ * reaps in C and enters JavaScript once per wakeup, inside a callback scope.
  *
  * The JS path it replaces (ts/ffi/libzc.ts watchReadable) is a koffi poll
  * handle: koffi calls a JS function with no callback scope, that function
@@ -110,7 +111,7 @@ static void on_env_exit(void *arg)
 	 * handle first), and none will run again here.  Destroy it now, or
 	 * its fds and pinned memory (pools, receive areas) would stay for the
 	 * life of the process.  The poll handle is stopped: nothing polls the
-	 * eventfd the ring closes.
+	 * fd the ring closes.
 	 */
 	if (open && w->destroy)
 		w->destroy(w->ring, 0);

@@ -41,6 +41,7 @@ napi_status napi_get_cb_info(napi_env env, napi_callback_info info, size_t *argc
 napi_status napi_get_value_int32(napi_env env, napi_value value, int32_t *result);
 napi_status napi_get_value_uint32(napi_env env, napi_value value, uint32_t *result);
 napi_status napi_get_value_int64(napi_env env, napi_value value, int64_t *result);
+napi_status napi_get_value_double(napi_env env, napi_value value, double *result);
 napi_status napi_create_int32(napi_env env, int32_t value, napi_value *result);
 napi_status napi_create_object(napi_env env, napi_value *result);
 napi_status napi_create_string_utf8(napi_env env, const char *str, size_t length, napi_value *result);

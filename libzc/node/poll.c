@@ -18,7 +18,8 @@
  *   ref(handle), unref(handle), stop(handle), close(handle)
  *   own(handle, fd), disown(handle, fd)   the ring's sockets (below)
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
- *       (a bigint or number; libzc's pools and receive areas), no copy;
+ *       (a bigint or number; libzc's pools and receive areas; len an
+ *       integer number, 4 GiB and more too), no copy;
  *       the memory must outlive every view (libzc retires, never unmaps,
  *       what JS may still see)
  * close() is final and may be called from inside cb; a handle dropped
@@ -371,7 +372,7 @@ static napi_value js_view(napi_env env, napi_callback_info info)
 	napi_valuetype t, tl;
 	uint64_t addr = 0;
 	int64_t a64 = 0;
-	uint32_t len;
+	double dlen;
 	bool lossless = true;
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
 	    napi_typeof(env, argv[0], &t) != napi_ok || (t != napi_bigint && t != napi_number) ||
@@ -382,9 +383,12 @@ static napi_value js_view(napi_env env, napi_callback_info info)
 		goto bad;
 	if (t == napi_number)
 		addr = (uint64_t)a64;
-	if (addr == 0 || napi_get_value_uint32(env, argv[1], &len) != napi_ok)
+	/* A double, not napi_get_value_uint32(): that one cuts a pool or a
+	 * receive area of 4 GiB or more to its length modulo 2^32. */
+	if (addr == 0 || napi_get_value_double(env, argv[1], &dlen) != napi_ok || !(dlen >= 0) ||
+	    dlen > 9007199254740991.0 || dlen != (double)(uint64_t)dlen)
 		goto bad;
-	if (napi_create_external_arraybuffer(env, (void *)(uintptr_t)addr, len, NULL, NULL, &ab) != napi_ok)
+	if (napi_create_external_arraybuffer(env, (void *)(uintptr_t)addr, (size_t)dlen, NULL, NULL, &ab) != napi_ok)
 		return NULL;
 	return ab;
 bad:

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ring } from '../../ts/index.ts';
-import { libraryPath } from '../../ts/ffi/libzc.ts';
-import { POLL_ADDON, pollWatcherKind } from '../../ts/ffi/poll.ts';
+import { libraryPath, loadNative } from '../../ts/ffi/libzc.ts';
+import { memoryView, POLL_ADDON, pollWatcherKind } from '../../ts/ffi/poll.ts';
 import { probe } from '../../ts/probe.ts';
 import { childJson, IN_VM, runTs } from './helpers.ts';
 
@@ -31,6 +31,30 @@ describe('the ring watcher', () => {
     } finally {
       void ring.close();
     }
+  });
+
+  it("view() keeps a length above 4 GiB (a pool's or receive area's), not cut to 32 bits", () => {
+    expect(pollWatcherKind().kind).toBe('native');
+    // An external ArrayBuffer over real memory: nothing past its first
+    // bytes is touched, only the length is checked.
+    const u8 = new Uint8Array(4096);
+    const addr = loadNative().c.addressOf(u8);
+    // 4 GiB exactly was a view of 0 bytes.  Past the largest ArrayBuffer
+    // this Node makes (4 GiB in Node 20), a throw, never a shorter view.
+    for (const len of [4096, 2 ** 32 - 4096, 2 ** 32, 2 ** 32 + 8192, 2 ** 40]) {
+      let got: number | string;
+      try {
+        got = memoryView(addr, len).byteLength;
+      } catch (e) {
+        got = 'threw';
+        expect(len).toBeGreaterThan(2 ** 32);
+        expect(e).toBeInstanceOf(Error);
+      }
+      if (got !== 'threw') expect(got).toBe(len);
+    }
+    expect(new Uint8Array(memoryView(addr, 2 ** 32), 0, 1)[0]).toBe(0);
+    expect(() => memoryView(addr, -1)).toThrow(TypeError);
+    expect(() => memoryView(addr, 1.5)).toThrow(TypeError);
   });
 
   it('falls back to koffi when the addon is missing next to libzc.so, saying why', async () => {

@@ -36,9 +36,15 @@ export async function resolveHost(host: string, family?: 4 | 6): Promise<string>
   }
 }
 
-/** socket(2) through the ring. */
-export function openSocket(ring: Ring, domain: number, type: number, protocol: number): Promise<number> {
-  return ringOp(ring, 'socket', (ud) => ring.zc.zc_socket(ring.ptr, domain, type, protocol, ud));
+/**
+ * socket(2) through the ring.  The fd is the ring's from here (Ring.ownFd:
+ * closed with the ring should the thread be terminated while it is still
+ * binding or connecting); every way to close it goes through close.ts.
+ */
+export async function openSocket(ring: Ring, domain: number, type: number, protocol: number): Promise<number> {
+  const fd = await ringOp(ring, 'socket', (ud) => ring.zc.zc_socket(ring.ptr, domain, type, protocol, ud));
+  ring.ownFd(fd);
+  return fd;
 }
 
 /** A TCP socket for `host`'s address family. */
@@ -127,5 +133,7 @@ export function openPair(ring: Ring, type: number): [number, number] {
   if (ring.libc.socketpair(SYS.AF_UNIX, type | SYS.SOCK_CLOEXEC, 0, sv) < 0) {
     throw new ZcError({ errno: ring.libc.errno(), op: 'socketpair' });
   }
+  ring.ownFd(sv[0]!);
+  ring.ownFd(sv[1]!);
   return [sv[0] as number, sv[1] as number];
 }

@@ -4,6 +4,7 @@
  * `parse*()` return the resolved options or throw {@link ZcConfigError}
  * naming the field, the bad value and the allowed range.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ZcConfigError, type ConfigIssue } from './errors.ts';
@@ -29,6 +30,12 @@ export const MAX_SQ_ENTRIES = 32768;
 export const MAX_CQ_ENTRIES = 2 * MAX_SQ_ENTRIES;
 /** Largest single registered buffer the kernel accepts (1 GiB). */
 export const MAX_BUFFER_SIZE = LIMITS.ZC_REGION_MAX;
+/**
+ * The largest memory one view can show: a pool's or a receive area's
+ * ArrayBuffer (the addon's view(); 4 GiB in Node 20).  Larger ones are
+ * refused with the options, before any memory is mapped.
+ */
+export const MAX_VIEW = bufferConstants.MAX_LENGTH;
 /** Page size pool buffer sizes must be a multiple of. */
 export const PAGE_SIZE = 4096;
 /** Huge page size for `hugePages: true` pools. */
@@ -54,7 +61,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
   },
   BufferPoolOptions: {
     count: `an integer in 1..${LIMITS.ZC_POOL_MAX_BUFFERS}`,
-    size: `an integer multiple of ${PAGE_SIZE} in ${PAGE_SIZE}..${MAX_BUFFER_SIZE} (with hugePages, count * size a multiple of ${HUGE_PAGE_SIZE})`,
+    size: `an integer multiple of ${PAGE_SIZE} in ${PAGE_SIZE}..${MAX_BUFFER_SIZE} (count * size at most ${MAX_VIEW}, this Node's largest ArrayBuffer; with hugePages, a multiple of ${HUGE_PAGE_SIZE})`,
     hugePages: 'a boolean',
   },
   SendOptions: {
@@ -131,6 +138,9 @@ export const BufferPoolOptionsSchema = z
   .superRefine((o, ctx) => {
     if (o.hugePages && (o.count * o.size) % HUGE_PAGE_SIZE !== 0) {
       ctx.addIssue({ code: 'custom', path: ['size'], message: 'count * size not a multiple of the huge page size' });
+    }
+    if (o.count * o.size > MAX_VIEW) {
+      ctx.addIssue({ code: 'custom', path: ['size'], message: `count * size above ${MAX_VIEW} bytes, the largest ArrayBuffer of this Node` });
     }
   });
 

@@ -25,8 +25,10 @@ export interface ChunkHandler<C> {
   chunk(c: C): boolean | void;
   /**
    * Called once, after the last chunk: `null` at the peer's FIN or after
-   * `cancel()` (from within `cancel()` when nothing is left to hand over),
-   * the error the receive ended with otherwise (ECONNRESET, ...).
+   * `cancel()` (from within `cancel()` when nothing is left to hand over;
+   * the socket's destroy() and an aborted `signal` cancel too), the error
+   * the receive ended with otherwise (ECONNRESET, ...; ECANCELED when the
+   * ring is closed under it).  Never from inside receive() or consume().
    */
   end(err: ZcError | null): void;
 }

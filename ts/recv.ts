@@ -36,6 +36,7 @@ import { loadRecv, type LibZcRecv, type RxInfoStruct } from './ffi/recv.ts';
 import { decodeStruct, encodeStruct, structBuffer } from './ffi/structs.ts';
 import { memoryView } from './ffi/poll.ts';
 import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue, type ErrorDetails } from './errors.ts';
+import { MAX_VIEW } from './config.ts';
 import type { BatchedOp, BatchQueue, Completion, Ring, RingRequest, RingResource } from './ring.ts';
 import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from './recv-handler.ts';
 
@@ -56,7 +57,7 @@ const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 const ALLOWED: Record<string, string> = {
   mode: '"auto", "bufring", "zcrx-nodev" or "zcrx"',
-  areaSize: `a multiple of ${PAGE} in ${PAGE}..${MAX_AREA} bytes (and of bufferSize)`,
+  areaSize: `a multiple of ${PAGE} in ${PAGE}..${Math.min(MAX_AREA, MAX_VIEW)} bytes (and of bufferSize; the top is this Node's largest ArrayBuffer)`,
   bufferSize:
     `bufring: a multiple of ${PAGE} up to 1 GiB (default 65536), at most ${MAX_ENTRIES} buffers per area;` +
     ` zcrx: a power of two >= ${PAGE} (rx_buf_len); zcrx-nodev: ${PAGE} only`,
@@ -116,6 +117,9 @@ export const ReceiveOptionsSchema = z
     }
     if (o.mode === 'zcrx' && o.bufferSize !== undefined && !isPow2(o.bufferSize)) {
       ctx.addIssue({ code: 'custom', path: ['bufferSize'], message: 'rx_buf_len must be a power of two' });
+    }
+    if (o.areaSize > MAX_VIEW) {
+      ctx.addIssue({ code: 'custom', path: ['areaSize'], message: `above ${MAX_VIEW} bytes, the largest ArrayBuffer of this Node` });
     }
     if ((o.mode === 'bufring' || o.mode === 'auto') && o.areaSize / buf > MAX_ENTRIES) {
       ctx.addIssue({ code: 'custom', path: ['areaSize'], message: `more than ${MAX_ENTRIES} buffers` });

@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createServer, Ring, ZcConfigError, ZcDatagram, ZcError, ZcSocket } from '../../ts/index.ts';
 import { decodeSockaddr, encodeSockaddr } from '../../ts/addr.ts';
-import { parseRingOptions } from '../../ts/config.ts';
+import { MAX_VIEW, parseBufferPoolOptions, parseRingOptions } from '../../ts/config.ts';
+import { parseReceiveOptions } from '../../ts/recv.ts';
 import { errnoName, hintFor } from '../../ts/errors.ts';
 import { connect } from '../../ts/socket/socket.ts';
 import { listening } from './net-helpers.ts';
@@ -139,5 +140,24 @@ describe('socket API arguments', () => {
     expect(hintFor('recv.create', 22, { mode: 'zcrx', ifname: 'eth0', rxQueue: 1 })).toMatch(/header split/);
     expect(hintFor('recv.create', 22, { mode: 'zcrx', ifname: 'eth0', rxQueue: 1 })).not.toMatch(/zcrx-nodev/);
     expect(hintFor('recv.create', 22, { mode: 'zcrx-nodev' })).toMatch(/zcrx-nodev needs/);
+  });
+});
+
+describe('memory larger than one view can show', () => {
+  // A pool's or receive area's memory is one ArrayBuffer: past this Node's
+  // largest (4 GiB in Node 20), refused with the options, before anything
+  // is mapped or pinned; up to it, accepted.
+  it('areaSize and count * size above buffer.constants.MAX_LENGTH are ZcConfigErrors', () => {
+    const big = Math.min(2 ** 40, Math.ceil((MAX_VIEW + 1) / 2 ** 30) * 2 ** 30);
+    if (big <= MAX_VIEW) return; // a Node whose views reach past 2^40
+    const e = configError(() => parseReceiveOptions({ areaSize: big, bufferSize: 1 << 30 }));
+    expect(e.issues[0]).toMatchObject({ field: 'areaSize' });
+    expect(e.message).toMatch(/largest ArrayBuffer/);
+    const size = 1 << 30;
+    const count = Math.ceil((MAX_VIEW + 1) / size);
+    const p = configError(() => parseBufferPoolOptions({ count, size }));
+    expect(p.issues[0]).toMatchObject({ field: 'size' });
+    expect(() => parseReceiveOptions({ areaSize: 2 ** 30, bufferSize: 1 << 30 })).not.toThrow();
+    expect(() => parseBufferPoolOptions({ count: 4, size })).not.toThrow();
   });
 });

@@ -584,7 +584,7 @@ export class ZcSocket extends Duplex {
    * end, error, cancel and release rules on both.  The Duplex side
    * ('data', pipe) must not be used with it.  Throws EBUSY while another
    * receive() of the socket runs.  `signal`: aborting cancels the receive
-   * (the iterator ends).
+   * (the iterator ends; a handler gets end(null)).
    *
    * With `handler`, the callback form: each chunk goes to `handler.chunk(c)`
    * as it arrives, then `handler.end(err)` once; no Promise per chunk (see

@@ -596,7 +596,10 @@ static uint32_t copy_out(struct zc_ring *r, struct zc_completion *out,
  * its list was empty: what is left over is announced by nothing but the
  * eventfd signal of the CQEs this very enter posts.  Muted, those signals
  * are lost and the leftover work waits for an unrelated flush
- * (tests/ts/defer-burst.test.ts: 180 of 200 receives stalled).
+ * (tests/ts/defer-burst.test.ts: 180 of 200 receives stalled).  Nor on
+ * a ring whose fd is polled (zc_ring_poll_ring_fd): it has no eventfd to
+ * mute, and its fd is readable only while CQEs wait, so CQEs reaped here
+ * leave nothing for the caller's poll to report.
  */
 static bool mute(struct zc_ring *r)
 {
@@ -624,8 +627,9 @@ static int drive(struct zc_ring *r)
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 			goto out;
 		process_cqes(r);
-		/* New CQEs will signal the eventfd; only our own new SQEs
-		 * (remainders, next chains) need another round now. */
+		/* New CQEs will wake the caller's poll (of the ring fd or
+		 * the eventfd); only our own new SQEs (remainders, next
+		 * chains) need another round now. */
 		if (!r->sqes_queued && !r->ready &&
 		    !io_uring_cq_has_overflow(&r->ring))
 			break;

@@ -137,7 +137,7 @@ function native(): { zc: LibZc; c: LibC } {
 
 /**
  * Rings whose poll handle is open.  At process exit their handles are
- * closed: a handle Node's teardown finds readable (a stale eventfd wakeup)
+ * closed: a handle Node's teardown finds readable (a stale wakeup)
  * would call into JavaScript that no longer runs, a fatal error.  A worker
  * thread's exit is not the process's: there the rings are freed as well
  * (their fds, sockets and pinned memory would otherwise stay for the life
@@ -735,7 +735,7 @@ export class Ring {
    * Hand everything queued to the kernel now and dispatch whatever already
    * completed (normally automatic, once per tick).  One FFI call: zc_reap
    * submits, runs deferred task work and copies out finished records,
-   * including records libzc produced inline (which signal no eventfd);
+   * including records libzc produced inline (which wake no watcher);
    * cheaper than zc_submit followed by zc_reap (docs/PERFORMANCE.md).
    */
   submit(): void {
@@ -773,8 +773,9 @@ export class Ring {
       }
       return;
     }
-    // zc_flush: as zc_reap, but leaves the eventfd alone (one read(2) less
-    // per tick); a stale wakeup is cleared by the next #onReadable.
+    // zc_flush: as zc_reap, but leaves a watched eventfd alone (one read(2)
+    // less per tick; a watched ring fd needs no clearing); a stale wakeup
+    // is cleared by the next #onReadable.
     if (this.#reapWith(false) > 0 && ++this.#chained === 2) {
       this.#chainStart = performance.now();
       process.nextTick(this.#chainEnded);

@@ -753,6 +753,7 @@ void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		c.aux = off;
 		c.aux2 = slot;
 		zc_emit(r, &c);
+		req->cqes--;	/* this CQE is its own record's, not the final's */
 		if (more) {
 			if (req->rx_held >= quota_of(rx) &&
 			    !(req->arg & (RECV_PAUSING | RECV_STOPPING)) &&

@@ -115,8 +115,49 @@ static void slow_consumer(uint32_t mode, uint64_t total)
 	zc_ring_destroy(r);
 }
 
+/*
+ * Each record counts the kernel CQEs merged into it: a chunk its own CQE,
+ * the final record only the CQEs no earlier record reported (here the
+ * EOF's), so the records of a stream add up to the kernel's CQEs.
+ */
+static void cqe_counts(uint32_t mode)
+{
+	struct zc_ring *r = ring_new(ring_flags(mode));
+	struct zc_rx *rx = rx_new(r, mode, mode == ZC_RX_BUFRING ? 4096 : 0,
+				  4u << 20);
+	struct zc_completion c;
+	struct zc_rx_info info;
+	const char *msg[] = { "one", "two", "three" };
+	int tx, rxfd;
+	unsigned i;
+
+	tcp_pair(&tx, &rxfd);
+	CHECK_EQ(zc_recv(r, rx, rxfd, 7), 0);
+	CHECK(zc_submit(r) >= 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(write(tx, msg[i], strlen(msg[i])), (ssize_t)strlen(msg[i]));
+		c = wait_one(r);
+		CHECK_EQ(c.op, ZC_OP_RECV);
+		CHECK(c.flags & ZC_COMP_MORE);
+		CHECK_EQ(c.res, (int32_t)strlen(msg[i]));
+		CHECK_EQ(c.cqes, 1);
+		CHECK_EQ(zc_rx_release(rx, c.aux), 0);
+	}
+	close(tx);
+	c = wait_one(r);
+	CHECK(!(c.flags & ZC_COMP_MORE));
+	CHECK_EQ(c.res, 0);
+	zc_rx_info(rx, &info);
+	CHECK_EQ(info.rearms, 0);
+	CHECK_EQ(c.cqes, 1);	/* the EOF alone, not the three chunks again */
+	close(rxfd);
+	zc_rx_destroy(rx);
+	zc_ring_destroy(r);
+}
+
 static void run_mode(uint32_t mode)
 {
+	cqe_counts(mode);
 	long_stream(mode, mode == ZC_RX_BUFRING ? 65536 : 0,
 		    (uint64_t)scaled(256) << 20);
 	if (mode == ZC_RX_BUFRING)

@@ -92,28 +92,44 @@ export class BufferPool implements RingResource {
     this.size = options.size;
     this.#ptr = ptr;
     const base = BigInt(ring.zc.zc_pool_base(ptr));
-    if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
-    this.#memory = memoryView(base, this.count * this.size);
-    this.baseAddress = base;
-    this.baseNumber = Number(this.baseAddress);
-    this.ptrAddress = Number(ring.libc.address(ptr));
-    this.ptrHi = Math.floor(this.ptrAddress / 2 ** 32);
-    this.ptrLo = this.ptrAddress - this.ptrHi * 2 ** 32;
-    poolOfMemory.set(this.#memory, this);
-    this.#range = { addr: this.baseAddress, len: this.count * this.size, retired: false, unmap: ring.libc.munmap };
-    retiredRanges.register(this.#memory, this.#range);
-    this.regionBuffers = ring.zc.zc_pool_region_buffers(ptr);
-    this.#free = [];
-    for (let i = this.count - 1; i >= 0; i--) this.#free.push(i);
-    this.#buffers = new Array<PoolBuffer | null>(this.count).fill(null);
-    ring.track(this);
+    let range: Retired | null = null;
+    try {
+      if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'pool.create', hint: 'zc_pool_base returned NULL' });
+      this.#memory = memoryView(base, this.count * this.size);
+      range = { addr: base, len: this.count * this.size, retired: false, unmap: ring.libc.munmap };
+      retiredRanges.register(this.#memory, range);
+      this.#range = range;
+      this.baseAddress = base;
+      this.baseNumber = Number(this.baseAddress);
+      this.ptrAddress = Number(ring.libc.address(ptr));
+      this.ptrHi = Math.floor(this.ptrAddress / 2 ** 32);
+      this.ptrLo = this.ptrAddress - this.ptrHi * 2 ** 32;
+      poolOfMemory.set(this.#memory, this);
+      this.regionBuffers = ring.zc.zc_pool_region_buffers(ptr);
+      this.#free = [];
+      for (let i = this.count - 1; i >= 0; i--) this.#free.push(i);
+      this.#buffers = new Array<PoolBuffer | null>(this.count).fill(null);
+      ring.track(this);
+    } catch (e) {
+      // Created but not handed out: unregister (unpin) it now, not with the
+      // ring.  libzc leaves zero pages where it was (RETIRE): they go with
+      // the view if one was made, else at once.
+      this.#ptr = null;
+      this.#closed = true;
+      ring.untrack(this);
+      ring.zc.zc_pool_destroy(ptr);
+      if (range) range.retired = true;
+      else if (base) ring.libc.munmap(base, this.count * this.size);
+      throw e;
+    }
   }
 
   /**
    * Map and register `count` buffers of `size` bytes (pinned once).
    * Throws ZcConfigError for bad options, ZcError `ENOMEM` with the
    * RLIMIT_MEMLOCK numbers when pinning is refused, `ENOSPC` when the ring
-   * has no free fixed-buffer slots left.
+   * has no free fixed-buffer slots left.  Whatever throws, nothing stays
+   * registered, pinned or mapped.
    */
   static create(ring: Ring, options?: BufferPoolOptionsInput): BufferPool {
     const o = parseBufferPoolOptions(options);

@@ -233,16 +233,28 @@ export class Receiver implements RingResource {
       info.zcrx_errno > 0
         ? new ZcError({ errno: info.zcrx_errno, op: 'recv.zcrx', details: rxDetails('zcrx', options) })
         : null;
-    const base = BigInt(lib.zc_rx_base(ptr));
-    if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create' });
-    this.#area = memoryView(base, this.areaSize);
-    ring.track(this);
+    try {
+      const base = BigInt(lib.zc_rx_base(ptr));
+      if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create', hint: 'zc_rx_base returned NULL' });
+      this.#area = memoryView(base, this.areaSize);
+      ring.track(this);
+    } catch (e) {
+      // Created but not handed out: unregister it now, not with the ring
+      // (a zcrx area stays registered until the ring closes: the kernel
+      // cannot unregister one).
+      this.#ptr = null;
+      this.#closed = true;
+      ring.untrack(this);
+      lib.zc_rx_destroy(ptr);
+      throw e;
+    }
   }
 
   /**
    * Register a receive area on `ring`.  Throws ZcConfigError for bad
    * options and ZcError (op `recv.create`) with a hint when the kernel
    * refuses (permissions, kernel version, NIC setup, ring flags).
+   * Whatever throws, nothing stays registered with the ring.
    */
   static create(ring: Ring, options?: ReceiveOptionsInput): Receiver {
     const o = parseReceiveOptions(options);

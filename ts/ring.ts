@@ -330,17 +330,28 @@ export class Ring {
     // The ring fd where it announces every CQE (libzc.h: zc_ring_poll_ring_fd).
     const polled = options.deferTaskrun ? -1 : zc.zc_ring_poll_ring_fd(ptr);
     this.watchedFd = polled >= 0 ? 'ring' : 'eventfd';
-    this.#watcher = watchRing(
-      polled >= 0 ? polled : this.eventFd,
-      this.#ptrAt,
-      this.#reapAt,
-      REAP_BATCH,
-      (n) => this.#onReaped(n),
-      () => this.#onReadable(),
-    );
-    this.watcher = this.#watcher.native ? 'native' : 'koffi';
-    this.#watcher.unref();
-    stopAtExit(this);
+    this.#watcher = null;
+    try {
+      this.#watcher = watchRing(
+        polled >= 0 ? polled : this.eventFd,
+        this.#ptrAt,
+        this.#reapAt,
+        REAP_BATCH,
+        (n) => this.#onReaped(n),
+        () => this.#onReadable(),
+      );
+      this.watcher = this.#watcher.native ? 'native' : 'koffi';
+      this.#watcher.unref();
+      stopAtExit(this);
+    } catch (e) {
+      // Created but not handed out: close it now.  The watcher first: an
+      // open native watcher destroys its ring when the thread exits.
+      this.stopWatching();
+      this.#ptr = null;
+      this.#closed = true;
+      zc.zc_ring_destroy(ptr);
+      throw e;
+    }
   }
 
   /** @internal close the poll handle (process exit) */
@@ -353,7 +364,8 @@ export class Ring {
   /**
    * Create a ring.  Throws ZcConfigError for invalid options and ZcError
    * (op `ring.create`) when the kernel refuses, with a hint (sysctl
-   * kernel.io_uring_disabled, seccomp, kernel version).
+   * kernel.io_uring_disabled, seccomp, kernel version).  Whatever throws,
+   * no ring or fd is left open.
    */
   static create(options?: RingOptionsInput): Ring {
     const o = parseRingOptions(options);
@@ -382,10 +394,12 @@ export class Ring {
         details: { ioUringDisabled: info?.ioUringDisabled ?? null, setupErrno: info?.setupErrno ?? null },
       });
     }
-    if (kernelChecked === undefined) kernelChecked = kernelTooOld(probe()) ?? null;
-    if (kernelChecked !== null) {
+    try {
+      if (kernelChecked === undefined) kernelChecked = kernelTooOld(probe()) ?? null;
+      if (kernelChecked !== null) throw new ZcError({ errno: ERRNO.ENOSYS, op: 'ring.create', hint: kernelChecked });
+    } catch (e) {
       zc.zc_ring_destroy(out[0]);
-      throw new ZcError({ errno: ERRNO.ENOSYS, op: 'ring.create', hint: kernelChecked });
+      throw e;
     }
     return new Ring(out[0], o, zc);
   }

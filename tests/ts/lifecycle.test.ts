@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { Receiver } from '../../ts/recv.ts';
 import { Ring, ZcDatagram, createServer } from '../../ts/index.ts';
-import { PatternReceiver, sleep } from './helpers.ts';
+import { childJson, PatternReceiver, runTs, sleep } from './helpers.ts';
 import { connected, portOf } from './net-helpers.ts';
 
 describe('await using, for every resource', () => {
@@ -108,4 +108,41 @@ describe('closing with work in flight', () => {
       await rx.close();
     }
   });
+});
+
+describe('a factory that throws after libzc made the object', () => {
+  // The child makes each constructor's last step throw (it registers the
+  // new object in a Set); before, the ring's fds, the pool's pinned slots
+  // and the receive area stayed until the ring (or the process) went.
+  it.each(['native', 'koffi'])(
+    'Ring.create, BufferPool.create and Receiver.create leave no fd, pinned memory, fixed-buffer slot or area behind (%s watcher)',
+    async (watcher) => {
+      const env = watcher === 'koffi' ? { ...process.env, URING_ZC_NATIVE_POLL: '0' } : process.env;
+      const r = await runTs('tests/ts/fixtures/create-throw-child.ts', [], { env, timeoutMs: 60_000 });
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      type Kind = { threw: string[]; held: Record<string, number>; leaked: Record<string, number>; after: string };
+      const j = childJson<{ watcher: string; ring: Kind; pool: Kind; receiver: Kind }>(r);
+      expect(j.watcher).toBe(watcher);
+      for (const kind of ['ring', 'pool', 'receiver'] as const) {
+        const k = j[kind];
+        expect({ kind, threw: k.threw }).toEqual({ kind, threw: new Array(6).fill('injected') });
+        // the ring (two fixed-buffer slots) still takes a new object of the kind
+        expect({ kind, after: k.after }).toEqual({ kind, after: 'ok' });
+        expect({ kind, io_uring: k.leaked['io_uring'], eventfd: k.leaked['eventfd'], VmPin: k.leaked['VmPin'], VmLck: k.leaked['VmLck'] }).toEqual({
+          kind,
+          io_uring: 0,
+          eventfd: 0,
+          VmPin: 0,
+          VmLck: 0,
+        });
+      }
+      // what one of each holds, seen by the same check (pool pinning shows where the kernel accounts VmPin)
+      expect(j.ring.held['io_uring']).toBe(1);
+      // six leaked 16 MiB areas would add 96 MiB of mappings (a bufring area is not pinned)
+      expect(j.receiver.held['VmSize']).toBeGreaterThanOrEqual(16 * 1024);
+      expect(j.receiver.leaked['VmSize']).toBeLessThan(16 * 1024);
+    },
+    60_000,
+  );
 });

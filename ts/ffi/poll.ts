@@ -21,6 +21,8 @@ import { dirname, join } from 'node:path';
 import koffi from 'koffi';
 import { openLibrary } from './load.ts';
 import { watchReadable, type FdWatcher } from './libzc.ts';
+import { ERRNO } from './abi.gen.ts';
+import { ZcError } from '../errors.ts';
 
 /** The addon's file name, next to libzc.so. */
 export const POLL_ADDON = 'zc_poll.node';
@@ -89,7 +91,19 @@ function load(): NonNullable<typeof loaded> {
  */
 export function memoryView(addr: bigint, len: number): ArrayBuffer {
   const { addon } = load();
-  if (addon) return addon.view(addr, len);
+  if (addon) {
+    const ab: unknown = addon.view(addr, len);
+    // Node-API refuses external memory where V8's sandbox is on (some
+    // embedders): the addon then returns nothing.
+    if (!(ab instanceof ArrayBuffer)) {
+      throw new ZcError({
+        errno: ERRNO.EOPNOTSUPP,
+        op: 'memoryView',
+        hint: `this runtime refused an ArrayBuffer over ${len} bytes of native memory (external buffers not allowed): run under Node.js`,
+      });
+    }
+    return ab;
+  }
   // memmove(p, p, 0) returns p: a koffi pointer from an address
   koffiPtr ??= koffi.load('libc.so.6').func('void *memmove(uintptr_t d, uintptr_t s, size_t n)');
   return koffi.view((koffiPtr as (d: bigint, s: bigint, n: number) => object)(addr, addr, 0), len) as ArrayBuffer;

@@ -15,12 +15,18 @@ import { rethrowLater, ZcError } from './errors.ts';
  */
 export interface ChunkHandler<C> {
   /**
-   * One chunk, in stream order.  Release it when done with it (it may be
-   * kept past the call).  Return `false` to pause: later chunks wait, and
-   * the socket stops receiving once the stream's share of the receive
-   * memory is held, until `stream.resume()`.  A throw is reported as an
-   * uncaught exception, as a throwing `'data'` listener's is, and the
-   * stream goes on.
+   * One chunk, in stream order: the handler owns it.  Release it when done
+   * with it (it may be kept past the call).  Return `false` to pause: later
+   * chunks wait, and the socket stops receiving once the stream's share of
+   * the receive memory is held, until `stream.resume()`.
+   *
+   * A throw ends the handler's ownership: the chunk is released unless it
+   * already was (over io_uring its registered buffer goes back to the
+   * kernel, so a handler that throws cannot pin the receive memory for
+   * good; keep a `copy()` to read the bytes after throwing, and do not
+   * throw after handing the chunk on, to a send for instance).  The throw is
+   * then reported as an uncaught exception, as a throwing `'data'`
+   * listener's is, and the stream goes on.
    */
   chunk(c: C): boolean | void;
   /**
@@ -55,11 +61,19 @@ export function nextBusy(): ZcError {
   return new ZcError({ errno: ERRNO.EBUSY, op: 'recv.next', hint: 'this stream hands its chunks to the handler given to consume(): iterate or consume, not both' });
 }
 
-/** Hand `c` to the handler; false when it asked to pause. */
-export function handOver<C>(h: ChunkHandler<C>, c: C): boolean {
+/**
+ * Hand `c` to the handler; false when it asked to pause.  A throw releases
+ * `c` unless the handler did (dispose: once only), then is rethrown later.
+ */
+export function handOver<C extends Disposable>(h: ChunkHandler<C>, c: C): boolean {
   try {
     return h.chunk(c) !== false;
   } catch (e) {
+    try {
+      c[Symbol.dispose]();
+    } catch (e2) {
+      rethrowLater(e2);
+    }
     rethrowLater(e);
     return true;
   }

@@ -185,3 +185,30 @@ it('a throwing chunk handler is an uncaught exception and the stream goes on (bo
     });
   }
 });
+
+it('a chunk handler that throws gives its chunk back: the receive area is not held for good (both backends)', async () => {
+  const r = await runTs('tests/ts/fixtures/receive-throw-release-child.ts', [], { timeoutMs: IN_VM ? 100_000 : 30_000 });
+  const j = childJson<{
+    error?: string;
+    uring: { chunks: number; text: string; held: number; bufferCount: number; released: boolean; thrown: string[]; ends: (string | null)[] };
+    net: { text: string; released: boolean; thrown: string[]; ends: (string | null)[] };
+  }>(r);
+  expect(j.error).toBeUndefined();
+  expect(r.code).toBe(0);
+  const all = (n: number) => Array.from({ length: n }, (_, i) => `m${i};`).join('');
+  const froms = (n: number) => Array.from({ length: n }, (_, i) => `from chunk ${i + 1}`);
+  // 40 messages through an area of 8 buffers, every handler call throwing
+  // (half before release(), half after): each chunk came back, exactly once
+  // (a second release would be a ZcOwnershipError among the uncaught ones)
+  expect(j.uring.bufferCount).toBe(8);
+  expect(j.uring.chunks).toBe(40);
+  expect(j.uring.text).toBe(all(40));
+  expect(j.uring.released).toBe(true);
+  expect(j.uring.held).toBe(0);
+  expect(j.uring.thrown).toEqual(froms(40));
+  expect(j.uring.ends).toEqual([null]);
+  expect(j.net.text).toBe(all(6));
+  expect(j.net.released).toBe(true);
+  expect(j.net.thrown).toEqual(froms(6));
+  expect(j.net.ends).toEqual([null]);
+});

@@ -189,19 +189,26 @@ let kernelChecked: string | null | undefined;
 let nextRingId = 1;
 
 /**
- * settle(r) for each of reqs: one that throws (a handler calling user code)
- * does not cost the others their settle; its exception is rethrown from a
- * microtask of its own.
+ * settle(item, ctx) for each of items: one that throws (a handler calling
+ * user code) does not cost the others their settle; its exception is
+ * rethrown from a microtask of its own.  The flush path passes a function
+ * made once (a module function or a static method, with `ctx`), so it
+ * allocates no closure per call.
  */
-function settleEach<T>(reqs: readonly T[], settle: (r: T) => void): void {
-  for (const r of reqs) {
+function settleEach<T, C = undefined>(items: readonly T[], settle: (item: T, ctx: C) => void, ctx?: C): void {
+  for (let i = 0; i < items.length; i++) {
     try {
-      settle(r);
+      settle(items[i]!, ctx as C);
     } catch (e) {
       rethrowLater(e);
     }
   }
 }
+
+/** A batched op's result (a flush's settle: settleEach). */
+const opResult = (p: [BatchedOp, number]): void => p[0].result(p[1]);
+/** A batched op that never reached libzc runs directly (#dropBatch). */
+const opDirect = (op: BatchedOp): void => op.direct();
 
 /** An io_uring ring with libzc's one-completion-per-request model. */
 export class Ring {
@@ -602,27 +609,17 @@ export class Ring {
     // are dispatched by the caller after it returns, and would be lost
     // with their requests in flight for good.  A handler's exception is
     // rethrown from a microtask of its own, as #dispatch does.
-    if (ops) {
-      for (const [op, rc] of ops) {
-        try {
-          op.result(rc);
-        } catch (e) {
-          rethrowLater(e);
-        }
-      }
-    }
-    if (failed) {
-      for (const [req, rc] of failed) {
-        if (this.#unrefed.size) this.#unrefed.delete(req);
-        try {
-          req.refused(new ZcError({ errno: rc, op: req.opName }));
-        } catch (e) {
-          rethrowLater(e);
-        }
-      }
-    }
+    if (ops) settleEach(ops, opResult);
+    if (failed) settleEach(failed, Ring.#refuse, this);
     this.#updateRef();
     return got;
+  }
+
+  /** A request libzc refused in a flush (settleEach: no closure per flush). */
+  static #refuse(this: void, p: [BatchedRequest, number], ring: Ring): void {
+    const req = p[0];
+    if (ring.#unrefed.size) ring.#unrefed.delete(req);
+    req.refused(new ZcError({ errno: p[1], op: req.opName }));
   }
 
   /** Fail what the batch holds (the ring is closing): it never reached libzc. */
@@ -645,13 +642,7 @@ export class Ring {
     }
     this.#batchOpCount = 0;
     q.reset();
-    for (const op of ops) {
-      try {
-        op.direct();
-      } catch (e) {
-        rethrowLater(e);
-      }
-    }
+    settleEach(ops, opDirect);
     settleEach(reqs, (r) => r.refused(err(r)));
   }
 

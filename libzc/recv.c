@@ -706,6 +706,57 @@ static void pause_recv(struct zc_ring *r, struct zc_req *req)
 	req->arg |= RECV_PAUSING;
 }
 
+/*
+ * A chunk's CQE (res > 0): take its buffer and emit its record (cqes 1).
+ * -EIO for a chunk that cannot be (no buffer, outside the area): no record.
+ */
+static int recv_chunk(struct zc_ring *r, struct zc_req *req, struct zc_rx *rx,
+		      const struct io_uring_cqe *cqe)
+{
+	struct zc_completion c = {
+		.user_data = req->user_data,
+		.res = cqe->res,
+		.flags = ZC_COMP_MORE,
+		.op = ZC_OP_RECV,
+		.cqes = 1,
+	};
+	uint32_t len = (uint32_t)cqe->res;
+	uint64_t off;
+	uint32_t slot;
+
+	if (rx->mode == ZC_RX_BUFRING) {
+		if (!(cqe->flags & IORING_CQE_F_BUFFER))
+			return -EIO;	/* cannot happen */
+		slot = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		off = (uint64_t)slot * rx->buf_size;
+		rx->kfree--;
+	} else {
+		const struct io_uring_zcrx_cqe *z = (const void *)(cqe + 1);
+
+		off = z->off & ~IORING_ZCRX_AREA_MASK;
+		slot = (uint32_t)(off >> rx->buf_shift);
+	}
+	if (slot >= rx->nbufs || off + len > rx->area_len)
+		return -EIO;
+	rx->held[slot]++;
+	rx->held_total++;
+	rx->owner[slot] = req;
+	req->rx_held++;
+	req->rx_got += len;
+	rx->bytes += len;
+	rx->chunks++;
+	c.aux = off;
+	c.aux2 = slot;
+	zc_emit(r, &c);
+	return 0;
+}
+
+/*
+ * One CQE of a multishot receive.  A chunk's CQE is reported by the
+ * chunk's own record; the request's final record counts every other CQE
+ * (the end, those that ended a multishot before a re-arm): the records of
+ * a stream add up to the kernel's CQEs.
+ */
 void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		 const struct io_uring_cqe *cqe)
 {
@@ -713,61 +764,27 @@ void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	int32_t res = cqe->res;
 
-	req->cqes++;
 	if (res > 0) {
-		struct zc_completion c = {
-			.user_data = req->user_data,
-			.res = res,
-			.flags = ZC_COMP_MORE,
-			.op = ZC_OP_RECV,
-			.cqes = 1,
-		};
-		uint64_t off;
-		uint32_t slot;
-
-		if (rx->mode == ZC_RX_BUFRING) {
-			if (!(cqe->flags & IORING_CQE_F_BUFFER)) {
-				res = -EIO;	/* cannot happen */
-				goto end;
-			}
-			slot = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-			off = (uint64_t)slot * rx->buf_size;
-			rx->kfree--;
-		} else {
-			const struct io_uring_zcrx_cqe *z = (const void *)(cqe + 1);
-
-			off = z->off & ~IORING_ZCRX_AREA_MASK;
-			slot = (uint32_t)(off >> rx->buf_shift);
-		}
-		if (slot >= rx->nbufs || off + (uint64_t)res > rx->area_len) {
-			res = -EIO;
-			goto end;
-		}
-		rx->held[slot]++;
-		rx->held_total++;
-		rx->owner[slot] = req;
-		req->rx_held++;
-		req->rx_got += (uint64_t)res;
-		rx->bytes += (uint64_t)res;
-		rx->chunks++;
-		c.aux = off;
-		c.aux2 = slot;
-		zc_emit(r, &c);
-		req->cqes--;	/* this CQE is its own record's, not the final's */
-		if (more) {
+		res = recv_chunk(r, req, rx, cqe);
+		if (res == 0 && more) {
 			if (req->rx_held >= quota_of(rx) &&
 			    !(req->arg & (RECV_PAUSING | RECV_STOPPING)) &&
 			    !req->canceled)
 				pause_recv(r, req);
 			return;
 		}
-		/* Multishot ended after a last chunk (e.g. CQ overflow):
-		 * the stream goes on. */
-		res = -ENOSPC;
-	} else if (more) {
-		return;		/* nothing to report */
+		if (res == 0) {
+			/* Multishot ended after a last chunk (e.g. CQ
+			 * overflow): the stream goes on. */
+			res = -ENOSPC;
+		} else {
+			req->cqes++;	/* no record of its own */
+		}
+	} else {
+		req->cqes++;	/* no record of its own */
+		if (more)
+			return;		/* nothing to report */
 	}
-end:
 	if (res == -EINVAL && rx->mode == ZC_RX_BUFRING && req->rx_budget &&
 	    !req->rx_got && !rx->no_mshot_lim) {
 		/* a kernel without the multishot byte limit: arm without */

@@ -38,7 +38,8 @@ import { memoryView } from './ffi/poll.ts';
 import { ZcConfigError, ZcError, ZcOwnershipError, type ConfigIssue, type ErrorDetails } from './errors.ts';
 import { MAX_VIEW } from './config.ts';
 import type { BatchedOp, BatchQueue, Completion, Ring, RingRequest, RingResource } from './ring.ts';
-import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from './recv-handler.ts';
+import type { ChunkHandler } from './recv-handler.ts';
+import { ChunkQueue } from './chunk-queue.ts';
 
 /** Receive modes, fastest first. */
 export const RECV_MODES = ['zcrx', 'zcrx-nodev', 'bufring'] as const;
@@ -601,13 +602,12 @@ export class Chunk implements ReceivedChunk {
   }
 }
 
-type Waiter = { resolve: (r: IteratorResult<Chunk>) => void; reject: (e: unknown) => void };
-
 /**
  * The chunks of one socket, in order.  `for await (const c of stream)`;
  * `break` (or `return()`) cancels the receive and releases queued chunks.
+ * The queue, next(), consume() and the end are {@link ChunkQueue}'s.
  */
-export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
+export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
   /** @internal */
   static readonly token = Symbol('RecvStream');
   readonly receiver: Receiver;
@@ -616,36 +616,19 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   readonly mode: RecvMode;
   /** set by the module-level receive(): why the preferred mode was not used for this socket */
   fallback: ZcError | null = null;
-  /** bytes and chunks delivered so far */
-  bytes = 0;
-  chunks = 0;
-  /** resolves once the kernel-side receive has finished (after the end or a cancel) */
-  readonly finished: Promise<void>;
 
-  #queue: Chunk[] = [];
-  #qhead = 0;
-  #waiter: Waiter | null = null;
-  /** undefined while running; null after a clean end; the error otherwise */
-  #end: ZcError | null | undefined = undefined;
-  #errorDelivered = false;
   #canceled = false;
   #nativeDone = false;
   #fdReleased = false;
-  #resolveFinished!: () => void;
   #req: RingRequest;
-  /** the consume() handler (or the Duplex side's reader) */
-  #sink: ChunkHandler<Chunk> | null = null;
-  #sinkPaused = false;
-  #sinkEnded = false;
-  #feedQueued = false;
 
   /** @internal use Receiver.receive() */
   constructor(receiver: Receiver, fd: number, token: symbol) {
+    super();
     if (token !== RecvStream.token) throw new TypeError('use Receiver.receive()');
     this.receiver = receiver;
     this.fd = fd;
     this.mode = receiver.mode;
-    this.finished = new Promise((res) => (this.#resolveFinished = res));
     const req: RingRequest = {
       opName: 'recv',
       issue: (userData) => receiver.lib.zc_recv(receiver.ring.ptr, receiver.ptr, fd, userData),
@@ -684,17 +667,7 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
         chunk.release();
         return;
       }
-      if (this.#sink !== null && !this.#sinkPaused && this.#qhead === this.#queue.length) {
-        if (!handOver(this.#sink, chunk)) this.#sinkPaused = true;
-        return;
-      }
-      const w = this.#waiter;
-      if (w) {
-        this.#waiter = null;
-        w.resolve({ value: chunk, done: false });
-      } else {
-        this.#queue.push(chunk);
-      }
+      this.deliver(chunk);
       return;
     }
     let end: ZcError | null = null;
@@ -707,57 +680,10 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
   #onFinal(end: ZcError | null): void {
     if (this.#nativeDone) return;
     this.#nativeDone = true;
-    if (this.#end === undefined) this.#end = end;
+    this.setEnd(end);
     this.receiver.streamEnded(this);
-    this.#resolveFinished();
-    this.#wakeEnd();
-  }
-
-  #wakeEnd(): void {
-    if (this.#sink) {
-      this.#feedSink();
-      return;
-    }
-    const w = this.#waiter;
-    if (!w || this.#qhead < this.#queue.length) return;
-    this.#waiter = null;
-    const r = this.#takeEnd();
-    if (r instanceof ZcError) w.reject(r);
-    else w.resolve(r);
-  }
-
-  #takeEnd(): IteratorResult<Chunk> | ZcError {
-    if (this.#end && !this.#errorDelivered) {
-      this.#errorDelivered = true;
-      return this.#end;
-    }
-    return { value: undefined, done: true };
-  }
-
-  /** See {@link ChunkStream.consume}. */
-  consume(handler: ChunkHandler<Chunk>): void {
-    checkHandler(handler);
-    if (this.#sink !== null) throw consumeBusy('twice');
-    if (this.#waiter !== null) throw consumeBusy('next');
-    this.#sink = handler;
-    this.#sinkPaused = false;
-    if (this.#qhead < this.#queue.length || this.#end !== undefined) this.#queueFeed();
-  }
-
-  /** See {@link ChunkStream.resume}. */
-  resume(): void {
-    if (this.#sink === null || !this.#sinkPaused) return;
-    this.#sinkPaused = false;
-    this.#queueFeed();
-  }
-
-  #queueFeed(): void {
-    if (this.#feedQueued) return;
-    this.#feedQueued = true;
-    queueMicrotask(() => {
-      this.#feedQueued = false;
-      if (this.#sink !== null) this.#feedSink();
-    });
+    this.resolveFinished();
+    this.wakeEnd();
   }
 
   /**
@@ -768,72 +694,12 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
     if (!this.#nativeDone) this.receiver.ring.refRequest(this.#req, ref);
   }
 
-  /** @internal The sink takes chunks again (after its chunk() returned false). */
-  resumeSink(): void {
-    if (!this.#sink) return;
-    this.#sinkPaused = false;
-    this.#feedSink();
-  }
-
-  #feedSink(): void {
-    const sink = this.#sink as ChunkHandler<Chunk>;
-    while (!this.#sinkPaused && this.#qhead < this.#queue.length) {
-      const c = this.#queue[this.#qhead] as Chunk;
-      this.#queue[this.#qhead++] = undefined as unknown as Chunk;
-      if (!handOver(sink, c)) this.#sinkPaused = true;
-    }
-    if (this.#qhead === this.#queue.length) {
-      this.#queue = [];
-      this.#qhead = 0;
-      if (this.#end !== undefined && !this.#sinkEnded) {
-        this.#sinkEnded = true;
-        handEnd(sink, this.#end);
-      }
-    }
-  }
-
-  /** Chunks received and not yet taken by next(). */
-  get queued(): number {
-    return this.#queue.length - this.#qhead;
-  }
-
-  /** true once the stream ended (EOF, error, cancel) and every chunk was taken */
-  get done(): boolean {
-    return this.#end !== undefined && this.queued === 0;
-  }
-
-  next(): Promise<IteratorResult<Chunk>> {
-    if (this.#sink !== null) return Promise.reject(nextBusy());
-    if (this.#qhead < this.#queue.length) {
-      const c = this.#queue[this.#qhead] as Chunk;
-      this.#queue[this.#qhead++] = undefined as unknown as Chunk;
-      if (this.#qhead > 1024 && this.#qhead * 2 > this.#queue.length) {
-        this.#queue = this.#queue.slice(this.#qhead);
-        this.#qhead = 0;
-      }
-      return Promise.resolve({ value: c, done: false });
-    }
-    if (this.#end !== undefined) {
-      const r = this.#takeEnd();
-      return r instanceof ZcError ? Promise.reject(r) : Promise.resolve(r);
-    }
-    if (this.#waiter) {
-      return Promise.reject(new ZcError({ errno: ERRNO.EBUSY, op: 'recv.next', hint: 'next() called again before the previous one settled' }));
-    }
-    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
-  }
-
   /** Stop receiving: queued chunks are released, the iterator ends. */
   cancel(): void {
     if (this.#canceled) return;
     this.#canceled = true;
-    for (let i = this.#qhead; i < this.#queue.length; i++) {
-      const c = this.#queue[i] as Chunk;
-      if (!c.released) c.release();
-    }
-    this.#queue = [];
-    this.#qhead = 0;
-    if (this.#end === undefined) this.#end = null;
+    this.dropQueued();
+    this.setEnd(null);
     if (!this.#nativeDone && !this.receiver.closed) {
       const rc = this.receiver.lib.zc_recv_cancel(this.receiver.ring.ptr, this.fd);
       // -ENOENT: not issued yet (JS backlog) or already over: the record ends it.
@@ -841,34 +707,16 @@ export class RecvStream implements AsyncIterableIterator<Chunk>, ChunkStream {
         this.#onFinal(null);
       }
     }
-    this.#wakeEnd();
+    this.wakeEnd();
   }
 
   /** @internal ring closed: no more records will come */
   abandon(): void {
-    this.#queue = [];
-    this.#qhead = 0;
-    if (this.#end === undefined) {
-      this.#end = this.#canceled ? null : new ZcError({ errno: ERRNO.ECANCELED, op: 'recv', hint: 'the ring was closed' });
-    }
+    this.clearQueued();
+    this.setEnd(this.#canceled ? null : new ZcError({ errno: ERRNO.ECANCELED, op: 'recv', hint: 'the ring was closed' }));
     this.#nativeDone = true;
-    this.#resolveFinished();
-    this.#wakeEnd();
-  }
-
-  return(): Promise<IteratorResult<Chunk>> {
-    this.cancel();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  /** `await using stream = sock.receive()`: cancel, then wait until the kernel-side receive ended. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.cancel();
-    await this.finished;
-  }
-
-  [Symbol.asyncIterator](): RecvStream {
-    return this;
+    this.resolveFinished();
+    this.wakeEnd();
   }
 }
 

@@ -3,7 +3,7 @@
 // poll handles (a child process must exit on its own), whatever was in flight.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { Ring, ZcDatagram, ZcSocket, type SendResult } from '../../ts/index.ts';
+import { Ring, ZcDatagram, ZcError, ZcSocket, type SendResult } from '../../ts/index.ts';
 import { connected, listening, portOf } from './net-helpers.ts';
 import { fdCount, IN_VM, PatternReceiver, runTs, scaled, sleep, UdpReceiver, vmKb } from './helpers.ts';
 
@@ -136,5 +136,52 @@ describe('no handle keeps the process alive', () => {
     expect(r.signal).toBeNull(); // killed by the timeout = a handle leaked
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`exit ${mode} 65536,1000 inFlight=0`);
+  });
+});
+
+describe('a ring closed while sockets are being opened', () => {
+  it('ZcDatagram.open() leaves no fd: it resolves, or rejects with ECANCELED, wherever the close lands', async () => {
+    await steadyFdCount();
+    const fd0 = fdTable();
+    const outcomes = new Set<string>();
+    // the close lands 0..9 microtask hops after open(): before the socket
+    // op, during the bind, or after the last op's record (before: the fd
+    // was left open when the socket's constructor met the closed ring)
+    for (let round = 0; round < 3; round++) {
+      for (let hops = 0; hops < 10; hops++) {
+        const ring = Ring.create();
+        const opened = ZcDatagram.open(round === 2 ? { ring } : { ring, host: '127.0.0.1', port: 0 }).then(
+          (d) => d.close().then(() => 'opened'),
+          (e: unknown) => (e instanceof ZcError ? `${e.op}: ${e.code}` : String(e)),
+        );
+        for (let k = 0; k < hops; k++) await Promise.resolve();
+        await ring.close();
+        outcomes.add(await opened);
+      }
+    }
+    for (const o of outcomes) expect(['opened', 'socket: ECANCELED', 'bind: ECANCELED', 'udp.open: ECANCELED']).toContain(o);
+    expect(await fdsOpenedSince(fd0)).toEqual([]);
+  });
+
+  it('ZcSocket.pair() and ZcDatagram.pair() on a closed ring throw EBADF before making the fds', async () => {
+    const ring = Ring.create();
+    await ring.close();
+    await steadyFdCount();
+    const fd0 = fdTable();
+    for (const pair of [() => ZcSocket.pair({ ring }), () => ZcDatagram.pair({ ring })]) {
+      let err: unknown;
+      try {
+        pair();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ZcError);
+      expect({ op: (err as ZcError).op, code: (err as ZcError).code, hint: (err as ZcError).hint }).toEqual({
+        op: 'socketpair',
+        code: 'EBADF',
+        hint: 'the ring is closed',
+      });
+    }
+    expect(await fdsOpenedSince(fd0)).toEqual([]);
   });
 });

@@ -12,7 +12,7 @@ import { encodeSockaddr, type SocketAddress } from '../addr.ts';
 import type { PoolBuffer } from '../pool.ts';
 import type { Ring, RingResource } from '../ring.ts';
 import { defaultRing } from './backend.ts';
-import { closeFd, closeFdForTeardown } from './close.ts';
+import { closeFd, closeFdForTeardown, closeFdNow } from './close.ts';
 import { openPair, openUdp } from './factories.ts';
 import { SendLane } from './lane.ts';
 import { localAddressOf } from './sockopt.ts';
@@ -55,7 +55,15 @@ export class ZcDatagram implements RingResource {
     parseSendOptions(options.sendOptions);
     const ring = options.ring ?? defaultRing();
     const fd = await openUdp(ring, options);
-    return new ZcDatagram(ring, fd, options.sendOptions);
+    try {
+      return new ZcDatagram(ring, fd, options.sendOptions);
+    } catch (e) {
+      // The ring was closed while the socket was being opened (its last
+      // step done, the record reaped): the fd is nobody's yet.
+      closeFdNow(ring, fd, false);
+      if (!ring.closed) throw e;
+      throw new ZcError({ errno: ERRNO.ECANCELED, op: 'udp.open', hint: 'the ring was closed while ZcDatagram.open() was in progress' });
+    }
   }
 
   /** A connected pair of AF_UNIX datagram sockets (socketpair(2)). */

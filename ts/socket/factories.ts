@@ -6,7 +6,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { SYS } from '../ffi/abi.gen.ts';
+import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import { domainOf, encodeSockaddr } from '../addr.ts';
 import type { Ring } from '../ring.ts';
@@ -129,6 +129,8 @@ export async function openUdp(ring: Ring, spec: UdpSpec): Promise<number> {
 
 /** socketpair(AF_UNIX) of the type: two connected fds. */
 export function openPair(ring: Ring, type: number): [number, number] {
+  // Refused before the fds exist: a closed ring could not take them.
+  if (ring.closed) throw new ZcError({ errno: ERRNO.EBADF, op: 'socketpair', hint: 'the ring is closed' });
   const sv = new Int32Array(2);
   if (ring.libc.socketpair(SYS.AF_UNIX, type | SYS.SOCK_CLOEXEC, 0, sv) < 0) {
     throw new ZcError({ errno: ring.libc.errno(), op: 'socketpair' });

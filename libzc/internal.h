@@ -155,6 +155,7 @@ struct zc_ring {
 	uint32_t features;
 	bool native;		/* unified sends done by the kernel */
 	bool defer_taskrun;
+	bool sleep_poll_armed;	/* zc_ring_sleep(): the loop's epoll fd is polled */
 	bool ring_fd_polled;	/* zc_ring_poll_ring_fd(): the eventfd is off */
 	bool has_bind_listen;	/* IORING_OP_BIND/LISTEN, else done inline */
 	bool has_socket_op;	/* IORING_OP_SOCKET, else done inline */
@@ -260,6 +261,8 @@ void zc_sock_chain_done(struct zc_ring *r, int fd, uint32_t gen);
  * set (ZC_UD_SENDFILE), told apart from request addresses in the CQE loop.
  */
 #define ZC_UD_SENDFILE 1ull
+/* zc_ring_sleep()'s poll of the caller's epoll fd */
+#define ZC_UD_SLEEP 4ull
 void zc_sendfile_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe);
 /* send.c: a queued transfer reached the head of its socket's queue */
 void zc_sendfile_start(struct zc_ring *r, struct zc_req *req);

@@ -77,6 +77,12 @@ ZC_API int zc_ring_fd(const struct zc_ring *r);
  * but quiet.  Returns the fd to poll; -EINVAL on a DEFER_TASKRUN ring,
  * whose task work wakes eventfd waiters only (Linux <= 7.2). */
 ZC_API int zc_ring_poll_ring_fd(struct zc_ring *r);
+/* Sleep in the ring for an event loop: submit what is queued and wait in
+ * io_uring_enter() until a CQE is posted, the loop's epoll fd epfd is
+ * readable (the ring keeps a POLL_ADD on it armed across calls), or
+ * timeout_ms passed (-1: no bound).  Returns 0 at once when records or CQEs
+ * already wait; the records are for zc_reap().  0 or -errno. */
+ZC_API int zc_ring_sleep(struct zc_ring *r, int epfd, int timeout_ms);
 /* io_uring_params.features of this ring */
 ZC_API uint32_t zc_ring_features(const struct zc_ring *r);
 /* 1 when sends use the kernel's single-CQE mode, 0 when merged here */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -501,6 +502,10 @@ static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 {
 	struct zc_req *req = (struct zc_req *)(uintptr_t)cqe->user_data;
 
+	if (cqe->user_data == ZC_UD_SLEEP) {
+		r->sleep_poll_armed = false;
+		return;
+	}
 	if (cqe->user_data & ZC_UD_SENDFILE) {
 		zc_sendfile_cqe(r, cqe);
 		return;
@@ -706,6 +711,44 @@ int zc_wait(struct zc_ring *r, struct zc_completion *out, uint32_t max,
 				return n ? (int)n : ret;
 		}
 	}
+}
+
+/*
+ * The caller's event loop sleeps here instead of in its own epoll_wait():
+ * the ring polls the loop's epoll fd (one POLL_ADD, kept armed across
+ * calls and re-armed once it fired), so this returns when a CQE is posted,
+ * when any fd of the loop is ready, or after timeout_ms.  A multishot
+ * receive's task work then runs inside this wait, as in a C program that
+ * sleeps in io_uring_enter(): no EINTR'd epoll_pwait() and no ring fd
+ * wakeup per completion.  The records are left for zc_reap().
+ */
+int zc_ring_sleep(struct zc_ring *r, int epfd, int timeout_ms)
+{
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (r->done_count || r->ready || io_uring_cq_ready(&r->ring) ||
+	    io_uring_cq_has_overflow(&r->ring))
+		return 0;
+	if (!r->sleep_poll_armed) {
+		struct io_uring_sqe *sqe = zc_sqe(r);
+
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_poll_add(sqe, epfd, POLLIN);
+		sqe->user_data = ZC_UD_SLEEP;
+		r->sleep_poll_armed = true;
+	}
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+		tsp = &ts;
+	}
+	ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
+	if (ret >= 0 || ret == -ETIME || ret == -EINTR)
+		r->sqes_queued = 0;
+	return ret < 0 && ret != -ETIME && ret != -EINTR ? ret : 0;
 }
 
 int zc_cancel_all(struct zc_ring *r)

@@ -58,6 +58,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
     unified: '"auto", "native" or "userspace"',
     maxRequests: `an integer in 1..${MAX_CQ_ENTRIES} (requests tracked at once; default cqEntries)`,
     maxFixedBuffers: 'an integer in 1..16384 (registered-buffer slots; a pool takes one per GiB)',
+    loopWait: '"epoll" or "ring" ("ring": one ring per thread, without deferTaskrun)',
   },
   BufferPoolOptions: {
     count: `an integer in 1..${LIMITS.ZC_POOL_MAX_BUFFERS}`,
@@ -111,6 +112,18 @@ export const RingOptionsSchema = z
     maxRequests: int(1, MAX_CQ_ENTRIES).optional(),
     /** Registered-buffer slots shared by the ring's pools. */
     maxFixedBuffers: int(1, 16384).default(1024),
+    /**
+     * Where this thread's event loop sleeps when it has nothing to run.
+     * `'epoll'` (default): in libuv's epoll_wait, the ring's fd watched like
+     * any other.  `'ring'`: in io_uring_enter() on this ring, which polls
+     * libuv's epoll fd, so a completion wakes the thread with the receive's
+     * task work already run (no interrupted epoll_wait, no ring fd wakeup):
+     * one system call less per wakeup (docs/PERFORMANCE.md, Session 14).
+     * One ring per thread, not with deferTaskrun; needs the zc_poll.node
+     * watcher (otherwise `ring.loopWait` reads `'epoll'`).  Node's
+     * eventLoopUtilization() counts that sleep as busy time.
+     */
+    loopWait: z.enum(['epoll', 'ring']).default('epoll'),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -119,6 +132,9 @@ export const RingOptionsSchema = z
     }
     if (o.deferTaskrun && !o.singleIssuer) {
       ctx.addIssue({ code: 'custom', path: ['deferTaskrun'], message: 'deferTaskrun needs singleIssuer' });
+    }
+    if (o.loopWait === 'ring' && o.deferTaskrun) {
+      ctx.addIssue({ code: 'custom', path: ['loopWait'], message: 'loopWait ring is for rings without deferTaskrun' });
     }
   });
 

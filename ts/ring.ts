@@ -19,7 +19,7 @@ import { watchRing, type RingWatcher } from './ffi/poll.ts';
 import { encodeStruct } from './ffi/structs.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
-import { rethrowLater, ZcError } from './errors.ts';
+import { rethrowLater, ZcConfigError, ZcError } from './errors.ts';
 import { kernelTooOld, probe, type ProbeInfo } from './probe.ts';
 import { RECORD_SIZE, RecordCursor, type Completion } from './records.ts';
 import { SlotTable } from './slots.ts';
@@ -188,6 +188,9 @@ let kernelChecked: string | null | undefined;
 
 let nextRingId = 1;
 
+/** The ring of this thread its event loop sleeps in (loopWait 'ring'), if any. */
+let loopSleeper: Ring | null = null;
+
 /**
  * settle(item, ctx) for each of items: one that throws (a handler calling
  * user code) does not cost the others their settle; its exception is
@@ -260,6 +263,11 @@ export class Ring {
    * fallback when the addon is missing or fails to load; ts/ffi/poll.ts).
    */
   readonly watcher: 'native' | 'koffi';
+  /**
+   * Where the thread's event loop sleeps (option `loopWait`): `'ring'` when
+   * this ring asked for it and the zc_poll.node watcher has it, else `'epoll'`.
+   */
+  readonly loopWait: 'epoll' | 'ring';
   /** counters (read-only view; reset with resetStats) */
   readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0, kernelCqes: 0 };
 
@@ -349,6 +357,8 @@ export class Ring {
       );
       this.watcher = this.#watcher.native ? 'native' : 'koffi';
       this.#watcher.unref();
+      this.loopWait = options.loopWait === 'ring' && this.#watcher.sleepIn() ? 'ring' : 'epoll';
+      if (this.loopWait === 'ring') loopSleeper = this;
       stopAtExit(this);
     } catch (e) {
       // Created but not handed out: close it now.  The watcher first: an
@@ -366,6 +376,7 @@ export class Ring {
     this.#watcher?.close();
     this.#watcher = null;
     live.delete(this);
+    if (loopSleeper === this) loopSleeper = null;
   }
 
   /**
@@ -376,6 +387,15 @@ export class Ring {
    */
   static create(options?: RingOptionsInput): Ring {
     const o = parseRingOptions(options);
+    if (o.loopWait === 'ring' && loopSleeper !== null) {
+      throw new ZcConfigError('RingOptions', [
+        {
+          field: 'loopWait',
+          value: 'ring',
+          allowed: `"epoll": ring #${loopSleeper.id} of this thread has loopWait "ring" (one ring per thread; close it first)`,
+        },
+      ]);
+    }
     const { zc } = native();
     const cfg = {
       sq_entries: o.entries,

@@ -42,6 +42,7 @@ napi_status napi_get_value_int32(napi_env env, napi_value value, int32_t *result
 napi_status napi_get_value_uint32(napi_env env, napi_value value, uint32_t *result);
 napi_status napi_get_value_int64(napi_env env, napi_value value, int64_t *result);
 napi_status napi_get_value_double(napi_env env, napi_value value, double *result);
+napi_status napi_get_boolean(napi_env env, bool value, napi_value *result);
 napi_status napi_create_int32(napi_env env, int32_t value, napi_value *result);
 napi_status napi_create_object(napi_env env, napi_value *result);
 napi_status napi_create_string_utf8(napi_env env, const char *str, size_t length, napi_value *result);
@@ -94,5 +95,40 @@ int uv_poll_stop(uv_poll_t *handle);
 void uv_close(uv_handle_t *handle, uv_close_cb close_cb);
 void uv_ref(uv_handle_t *handle);
 void uv_unref(uv_handle_t *handle);
+enum { UV_IDLE = 6, UV_PREPARE = 9 };
+typedef void (*uv_any_cb)(uv_handle_t *handle);
+int uv_prepare_init(struct uv_loop_s *loop, uv_handle_t *h);
+int uv_prepare_start(uv_handle_t *h, uv_any_cb cb);
+int uv_prepare_stop(uv_handle_t *h);
+int uv_idle_init(struct uv_loop_s *loop, uv_handle_t *h);
+int uv_idle_start(uv_handle_t *h, uv_any_cb cb);
+int uv_idle_stop(uv_handle_t *h);
+int uv_backend_fd(const struct uv_loop_s *loop);
+int uv_backend_timeout(const struct uv_loop_s *loop);
+/*
+ * The head of libuv 1.x's uv_loop_t on Unix (uv.h, unix.h: public fields,
+ * then UV_LOOP_PRIVATE_FIELDS), as far as watcher_queue: fds whose epoll
+ * registration changed and is applied by libuv's next poll only.  libuv
+ * keeps uv_loop_t's layout for all of 1.x (its ABI); poll.c still checks
+ * backend_fd against uv_backend_fd() before trusting it.
+ */
+struct uv_queue_s {
+	struct uv_queue_s *next, *prev;
+};
+struct uv_loop_head {
+	void *data;
+	unsigned int active_handles;
+	struct uv_queue_s handle_queue;
+	union {
+		void *unused;
+		unsigned int count;
+	} active_reqs;
+	void *internal_fields;
+	unsigned int stop_flag;
+	unsigned long flags;
+	int backend_fd;
+	struct uv_queue_s pending_queue;
+	struct uv_queue_s watcher_queue;
+};
 
 #endif

@@ -47,6 +47,7 @@
 
 typedef int (*reap_fn)(void *ring, void *out, uint32_t max);
 typedef void (*destroy_fn)(void *ring, int timeout_ms);
+typedef int (*sleep_fn)(void *ring, int epfd, int timeout_ms);
 
 /* Marks the handles watch() returns (random; any change is a new ABI). */
 static const napi_type_tag watcher_tag = { 0x7a635f706f6c6c31ULL, 0x9e3779b97f4a7c15ULL };
@@ -63,6 +64,11 @@ struct watcher {
 	void *out;
 	uint32_t max;
 	bool closed;
+	/* sleepIn(): the loop sleeps in the ring (prep, idle; NULL otherwise) */
+	uv_handle_t *prep, *idle;
+	sleep_fn sleep;
+	struct uv_loop_s *loop;
+	bool refed;
 	/* own()ed fds, a bit per fd number; closed at the environment's exit */
 	uint8_t *owned;
 	size_t owned_len; /* bytes */
@@ -89,6 +95,13 @@ static void release(struct watcher *w)
 	w->closed = true;
 	uv_poll_stop(w->poll);
 	uv_close(w->poll, poll_closed);
+	if (w->prep) {
+		uv_prepare_stop(w->prep);
+		uv_idle_stop(w->idle);
+		uv_close(w->prep, poll_closed);
+		uv_close(w->idle, poll_closed);
+		w->prep = w->idle = NULL;
+	}
 	w->poll = NULL;
 	napi_remove_env_cleanup_hook(w->env, on_env_exit, w);
 	napi_delete_reference(w->env, w->cb);
@@ -136,12 +149,18 @@ static void finalize(napi_env env, void *data, void *hint)
 	free(w);
 }
 
+static void deliver(struct watcher *w, int32_t n);
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	(void)events;
 	struct watcher *w = h->data;
+	deliver(w, status < 0 ? status : w->reap(w->ring, w->out, w->max));
+}
+
+static void deliver(struct watcher *w, int32_t n)
+{
 	napi_env env = w->env;
-	int32_t n = status < 0 ? status : w->reap(w->ring, w->out, w->max);
 	napi_handle_scope scope;
 	napi_value cb, recv, arg;
 	if (napi_open_handle_scope(env, &scope) != napi_ok)
@@ -243,6 +262,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	w->ring = (void *)(uintptr_t)ring;
 	w->out = (void *)(uintptr_t)out;
 	w->max = max;
+	w->refed = true;
 	if (napi_create_object(env, &res) != napi_ok ||
 	    napi_create_string_utf8(env, "uring-zc:ring", (size_t)-1, &name) != napi_ok ||
 	    napi_create_reference(env, argv[5], 1, &w->cb) != napi_ok ||
@@ -272,27 +292,134 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	return handle;
 }
 
+static void idle_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* libuv has fds whose epoll registration its next poll applies first. */
+static bool watchers_changed(struct uv_loop_s *loop)
+{
+	const struct uv_loop_head *l = (const void *)loop;
+	return l->watcher_queue.next != &l->watcher_queue;
+}
+
+/*
+ * sleepIn() mode: runs right before libuv's poll, every turn of the loop.
+ * When libuv would block (uv_backend_timeout() is not 0: no immediates,
+ * pending callbacks or closing handles) and its epoll set is up to date,
+ * the thread sleeps in the ring instead, for at most that timeout, woken by
+ * a CQE or by any fd of the loop (zc_ring_sleep polls the epoll fd).  The
+ * idle handle then makes libuv's own poll a look that does not block (it
+ * still runs its callbacks), and the records are delivered as by
+ * on_readable().  The ring fd is not in libuv's epoll set in this mode: every
+ * turn of the loop comes through here, and a loop that never sleeps in the
+ * ring never blocks in epoll either (the idle handle).
+ */
+static void on_prepare(uv_handle_t *h)
+{
+	struct watcher *w = h->data;
+	int t;
+
+	if (w->closed)
+		return;
+	uv_idle_stop(w->idle);
+	t = watchers_changed(w->loop) ? 0 : uv_backend_timeout(w->loop);
+	uv_idle_start(w->idle, idle_noop);
+	if (t != 0)
+		w->sleep(w->ring, uv_backend_fd(w->loop), t);
+	int32_t n = w->reap(w->ring, w->out, w->max);
+	if (n != 0)
+		deliver(w, n); /* w may be gone after this */
+}
+
+/*
+ * sleepIn(handle, sleepFn): the loop sleeps in this watcher's ring from now
+ * on (sleepFn: zc_ring_sleep's address); its fd leaves libuv's epoll set.
+ * false (and nothing changed) when the loop does not look like libuv 1.x's.
+ */
+static napi_value js_sleep_in(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], res;
+	int64_t fn;
+	struct watcher *w = arg_watcher(env, info);
+	bool ok = false;
+
+	if (!w)
+		return NULL;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+	    !arg_number(env, argv[1]) || napi_get_value_int64(env, argv[1], &fn) != napi_ok || fn == 0) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.sleepIn(handle, sleepFn)");
+		return NULL;
+	}
+	if (w->closed || w->prep)
+		goto out;
+	if (napi_get_uv_event_loop(env, &w->loop) != napi_ok ||
+	    ((const struct uv_loop_head *)(const void *)w->loop)->backend_fd != uv_backend_fd(w->loop))
+		goto out;
+	w->prep = calloc(1, uv_handle_size(UV_PREPARE));
+	w->idle = calloc(1, uv_handle_size(UV_IDLE));
+	if (!w->prep || !w->idle || uv_prepare_init(w->loop, w->prep) < 0) {
+		free(w->prep);
+		free(w->idle);
+		w->prep = w->idle = NULL;
+		goto out;
+	}
+	if (uv_idle_init(w->loop, w->idle) < 0) {
+		uv_close(w->prep, poll_closed);
+		free(w->idle);
+		w->prep = w->idle = NULL;
+		goto out;
+	}
+	w->prep->data = w;
+	w->idle->data = w;
+	w->sleep = (sleep_fn)(uintptr_t)fn;
+	uv_unref(w->idle);
+	uv_prepare_start(w->prep, on_prepare);
+	if (!w->refed)
+		uv_unref(w->prep);
+	uv_poll_stop(w->poll);
+	ok = true;
+out:
+	napi_get_boolean(env, ok, &res);
+	return res;
+}
+
 static napi_value js_ref(napi_env env, napi_callback_info info)
 {
 	struct watcher *w = arg_watcher(env, info);
-	if (w && !w->closed)
+	if (w && !w->closed) {
+		w->refed = true;
 		uv_ref(w->poll);
+		if (w->prep)
+			uv_ref(w->prep);
+	}
 	return NULL;
 }
 
 static napi_value js_unref(napi_env env, napi_callback_info info)
 {
 	struct watcher *w = arg_watcher(env, info);
-	if (w && !w->closed)
+	if (w && !w->closed) {
+		w->refed = false;
 		uv_unref(w->poll);
+		if (w->prep)
+			uv_unref(w->prep);
+	}
 	return NULL;
 }
 
 static napi_value js_stop(napi_env env, napi_callback_info info)
 {
 	struct watcher *w = arg_watcher(env, info);
-	if (w && !w->closed)
+	if (w && !w->closed) {
 		uv_poll_stop(w->poll);
+		if (w->prep) {
+			uv_prepare_stop(w->prep);
+			uv_idle_stop(w->idle);
+		}
+	}
 	return NULL;
 }
 
@@ -408,7 +535,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		napi_callback fn;
 	} fns[] = {
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
-		{ "view", js_view }, { "own", js_own }, { "disown", js_disown },
+		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

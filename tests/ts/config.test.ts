@@ -33,6 +33,7 @@ describe('defaults', () => {
       cqe32: false,
       unified: 'auto',
       maxFixedBuffers: 1024,
+      loopWait: 'epoll',
     });
     expect(parseRingOptions({ entries: 8, cqEntries: 64, maxRequests: 10 })).toMatchObject({
       entries: 8,

@@ -67,6 +67,11 @@ function deferTaskrun(): boolean {
   return process.env['URING_ZC_BENCH_DEFER_TASKRUN'] === '1';
 }
 
+/** `bench --loop-wait epoll|ring`: the parent passes it in the environment. */
+function loopWait(): 'epoll' | 'ring' {
+  return process.env['URING_ZC_BENCH_LOOP_WAIT'] === 'ring' ? 'ring' : 'epoll';
+}
+
 /** Round-trip times in microseconds, growing. */
 class Samples {
   #a = new Float64Array(1 << 16);
@@ -247,7 +252,7 @@ function serverError(e: unknown): void {
 
 /** Accept connections on a new ring until stdin closes; `serve` each one. */
 async function uringListen(serve: (s: ZcSocket, rx: ReceiveOptionsInput) => void): Promise<void> {
-  const ring = Ring.create({ entries: 4096, deferTaskrun: deferTaskrun() });
+  const ring = Ring.create({ entries: 4096, deferTaskrun: deferTaskrun(), loopWait: loopWait() });
   const listener = zcServer({ ring, backlog: 4096 }).listen(0, '127.0.0.1');
   await once(listener, 'listening');
   process.stdout.write(`port ${listener.address()?.port ?? 0}\n`);
@@ -307,7 +312,7 @@ async function uringConnect(
   a: ClientArgs,
   loop: (s: ZcSocket, span: Span, req: Uint8Array, rx: ReceiveOptionsInput) => Promise<void>,
 ): Promise<RrClientResult> {
-  const ring = Ring.create({ entries: ringEntries(a.conns), deferTaskrun: deferTaskrun() });
+  const ring = Ring.create({ entries: ringEntries(a.conns), deferTaskrun: deferTaskrun(), loopWait: loopWait() });
   const req = new Uint8Array(a.size);
   fillPattern(req);
   const rx = rxOptions(a.conns);

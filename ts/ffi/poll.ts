@@ -44,6 +44,7 @@ interface PollAddon {
   view(addr: bigint | number, len: number): ArrayBuffer;
   own(h: object, fd: number): void;
   disown(h: object, fd: number): void;
+  sleepIn(h: object, sleepFn: number): boolean;
 }
 
 /** Which watcher rings use, and why the native one is not used (else null). */
@@ -53,19 +54,20 @@ export interface PollWatcherInfo {
   reason: string | null;
 }
 
-let loaded: { addon: PollAddon | null; reapFn: number; destroyFn: number; info: PollWatcherInfo } | undefined;
+let loaded: { addon: PollAddon | null; reapFn: number; destroyFn: number; sleepFn: number; info: PollWatcherInfo } | undefined;
 
 function load(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
   const { lib, path: libPath } = openLibrary();
   const path = join(dirname(libPath), POLL_ADDON);
   const fallback = (reason: string): NonNullable<typeof loaded> =>
-    (loaded = { addon: null, reapFn: 0, destroyFn: 0, info: { kind: 'koffi', path, reason } });
+    (loaded = { addon: null, reapFn: 0, destroyFn: 0, sleepFn: 0, info: { kind: 'koffi', path, reason } });
   if (process.env['URING_ZC_NATIVE_POLL'] === '0') return fallback('URING_ZC_NATIVE_POLL=0');
   if (!existsSync(path)) return fallback(`${POLL_ADDON} not found next to ${libPath}`);
   let addon: PollAddon;
   let reapFn: number;
   let destroyFn: number;
+  let sleepFn: number;
   try {
     const m = { exports: {} as PollAddon };
     process.dlopen(m, path);
@@ -76,10 +78,11 @@ function load(): NonNullable<typeof loaded> {
     // zc_ring_destroy_timeout's: the addon destroys the ring of a handle
     // still open when the thread's environment goes away (terminate()).
     destroyFn = Number(koffi.address(lib.symbol('zc_ring_destroy_timeout', 'uint8_t')));
+    sleepFn = Number(koffi.address(lib.symbol('zc_ring_sleep', 'uint8_t')));
   } catch (e) {
     return fallback(`cannot load ${path}: ${(e as Error).message}`);
   }
-  loaded = { addon, reapFn, destroyFn, info: { kind: 'native', path, reason: null } };
+  loaded = { addon, reapFn, destroyFn, sleepFn, info: { kind: 'native', path, reason: null } };
   return loaded;
 }
 
@@ -125,6 +128,12 @@ export interface RingWatcher extends FdWatcher {
    */
   own(fd: number): void;
   disown(fd: number): void;
+  /**
+   * From now on the thread's event loop sleeps in this ring
+   * (RingOptions.loopWait 'ring'; zc_poll.node's sleepIn): false when
+   * that cannot be had (the koffi watcher), and nothing changed.
+   */
+  sleepIn(): boolean;
 }
 
 /**
@@ -145,11 +154,11 @@ export function watchRing(
   onReaped: (n: number) => void,
   onReadable: () => void,
 ): RingWatcher {
-  const { addon, reapFn, destroyFn } = load();
+  const { addon, reapFn, destroyFn, sleepFn } = load();
   if (!addon) {
     const w = watchReadable(fd, onReadable);
     const none = (): void => {};
-    return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref, own: none, disown: none };
+    return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref, own: none, disown: none, sleepIn: () => false };
   }
   const h = addon.watch(fd, reapFn, ring, out, max, onReaped, destroyFn);
   return {
@@ -160,5 +169,6 @@ export function watchRing(
     unref: () => addon.unref(h),
     own: (fd) => addon.own(h, fd),
     disown: (fd) => addon.disown(h, fd),
+    sleepIn: () => addon.sleepIn(h, sleepFn),
   };
 }

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+/**
+ * RingOptions.loopWait 'ring': the thread's event loop sleeps in
+ * io_uring_enter() on the ring (zc_poll.node's prepare handle), which polls
+ * libuv's epoll fd.  Everything else the loop waits for must still wake it:
+ * timers, other fds (one registered by a timer callback, which libuv's
+ * epoll set only gets at its next poll), messages from another thread, and
+ * the ring's own completions.  Real sockets, no mocks; the tests hang (and
+ * time out) when the sleep misses one of those.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { connect as netConnect, createServer as netServer } from 'node:net';
+import { Worker } from 'node:worker_threads';
+import { Ring } from '../../ts/ring.ts';
+import { ZcConfigError } from '../../ts/errors.ts';
+import { pollWatcherKind } from '../../ts/ffi/poll.ts';
+import { tcpPair } from './net-helpers.ts';
+
+const native = pollWatcherKind().kind === 'native';
+
+const rings: Ring[] = [];
+afterEach(async () => {
+  for (const r of rings.splice(0)) await r.close();
+});
+function ring(loopWait: 'epoll' | 'ring' = 'ring'): Ring {
+  const r = Ring.create({ entries: 64, loopWait });
+  rings.push(r);
+  return r;
+}
+
+/** An echo on the ring: resolves with what came back for each message. */
+async function echo(r: Ring, msgs: string[]): Promise<string[]> {
+  const { client, server, listener } = await tcpPair(r);
+  server.receive({}, {
+    chunk: (c) => {
+      server.send(c.data, undefined, () => c.release());
+    },
+    end: () => undefined,
+  });
+  const out: string[] = [];
+  let want = '';
+  let got = '';
+  let wake: (() => void) | null = null;
+  const stream = client.receive({}, {
+    chunk: (c) => {
+      got += Buffer.from(c.data).toString();
+      c.release();
+      if (got.length >= want.length && wake) wake();
+    },
+    end: () => undefined,
+  });
+  for (const m of msgs) {
+    want = m;
+    got = '';
+    const back = new Promise<void>((res) => (wake = res));
+    client.send(Buffer.from(m));
+    await back;
+    out.push(got);
+  }
+  stream.cancel();
+  client.destroy();
+  server.destroy();
+  await listener.close();
+  return out;
+}
+
+describe.runIf(native)('loopWait ring', () => {
+  it('is taken by the native watcher and carries a request/response exchange', async () => {
+    const r = ring();
+    expect(r.loopWait).toBe('ring');
+    const msgs = Array.from({ length: 200 }, (_, i) => `m${i}`);
+    expect(await echo(r, msgs)).toEqual(msgs);
+    expect(r.stats.wakeups).toBeGreaterThan(0);
+  });
+
+  it('one ring per thread: a second is refused until the first is closed', async () => {
+    const a = ring();
+    expect(() => Ring.create({ loopWait: 'ring' })).toThrow(ZcConfigError);
+    expect(() => Ring.create({ loopWait: 'ring', deferTaskrun: true })).toThrow(ZcConfigError);
+    const b = ring('epoll');
+    expect(b.loopWait).toBe('epoll');
+    await a.close();
+    const c = ring();
+    expect(c.loopWait).toBe('ring');
+  });
+
+  it('a timer fires while the loop sleeps in the ring with a receive in flight', async () => {
+    const r = ring();
+    const { client, server, listener } = await tcpPair(r);
+    const stream = server.receive({}, { chunk: (c) => c.release(), end: () => undefined });
+    const t0 = performance.now();
+    await new Promise<void>((res) => setTimeout(res, 30));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(29);
+    stream.cancel();
+    client.destroy();
+    server.destroy();
+    await listener.close();
+  });
+
+  it('wakes for an fd a timer callback registered, and for another thread', async () => {
+    const r = ring();
+    const { client, server, listener } = await tcpPair(r);
+    // A receive in flight: the ring keeps the loop alive and would sleep for good.
+    const stream = server.receive({}, { chunk: (c) => c.release(), end: () => undefined });
+    // The only other fds: a worker's server (its messages come through the loop's async handle)
+    // and, from a timer callback, a node:net socket connecting to it.
+    const w = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const s = require('node:net').createServer((c) => c.end('hello')).listen(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));
+       parentPort.once('message', () => s.close(() => process.exit(0)));`,
+      { eval: true },
+    );
+    const [port] = (await once(w, 'message')) as [number];
+    const text = await new Promise<string>((resolve, reject) => {
+      setTimeout(() => {
+        let data = '';
+        const s = netConnect({ host: '127.0.0.1', port });
+        s.on('data', (d) => (data += d.toString()));
+        s.on('end', () => resolve(data));
+        s.on('error', reject);
+      }, 5);
+    });
+    expect(text).toBe('hello');
+    w.postMessage('stop');
+    await once(w, 'exit');
+    stream.cancel();
+    client.destroy();
+    server.destroy();
+    await listener.close();
+  });
+
+  it('serves node:net sockets on the same thread while it sleeps in the ring', async () => {
+    const r = ring();
+    const { client, server, listener } = await tcpPair(r);
+    const stream = server.receive({}, { chunk: (c) => c.release(), end: () => undefined });
+    const srv = netServer((c) => c.pipe(c));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const addr = srv.address();
+    const port = typeof addr === 'object' && addr ? addr.port : 0;
+    const s = netConnect({ host: '127.0.0.1', port });
+    await once(s, 'connect');
+    for (let i = 0; i < 50; i++) {
+      s.write(`x${i}`);
+      const [d] = (await once(s, 'data')) as [Buffer];
+      expect(d.toString()).toBe(`x${i}`);
+    }
+    s.destroy();
+    await new Promise<void>((res) => srv.close(() => res()));
+    stream.cancel();
+    client.destroy();
+    server.destroy();
+    await listener.close();
+  });
+
+  it('a closed ring no longer holds the loop, and the loop still runs', async () => {
+    const r = ring();
+    expect(await echo(r, ['a', 'b'])).toEqual(['a', 'b']);
+    await r.close();
+    await new Promise<void>((res) => setTimeout(res, 5));
+    await new Promise<void>((res) => setImmediate(res));
+  });
+});
+
+describe.runIf(!native)('loopWait ring without the addon', () => {
+  it('falls back to epoll', async () => {
+    expect(ring().loopWait).toBe('epoll');
+  });
+});

@@ -57,6 +57,24 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     for (const e of out) expect(e['msgsPerSec']).toBeGreaterThan(0);
   });
 
+  it('--rr with URING_ZC_BENCH_STATS=1: the uring peers report their rings\' counters', async () => {
+    const r = await run('npx', [...CLI, '--rr', '--mode', 'uring', '--conns', '3', ...SHORT], {
+      timeoutMs: 120_000,
+      env: { ...process.env, URING_ZC_BENCH_STATS: '1' },
+    });
+    if (r.code !== 0) throw new Error(`bench --rr exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    for (const role of ['server', 'client']) {
+      const m = new RegExp(`uring 1024B x3: rr-${role} stats: (\\{[^}]*\\})`).exec(r.stderr);
+      expect(m, `rr-${role} stats line in:\n${r.stderr}`).not.toBeNull();
+      const s = JSON.parse(m![1]!) as Record<string, number>;
+      expect(Object.keys(s).sort()).toEqual(['backpressured', 'issued', 'kernelCqes', 'reaps', 'records', 'submits', 'wakeups']);
+      // Round trips ran: a receive record and a send record per message at each end.
+      expect(s['records']).toBeGreaterThan(6);
+      expect(s['submits']).toBeGreaterThan(0);
+      expect(s['reaps']).toBeGreaterThan(0);
+    }
+  });
+
   it.skipIf(!IS_ROOT)('--udp: shape, zero-copy not copied on the veth-drop path, namespaces removed', async () => {
     const { out, stderr } = await bench(['--udp', '--mode', 'node-dgram,zc-fixed,c-zc-fixed', '--size', '1400']);
     expect(out.map((e) => e['mode'])).toEqual(['node-dgram', 'zc-fixed', 'c-zc-fixed']);

@@ -72,6 +72,23 @@ function loopWait(): 'epoll' | 'ring' {
   return process.env['URING_ZC_BENCH_LOOP_WAIT'] === 'ring' ? 'ring' : 'epoll';
 }
 
+/**
+ * `URING_ZC_BENCH_STATS=1`: a uring peer prints its ring's counters
+ * (`ring.stats`) and the process's CPU time to stderr when it ends, over
+ * its whole life (set-up and warm-up included), for reading the batching
+ * per wakeup and per flush (docs/PERFORMANCE.md).
+ */
+function printStats(role: string, ring: Ring): void {
+  if (process.env['URING_ZC_BENCH_STATS'] !== '1') return;
+  const s = ring.stats;
+  const cpu = process.cpuUsage();
+  const per = (a: number, b: number): string => (b ? (a / b).toFixed(1) : '-');
+  process.stderr.write(
+    `${role} stats: ${JSON.stringify(s)} records/wakeup ${per(s.records, s.wakeups)} records/reap ${per(s.records, s.reaps)} ` +
+      `issued/submit ${per(s.issued, s.submits)} user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
+  );
+}
+
 /** Round-trip times in microseconds, growing. */
 class Samples {
   #a = new Float64Array(1 << 16);
@@ -273,6 +290,7 @@ async function uringListen(serve: (s: ZcSocket, rx: ReceiveOptionsInput) => void
   process.stdin.resume();
   await new Promise<void>((r) => process.stdin.once('end', r));
   stopping = true;
+  printStats('rr-server', ring);
   process.exit(0);
 }
 
@@ -325,6 +343,7 @@ async function uringConnect(
   const loops = socks.map((s) => loop(s, span, req, rx));
   await span.done;
   await Promise.allSettled(loops);
+  printStats('rr-client', ring);
   for (const s of socks) void s.close();
   ring.close();
   return span.result();

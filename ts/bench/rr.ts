@@ -81,6 +81,9 @@ interface Peer {
   stderr: string[];
 }
 
+/** `URING_ZC_BENCH_STATS=1`: the uring peers print their rings' counters at the end (rr-peer.ts). */
+const STATS_LINE = /^rr-(server|client) stats: .*$/gm;
+
 function startPeer(argv: string[], env?: NodeJS.ProcessEnv): Peer {
   const [cmd, ...args] = argv as [string, ...string[]];
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
@@ -127,7 +130,7 @@ async function peerArgv(mode: string, role: 'server' | 'client', args: string[],
   return { argv: c.argv, env: { ...c.env, URING_ZC_BENCH_DEFER_TASKRUN: defer ? '1' : '0' } };
 }
 
-async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string): Promise<RrRun['result']> {
+async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string, tag: string): Promise<RrRun['result']> {
   const s = await peerArgv(mode, 'server', [], binDir);
   const server = startPeer(s.argv, s.env);
   let client: Peer | null = null;
@@ -159,6 +162,11 @@ async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string
   } finally {
     if (client) await stopPeer(client);
     await stopPeer(server);
+    if (process.env['URING_ZC_BENCH_STATS'] === '1') {
+      for (const p of client ? [client, server] : [server]) {
+        for (const line of p.stderr.join('').match(STATS_LINE) ?? []) o.log(`bench --rr: ${tag}: ${line}`);
+      }
+    }
   }
 }
 
@@ -169,13 +177,13 @@ export async function runRrBench(o: RrBenchOptions): Promise<RrRun[]> {
     for (const c of o.cases) {
       for (const mode of o.modes) {
         const run: RrRun = { mode, size: c.size, conns: c.conns, round };
+        const tag = `${o.rounds > 1 ? `[round ${round + 1}/${o.rounds}] ` : ''}${mode} ${c.size}B x${c.conns}`;
         try {
-          run.result = await runOne(mode, c, o, binDir);
+          run.result = await runOne(mode, c, o, binDir, tag);
         } catch (e) {
           run.error = e instanceof Error ? e.message : String(e);
         }
         runs.push(run);
-        const tag = `${o.rounds > 1 ? `[round ${round + 1}/${o.rounds}] ` : ''}${mode} ${c.size}B x${c.conns}`;
         const r = run.result;
         o.log(
           r

@@ -14,12 +14,12 @@
  */
 import { ERRNO } from './ffi/abi.gen.ts';
 import { ZcError } from './errors.ts';
-import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from './recv-handler.ts';
+import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler, type HandedChunk } from './recv-handler.ts';
 
 type Waiter<C> = { resolve: (r: IteratorResult<C>) => void; reject: (e: unknown) => void };
 
 /** Queue, next(), consume() and the end of a chunk stream; `C` is the backend's chunk. */
-export abstract class ChunkQueue<C extends Disposable> implements AsyncIterableIterator<C> {
+export abstract class ChunkQueue<C extends Disposable & HandedChunk> implements AsyncIterableIterator<C> {
   /** bytes and chunks delivered so far */
   bytes = 0;
   chunks = 0;

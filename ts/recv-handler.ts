@@ -20,13 +20,16 @@ export interface ChunkHandler<C> {
    * chunks wait, and the socket stops receiving once the stream's share of
    * the receive memory is held, until `stream.resume()`.
    *
-   * A throw ends the handler's ownership: the chunk is released unless it
-   * already was (over io_uring its registered buffer goes back to the
-   * kernel, so a handler that throws cannot pin the receive memory for
-   * good; keep a `copy()` to read the bytes after throwing, and do not
-   * throw after handing the chunk on, to a send for instance).  The throw is
-   * then reported as an uncaught exception, as a throwing `'data'`
-   * listener's is, and the stream goes on.
+   * A throw ends the handler's ownership when the chunk's memory cannot be
+   * in use elsewhere: the chunk is released unless it already was or its
+   * `data` was read.  A view of `data` may have gone to a send, a
+   * node:net or file write, a queue: any of them may still read it, so
+   * such a chunk stays the handler's (release it from where its bytes
+   * went, e.g. the send's callback; a chunk read by a handler that then
+   * throws and is released nowhere stays held, its receive memory with
+   * it).  `copy()` makes no lasting view: a handler that only copied is
+   * released.  The throw is then reported as an uncaught exception, as a
+   * throwing `'data'` listener's is, and the stream goes on.
    */
   chunk(c: C): boolean | void;
   /**
@@ -61,16 +64,26 @@ export function nextBusy(): ZcError {
   return new ZcError({ errno: ERRNO.EBUSY, op: 'recv.next', hint: 'this stream hands its chunks to the handler given to consume(): iterate or consume, not both' });
 }
 
+/** What handOver needs of a chunk. */
+export interface HandedChunk {
+  /**
+   * Its handler threw: release it unless it already was or a view of its
+   * memory was handed out (whoever holds that view may still read it).
+   */
+  handlerThrew(): void;
+}
+
 /**
- * Hand `c` to the handler; false when it asked to pause.  A throw releases
- * `c` unless the handler did (dispose: once only), then is rethrown later.
+ * Hand `c` to the handler; false when it asked to pause.  A throw gives
+ * `c` back when nothing else can read its memory (handlerThrew), then is
+ * rethrown later.
  */
-export function handOver<C extends Disposable>(h: ChunkHandler<C>, c: C): boolean {
+export function handOver<C extends HandedChunk>(h: ChunkHandler<C>, c: C): boolean {
   try {
     return h.chunk(c) !== false;
   } catch (e) {
     try {
-      c[Symbol.dispose]();
+      c.handlerThrew();
     } catch (e2) {
       rethrowLater(e2);
     }

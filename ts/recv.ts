@@ -582,9 +582,12 @@ export class Chunk implements ReceivedChunk {
     return (this.#view ??= this.#rx.viewOf(this.#off, this.length));
   }
 
-  /** A copy of the bytes that outlives release(). */
+  /** A copy of the bytes that outlives release().  Leaves no view of the memory behind. */
   copy(): Buffer {
-    return Buffer.from(this.data);
+    if (this.released) {
+      throw new ZcOwnershipError('chunk.data', 'the chunk was released (its memory belongs to the kernel again)');
+    }
+    return Buffer.from(this.#view ?? this.#rx.viewOf(this.#off, this.length));
   }
 
   /** Give the memory back to the kernel.  Throws if already released. */
@@ -599,6 +602,14 @@ export class Chunk implements ReceivedChunk {
   /** Releases the chunk unless it already was. */
   [Symbol.dispose](): void {
     if (!this.released) this.release();
+  }
+
+  /**
+   * @internal Its handler threw: released unless it already was or `data`
+   * was read (a view of the memory went somewhere that may still read it).
+   */
+  handlerThrew(): void {
+    if (this.#view === null && !this.released) this.release();
   }
 }
 

@@ -212,3 +212,28 @@ it('a chunk handler that throws gives its chunk back: the receive area is not he
   expect(j.net.thrown).toEqual(froms(6));
   expect(j.net.ends).toEqual([null]);
 });
+
+it('a chunk handler that hands c.data on and throws keeps the chunk: the write reads its bytes, not a later message', async () => {
+  const r = await runTs('tests/ts/fixtures/receive-throw-view-child.ts', [], { timeoutMs: IN_VM ? 100_000 : 30_000 });
+  type Run = { error?: string; releasedAfterThrow: boolean; heldAfterThrow: number; tailIntact: boolean; tailKinds: string; later: string[]; thrown: string[] };
+  const j = childJson<{ net: Run; ring: Run; read: Run }>(r);
+  expect(r.code).toBe(0);
+  // c.data given to a node:net write and to a ZcSocket send, released from
+  // their callbacks, then a throw; three later messages come through the
+  // area's two buffers: the chunk was not released under the write, the
+  // peer reads the chunk's 'A's (before: the later 'C's, and the callback's
+  // release() failed with ZcOwnershipError)
+  for (const t of [j.net, j.ring]) {
+    expect(t.error).toBeUndefined();
+    expect({ released: t.releasedAfterThrow, held: t.heldAfterThrow }).toEqual({ released: false, held: 1 });
+    expect({ tailIntact: t.tailIntact, tailKinds: t.tailKinds }).toEqual({ tailIntact: true, tailKinds: 'A' });
+    expect(t.later).toEqual(['Bx4096', 'Cx4096', 'Dx4096']);
+    expect(t.thrown).toEqual(['after handing the bytes on']);
+  }
+  // a handler that read c.data and threw: its chunk stays its own (held)
+  // until released
+  expect(j.read.error).toBeUndefined();
+  expect({ released: j.read.releasedAfterThrow, held: j.read.heldAfterThrow }).toEqual({ released: false, held: 1 });
+  expect(j.read.later).toEqual(['Bx4096']);
+  expect(j.read.thrown).toEqual(['after reading the bytes']);
+});

@@ -57,6 +57,15 @@ export class NetChunk implements ReceivedChunk {
   [Symbol.dispose](): void {
     this.#buf = null;
   }
+
+  /**
+   * @internal Its handler threw: released.  The Buffer is node:net's, its
+   * own garbage-collected memory: whoever holds a view keeps it alive, and
+   * nothing reuses it.
+   */
+  handlerThrew(): void {
+    this.#buf = null;
+  }
 }
 
 /** A node:net error ('ECONNRESET', ...) as the ZcError a ring receive ends with. */

@@ -139,9 +139,10 @@ describe('a factory that throws after libzc made the object', () => {
       }
       // what one of each holds, seen by the same check (pool pinning shows where the kernel accounts VmPin)
       expect(j.ring.held['io_uring']).toBe(1);
-      // six leaked 16 MiB areas would add 96 MiB of mappings (a bufring area is not pinned)
-      expect(j.receiver.held['VmSize']).toBeGreaterThanOrEqual(16 * 1024);
-      expect(j.receiver.leaked['VmSize']).toBeLessThan(16 * 1024);
+      // six leaked 16 MiB areas would add 96 MiB of mappings (a bufring area
+      // is not pinned); VmSize also moves with the JS heap, by far less
+      expect(j.receiver.held['VmSize']).toBeGreaterThanOrEqual(12 * 1024);
+      expect(j.receiver.leaked['VmSize']).toBeLessThan(12 * 1024);
     },
     60_000,
   );

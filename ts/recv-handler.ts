@@ -28,8 +28,10 @@ export interface ChunkHandler<C> {
    * went, e.g. the send's callback; a chunk read by a handler that then
    * throws and is released nowhere stays held, its receive memory with
    * it).  `copy()` makes no lasting view: a handler that only copied is
-   * released.  The throw is then reported as an uncaught exception, as a
-   * throwing `'data'` listener's is, and the stream goes on.
+   * released.  (A node:net backend chunk is always released: its Buffer
+   * is garbage-collected memory nothing reuses, kept alive by any view.)
+   * The throw is then reported as an uncaught exception, as a throwing
+   * `'data'` listener's is, and the stream goes on.
    */
   chunk(c: C): boolean | void;
   /**

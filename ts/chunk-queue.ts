@@ -14,12 +14,12 @@
  */
 import { ERRNO } from './ffi/abi.gen.ts';
 import { ZcError } from './errors.ts';
-import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler, type HandedChunk } from './recv-handler.ts';
+import { checkHandler, consumeBusy, handEnd, handOver, nextBusy, type ChunkHandler } from './recv-handler.ts';
 
 type Waiter<C> = { resolve: (r: IteratorResult<C>) => void; reject: (e: unknown) => void };
 
 /** Queue, next(), consume() and the end of a chunk stream; `C` is the backend's chunk. */
-export abstract class ChunkQueue<C extends Disposable & HandedChunk> implements AsyncIterableIterator<C> {
+export abstract class ChunkQueue<C extends Disposable> implements AsyncIterableIterator<C> {
   /** bytes and chunks delivered so far */
   bytes = 0;
   chunks = 0;
@@ -43,6 +43,12 @@ export abstract class ChunkQueue<C extends Disposable & HandedChunk> implements 
     this.finished = new Promise((r) => (this.#resolveFinished = r));
   }
 
+  /**
+   * @internal A handler threw while it held `c` (handOver): give `c` back
+   * if nothing else can read its memory (the backend's chunk knows).
+   */
+  abstract chunkThrew(c: C): void;
+
   /** A chunk queued (nothing took it at once). */
   protected queuedChunk(_c: C): void {}
   /** A queued chunk taken, by next() (`byNext`) or by the handler. */
@@ -56,7 +62,7 @@ export abstract class ChunkQueue<C extends Disposable & HandedChunk> implements 
   protected deliver(c: C): void {
     const h = this.#handler;
     if (h !== null && !this.#hPaused && this.#qhead === this.#queue.length) {
-      if (!handOver(h, c)) this.#pauseHandler();
+      if (!handOver(h, c, this)) this.#pauseHandler();
       return;
     }
     const w = this.#waiter;
@@ -172,7 +178,7 @@ export abstract class ChunkQueue<C extends Disposable & HandedChunk> implements 
       const c = this.#queue[this.#qhead] as C;
       this.#queue[this.#qhead++] = undefined as unknown as C;
       this.tookChunk(c, false);
-      if (!handOver(h, c)) this.#pauseHandler();
+      if (!handOver(h, c, this)) this.#pauseHandler();
     }
     if (this.#qhead < this.#queue.length) return;
     this.#queue = [];

@@ -66,26 +66,26 @@ export function nextBusy(): ZcError {
   return new ZcError({ errno: ERRNO.EBUSY, op: 'recv.next', hint: 'this stream hands its chunks to the handler given to consume(): iterate or consume, not both' });
 }
 
-/** What handOver needs of a chunk. */
-export interface HandedChunk {
+/** Who handOver asks to take a chunk back when its handler throws. */
+export interface ChunkOwner<C> {
   /**
-   * Its handler threw: release it unless it already was or a view of its
-   * memory was handed out (whoever holds that view may still read it).
+   * The handler of `c` threw: release `c` unless it already was or a view
+   * of its memory was handed out (whoever holds that view may still read it).
    */
-  handlerThrew(): void;
+  chunkThrew(c: C): void;
 }
 
 /**
  * Hand `c` to the handler; false when it asked to pause.  A throw gives
- * `c` back when nothing else can read its memory (handlerThrew), then is
+ * `c` back through `owner` when nothing else can read its memory, then is
  * rethrown later.
  */
-export function handOver<C extends HandedChunk>(h: ChunkHandler<C>, c: C): boolean {
+export function handOver<C>(h: ChunkHandler<C>, c: C, owner: ChunkOwner<C>): boolean {
   try {
     return h.chunk(c) !== false;
   } catch (e) {
     try {
-      c.handlerThrew();
+      owner.chunkThrew(c);
     } catch (e2) {
       rethrowLater(e2);
     }

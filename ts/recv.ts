@@ -633,6 +633,11 @@ export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
   #fdReleased = false;
   #req: RingRequest;
 
+  /** @internal handOver: a handler threw holding `c` (see Chunk.handlerThrew) */
+  chunkThrew(c: Chunk): void {
+    c.handlerThrew();
+  }
+
   /** @internal use Receiver.receive() */
   constructor(receiver: Receiver, fd: number, token: symbol) {
     super();

@@ -92,6 +92,11 @@ export class NetChunkStream extends ChunkQueue<NetChunk> implements ChunkStream 
   /** closed without an end or error: the socket was destroyed (the receive just ends) */
   readonly #onClose = (): void => this.#finish(null);
 
+  /** @internal handOver: a handler threw holding `c` (see NetChunk.handlerThrew) */
+  chunkThrew(c: NetChunk): void {
+    c.handlerThrew();
+  }
+
   /** @internal NetEngine.receive() */
   constructor(sock: net.Socket) {
     super();

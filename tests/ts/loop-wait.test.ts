@@ -16,6 +16,7 @@ import { Ring } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
 import { tcpPair } from './net-helpers.ts';
+import { IN_VM, childJson, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
 
@@ -129,6 +130,18 @@ describe.runIf(native)('loopWait ring', () => {
     server.destroy();
     await listener.close();
   });
+
+  // An fd libuv has queued but not yet put into its epoll set (a listen or
+  // bind from a timer callback): that turn must not sleep on the epoll fd.
+  // The child has no timer, no immediate and a silent peer thread; were its
+  // loop to sleep there, only the peer's watchdog would wake it (late: true),
+  // or the child hangs and is killed.
+  const CHILD_MS = IN_VM ? 120_000 : 30_000;
+  it.each(['listen', 'dgram'])('wakes for a %s fd started in the turn it would sleep in', async (mode) => {
+    const r = await runTs('tests/ts/fixtures/loop-wait-watcher-child.ts', [mode], { timeoutMs: CHILD_MS });
+    expect(r.signal, `the child hung (killed after ${CHILD_MS} ms)\n${r.stderr}`).toBeNull();
+    expect(childJson(r)).toEqual({ loopWait: 'ring', got: mode === 'listen' ? 'connection' : 'message', late: false });
+  }, CHILD_MS + 10_000);
 
   it('serves node:net sockets on the same thread while it sleeps in the ring', async () => {
     const r = ring();

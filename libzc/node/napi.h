@@ -105,30 +105,5 @@ int uv_idle_start(uv_handle_t *h, uv_any_cb cb);
 int uv_idle_stop(uv_handle_t *h);
 int uv_backend_fd(const struct uv_loop_s *loop);
 int uv_backend_timeout(const struct uv_loop_s *loop);
-/*
- * The head of libuv 1.x's uv_loop_t on Unix (uv.h, unix.h: public fields,
- * then UV_LOOP_PRIVATE_FIELDS), as far as watcher_queue: fds whose epoll
- * registration changed and is applied by libuv's next poll only.  libuv
- * keeps uv_loop_t's layout for all of 1.x (its ABI); poll.c still checks
- * backend_fd against uv_backend_fd() before trusting it.
- */
-struct uv_queue_s {
-	struct uv_queue_s *next, *prev;
-};
-struct uv_loop_head {
-	void *data;
-	unsigned int active_handles;
-	struct uv_queue_s handle_queue;
-	union {
-		void *unused;
-		unsigned int count;
-	} active_reqs;
-	void *internal_fields;
-	unsigned int stop_flag;
-	unsigned long flags;
-	int backend_fd;
-	struct uv_queue_s pending_queue;
-	struct uv_queue_s watcher_queue;
-};
 
 #endif

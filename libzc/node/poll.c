@@ -297,17 +297,12 @@ static void idle_noop(uv_handle_t *h)
 	(void)h;
 }
 
-/* libuv has fds whose epoll registration its next poll applies first. */
-static bool watchers_changed(struct uv_loop_s *loop)
-{
-	const struct uv_loop_head *l = (const void *)loop;
-	return l->watcher_queue.next != &l->watcher_queue;
-}
-
 /*
  * sleepIn() mode: runs right before libuv's poll, every turn of the loop.
  * When libuv would block (uv_backend_timeout() is not 0: no immediates,
- * pending callbacks or closing handles) and its epoll set is up to date,
+ * pending callbacks or closing handles, and no fd whose epoll registration
+ * libuv's next poll has yet to apply: libuv returns 0 while its watcher
+ * queue is not empty, for embedders that poll uv_backend_fd() as we do),
  * the thread sleeps in the ring instead, for at most that timeout, woken by
  * a CQE or by any fd of the loop (zc_ring_sleep polls the epoll fd).  The
  * idle handle then makes libuv's own poll a look that does not block (it
@@ -324,7 +319,7 @@ static void on_prepare(uv_handle_t *h)
 	if (w->closed)
 		return;
 	uv_idle_stop(w->idle);
-	t = watchers_changed(w->loop) ? 0 : uv_backend_timeout(w->loop);
+	t = uv_backend_timeout(w->loop);
 	uv_idle_start(w->idle, idle_noop);
 	if (t != 0)
 		w->sleep(w->ring, uv_backend_fd(w->loop), t);
@@ -336,7 +331,7 @@ static void on_prepare(uv_handle_t *h)
 /*
  * sleepIn(handle, sleepFn): the loop sleeps in this watcher's ring from now
  * on (sleepFn: zc_ring_sleep's address); its fd leaves libuv's epoll set.
- * false (and nothing changed) when the loop does not look like libuv 1.x's.
+ * false (and nothing changed) when the loop has no backend fd.
  */
 static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 {
@@ -355,8 +350,7 @@ static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 	}
 	if (w->closed || w->prep)
 		goto out;
-	if (napi_get_uv_event_loop(env, &w->loop) != napi_ok ||
-	    ((const struct uv_loop_head *)(const void *)w->loop)->backend_fd != uv_backend_fd(w->loop))
+	if (napi_get_uv_event_loop(env, &w->loop) != napi_ok || uv_backend_fd(w->loop) < 0)
 		goto out;
 	w->prep = calloc(1, uv_handle_size(UV_PREPARE));
 	w->idle = calloc(1, uv_handle_size(UV_IDLE));

@@ -620,6 +620,17 @@ static void unmute(struct zc_ring *r)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+/*
+ * A DEFER_TASKRUN ring's io_uring_enter() runs at most this many items of
+ * its deferred task work (Linux >= 6.13: IO_LOCAL_TW_DEFAULT_MAX), the rest
+ * waits for the next enter.  An enter that posted this many CQEs may have
+ * left work behind: drive() enters again, up to ZC_DEFER_ROUNDS times, so
+ * one flush takes what has arrived (at 1000 connections it took 20 of
+ * hundreds of receives per flush: docs/PERFORMANCE.md, Session 15).
+ */
+#define ZC_LOCAL_TW_MAX		20
+#define ZC_DEFER_ROUNDS		64
+
 /* Run the loop until no CQE is left: handling CQEs can issue new SQEs
  * (resubmitted remainders, the next chain) whose CQEs may already be in. */
 static int drive(struct zc_ring *r)
@@ -627,16 +638,25 @@ static int drive(struct zc_ring *r)
 	bool muted = mute(r);
 	int i, ret;
 
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < ZC_DEFER_ROUNDS; i++) {
+		unsigned n;
+
 		ret = flush(r, true);
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 			goto out;
-		process_cqes(r);
+		n = process_cqes(r);
 		/* New CQEs will wake the caller's poll (of the ring fd or
 		 * the eventfd); only our own new SQEs (remainders, next
-		 * chains) need another round now. */
-		if (!r->sqes_queued && !r->ready &&
-		    !io_uring_cq_has_overflow(&r->ring))
+		 * chains) need another round now, and on a DEFER_TASKRUN
+		 * ring task work an enter may have left (see above). */
+		if (r->sqes_queued || r->ready ||
+		    io_uring_cq_has_overflow(&r->ring)) {
+			if (i < 7)
+				continue;
+			if (!r->defer_taskrun)
+				break;
+		}
+		if (!r->defer_taskrun || n < ZC_LOCAL_TW_MAX)
 			break;
 	}
 	ret = flush(r, false) < 0 ? -EIO : 0;

@@ -15,7 +15,7 @@ import { ZcOwnershipError } from '../errors.ts';
 import { PoolBuffer, poolOf } from '../pool.ts';
 import type { Ring } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
-import { decodeSendArgs, poolSendLength, poolSendOffset } from './send-args.ts';
+import { poolSendLength, poolSendOffset, sendView } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
 import { SendOp, type LaneHooks, type SendCallback } from './send-op.ts';
@@ -187,10 +187,9 @@ export class SendLane implements LaneHooks {
       off = poolSendOffset(data, o);
       len = poolSendLength(data, o, off);
     } else {
-      const r = decodeSendArgs(data, o, opName);
-      view = r.view;
-      off = r.off;
-      len = r.len;
+      view = sendView(data, o, opName);
+      off = 0; // a view's offset is applied (only a PoolBuffer's is kept)
+      len = view.length;
     }
     checkRing(this.ring, pb, view, opName);
     // An unconnected datagram socket's destination is known per send: a

@@ -1,17 +1,7 @@
 // SPDX-License-Identifier: MIT
 /** Decoding what a send was given: data, offset and length into one range. */
 import { rangeError, type SendOptions } from '../config.ts';
-import { PoolBuffer } from '../pool.ts';
-
-/** The bytes one send covers: a range of a pool buffer, or a Uint8Array view. */
-export interface SendRange {
-  /** pool buffer sent from (registered memory), or null */
-  pb: PoolBuffer | null;
-  /** the bytes of a Uint8Array send (already cut to offset/length), or null */
-  view: Uint8Array | null;
-  off: number;
-  len: number;
-}
+import type { PoolBuffer } from '../pool.ts';
 
 /** The offset of a send from a PoolBuffer (checked; throws ZcConfigError). */
 export function poolSendOffset(pb: PoolBuffer, o: SendOptions): number {
@@ -28,22 +18,19 @@ export function poolSendLength(pb: PoolBuffer, o: SendOptions, off: number): num
 }
 
 /**
- * Check offset/length against the data; throws ZcConfigError or TypeError.
- * (The send lane takes PoolBuffers through poolSendOffset/poolSendLength,
- * with no result object.)
+ * The bytes of a Uint8Array send: `data` cut to the options' offset and
+ * length (checked; throws ZcConfigError), or a TypeError when `data` is
+ * neither a Uint8Array nor a PoolBuffer.  Returns the view alone (its
+ * length is the send's): no result object per send.  (The send lane takes
+ * PoolBuffers through poolSendOffset/poolSendLength.)
  */
-export function decodeSendArgs(data: Uint8Array | PoolBuffer, o: SendOptions, opName: string): SendRange {
-  if (data instanceof PoolBuffer) {
-    const off = poolSendOffset(data, o);
-    return { pb: data, view: null, off, len: poolSendLength(data, o, off) };
-  }
+export function sendView(data: unknown, o: SendOptions, opName: string): Uint8Array {
   if (data instanceof Uint8Array) {
     const off = o.offset ?? 0;
     if (off > data.length) throw rangeError('offset', off, data.length);
     const len = o.length ?? data.length - off;
     if (off + len > data.length) throw rangeError('length', len, data.length - off);
-    const view = off === 0 && len === data.length ? data : data.subarray(off, off + len);
-    return { pb: null, view, off, len };
+    return off === 0 && len === data.length ? data : data.subarray(off, off + len);
   }
   throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
 }

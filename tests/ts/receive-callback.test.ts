@@ -113,6 +113,69 @@ describe.each<Backend>(['uring', 'net'])('receive(options, handler), backend %s'
     await done();
   }, 60_000);
 
+  it('replies from the handler, its promise continuation and a queued microtask: in order, every send settled', async () => {
+    // The sends a wakeup's handlers make are flushed before the wakeup
+    // returns to Node; sends from the microtasks they queued go out in later
+    // flushes of the same tick.  Request/response: the handler that
+    // completes a request replies in three parts, one from each place; the
+    // client must read them in order.
+    const { client, server, done } = await pair();
+    client.setNoDelay(true);
+    server.setNoDelay(true);
+    const size = 4096;
+    const rounds = scaled(200);
+    const settled: (number | string)[] = [];
+    const sent = (err: Error | null, bytes: number): void => {
+      settled.push(err ? String(err) : bytes);
+    };
+    let parts: Buffer[] = [];
+    let have = 0;
+    server.receive(undefined, {
+      chunk: (c) => {
+        parts.push(c.copy());
+        have += c.length;
+        c.release();
+        if (have < size) return;
+        const d = Buffer.concat(parts);
+        parts = [];
+        have = 0;
+        const a = size >> 2;
+        const b = size >> 1;
+        void Promise.resolve().then(() => server.send(d.subarray(a, b), undefined, sent));
+        queueMicrotask(() => server.send(d.subarray(b), undefined, sent));
+        server.send(d.subarray(0, a), undefined, sent);
+      },
+      end: () => undefined,
+    });
+    let back: Buffer[] = [];
+    let got = 0;
+    let wake: (() => void) | null = null;
+    client.receive(undefined, {
+      chunk: (c) => {
+        back.push(c.copy());
+        got += c.length;
+        c.release();
+        if (got >= size) wake?.();
+      },
+      end: () => undefined,
+    });
+    let bad = -1;
+    for (let i = 0; i < rounds; i++) {
+      const req = randomBytes(size);
+      const echoed = new Promise<void>((r) => (wake = r));
+      expect((await client.send(req)).bytes).toBe(size);
+      await echoed;
+      if (bad < 0 && !Buffer.concat(back).equals(req)) bad = i;
+      back = [];
+      got = 0;
+    }
+    await until(() => settled.length === 3 * rounds);
+    expect(bad).toBe(-1);
+    expect(settled.filter((x) => typeof x !== 'number')).toEqual([]);
+    expect(settled.reduce<number>((n, x) => n + (x as number), 0)).toBe(size * rounds);
+    await done();
+  }, 60_000);
+
   it('a reset ends the handler with ZcError ECONNRESET, once', async () => {
     const { client, server, done } = await pair();
     server.on('error', () => {});

@@ -35,6 +35,10 @@
  * Every chunk is tracked per slot (held[] counts the chunks of a slot the
  * caller still holds), so a double or bogus release is refused instead of
  * handing the kernel a buffer twice.
+ *
+ * What differs between the modes sits in one operations table per backend
+ * (struct rx_ops: rx_bufring, rx_zcrx, rx_zcrx_nodev); the code above them
+ * (quota, parking, accounting, records) is the same for all.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,9 +61,46 @@
 #define RECV_STOPPING		1	/* zc_recv_cancel() asked for the end */
 #define RECV_PAUSING		2	/* canceled for its quota: park, not end */
 
+struct zc_rx;
+
+/*
+ * A receive backend: what one mode does differently.  Every hook is set
+ * (no NULL checks on the receive path); the common code validates the
+ * caller's arguments before a hook sees them.
+ */
+struct rx_ops {
+	uint32_t default_buf;		/* slot size if not configured, 0: page */
+	bool tcp_only;			/* RECV_ZC takes TCP sockets only */
+	bool kernel_keeps;		/* registration lives until ring exit */
+	/* mode's own limits on the config, before the common checks */
+	int (*check)(const struct zc_rx *rx, const struct zc_rx_config *cfg);
+	/* register with the kernel; on failure leave nothing registered */
+	int (*setup)(struct zc_ring *r, struct zc_rx *rx,
+		     const struct zc_rx_config *cfg);
+	void (*free)(struct zc_ring *r, struct zc_rx *rx);
+	/* the multishot SQE for one arming (req->rx_budget already set) */
+	void (*prep)(struct zc_rx *rx, struct zc_req *req,
+		     struct io_uring_sqe *sqe);
+	/* a chunk's CQE (res > 0): its offset and slot, -EIO if none */
+	int (*chunk)(struct zc_rx *rx, const struct io_uring_cqe *cqe,
+		     uint64_t *off, uint32_t *slot);
+	/* end of a multishot: the kernel refused its byte limit? */
+	bool (*limit_refused)(struct zc_rx *rx, const struct zc_req *req,
+			      int32_t res);
+	/* hand one chunk back (off < area_len), i-th of this batch */
+	int (*release)(struct zc_rx *rx, uint64_t off, uint32_t i);
+	/* after a batch of releases, done of them good */
+	void (*publish)(struct zc_rx *rx, uint32_t done);
+	/* could a re-armed receive get a buffer now? */
+	bool (*buffers_back)(struct zc_rx *rx);
+	/* make the kernel take the released chunks now (zc_rx_flush) */
+	int (*flush)(struct zc_rx *rx);
+};
+
 struct zc_rx {
 	struct zc_ring *r;
 	struct zc_rx *next;
+	const struct rx_ops *ops;
 	uint32_t mode;
 	uint32_t buf_size;		/* slot size: chunks never cross slots */
 	uint32_t buf_shift;
@@ -174,25 +215,42 @@ static bool opcode_supported(struct zc_ring *r, int op)
 	return ok;
 }
 
-/* ---------------------------------------------------------- creation */
-
-static int map_area(struct zc_rx *rx)
+/* The caller gives one chunk of slot back: -EINVAL if it holds none. */
+static inline int unhold(struct zc_rx *rx, uint32_t slot)
 {
-	void *p = mmap(NULL, rx->area_len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return -errno;
-	rx->area = p;
+	if (slot >= rx->nbufs || !rx->held[slot])
+		return -EINVAL;
+	rx->held[slot]--;
+	rx->held_total--;
+	if (rx->owner[slot]) {
+		rx->owner[slot]->rx_held--;
+		if (!rx->held[slot])
+			rx->owner[slot] = NULL;
+	}
 	return 0;
 }
 
-static int setup_bufring(struct zc_ring *r, struct zc_rx *rx)
+/* ------------------------------------------------- bufring backend */
+
+static int bufring_check(const struct zc_rx *rx,
+			 const struct zc_rx_config *cfg)
+{
+	uint64_t nbufs = rx->area_len / rx->buf_size;
+
+	if (rx->buf_size > (1u << 30) || nbufs > RX_MAX_ENTRIES ||
+	    (cfg->ring_entries && cfg->ring_entries < nbufs))
+		return -EINVAL;
+	return 0;
+}
+
+static int bufring_setup(struct zc_ring *r, struct zc_rx *rx,
+			 const struct zc_rx_config *cfg)
 {
 	struct zc_recv_state *st = r->recv;
 	uint32_t i;
 	int ret;
 
+	(void)cfg;
 	rx->entries = roundup_pow2(rx->nbufs);
 	if (rx->entries > RX_MAX_ENTRIES)
 		return -EINVAL;
@@ -214,6 +272,113 @@ static int setup_bufring(struct zc_ring *r, struct zc_rx *rx)
 	io_uring_buf_ring_advance(rx->br, rx->nbufs);
 	rx->kfree = rx->nbufs;
 	return 0;
+}
+
+static void bufring_free(struct zc_ring *r, struct zc_rx *rx)
+{
+	if (rx->br) {
+		io_uring_free_buf_ring(&r->ring, rx->br, rx->entries, rx->bgid);
+		bgid_free(r->recv, rx->bgid);
+	}
+}
+
+static void bufring_prep(struct zc_rx *rx, struct zc_req *req,
+			 struct io_uring_sqe *sqe)
+{
+	io_uring_prep_recv_multishot(sqe, req->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = (uint16_t)rx->bgid;
+	if (rx->no_mshot_lim)
+		req->rx_budget = 0;
+	else
+		sqe->optlen = req->rx_budget;
+}
+
+static int bufring_chunk(struct zc_rx *rx, const struct io_uring_cqe *cqe,
+			 uint64_t *off, uint32_t *slot)
+{
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return -EIO;	/* cannot happen */
+	*slot = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	*off = (uint64_t)*slot * rx->buf_size;
+	rx->kfree--;
+	return 0;
+}
+
+/* A kernel without the multishot byte limit ends the first arming with
+ * -EINVAL before any data: arm without the limit from then on. */
+static bool bufring_limit_refused(struct zc_rx *rx, const struct zc_req *req,
+				  int32_t res)
+{
+	if (res != -EINVAL || !req->rx_budget || req->rx_got ||
+	    rx->no_mshot_lim)
+		return false;
+	rx->no_mshot_lim = true;
+	return true;
+}
+
+static int bufring_release(struct zc_rx *rx, uint64_t off, uint32_t i)
+{
+	uint32_t slot = (uint32_t)(off >> rx->buf_shift);
+
+	/* a whole buffer, by its start: the ring takes buffers, not chunks */
+	if (rx->buf_size & (rx->buf_size - 1))
+		slot = (uint32_t)(off / rx->buf_size);
+	if (off != (uint64_t)slot * rx->buf_size || unhold(rx, slot))
+		return -EINVAL;
+	io_uring_buf_ring_add(rx->br, rx->area + off, rx->buf_size,
+			      (uint16_t)slot,
+			      io_uring_buf_ring_mask(rx->entries), i);
+	return 0;
+}
+
+static void bufring_publish(struct zc_rx *rx, uint32_t done)
+{
+	if (!done)
+		return;
+	io_uring_buf_ring_advance(rx->br, done);
+	rx->kfree += done;
+}
+
+static bool bufring_buffers_back(struct zc_rx *rx)
+{
+	return rx->kfree > 0;
+}
+
+static int bufring_flush(struct zc_rx *rx)
+{
+	(void)rx;
+	return 0;	/* the ring's tail is the kernel's to read */
+}
+
+static const struct rx_ops rx_bufring = {
+	.default_buf	= RX_DEFAULT_BUF,
+	.check		= bufring_check,
+	.setup		= bufring_setup,
+	.free		= bufring_free,
+	.prep		= bufring_prep,
+	.chunk		= bufring_chunk,
+	.limit_refused	= bufring_limit_refused,
+	.release	= bufring_release,
+	.publish	= bufring_publish,
+	.buffers_back	= bufring_buffers_back,
+	.flush		= bufring_flush,
+};
+
+/* ---------------------------------------------------- zcrx backend */
+
+static int zcrx_check(const struct zc_rx *rx, const struct zc_rx_config *cfg)
+{
+	(void)cfg;
+	return pow2(rx->buf_size) ? 0 : -EINVAL;
+}
+
+static int nodev_check(const struct zc_rx *rx, const struct zc_rx_config *cfg)
+{
+	/* as the kernel: NODEV takes page-sized buffers only */
+	if (rx->buf_size != page_size())
+		return -EOPNOTSUPP;
+	return zcrx_check(rx, cfg);
 }
 
 static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
@@ -293,14 +458,176 @@ static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
 	return 0;
 }
 
-static void rx_free(struct zc_ring *r, struct zc_rx *rx)
+static int zcrx_setup(struct zc_ring *r, struct zc_rx *rx,
+		      const struct zc_rx_config *cfg)
 {
-	if (rx->br) {
-		io_uring_free_buf_ring(&r->ring, rx->br, rx->entries, rx->bgid);
-		bgid_free(r->recv, rx->bgid);
-	}
+	return setup_zcrx(r, rx, cfg, false);
+}
+
+static int nodev_setup(struct zc_ring *r, struct zc_rx *rx,
+		       const struct zc_rx_config *cfg)
+{
+	return setup_zcrx(r, rx, cfg, true);
+}
+
+static void zcrx_free(struct zc_ring *r, struct zc_rx *rx)
+{
+	(void)r;
 	if (rx->rq_mem)
 		munmap(rx->rq_mem, rx->rq_len);
+}
+
+static void zcrx_prep(struct zc_rx *rx, struct zc_req *req,
+		      struct io_uring_sqe *sqe)
+{
+	io_uring_prep_rw(IORING_OP_RECV_ZC, sqe, req->fd, NULL,
+			 req->rx_budget, 0);
+	sqe->ioprio |= IORING_RECV_MULTISHOT;
+	sqe->zcrx_ifq_idx = rx->zcrx_id;
+}
+
+static int zcrx_chunk(struct zc_rx *rx, const struct io_uring_cqe *cqe,
+		      uint64_t *off, uint32_t *slot)
+{
+	const struct io_uring_zcrx_cqe *z = (const void *)(cqe + 1);
+
+	*off = z->off & ~IORING_ZCRX_AREA_MASK;
+	*slot = (uint32_t)(*off >> rx->buf_shift);
+	return 0;
+}
+
+static bool zcrx_limit_refused(struct zc_rx *rx, const struct zc_req *req,
+			       int32_t res)
+{
+	(void)rx;
+	(void)req;
+	(void)res;
+	return false;	/* the fallback is multishot recv's (sqe->optlen) */
+}
+
+static int zcrx_flush(struct zc_rx *rx)
+{
+	struct zcrx_ctrl ctrl;
+	int ret;
+
+	if (!rx->unflushed)
+		return 0;
+	memset(&ctrl, 0, sizeof(ctrl));
+	ctrl.zcrx_id = rx->zcrx_id;
+	ctrl.op = ZCRX_CTRL_FLUSH_RQ;
+	ret = io_uring_register_zcrx_ctrl(&rx->r->ring, &ctrl);
+	if (ret < 0)
+		return ret;
+	rx->unflushed = 0;
+	rx->flushes++;
+	return 0;
+}
+
+static int zcrx_release(struct zc_rx *rx, uint64_t off, uint32_t i)
+{
+	uint32_t mask = rx->entries - 1;
+	struct io_uring_zcrx_rqe *rqe;
+
+	(void)i;
+	if (unhold(rx, (uint32_t)(off >> rx->buf_shift)))
+		return -EINVAL;
+	/* Refill ring full: make the kernel consume it. */
+	if (rx->rq_tail - __atomic_load_n(rx->khead, __ATOMIC_ACQUIRE) >=
+	    rx->entries) {
+		rx->unflushed = 1;
+		zcrx_flush(rx);
+	}
+	rqe = &rx->rqes[rx->rq_tail & mask];
+	rqe->off = off | rx->token;
+	rqe->len = rx->buf_size;
+	rqe->__pad = 0;
+	rx->rq_tail++;
+	__atomic_store_n(rx->ktail, rx->rq_tail, __ATOMIC_RELEASE);
+	rx->unflushed++;
+	return 0;
+}
+
+static void zcrx_publish(struct zc_rx *rx, uint32_t done)
+{
+	(void)rx;
+	(void)done;	/* the NIC's page pool reads the refill ring itself */
+}
+
+/* NODEV reads the refill ring only when told: tell it every quarter. */
+static void nodev_publish(struct zc_rx *rx, uint32_t done)
+{
+	(void)done;
+	if (rx->unflushed >= rx->entries / 4)
+		zcrx_flush(rx);
+}
+
+static bool zcrx_buffers_back(struct zc_rx *rx)
+{
+	(void)rx;
+	return true;	/* the NIC's page pool refills on its own */
+}
+
+static bool nodev_buffers_back(struct zc_rx *rx)
+{
+	if (rx->unflushed && zcrx_flush(rx) < 0)
+		return false;
+	return rx->held_total < rx->nbufs;
+}
+
+static const struct rx_ops rx_zcrx = {
+	.tcp_only	= true,
+	.kernel_keeps	= true,
+	.check		= zcrx_check,
+	.setup		= zcrx_setup,
+	.free		= zcrx_free,
+	.prep		= zcrx_prep,
+	.chunk		= zcrx_chunk,
+	.limit_refused	= zcrx_limit_refused,
+	.release	= zcrx_release,
+	.publish	= zcrx_publish,
+	.buffers_back	= zcrx_buffers_back,
+	.flush		= zcrx_flush,
+};
+
+/* zcrx without a device: registered with ZCRX_REG_NODEV, the kernel
+ * copies into the area and consumes the refill ring on ZCRX_CTRL_FLUSH_RQ */
+static const struct rx_ops rx_zcrx_nodev = {
+	.tcp_only	= true,
+	.kernel_keeps	= true,
+	.check		= nodev_check,
+	.setup		= nodev_setup,
+	.free		= zcrx_free,
+	.prep		= zcrx_prep,
+	.chunk		= zcrx_chunk,
+	.limit_refused	= zcrx_limit_refused,
+	.release	= zcrx_release,
+	.publish	= nodev_publish,
+	.buffers_back	= nodev_buffers_back,
+	.flush		= zcrx_flush,
+};
+
+static const struct rx_ops *const rx_backends[] = {
+	[ZC_RX_BUFRING]		= &rx_bufring,
+	[ZC_RX_ZCRX_NODEV]	= &rx_zcrx_nodev,
+	[ZC_RX_ZCRX]		= &rx_zcrx,
+};
+
+/* ---------------------------------------------------------- creation */
+
+static int map_area(struct zc_rx *rx)
+{
+	void *p = mmap(NULL, rx->area_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	rx->area = p;
+	return 0;
+}
+
+static void rx_free(struct zc_ring *r, struct zc_rx *rx)
+{
+	rx->ops->free(r, rx);
 	if (rx->area)
 		munmap(rx->area, rx->area_len);
 	free(rx->held);
@@ -311,6 +638,7 @@ static void rx_free(struct zc_ring *r, struct zc_rx *rx)
 static int rx_create_mode(struct zc_ring *r, const struct zc_rx_config *cfg,
 			  uint32_t mode, struct zc_rx **out)
 {
+	const struct rx_ops *ops = rx_backends[mode];
 	size_t ps = page_size();
 	struct zc_rx *rx;
 	int ret;
@@ -319,38 +647,26 @@ static int rx_create_mode(struct zc_ring *r, const struct zc_rx_config *cfg,
 	if (!rx)
 		return -ENOMEM;
 	rx->r = r;
+	rx->ops = ops;
 	rx->mode = mode;
 	rx->bgid = -1;
 	rx->area_len = cfg->area_size ? cfg->area_size : RX_DEFAULT_AREA;
-	if (mode == ZC_RX_BUFRING)
-		rx->buf_size = cfg->buf_size ? cfg->buf_size : RX_DEFAULT_BUF;
-	else
-		rx->buf_size = cfg->buf_size ? cfg->buf_size : (uint32_t)ps;
-	/* as the kernel: NODEV takes page-sized buffers only */
-	ret = -EOPNOTSUPP;
-	if (mode == ZC_RX_ZCRX_NODEV && rx->buf_size != ps)
+	rx->buf_size = cfg->buf_size ? cfg->buf_size :
+		       ops->default_buf ? ops->default_buf : (uint32_t)ps;
+	ret = ops->check(rx, cfg);
+	if (ret)
 		goto fail;
 	ret = -EINVAL;
 	if (rx->buf_size % ps || rx->area_len % ps ||
 	    rx->area_len % rx->buf_size || rx->area_len < rx->buf_size ||
 	    rx->area_len > RX_MAX_AREA)
 		goto fail;
-	if (mode != ZC_RX_BUFRING && !pow2(rx->buf_size))
-		goto fail;
-	if (mode == ZC_RX_BUFRING && rx->buf_size > (1u << 30))
-		goto fail;
 	rx->nbufs = (uint32_t)(rx->area_len / rx->buf_size);
-	if (mode == ZC_RX_BUFRING && (rx->nbufs > RX_MAX_ENTRIES ||
-	    (cfg->ring_entries && cfg->ring_entries < rx->nbufs)))
-		goto fail;
 	rx->buf_shift = ilog2_32(rx->buf_size);
 	ret = map_area(rx);
 	if (ret)
 		goto fail;
-	if (mode == ZC_RX_BUFRING)
-		ret = setup_bufring(r, rx);
-	else
-		ret = setup_zcrx(r, rx, cfg, mode == ZC_RX_ZCRX_NODEV);
+	ret = ops->setup(r, rx, cfg);
 	if (ret)
 		goto fail;
 	rx->held = calloc(rx->nbufs, sizeof(*rx->held));
@@ -363,7 +679,7 @@ static int rx_create_mode(struct zc_ring *r, const struct zc_rx_config *cfg,
 	*out = rx;
 	return 0;
 fail_registered:
-	if (mode != ZC_RX_BUFRING) {
+	if (ops->kernel_keeps) {
 		/* The kernel keeps an ifq until the ring goes: keep the
 		 * memory with it and free both at ring teardown. */
 		rx->retired = true;
@@ -469,7 +785,7 @@ int zc_rx_destroy(struct zc_rx *rx)
 		return -EBUSY;
 	r = rx->r;
 	area_retire(rx);
-	if (rx->mode == ZC_RX_BUFRING) {
+	if (!rx->ops->kernel_keeps) {
 		rx_unlink(r, rx);
 		rx_free(r, rx);
 		return 0;
@@ -512,7 +828,7 @@ int zc_rx_info(const struct zc_rx *rx, struct zc_rx_info *out)
 	out->ring_entries = rx->entries;
 	out->area_size = rx->area_len;
 	out->zcrx_errno = rx->zcrx_errno;
-	out->zcrx_id = rx->mode == ZC_RX_BUFRING ? 0 : rx->zcrx_id;
+	out->zcrx_id = rx->zcrx_id;	/* 0 but for zcrx */
 	out->bgid = rx->bgid;
 	out->held = rx->held_total;
 	out->active = rx->active;
@@ -544,20 +860,7 @@ static int arm(struct zc_ring *r, struct zc_req *req)
 	       rx->buf_size;
 	req->rx_budget = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
 	req->rx_got = 0;
-	if (rx->mode == ZC_RX_BUFRING) {
-		io_uring_prep_recv_multishot(sqe, req->fd, NULL, 0, 0);
-		sqe->flags |= IOSQE_BUFFER_SELECT;
-		sqe->buf_group = (uint16_t)rx->bgid;
-		if (rx->no_mshot_lim)
-			req->rx_budget = 0;
-		else
-			sqe->optlen = req->rx_budget;
-	} else {
-		io_uring_prep_rw(IORING_OP_RECV_ZC, sqe, req->fd, NULL,
-				 req->rx_budget, 0);
-		sqe->ioprio |= IORING_RECV_MULTISHOT;
-		sqe->zcrx_ifq_idx = rx->zcrx_id;
-	}
+	rx->ops->prep(rx, req, sqe);
 	io_uring_sqe_set_data(sqe, req);
 	req->state = ZC_REQ_INFLIGHT;
 	return 0;
@@ -576,8 +879,7 @@ int zc_recv(struct zc_ring *r, struct zc_rx *rx, int fd, uint64_t user_data)
 	len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0)
 		return -errno;
-	if (rx->mode != ZC_RX_BUFRING) {
-		/* RECV_ZC is TCP only */
+	if (rx->ops->tcp_only) {
 		len = sizeof(v);
 		if (v != SOCK_STREAM ||
 		    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 ||
@@ -630,39 +932,6 @@ static void park(struct zc_rx *rx, struct zc_req *req)
 	rx->parked = req;
 }
 
-static int zcrx_flush(struct zc_rx *rx)
-{
-	struct zcrx_ctrl ctrl;
-	int ret;
-
-	if (!rx->unflushed)
-		return 0;
-	memset(&ctrl, 0, sizeof(ctrl));
-	ctrl.zcrx_id = rx->zcrx_id;
-	ctrl.op = ZCRX_CTRL_FLUSH_RQ;
-	ret = io_uring_register_zcrx_ctrl(&rx->r->ring, &ctrl);
-	if (ret < 0)
-		return ret;
-	rx->unflushed = 0;
-	rx->flushes++;
-	return 0;
-}
-
-/* Could a re-armed receive get a buffer now? */
-static bool buffers_back(struct zc_rx *rx)
-{
-	switch (rx->mode) {
-	case ZC_RX_BUFRING:
-		return rx->kfree > 0;
-	case ZC_RX_ZCRX_NODEV:
-		if (rx->unflushed && zcrx_flush(rx) < 0)
-			return false;
-		return rx->held_total < rx->nbufs;
-	default:
-		return true;	/* the NIC's page pool refills on its own */
-	}
-}
-
 /* Re-arm parked receives (or end them if they were stopped meanwhile). */
 static int rearm_parked(struct zc_rx *rx)
 {
@@ -670,7 +939,7 @@ static int rearm_parked(struct zc_rx *rx)
 	struct zc_req *req, *next;
 	int n = 0;
 
-	if (!rx->parked || !buffers_back(rx))
+	if (!rx->parked || !rx->ops->buffers_back(rx))
 		return 0;
 	req = rx->parked;
 	rx->parked = NULL;
@@ -724,18 +993,8 @@ static int recv_chunk(struct zc_ring *r, struct zc_req *req, struct zc_rx *rx,
 	uint64_t off;
 	uint32_t slot;
 
-	if (rx->mode == ZC_RX_BUFRING) {
-		if (!(cqe->flags & IORING_CQE_F_BUFFER))
-			return -EIO;	/* cannot happen */
-		slot = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-		off = (uint64_t)slot * rx->buf_size;
-		rx->kfree--;
-	} else {
-		const struct io_uring_zcrx_cqe *z = (const void *)(cqe + 1);
-
-		off = z->off & ~IORING_ZCRX_AREA_MASK;
-		slot = (uint32_t)(off >> rx->buf_shift);
-	}
+	if (rx->ops->chunk(rx, cqe, &off, &slot))
+		return -EIO;
 	if (slot >= rx->nbufs || off + len > rx->area_len)
 		return -EIO;
 	rx->held[slot]++;
@@ -785,11 +1044,8 @@ void zc_recv_cqe(struct zc_ring *r, struct zc_req *req,
 		if (more)
 			return;		/* nothing to report */
 	}
-	if (res == -EINVAL && rx->mode == ZC_RX_BUFRING && req->rx_budget &&
-	    !req->rx_got && !rx->no_mshot_lim) {
-		/* a kernel without the multishot byte limit: arm without */
-		rx->no_mshot_lim = true;
-		res = -ENOSPC;
+	if (rx->ops->limit_refused(rx, req, res)) {
+		res = -ENOSPC;	/* re-armed without the limit */
 	} else if (res == 0 && req->rx_budget && req->rx_got >= req->rx_budget) {
 		/* RECV_ZC reached its byte limit (EOF would come again) */
 		res = -ENOSPC;
@@ -887,73 +1143,22 @@ void zc_recv_cancel_parked(struct zc_ring *r)
 
 /* ----------------------------------------------------------- release */
 
-static int release_one(struct zc_rx *rx, uint64_t off, uint32_t i)
-{
-	uint32_t slot;
-
-	if (off >= rx->area_len)
-		return -EINVAL;
-	slot = (uint32_t)(off >> rx->buf_shift);
-	if (rx->mode == ZC_RX_BUFRING) {
-		if (rx->buf_size & (rx->buf_size - 1))
-			slot = (uint32_t)(off / rx->buf_size);
-		if (off != (uint64_t)slot * rx->buf_size)
-			return -EINVAL;
-	}
-	if (slot >= rx->nbufs || !rx->held[slot])
-		return -EINVAL;
-	rx->held[slot]--;
-	rx->held_total--;
-	if (rx->owner[slot]) {
-		rx->owner[slot]->rx_held--;
-		if (!rx->held[slot])
-			rx->owner[slot] = NULL;
-	}
-	if (rx->mode == ZC_RX_BUFRING) {
-		io_uring_buf_ring_add(rx->br, rx->area + off, rx->buf_size,
-				      (uint16_t)slot,
-				      io_uring_buf_ring_mask(rx->entries), i);
-	} else {
-		uint32_t mask = rx->entries - 1;
-		struct io_uring_zcrx_rqe *rqe;
-
-		/* Refill ring full: make the kernel consume it. */
-		if (rx->rq_tail - __atomic_load_n(rx->khead, __ATOMIC_ACQUIRE) >=
-		    rx->entries) {
-			rx->unflushed = 1;
-			zcrx_flush(rx);
-		}
-		rqe = &rx->rqes[rx->rq_tail & mask];
-		rqe->off = off | rx->token;
-		rqe->len = rx->buf_size;
-		rqe->__pad = 0;
-		rx->rq_tail++;
-		__atomic_store_n(rx->ktail, rx->rq_tail, __ATOMIC_RELEASE);
-		rx->unflushed++;
-	}
-	return 0;
-}
-
 int zc_rx_release_many(struct zc_rx *rx, const uint64_t *offs, uint32_t n)
 {
+	const struct rx_ops *ops;
 	uint32_t i, done = 0;
 	int bad = 0;
 
 	if (!rx || rx->retired)
 		return -EINVAL;
+	ops = rx->ops;
 	for (i = 0; i < n; i++) {
-		if (release_one(rx, offs[i], done))
+		if (offs[i] >= rx->area_len || ops->release(rx, offs[i], done))
 			bad = -EINVAL;
 		else
 			done++;
 	}
-	if (rx->mode == ZC_RX_BUFRING && done) {
-		io_uring_buf_ring_advance(rx->br, done);
-		rx->kfree += done;
-	} else if (rx->mode == ZC_RX_ZCRX_NODEV &&
-		   rx->unflushed >= rx->entries / 4) {
-		zcrx_flush(rx);
-	}
+	ops->publish(rx, done);
 	if (done && rearm_parked(rx))
 		zc_submit(rx->r);
 	return bad ? bad : (int)done;
@@ -979,9 +1184,7 @@ int zc_rx_flush(struct zc_rx *rx)
 {
 	if (!rx || rx->retired)
 		return -EINVAL;
-	if (rx->mode == ZC_RX_BUFRING)
-		return 0;
-	return zcrx_flush(rx);
+	return rx->ops->flush(rx);
 }
 
 /* ---------------------------------------------------- teardown, probe */

@@ -752,26 +752,9 @@ export class Ring {
    * 11; docs/PERFORMANCE.md.)
    */
   readonly #flushTask = (): void => {
-    // Already flushed at the end of a wakeup (#flushWakeup): nothing to do.
-    if (!this.#flushScheduled) return;
     this.#flushScheduled = false;
     this.submit();
   };
-
-  /**
-   * The flush a wakeup's handlers scheduled, made before the wakeup returns
-   * to Node instead of from the microtask queued for it: a request/response
-   * peer's reply leaves without the microtask's round (Node's queueMicrotask
-   * runs each task in an AsyncResource scope) on the path from the wakeup to
-   * the send.  The queued #flushTask then finds nothing scheduled and
-   * returns.  Work queued later (promise continuations of the handlers)
-   * schedules a flush of its own as before.
-   */
-  #flushWakeup(): void {
-    if (!this.#flushScheduled) return;
-    this.#flushScheduled = false;
-    this.submit();
-  }
 
   /**
    * Hand everything queued to the kernel now and dispatch whatever already
@@ -852,7 +835,6 @@ export class Ring {
       return;
     }
     this.reap();
-    this.#flushWakeup();
   }
 
   /** A wakeup of the native watcher: zc_reap() already copied n records (n < 0: -errno). */
@@ -860,7 +842,6 @@ export class Ring {
     this.#chained = 0;
     this.stats.wakeups++;
     this.#reapWith(true, n);
-    this.#flushWakeup();
     if (this.#closeWake) this.#closeWake();
   }
 

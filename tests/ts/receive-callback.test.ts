@@ -250,8 +250,10 @@ it('a reply sent from a chunk handler and from a microtask it queued leaves as o
   const ring = Ring.create();
   const listener = await listening({ ring });
   const conn = connect({ host: '127.0.0.1', port: portOf(listener) });
+  let accepted: ZcSocket | undefined;
   try {
     const server = await listener.accept();
+    accepted = server;
     const size = 64;
     const rounds = 20;
     server.receive(undefined, {
@@ -285,8 +287,9 @@ it('a reply sent from a chunk handler and from a microtask it queued leaves as o
     }
     expect(bad).toBe(-1);
     expect(ring.stats.issued - before).toBe(rounds);
-    server.destroy();
   } finally {
+    // destroyed here, so a failed expect() reports instead of listener.close() waiting for it
+    accepted?.destroy();
     conn.destroy();
     await listener.close();
     await ring.close();

@@ -186,7 +186,10 @@ export const SendOptionsSchema = z
      * Stream sockets: sends made in the same tick may leave together as one
      * request (small copying sends as one sendmsg; zero-copy pool sends as
      * one SENDMSG_ZC from registered buffers, Linux >= 6.15), each Promise
-     * still settling with its own bytes.  Off: one kernel request per send,
+     * still settling with its own bytes.  The tick ends with the ring's
+     * flush, a microtask the tick's first send queues: a send from a
+     * microtask queued after that one (after an `await`) goes in the next
+     * request, which without `noDelay` Nagle may hold for the peer's ACK.  Off: one kernel request per send,
      * settled as soon as that send's buffer is released, at a price on a
      * busy stream (docs/PERFORMANCE.md).
      */

@@ -208,6 +208,9 @@ function settleEach<T, C = undefined>(items: readonly T[], settle: (item: T, ctx
   }
 }
 
+/** The settled promise the tick's flush reacts on (Ring#scheduleFlush). */
+const SETTLED = Promise.resolve();
+
 /** A batched op's result (a flush's settle: settleEach). */
 const opResult = (p: [BatchedOp, number]): void => p[0].result(p[1]);
 /** A batched op that never reached libzc runs directly (#dropBatch). */
@@ -295,6 +298,8 @@ export class Ring {
   /** a flush is queued as a microtask, or submit() is about to flush */
   #flushScheduled = false;
   #preFlush: (() => void)[] = [];
+  /** The hook list #runPreFlush last ran, emptied for reuse (null while in use). */
+  #preFlushSpare: (() => void)[] | null = [];
   #refed = false;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -728,32 +733,57 @@ export class Ring {
     if (this.#preFlush.length > 0) this.submit();
   };
 
+  /**
+   * Run the hooks queued for this flush.  One that throws does not cost
+   * the hooks after it (other sockets' coalesced sends, releases) their
+   * run: its exception is rethrown from a microtask of its own.  The two
+   * hook lists take turns (no new array per flush, and no backing store
+   * grown again by the first push); a flush nested in a hook finds the
+   * spare taken and makes a new one.
+   */
   #runPreFlush(): void {
     while (this.#preFlush.length > 0) {
       const fns = this.#preFlush;
-      this.#preFlush = [];
-      for (const fn of fns) fn();
+      this.#preFlush = this.#preFlushSpare ?? [];
+      this.#preFlushSpare = null;
+      for (let i = 0; i < fns.length; i++) {
+        try {
+          fns[i]!();
+        } catch (e) {
+          rethrowLater(e);
+        }
+      }
+      fns.length = 0;
+      this.#preFlushSpare = fns;
     }
   }
 
+  /**
+   * Queue the tick's flush as a reaction on a settled promise: the same
+   * microtask queue and place as queueMicrotask(), without the
+   * AsyncResource, bound function and async scope Node makes per
+   * queueMicrotask() call (docs/PERFORMANCE.md, Session 16, rr1k).
+   */
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(this.#flushTask);
+    void SETTLED.then(this.#flushTask);
   }
 
   /**
    * The scheduled flush, made once: an arrow written inside #scheduleFlush
    * would make V8 allocate its context (holding `this`) on every call, the
-   * many that return at once included: one young object per send.
-   * (queueMicrotask, not a reaction on a settled promise: that allocates
-   * less per flush but measured slower on the request/response path in
-   * Session 10, and did not change a UDP sender's user time in Session
-   * 11; docs/PERFORMANCE.md.)
+   * many that return at once included: one young object per send.  What
+   * it throws is rethrown from queueMicrotask: an 'uncaughtException', as
+   * from a queueMicrotask() task, not a rejection of the reaction's promise.
    */
   readonly #flushTask = (): void => {
     this.#flushScheduled = false;
-    this.submit();
+    try {
+      this.submit();
+    } catch (e) {
+      rethrowLater(e);
+    }
   };
 
   /**

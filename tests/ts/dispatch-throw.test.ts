@@ -37,4 +37,16 @@ describe('a throwing handler during dispatch', () => {
     expect(j.seen).toEqual(["uncaughtException: from bad's refused handler"]);
     expect(j.inFlight).toBe(0);
   }, TIMEOUT);
+
+  it('a pre-flush hook that throws: an uncaught exception, and the flush and later ones still go out; a nested flush runs the hooks queued meanwhile', async () => {
+    const r = await runTs('tests/ts/fixtures/flush-hook-throw-child.ts', [], { timeoutMs: TIMEOUT });
+    expect(r.signal).toBeNull();
+    const j = childJson<{ sends: string[]; received: number; seen: string[]; inFlight: number }>(r);
+    // before: the throw lost the socket's hook queued after it (its send
+    // never went out) and left the flush marked scheduled for good
+    expect(j.sends).toEqual(['first: 100', 'second: 200', 'third: 300', 'nested: 400']);
+    expect(j.received).toBe(1000);
+    expect(j.seen).toEqual(['uncaughtException: from a pre-flush hook']);
+    expect(j.inFlight).toBe(0);
+  }, TIMEOUT);
 });

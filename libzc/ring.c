@@ -631,6 +631,16 @@ static void unmute(struct zc_ring *r)
 #define ZC_LOCAL_TW_MAX		20
 #define ZC_DEFER_ROUNDS		64
 
+/*
+ * Rounds drive() runs for SQEs it queued itself (a short send's remainder,
+ * a socket's next chain), whose CQEs may already be in; a DEFER_TASKRUN
+ * ring goes on past them while task work may be left (ZC_DEFER_ROUNDS).
+ * SQEs still queued after the last round are submitted without waiting
+ * and their CQEs wake the caller's poll: one zc_reap() stays bounded even
+ * while a peer keeps cutting sends short.
+ */
+#define ZC_DRIVE_ROUNDS		8
+
 /* Run the loop until no CQE is left: handling CQEs can issue new SQEs
  * (resubmitted remainders, the next chain) whose CQEs may already be in. */
 static int drive(struct zc_ring *r)
@@ -651,7 +661,7 @@ static int drive(struct zc_ring *r)
 		 * ring task work an enter may have left (see above). */
 		if (r->sqes_queued || r->ready ||
 		    io_uring_cq_has_overflow(&r->ring)) {
-			if (i < 7)
+			if (i + 1 < ZC_DRIVE_ROUNDS)
 				continue;
 			if (!r->defer_taskrun)
 				break;

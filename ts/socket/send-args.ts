@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/** Decoding what a send was given: data, offset and length into one range. */
+/**
+ * Checking what a send was given: a PoolBuffer's offset and length
+ * (poolSendOffset/poolSendLength, numbers), a Uint8Array cut to its view
+ * (sendView).  No object per send.
+ */
 import { rangeError, type SendOptions } from '../config.ts';
 import type { PoolBuffer } from '../pool.ts';
 

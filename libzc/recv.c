@@ -381,11 +381,40 @@ static int nodev_check(const struct zc_rx *rx, const struct zc_rx_config *cfg)
 	return zcrx_check(rx, cfg);
 }
 
+/*
+ * Register a zcrx instance on ring: area_len bytes at area as its receive
+ * area, rq_len bytes at rq (user memory) as the region of its refill queue
+ * of `entries` entries.  reg comes in with the interface (if_idx and if_rxq,
+ * or ZCRX_REG_NODEV) and rx_buf_len, and holds the kernel's answer after
+ * (zcrx_id, rq_entries, the queue's offsets); *token is the area's refill
+ * token.  The one registration setup_zcrx() and probe_nodev() share.
+ */
+static int zcrx_register(struct io_uring *ring,
+			 struct io_uring_zcrx_ifq_reg *reg, void *area,
+			 size_t area_len, void *rq, size_t rq_len,
+			 uint32_t entries, uint64_t *token)
+{
+	struct io_uring_zcrx_area_reg ar = { 0 };
+	struct io_uring_region_desc rd = { 0 };
+	int ret;
+
+	ar.addr = (uint64_t)(uintptr_t)area;
+	ar.len = area_len;
+	rd.user_addr = (uint64_t)(uintptr_t)rq;
+	rd.size = rq_len;
+	rd.flags = IORING_MEM_REGION_TYPE_USER;
+	reg->rq_entries = entries;
+	reg->area_ptr = (uint64_t)(uintptr_t)&ar;
+	reg->region_ptr = (uint64_t)(uintptr_t)&rd;
+	ret = io_uring_register_ifq(ring, reg);
+	if (ret == 0)
+		*token = ar.rq_area_token;
+	return ret;
+}
+
 static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
 		      const struct zc_rx_config *cfg, bool nodev)
 {
-	struct io_uring_zcrx_area_reg area = { 0 };
-	struct io_uring_region_desc rd = { 0 };
 	struct io_uring_zcrx_ifq_reg reg = { 0 };
 	size_t ps = page_size();
 	int ret;
@@ -421,18 +450,10 @@ static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
 		return -errno;
 	}
 
-	area.addr = (uint64_t)(uintptr_t)rx->area;
-	area.len = rx->area_len;
-	rd.user_addr = (uint64_t)(uintptr_t)rx->rq_mem;
-	rd.size = rx->rq_len;
-	rd.flags = IORING_MEM_REGION_TYPE_USER;
-	reg.rq_entries = rx->entries;
-	reg.area_ptr = (uint64_t)(uintptr_t)&area;
-	reg.region_ptr = (uint64_t)(uintptr_t)&rd;
 	/* NODEV only takes page-sized buffers */
 	reg.rx_buf_len = nodev ? 0 : (rx->buf_size == ps ? 0 : rx->buf_size);
-
-	ret = io_uring_register_ifq(&r->ring, &reg);
+	ret = zcrx_register(&r->ring, &reg, rx->area, rx->area_len,
+			    rx->rq_mem, rx->rq_len, rx->entries, &rx->token);
 	if (ret < 0) {
 		munmap(rx->rq_mem, rx->rq_len);
 		rx->rq_mem = NULL;
@@ -449,7 +470,6 @@ static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
 	rx->rqes = (struct io_uring_zcrx_rqe *)((char *)rx->rq_mem +
 						 reg.offsets.rqes);
 	rx->rq_tail = 0;
-	rx->token = area.rq_area_token;
 	if (reg.rx_buf_len && reg.rx_buf_len != rx->buf_size) {
 		rx->buf_size = reg.rx_buf_len;
 		rx->nbufs = (uint32_t)(rx->area_len / rx->buf_size);
@@ -1209,11 +1229,10 @@ void zc_recv_destroy(struct zc_ring *r)
 static bool probe_nodev(void)
 {
 	struct io_uring_params p = { 0 };
-	struct io_uring_zcrx_area_reg area = { 0 };
-	struct io_uring_region_desc rd = { 0 };
 	struct io_uring_zcrx_ifq_reg reg = { 0 };
 	struct io_uring ring;
 	size_t ps = page_size();
+	uint64_t token;
 	void *mem;
 	int ret;
 
@@ -1227,16 +1246,10 @@ static bool probe_nodev(void)
 		io_uring_queue_exit(&ring);
 		return false;
 	}
-	area.addr = (uint64_t)(uintptr_t)mem;
-	area.len = ps;
-	rd.user_addr = (uint64_t)(uintptr_t)((char *)mem + ps);
-	rd.size = ps;
-	rd.flags = IORING_MEM_REGION_TYPE_USER;
+	/* one page of area, one page of refill queue */
 	reg.flags = ZCRX_REG_NODEV;
-	reg.rq_entries = 4;
-	reg.area_ptr = (uint64_t)(uintptr_t)&area;
-	reg.region_ptr = (uint64_t)(uintptr_t)&rd;
-	ret = io_uring_register_ifq(&ring, &reg);
+	ret = zcrx_register(&ring, &reg, mem, ps, (char *)mem + ps, ps, 4,
+			    &token);
 	io_uring_queue_exit(&ring);
 	munmap(mem, 2 * ps);
 	return ret == 0;

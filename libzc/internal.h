@@ -26,6 +26,27 @@ static inline bool zc_probe_sendv_fixed(const struct io_uring_probe *p)
  */
 uint64_t zc_probe_send_zc_flags(void);
 
+/* What zc_kernel_ops() says the running kernel has. */
+enum zc_kernel_op {
+	ZC_KOP_PROBED		= 1u << 0,	/* the probe answered */
+	ZC_KOP_BIND_LISTEN	= 1u << 1,	/* IORING_OP_BIND and _LISTEN */
+	ZC_KOP_SOCKET		= 1u << 2,	/* IORING_OP_SOCKET */
+	ZC_KOP_SENDV_FIXED	= 1u << 3,	/* zc_probe_sendv_fixed() */
+	ZC_KOP_RECV_ZC		= 1u << 4,	/* IORING_OP_RECV_ZC */
+	ZC_KOP_SINGLE_CQE	= 1u << 5,	/* IORING_SEND_ZC_SINGLE_CQE */
+};
+
+/*
+ * The opcodes (and the single-CQE send flag) of the running kernel, as
+ * enum zc_kernel_op bits: they are the kernel's, the same for every ring,
+ * so they are probed once per process, through `ring` on the first call,
+ * and every later call returns that answer without a system call.  Safe
+ * from any thread: threads racing through the first call each probe and
+ * store the same answer.  Without ZC_KOP_PROBED when the opcode probe
+ * failed: then nothing is kept and the next call probes again.
+ */
+uint32_t zc_kernel_ops(struct io_uring *ring);
+
 /* Longest run of sends linked into one chain on a stream socket. */
 #define ZC_MAX_CHAIN 64
 
@@ -157,9 +178,11 @@ struct zc_ring {
 	bool defer_taskrun;
 	bool sleep_poll_armed;	/* zc_ring_sleep(): the loop's epoll fd is polled */
 	bool ring_fd_polled;	/* zc_ring_poll_ring_fd(): the eventfd is off */
+	/* from zc_kernel_ops() */
 	bool has_bind_listen;	/* IORING_OP_BIND/LISTEN, else done inline */
 	bool has_socket_op;	/* IORING_OP_SOCKET, else done inline */
 	bool has_vec_fixed;	/* SENDMSG_ZC with IORING_RECVSEND_FIXED_BUF */
+	bool has_recv_zc;	/* IORING_OP_RECV_ZC (zcrx) */
 	int reg_fd;		/* zc_ring_registered_fd() */
 	int event_fd;
 	int placeholder_fd;	/* /dev/null, dup'ed over aborted sockets; -1 */

@@ -35,6 +35,36 @@ uint64_t zc_probe_send_zc_flags(void)
 	return zc_query_send_zc(&flags) == 0 ? flags : 0;
 }
 
+/* zc_kernel_ops()'s answer, 0 until a probe answered */
+static uint32_t kernel_ops;
+
+uint32_t zc_kernel_ops(struct io_uring *ring)
+{
+	uint32_t ops = __atomic_load_n(&kernel_ops, __ATOMIC_ACQUIRE);
+	struct io_uring_probe *p;
+
+	if (ops)
+		return ops;
+	if (zc_probe_send_zc_flags() & IORING_SEND_ZC_SINGLE_CQE)
+		ops |= ZC_KOP_SINGLE_CQE;
+	p = io_uring_get_probe_ring(ring);
+	if (!p)
+		return ops;	/* no opcodes known: not kept */
+	ops |= ZC_KOP_PROBED;
+	if (io_uring_opcode_supported(p, IORING_OP_BIND) &&
+	    io_uring_opcode_supported(p, IORING_OP_LISTEN))
+		ops |= ZC_KOP_BIND_LISTEN;
+	if (io_uring_opcode_supported(p, IORING_OP_SOCKET))
+		ops |= ZC_KOP_SOCKET;
+	if (zc_probe_sendv_fixed(p))
+		ops |= ZC_KOP_SENDV_FIXED;
+	if (io_uring_opcode_supported(p, IORING_OP_RECV_ZC))
+		ops |= ZC_KOP_RECV_ZC;
+	io_uring_free_probe(p);
+	__atomic_store_n(&kernel_ops, ops, __ATOMIC_RELEASE);
+	return ops;
+}
+
 static int read_int_file(const char *path, int fallback)
 {
 	FILE *f = fopen(path, "r");

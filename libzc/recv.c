@@ -203,18 +203,6 @@ static bool ring_has(struct zc_ring *r, uint32_t flags)
 	return (r->cfg.flags & flags) == flags;
 }
 
-static bool opcode_supported(struct zc_ring *r, int op)
-{
-	struct io_uring_probe *p = io_uring_get_probe_ring(&r->ring);
-	bool ok;
-
-	if (!p)
-		return false;
-	ok = io_uring_opcode_supported(p, op);
-	io_uring_free_probe(p);
-	return ok;
-}
-
 /* The caller gives one chunk of slot back: -EINVAL if it holds none. */
 static inline int unhold(struct zc_rx *rx, uint32_t slot)
 {
@@ -423,7 +411,7 @@ static int setup_zcrx(struct zc_ring *r, struct zc_rx *rx,
 	 * answer a bare -EINVAL. */
 	if (!ring_has(r, ZC_RING_DEFER_TASKRUN | ZC_RING_CQE32))
 		return -EINVAL;
-	if (!opcode_supported(r, IORING_OP_RECV_ZC))
+	if (!r->has_recv_zc)
 		return -EOPNOTSUPP;	/* kernel < 6.15 */
 	if (!nodev) {
 		if (!cfg->ifname[0])

@@ -44,17 +44,17 @@ static int config_check(const struct zc_ring_config *c)
 	return 0;
 }
 
+/* What the kernel has, probed once per process (zc_kernel_ops()). */
 static void probe_ops(struct zc_ring *r)
 {
-	struct io_uring_probe *p = io_uring_get_probe_ring(&r->ring);
+	uint32_t ops = zc_kernel_ops(&r->ring);
 
-	if (!p)
-		return;
-	r->has_bind_listen = io_uring_opcode_supported(p, IORING_OP_BIND) &&
-			     io_uring_opcode_supported(p, IORING_OP_LISTEN);
-	r->has_socket_op = io_uring_opcode_supported(p, IORING_OP_SOCKET);
-	r->has_vec_fixed = zc_probe_sendv_fixed(p);
-	io_uring_free_probe(p);
+	r->has_bind_listen = ops & ZC_KOP_BIND_LISTEN;
+	r->has_socket_op = ops & ZC_KOP_SOCKET;
+	r->has_vec_fixed = ops & ZC_KOP_SENDV_FIXED;
+	r->has_recv_zc = ops & ZC_KOP_RECV_ZC;
+	r->native = r->cfg.unified != ZC_UNIFIED_USERSPACE &&
+		    (ops & ZC_KOP_SINGLE_CQE);
 }
 
 int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
@@ -100,13 +100,11 @@ int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
 		return ret;
 	}
 	r->features = p.features;
-	r->native = cfg->unified != ZC_UNIFIED_USERSPACE &&
-		    (zc_probe_send_zc_flags() & IORING_SEND_ZC_SINGLE_CQE);
+	probe_ops(r);
 	if (cfg->unified == ZC_UNIFIED_NATIVE && !r->native) {
 		ret = -EOPNOTSUPP;
 		goto fail;
 	}
-	probe_ops(r);
 
 	/*
 	 * A registered ring fd only saves a file lookup per io_uring_enter:

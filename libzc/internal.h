@@ -26,24 +26,15 @@ static inline bool zc_probe_sendv_fixed(const struct io_uring_probe *p)
  */
 uint64_t zc_probe_send_zc_flags(void);
 
-/* What zc_kernel_ops() says the running kernel has. */
-enum zc_kernel_op {
-	ZC_KOP_PROBED		= 1u << 0,	/* the probe answered */
-	ZC_KOP_BIND_LISTEN	= 1u << 1,	/* IORING_OP_BIND and _LISTEN */
-	ZC_KOP_SOCKET		= 1u << 2,	/* IORING_OP_SOCKET */
-	ZC_KOP_SENDV_FIXED	= 1u << 3,	/* zc_probe_sendv_fixed() */
-	ZC_KOP_RECV_ZC		= 1u << 4,	/* IORING_OP_RECV_ZC */
-	ZC_KOP_SINGLE_CQE	= 1u << 5,	/* IORING_SEND_ZC_SINGLE_CQE */
-};
-
 /*
  * The opcodes (and the single-CQE send flag) of the running kernel, as
- * enum zc_kernel_op bits: they are the kernel's, the same for every ring,
- * so they are probed once per process, through `ring` on the first call,
- * and every later call returns that answer without a system call.  Safe
- * from any thread: threads racing through the first call each probe and
- * store the same answer.  Without ZC_KOP_PROBED when the opcode probe
- * failed: then nothing is kept and the next call probes again.
+ * enum zc_caps bits (the opcode ones zc_probe() reports, read the same
+ * way): they are the kernel's, the same for every ring, so they are probed
+ * once per process, through `ring` on the first call, and every later call
+ * returns that answer without a system call.  Safe from any thread:
+ * threads racing through the first call each probe and store the same
+ * answer.  ZC_CAP_IO_URING is set when the opcode probe answered; without
+ * it nothing is kept and the next call probes again.
  */
 uint32_t zc_kernel_ops(struct io_uring *ring);
 

@@ -35,6 +35,29 @@ uint64_t zc_probe_send_zc_flags(void)
 	return zc_query_send_zc(&flags) == 0 ? flags : 0;
 }
 
+/* The opcode facts of a ring's probe, as enum zc_caps bits. */
+static uint32_t caps_of_probe(const struct io_uring_probe *pr)
+{
+	uint32_t caps = 0;
+
+	if (io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
+		/* Multishot recv and buffer rings arrived together (6.0). */
+		caps |= ZC_CAP_SEND_ZC | ZC_CAP_SEND_ZC_FIXED |
+			ZC_CAP_BUFRING | ZC_CAP_RECV_MULTISHOT;
+	if (io_uring_opcode_supported(pr, IORING_OP_SENDMSG_ZC))
+		caps |= ZC_CAP_SENDMSG_ZC;
+	if (zc_probe_sendv_fixed(pr))
+		caps |= ZC_CAP_SENDMSG_ZC_FIXED;
+	if (io_uring_opcode_supported(pr, IORING_OP_BIND) &&
+	    io_uring_opcode_supported(pr, IORING_OP_LISTEN))
+		caps |= ZC_CAP_OP_BIND_LISTEN;
+	if (io_uring_opcode_supported(pr, IORING_OP_SOCKET))
+		caps |= ZC_CAP_OP_SOCKET;
+	if (io_uring_opcode_supported(pr, IORING_OP_RECV_ZC))
+		caps |= ZC_CAP_RECV_ZC;
+	return caps;
+}
+
 /* zc_kernel_ops()'s answer, 0 until a probe answered */
 static uint32_t kernel_ops;
 
@@ -46,20 +69,11 @@ uint32_t zc_kernel_ops(struct io_uring *ring)
 	if (ops)
 		return ops;
 	if (zc_probe_send_zc_flags() & IORING_SEND_ZC_SINGLE_CQE)
-		ops |= ZC_KOP_SINGLE_CQE;
+		ops |= ZC_CAP_SEND_ZC_SINGLE_CQE;
 	p = io_uring_get_probe_ring(ring);
 	if (!p)
 		return ops;	/* no opcodes known: not kept */
-	ops |= ZC_KOP_PROBED;
-	if (io_uring_opcode_supported(p, IORING_OP_BIND) &&
-	    io_uring_opcode_supported(p, IORING_OP_LISTEN))
-		ops |= ZC_KOP_BIND_LISTEN;
-	if (io_uring_opcode_supported(p, IORING_OP_SOCKET))
-		ops |= ZC_KOP_SOCKET;
-	if (zc_probe_sendv_fixed(p))
-		ops |= ZC_KOP_SENDV_FIXED;
-	if (io_uring_opcode_supported(p, IORING_OP_RECV_ZC))
-		ops |= ZC_KOP_RECV_ZC;
+	ops |= ZC_CAP_IO_URING | caps_of_probe(p);
 	io_uring_free_probe(p);
 	__atomic_store_n(&kernel_ops, ops, __ATOMIC_RELEASE);
 	return ops;
@@ -145,22 +159,7 @@ static void probe_ring(struct zc_probe *out)
 	pr = io_uring_get_probe_ring(&ring);
 	if (pr) {
 		out->last_op = pr->last_op;
-		if (io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
-			out->caps |= ZC_CAP_SEND_ZC | ZC_CAP_SEND_ZC_FIXED;
-		if (io_uring_opcode_supported(pr, IORING_OP_SENDMSG_ZC))
-			out->caps |= ZC_CAP_SENDMSG_ZC;
-		if (zc_probe_sendv_fixed(pr))
-			out->caps |= ZC_CAP_SENDMSG_ZC_FIXED;
-		if (io_uring_opcode_supported(pr, IORING_OP_BIND) &&
-		    io_uring_opcode_supported(pr, IORING_OP_LISTEN))
-			out->caps |= ZC_CAP_OP_BIND_LISTEN;
-		if (io_uring_opcode_supported(pr, IORING_OP_SOCKET))
-			out->caps |= ZC_CAP_OP_SOCKET;
-		if (io_uring_opcode_supported(pr, IORING_OP_RECV_ZC))
-			out->caps |= ZC_CAP_RECV_ZC;
-		/* Multishot recv and buffer rings arrived together (6.0). */
-		if (io_uring_opcode_supported(pr, IORING_OP_SEND_ZC))
-			out->caps |= ZC_CAP_BUFRING | ZC_CAP_RECV_MULTISHOT;
+		out->caps |= caps_of_probe(pr);
 		io_uring_free_probe(pr);
 	}
 

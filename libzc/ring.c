@@ -49,12 +49,12 @@ static void probe_ops(struct zc_ring *r)
 {
 	uint32_t ops = zc_kernel_ops(&r->ring);
 
-	r->has_bind_listen = ops & ZC_KOP_BIND_LISTEN;
-	r->has_socket_op = ops & ZC_KOP_SOCKET;
-	r->has_vec_fixed = ops & ZC_KOP_SENDV_FIXED;
-	r->has_recv_zc = ops & ZC_KOP_RECV_ZC;
+	r->has_bind_listen = ops & ZC_CAP_OP_BIND_LISTEN;
+	r->has_socket_op = ops & ZC_CAP_OP_SOCKET;
+	r->has_vec_fixed = ops & ZC_CAP_SENDMSG_ZC_FIXED;
+	r->has_recv_zc = ops & ZC_CAP_RECV_ZC;
 	r->native = r->cfg.unified != ZC_UNIFIED_USERSPACE &&
-		    (ops & ZC_KOP_SINGLE_CQE);
+		    (ops & ZC_CAP_SEND_ZC_SINGLE_CQE);
 }
 
 int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)

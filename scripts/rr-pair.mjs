@@ -41,11 +41,11 @@ async function pair(cpu, bundle, env, m) {
   return { ...r, cpuUs: ((marks[1] - marks[0]) * 1e4) / r.msgs, mps: r.msgs / r.seconds };
 }
 const q = (a) => { const s = [...a].sort((x, y) => x - y); return `${s[0].toFixed(3)} / ${s[s.length >> 1].toFixed(3)} / ${s[s.length - 1].toFixed(3)}`; };
-const cpuR = [], mpsR = [], p50R = [];
+const cpuR = [], mpsR = [], p50R = [], p99R = [];
 for (let i = 0; i < +rounds; i++) {
   const cpu = i % 2;
   const [a, b] = await Promise.all([pair(cpu, A, envs.A, process.env.MODE_A || mode), pair(cpu, B, envs.B, process.env.MODE_B || mode)]);
-  cpuR.push(b.cpuUs / a.cpuUs); mpsR.push(b.mps / a.mps); p50R.push(b.p50us / a.p50us);
-  console.log(`round ${i + 1} vcpu ${cpu}: A ${a.cpuUs.toFixed(2)} us/msg ${a.mps.toFixed(0)}/s | B ${b.cpuUs.toFixed(2)} us/msg ${b.mps.toFixed(0)}/s | B/A cpu ${(b.cpuUs / a.cpuUs).toFixed(3)} | load ${loadavg()[0].toFixed(1)}`);
+  cpuR.push(b.cpuUs / a.cpuUs); mpsR.push(b.mps / a.mps); p50R.push(b.p50us / a.p50us); p99R.push(b.p99us / a.p99us);
+  console.log(`round ${i + 1} vcpu ${cpu}: A ${a.cpuUs.toFixed(2)} us/msg ${a.mps.toFixed(0)}/s p50 ${a.p50us.toFixed(1)} p99 ${a.p99us.toFixed(1)} | B ${b.cpuUs.toFixed(2)} us/msg ${b.mps.toFixed(0)}/s p50 ${b.p50us.toFixed(1)} p99 ${b.p99us.toFixed(1)} | B/A cpu ${(b.cpuUs / a.cpuUs).toFixed(3)} | load ${loadavg()[0].toFixed(1)}`);
 }
-console.log(`B/A CPU per msg min/median/max: ${q(cpuR)}; msgs/s ${q(mpsR)}; p50 ${q(p50R)}`);
+console.log(`B/A CPU per msg min/median/max: ${q(cpuR)}; msgs/s ${q(mpsR)}; p50 ${q(p50R)}; p99 ${q(p99R)}`);

@@ -120,8 +120,10 @@ export const RingOptionsSchema = z
      * task work already run (no interrupted epoll_wait, no ring fd wakeup):
      * one system call less per wakeup (docs/PERFORMANCE.md, Session 14).
      * One ring per thread, not with deferTaskrun; needs the zc_poll.node
-     * watcher (otherwise `ring.loopWait` reads `'epoll'`).  Node's
-     * eventLoopUtilization() counts that sleep as busy time.
+     * watcher and libuv 1.44 or later (otherwise `ring.loopWait` reads
+     * `'epoll'`).  Not the default (Session 18): every wakeup of the thread
+     * for anything else (node:net sockets, timers) then costs a system call
+     * more, and Node's eventLoopUtilization() counts the sleep as busy time.
      */
     loopWait: z.enum(['epoll', 'ring']).default('epoll'),
   })

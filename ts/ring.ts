@@ -192,6 +192,19 @@ let nextRingId = 1;
 let loopSleeper: Ring | null = null;
 
 /**
+ * @internal Whether zc_poll.node's sleep can run on a libuv of this version
+ * (`process.versions.uv`): from 1.44.0, uv_backend_timeout() is 0 while
+ * libuv has fd changes its next poll applies (libuv 939a0563), which the
+ * prepare handle relies on not to sleep on a stale epoll set.
+ */
+export function libuvSleepsInRing(version: string | undefined): boolean {
+  const m = /^(\d+)\.(\d+)\.\d+/.exec(version ?? '');
+  if (!m) return false;
+  const major = Number(m[1]);
+  return major > 1 || (major === 1 && Number(m[2]) >= 44);
+}
+
+/**
  * settle(item, ctx) for each of items: one that throws (a handler calling
  * user code) does not cost the others their settle; its exception is
  * rethrown from a microtask of its own.  The flush path passes a function
@@ -268,7 +281,8 @@ export class Ring {
   readonly watcher: 'native' | 'koffi';
   /**
    * Where the thread's event loop sleeps (option `loopWait`): `'ring'` when
-   * this ring asked for it and the zc_poll.node watcher has it, else `'epoll'`.
+   * this ring asked for it and the zc_poll.node watcher and libuv (1.44 or
+   * later) have it, else `'epoll'`.
    */
   readonly loopWait: 'epoll' | 'ring';
   /** counters (read-only view; reset with resetStats) */
@@ -362,7 +376,8 @@ export class Ring {
       );
       this.watcher = this.#watcher.native ? 'native' : 'koffi';
       this.#watcher.unref();
-      this.loopWait = options.loopWait === 'ring' && this.#watcher.sleepIn() ? 'ring' : 'epoll';
+      this.loopWait =
+        options.loopWait === 'ring' && libuvSleepsInRing(process.versions.uv) && this.#watcher.sleepIn() ? 'ring' : 'epoll';
       if (this.loopWait === 'ring') loopSleeper = this;
       stopAtExit(this);
     } catch (e) {

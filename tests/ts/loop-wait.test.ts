@@ -4,15 +4,22 @@
  * io_uring_enter() on the ring (zc_poll.node's prepare handle), which polls
  * libuv's epoll fd.  Everything else the loop waits for must still wake it:
  * timers, other fds (one registered by a timer callback, which libuv's
- * epoll set only gets at its next poll), messages from another thread, and
- * the ring's own completions.  Real sockets, no mocks; the tests hang (and
- * time out) when the sleep misses one of those.
+ * epoll set only gets at its next poll), messages from another thread, the
+ * threadpool (fs, dns), child processes, and the ring's own completions.
+ * Real sockets, no mocks; the tests hang (and time out) when the sleep
+ * misses one of those.  And it must sleep: a wait that never blocks would
+ * pass all of those, so one test reads the thread's CPU time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { execFile } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { connect as netConnect, createServer as netServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { Ring } from '../../ts/ring.ts';
+import { Ring, libuvSleepsInRing } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
 import { tcpPair } from './net-helpers.ts';
@@ -28,6 +35,37 @@ function ring(loopWait: 'epoll' | 'ring' = 'ring'): Ring {
   const r = Ring.create({ entries: 64, loopWait });
   rings.push(r);
   return r;
+}
+
+/** A receive in flight on the ring: it keeps the loop alive, which then sleeps in the ring; stop() ends it. */
+async function idleReceive(r: Ring): Promise<{ stop(): Promise<void> }> {
+  const { client, server, listener } = await tcpPair(r);
+  const stream = server.receive({}, { chunk: (c) => c.release(), end: () => undefined });
+  return {
+    stop: async () => {
+      stream.cancel();
+      client.destroy();
+      server.destroy();
+      await listener.close();
+    },
+  };
+}
+
+/** This thread's CPU time in clock ticks (utime + stime of /proc/thread-self/stat). */
+function threadTicks(): number {
+  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/**
+ * CPU time (ms, at 100 ticks/s) this thread spends while its loop waits `ms`
+ * for a timer: a loop that sleeps spends next to none, one whose wait never
+ * blocks (a sleep that returns at once) about all its share of a CPU.
+ */
+async function idleCpuMs(ms: number): Promise<number> {
+  const t0 = threadTicks();
+  await new Promise<void>((res) => setTimeout(res, ms));
+  return (threadTicks() - t0) * 10;
 }
 
 /** An echo on the ring: resolves with what came back for each message. */
@@ -84,6 +122,44 @@ describe.runIf(native)('loopWait ring', () => {
     await a.close();
     const c = ring();
     expect(c.loopWait).toBe('ring');
+  });
+
+  it('sleeps: an idle wait with a receive in flight costs the thread next to no CPU', async () => {
+    const r = ring();
+    const idle = await idleReceive(r);
+    // 1 s idle: a sleeping loop spends 0-30 ms here, a spinning one 250 ms and
+    // more even with the machine's two vCPUs loaded 8-deep.
+    expect(await idleCpuMs(1000)).toBeLessThan(IN_VM ? 300 : 100);
+    await idle.stop();
+  });
+
+  it('is refused on a libuv older than 1.44 (or of unknown version): ring.loopWait reads epoll', () => {
+    expect(libuvSleepsInRing(process.versions.uv)).toBe(true);
+    expect(libuvSleepsInRing('1.44.0')).toBe(true);
+    expect(libuvSleepsInRing('1.51.0-dev')).toBe(true);
+    expect(libuvSleepsInRing('2.0.0')).toBe(true);
+    expect(libuvSleepsInRing('1.43.0')).toBe(false);
+    expect(libuvSleepsInRing('1.9.1')).toBe(false);
+    expect(libuvSleepsInRing('')).toBe(false);
+    expect(libuvSleepsInRing(undefined)).toBe(false);
+  });
+
+  it('wakes for the threadpool (fs, dns) and for a child process', async () => {
+    const r = ring();
+    expect(r.loopWait).toBe('ring');
+    const idle = await idleReceive(r);
+    // Each completes on another thread or in another process and wakes this
+    // loop through an fd of its epoll set (the threadpool's async handle, the
+    // child's pipes and the SIGCHLD signal pipe): nothing else would.
+    const text = await readFile(fileURLToPath(import.meta.url), 'utf8');
+    expect(text).toContain('wakes for the threadpool');
+    const { address } = await lookup('localhost', { family: 4 });
+    expect(address).toMatch(/^127\./);
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['-e', 'process.stdout.write("child")'], (e, stdout) => (e ? reject(e) : resolve(stdout))),
+    );
+    expect(out).toBe('child');
+    await idle.stop();
   });
 
   it('a timer fires while the loop sleeps in the ring with a receive in flight', async () => {

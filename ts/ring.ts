@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
 import { loadNative, PointerOut, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
-import { watchRing, type RingWatcher } from './ffi/poll.ts';
+import { watchRing, type FlushBatch, type RingWatcher } from './ffi/poll.ts';
 import { encodeStruct } from './ffi/structs.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
@@ -297,6 +297,15 @@ export class Ring {
   #reapAt: number;
   #opsAt: number;
   #rcsAt: number;
+  /** zc_flush_batch(ring, ops, n, rcs, reapBuf, max) through koffi */
+  readonly #koffiFlush: FlushBatch = (n, max) =>
+    this.#zc.zc_flush_batch_at(this.#ptrAt, this.#opsAt, n, this.#rcsAt, this.#reapAt, max);
+  /**
+   * The same through the native watcher while it is open (one Node-API
+   * call of two numbers: docs/PERFORMANCE.md, Session 18 napi18), else
+   * #koffiFlush.
+   */
+  #flushBatch = this.#koffiFlush;
   #rec = new RecordCursor(this.#reapBuf);
   #reqs = new SlotTable<RingRequest>();
   #backlog: RingRequest[] = [];
@@ -375,6 +384,7 @@ export class Ring {
         () => this.#onReadable(),
       );
       this.watcher = this.#watcher.native ? 'native' : 'koffi';
+      this.#flushBatch = this.#watcher.flusher(this.#batch.ops, this.#batch.rcs) ?? this.#koffiFlush;
       this.#watcher.unref();
       this.loopWait =
         options.loopWait === 'ring' && libuvSleepsInRing(process.versions.uv) && this.#watcher.sleepIn() ? 'ring' : 'epoll';
@@ -395,6 +405,7 @@ export class Ring {
   stopWatching(): void {
     this.#watcher?.close();
     this.#watcher = null;
+    this.#flushBatch = this.#koffiFlush;
     live.delete(this);
     if (loopSleeper === this) loopSleeper = null;
   }
@@ -609,7 +620,7 @@ export class Ring {
   #pushBatch(max: number): number {
     const q = this.#batch;
     const n = q.n;
-    const got = this.#zc.zc_flush_batch_at(this.#ptrAt, this.#opsAt, n, this.#rcsAt, this.#reapAt, max);
+    const got = this.#flushBatch(n, max);
     const rcs = q.rcs;
     const bo = this.#batchOps;
     const withOps = this.#batchOpCount > 0;
@@ -869,7 +880,7 @@ export class Ring {
   /** Queue and submit this tick's work; records stay in libzc for the next reap. */
   #submitOnly(): void {
     if (this.#batch.n > 0) this.#pushBatch(0);
-    else this.#zc.zc_flush_at(this.#ptrAt, this.#reapAt, 0);
+    else this.#flushBatch(0, 0); // zc_flush
   }
 
   #onReadable(): void {
@@ -917,7 +928,7 @@ export class Ring {
             n = this.#pushBatch(REAP_BATCH);
           }
         } else {
-          n = clearEventFd ? zc.zc_reap_at(ptr, buf, REAP_BATCH) : zc.zc_flush_at(ptr, buf, REAP_BATCH);
+          n = clearEventFd ? zc.zc_reap_at(ptr, buf, REAP_BATCH) : this.#flushBatch(0, REAP_BATCH);
         }
         this.stats.reaps++;
         if (n < 0) {

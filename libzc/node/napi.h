@@ -57,6 +57,7 @@ napi_status napi_open_handle_scope(napi_env env, napi_handle_scope *result);
 napi_status napi_close_handle_scope(napi_env env, napi_handle_scope scope);
 napi_status napi_throw_error(napi_env env, const char *code, const char *msg);
 napi_status napi_throw_type_error(napi_env env, const char *code, const char *msg);
+napi_status napi_throw_range_error(napi_env env, const char *code, const char *msg);
 napi_status napi_typeof(napi_env env, napi_value value, napi_valuetype *result);
 napi_status napi_wrap(napi_env env, napi_value js_object, void *native_object, napi_finalize finalize_cb,
 		      void *finalize_hint, napi_ref *result);
@@ -64,6 +65,17 @@ napi_status napi_unwrap(napi_env env, napi_value js_object, void **result);
 napi_status napi_get_value_bigint_uint64(napi_env env, napi_value value, uint64_t *result, bool *lossless);
 napi_status napi_create_external_arraybuffer(napi_env env, void *external_data, size_t byte_length,
 					    napi_finalize finalize_cb, void *finalize_hint, napi_value *result);
+typedef enum {
+	napi_int8_array, napi_uint8_array, napi_uint8_clamped_array, napi_int16_array,
+	napi_uint16_array, napi_int32_array, napi_uint32_array, napi_float32_array,
+	napi_float64_array, napi_bigint64_array, napi_biguint64_array,
+} napi_typedarray_type;
+napi_status napi_is_typedarray(napi_env env, napi_value value, bool *result);
+napi_status napi_get_typedarray_info(napi_env env, napi_value typedarray, napi_typedarray_type *type,
+				     size_t *length, void **data, napi_value *arraybuffer, size_t *byte_offset);
+/* Node-API 5 */
+napi_status napi_add_finalizer(napi_env env, napi_value js_object, void *finalize_data, napi_finalize finalize_cb,
+			       void *finalize_hint, napi_ref *result);
 /* Node-API 8 */
 napi_status napi_type_tag_object(napi_env env, napi_value value, const napi_type_tag *type_tag);
 napi_status napi_check_object_type_tag(napi_env env, napi_value value, const napi_type_tag *type_tag, bool *result);

@@ -8,7 +8,8 @@
  *    in the package).  Its uv_poll_t calls zc_reap() in C and enters
  *    JavaScript once per wakeup with the record count, inside a callback
  *    scope: Node drains nextTicks and microtasks after it, as after its own
- *    I/O.
+ *    I/O.  The ring's per-tick flush (zc_flush_batch) goes through it too
+ *    (RingWatcher.flusher): a direct Node-API call instead of koffi's.
  *  - `koffi`: koffi's poll handle (watchReadable in libzc.ts); the JS
  *    callback reaps with a koffi call and schedules a setImmediate so the
  *    microtasks run.  Used when the addon is missing or does not load, or
@@ -27,7 +28,7 @@ import { ZcError } from '../errors.ts';
 /** The addon's file name, next to libzc.so. */
 export const POLL_ADDON = 'zc_poll.node';
 
-interface PollAddon {
+export interface PollAddon {
   watch(
     fd: number,
     reapFn: number,
@@ -45,7 +46,15 @@ interface PollAddon {
   own(h: object, fd: number): void;
   disown(h: object, fd: number): void;
   sleepIn(h: object, sleepFn: number): boolean;
+  flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
 }
+
+/**
+ * zc_flush_batch(ring, ops, n, rcs, out, max) of a watcher's ring, its
+ * records buffer and the batch arrays given to {@link RingWatcher.flusher}:
+ * the records copied, or -errno.  n 0 is zc_flush(ring, out, max).
+ */
+export type FlushBatch = (n: number, max: number) => number;
 
 /** Which watcher rings use, and why the native one is not used (else null). */
 export interface PollWatcherInfo {
@@ -54,20 +63,23 @@ export interface PollWatcherInfo {
   reason: string | null;
 }
 
-let loaded: { addon: PollAddon | null; reapFn: number; destroyFn: number; sleepFn: number; info: PollWatcherInfo } | undefined;
+let loaded:
+  | { addon: PollAddon | null; reapFn: number; destroyFn: number; sleepFn: number; flushBatchFn: number; info: PollWatcherInfo }
+  | undefined;
 
 function load(): NonNullable<typeof loaded> {
   if (loaded) return loaded;
   const { lib, path: libPath } = openLibrary();
   const path = join(dirname(libPath), POLL_ADDON);
   const fallback = (reason: string): NonNullable<typeof loaded> =>
-    (loaded = { addon: null, reapFn: 0, destroyFn: 0, sleepFn: 0, info: { kind: 'koffi', path, reason } });
+    (loaded = { addon: null, reapFn: 0, destroyFn: 0, sleepFn: 0, flushBatchFn: 0, info: { kind: 'koffi', path, reason } });
   if (process.env['URING_ZC_NATIVE_POLL'] === '0') return fallback('URING_ZC_NATIVE_POLL=0');
   if (!existsSync(path)) return fallback(`${POLL_ADDON} not found next to ${libPath}`);
   let addon: PollAddon;
   let reapFn: number;
   let destroyFn: number;
   let sleepFn: number;
+  let flushBatchFn: number;
   try {
     const m = { exports: {} as PollAddon };
     process.dlopen(m, path);
@@ -79,10 +91,12 @@ function load(): NonNullable<typeof loaded> {
     // still open when the thread's environment goes away (terminate()).
     destroyFn = Number(koffi.address(lib.symbol('zc_ring_destroy_timeout', 'uint8_t')));
     sleepFn = Number(koffi.address(lib.symbol('zc_ring_sleep', 'uint8_t')));
+    // zc_flush_batch's: the ring's per-tick flush, called by the addon.
+    flushBatchFn = Number(koffi.address(lib.symbol('zc_flush_batch', 'uint8_t')));
   } catch (e) {
     return fallback(`cannot load ${path}: ${(e as Error).message}`);
   }
-  loaded = { addon, reapFn, destroyFn, sleepFn, info: { kind: 'native', path, reason: null } };
+  loaded = { addon, reapFn, destroyFn, sleepFn, flushBatchFn, info: { kind: 'native', path, reason: null } };
   return loaded;
 }
 
@@ -113,6 +127,11 @@ export function memoryView(addr: bigint, len: number): ArrayBuffer {
 }
 let koffiPtr: unknown;
 
+/** @internal The loaded addon (tests: its argument checks), or null. */
+export function pollAddon(): PollAddon | null {
+  return load().addon;
+}
+
 /** Which watcher rings of this process use (loads libzc and the addon once). */
 export function pollWatcherKind(): PollWatcherInfo {
   return load().info;
@@ -134,6 +153,14 @@ export interface RingWatcher extends FdWatcher {
    * that cannot be had (the koffi watcher), and nothing changed.
    */
   sleepIn(): boolean;
+  /**
+   * The ring's flush through the addon (zc_poll.node's flusher: a direct
+   * Node-API call of two numbers), bound to ops (struct zc_batch_op
+   * descriptors) and rcs (their results), which it keeps alive; null for
+   * the koffi watcher (use koffi's zc_flush_batch_at).  Once per watcher.
+   * After close() the function throws: flush through koffi then.
+   */
+  flusher(ops: Uint8Array, rcs: Int32Array): FlushBatch | null;
 }
 
 /**
@@ -154,11 +181,21 @@ export function watchRing(
   onReaped: (n: number) => void,
   onReadable: () => void,
 ): RingWatcher {
-  const { addon, reapFn, destroyFn, sleepFn } = load();
+  const { addon, reapFn, destroyFn, sleepFn, flushBatchFn } = load();
   if (!addon) {
     const w = watchReadable(fd, onReadable);
     const none = (): void => {};
-    return { native: false, stop: w.stop, close: w.close, ref: w.ref, unref: w.unref, own: none, disown: none, sleepIn: () => false };
+    return {
+      native: false,
+      stop: w.stop,
+      close: w.close,
+      ref: w.ref,
+      unref: w.unref,
+      own: none,
+      disown: none,
+      sleepIn: () => false,
+      flusher: () => null,
+    };
   }
   const h = addon.watch(fd, reapFn, ring, out, max, onReaped, destroyFn);
   return {
@@ -170,5 +207,6 @@ export function watchRing(
     own: (fd) => addon.own(h, fd),
     disown: (fd) => addon.disown(h, fd),
     sleepIn: () => addon.sleepIn(h, sleepFn),
+    flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
   };
 }

@@ -26,20 +26,22 @@ const W_BUF = F.buf.offset / 4;
 const W_OFF = F.off.offset / 4;
 const W_DEST_LEN = F.dest_len.offset / 4;
 const W_RESERVED = F.reserved.offset / 4;
+const KIND_SEND = BATCH_KIND.SEND;
 const KIND_SEND_FIXED = BATCH_KIND.SEND_FIXED;
-// sendFixed() writes every word of a descriptor itself, by name: these.
-// A field added to struct zc_batch_op (or a size change) must be written
-// there too, so the layout's words have to be exactly this list.
-const SEND_FIXED_WORDS = [
+// send() and sendFixed() each write every word of a descriptor themselves,
+// by name: these.  A field added to struct zc_batch_op (or a size change)
+// must be written there too, so the layout's words have to be exactly this
+// list.
+const NAMED_WORDS = [
   W_KIND, W_FD, W_UD, W_UD + 1, W_ADDR, W_ADDR + 1, W_LEN, W_LEN + 1, W_POOL, W_POOL + 1,
   W_DEST, W_DEST + 1, W_FLAGS, W_N, W_BUF, W_OFF, W_DEST_LEN, W_RESERVED,
 ];
 {
   const words = new Set<number>();
   for (const f of Object.values(F)) for (let b = f.offset; b < f.offset + f.size; b += 4) words.add(b / 4);
-  const written = new Set(SEND_FIXED_WORDS);
+  const written = new Set(NAMED_WORDS);
   if (words.size !== W || written.size !== W || [...words].some((w) => !written.has(w))) {
-    throw new Error('batch.ts: struct zc_batch_op changed: update BatchQueue.sendFixed, which writes each of its words');
+    throw new Error('batch.ts: struct zc_batch_op changed: update BatchQueue.send and sendFixed, which write each of its words');
   }
 }
 const WORD = 2 ** 32;
@@ -114,11 +116,39 @@ export class BatchQueue {
     this.#u32[at + 1] = hi;
   }
 
-  /** zc_send(fd, addr, len, flags) */
+  /**
+   * zc_send(fd, addr, len, flags): the path of every send from a
+   * Uint8Array, written like sendFixed() (each word once, by name; the
+   * words 0 in every plain send written only when this slot held another
+   * kind's descriptor).
+   */
   send(fd: number, udLo: number, udHi: number, addr: number, len: number, flags: number): void {
-    const w = this.#begin(BATCH_KIND.SEND, fd, udLo, udHi, flags);
-    this.#u64(w + W_ADDR, addr);
-    this.#u64(w + W_LEN, len);
+    const w = this.n++ * W;
+    const u = this.#u32;
+    if (u[w + W_KIND] !== KIND_SEND) {
+      u[w + W_KIND] = KIND_SEND;
+      u[w + W_POOL] = 0;
+      u[w + W_POOL + 1] = 0;
+      u[w + W_DEST] = 0;
+      u[w + W_DEST + 1] = 0;
+      u[w + W_N] = 0;
+      u[w + W_BUF] = 0;
+      u[w + W_OFF] = 0;
+      u[w + W_DEST_LEN] = 0;
+      u[w + W_RESERVED] = 0;
+    }
+    // floor and a multiply, not `%` (see #u64); a length under 4 GiB (all
+    // but the rarest) needs no division
+    const addrHi = Math.floor(addr / WORD);
+    const lenHi = len < WORD ? 0 : Math.floor(len / WORD);
+    u[w + W_FD] = fd; // int32 bits (-1 stays 0xffffffff)
+    u[w + W_UD] = udLo;
+    u[w + W_UD + 1] = udHi;
+    u[w + W_ADDR] = addr - addrHi * WORD;
+    u[w + W_ADDR + 1] = addrHi;
+    u[w + W_LEN] = len - lenHi * WORD;
+    u[w + W_LEN + 1] = lenHi;
+    u[w + W_FLAGS] = flags;
   }
 
   /**
@@ -189,7 +219,10 @@ export class BatchQueue {
 
   /** Copy n 32-bit words to ext offset `at` (16-byte aligned by reserve()). */
   words(at: number, src: Uint32Array, n: number): void {
-    this.#extU32.set(n === src.length ? src : src.subarray(0, n), at >>> 2);
+    // a loop, not set(subarray()): no typed array per call
+    const u = this.#extU32;
+    const w = at >>> 2;
+    for (let i = 0; i < n; i++) u[w + i] = src[i]!;
   }
 
   /** Room for `bytes` in ext (16-byte aligned): its offset, or -1 when full. */

@@ -13,7 +13,7 @@ import { ZcError } from '../errors.ts';
 import type { BufferPool, PoolBuffer } from '../pool.ts';
 import { zeroCopyOf, type BatchedRequest, type BatchQueue, type Completion } from '../ring.ts';
 import { BatchQueue as Q } from '../batch.ts';
-import { addressNumber, addressOf } from './memory.ts';
+import { addressOf } from './memory.ts';
 import type { LaneHooks, SendOp } from './send-op.ts';
 import { detached } from './send-result.ts';
 
@@ -56,7 +56,7 @@ class CoalescedSend implements BatchedRequest {
     if (n === 1) {
       const e = ops[0]!;
       if (e.pb) q.sendFixed(fd, lo, hi, e.pb.pool.ptrLo, e.pb.pool.ptrHi, e.pb.index, e.off, e.len, this.flags);
-      else q.send(fd, lo, hi, addressNumber(this.lane.ring, e.view as Uint8Array), e.len, this.flags);
+      else q.send(fd, lo, hi, e.addr, e.len, this.flags);
     } else if (pool) {
       const at = q.reserve(n * Q.SPAN_SIZE);
       if (at < 0) return false;
@@ -70,9 +70,7 @@ class CoalescedSend implements BatchedRequest {
       if (at < 0) return false;
       for (let i = 0; i < n; i++) {
         const e = ops[i]!;
-        const addr = e.pb
-          ? e.pb.pool.baseNumber + e.pb.index * e.pb.pool.size + e.off
-          : addressNumber(this.lane.ring, e.view as Uint8Array);
+        const addr = e.pb ? e.pb.pool.baseNumber + e.pb.index * e.pb.pool.size + e.off : e.addr;
         q.iovec(at + i * Q.IOV_SIZE, addr, e.len);
       }
       q.sendmsg(fd, lo, hi, at, n, -1, 0, this.flags);

@@ -12,9 +12,10 @@
 import { isLoopbackSockaddr } from '../addr.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
 import { ZcOwnershipError } from '../errors.ts';
-import { PoolBuffer, poolOf } from '../pool.ts';
+import { PoolBuffer, poolOf, type BufferPool } from '../pool.ts';
 import type { Ring } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
+import { addressNumber } from './memory.ts';
 import { poolSendLength, poolSendOffset, sendView } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
@@ -29,15 +30,39 @@ export type { SendCallback } from './send-op.ts';
  * neither hold it while the kernel reads it nor keep its pool from being
  * unmapped and reused under the send.
  */
-function checkRing(ring: Ring, pb: PoolBuffer | null, view: Uint8Array | null, op: string): void {
-  const pool = pb ? pb.pool : view ? poolOf(view.buffer) : undefined;
-  if (pool && pool.ring !== ring) {
-    throw new ZcOwnershipError(
-      op,
-      `this memory belongs to a buffer pool of ring #${pool.ring.id}, the socket is on ring #${ring.id}: ` +
-        'send pool memory on a socket of its own ring (or copy it into a Uint8Array)',
-    );
+function wrongRing(ring: Ring, pool: BufferPool, op: string): ZcOwnershipError {
+  return new ZcOwnershipError(
+    op,
+    `this memory belongs to a buffer pool of ring #${pool.ring.id}, the socket is on ring #${ring.id}: ` +
+      'send pool memory on a socket of its own ring (or copy it into a Uint8Array)',
+  );
+}
+
+/**
+ * A Uint8Array of a detached ArrayBuffer (transferred by postMessage,
+ * structuredClone or ArrayBuffer.prototype.transfer) has no memory: its
+ * length reads 0.  Node 22+ says so (`detached`); on Node 20 a new view of
+ * it throws.  Only ever asked of an empty view.
+ */
+function isDetached(ab: ArrayBufferLike): boolean {
+  if (ab.byteLength !== 0 || ab instanceof SharedArrayBuffer) return false;
+  const d = (ab as { readonly detached?: boolean }).detached;
+  if (d !== undefined) return d;
+  try {
+    new Uint8Array(ab);
+    return false;
+  } catch {
+    return true;
   }
+}
+
+function detachedBefore(op: string): ZcOwnershipError {
+  return new ZcOwnershipError(
+    op,
+    "the Uint8Array's ArrayBuffer was detached (transferred with postMessage, structuredClone or " +
+      "ArrayBuffer.prototype.transfer) before this send: it has no memory left to send; send a view of the " +
+      'ArrayBuffer it was transferred to, or transfer it only after its sends settled',
+  );
 }
 
 /** Settled send objects a lane keeps for reuse, at most. */
@@ -46,13 +71,7 @@ const FREE_OPS = 64;
 /** Sends of one fd through its ring. */
 export class SendLane implements LaneHooks {
   readonly ring: Ring;
-  /**
-   * the fd sends go to; -1 from the moment the socket starts closing:
-   * requests issued later (waiting in JS for a free slot) end with
-   * ECANCELED instead of reaching the number, which the kernel may have
-   * given to another socket by then
-   */
-  fd: number;
+  #fd: number;
   /** stream socket: same-tick sends may coalesce */
   readonly stream: boolean;
   /**
@@ -69,11 +88,26 @@ export class SendLane implements LaneHooks {
   #waiters: (() => void)[] = [];
   /** ops of sends that went alone and are over, for reuse (see recycle) */
   #free: SendOp[] = [];
+  /**
+   * The send memo: the ArrayBuffer of the last Uint8Array this lane sent,
+   * its pool (undefined: none; this lane's ring's, it passed the ring
+   * check) and the address of its byte 0.  A send from the same
+   * ArrayBuffer (an echo server replies from one receive area) reads its
+   * pool and address here, not from the WeakMaps of poolOf and
+   * addressNumber.  Sound because the identity of an ArrayBuffer is that of
+   * its memory while it has any: a transfer detaches this object (its
+   * views read 0 bytes: refused, see isDetached) and gives the memory to a
+   * new one, and a resizable one grows and shrinks in place.  It keeps that
+   * ArrayBuffer alive: dropped when the socket starts closing (fd -1).
+   */
+  #memoBuffer: ArrayBufferLike | null = null;
+  #memoPool: BufferPool | undefined = undefined;
+  #memoBase = 0;
 
   /** `localPacing`: keep the system's congestion control to a peer on this host (SocketOptions.localPacing). */
   constructor(ring: Ring, fd: number, stream: boolean, defaults: SendOptions, localPacing = false) {
     this.ring = ring;
-    this.fd = fd;
+    this.#fd = fd;
     this.stream = stream;
     const local = peerIsLocal(ring, fd);
     this.autoZc = !local && zeroCopyCapable(ring, fd);
@@ -82,6 +116,25 @@ export class SendLane implements LaneHooks {
     if (stream && local && !localPacing) unpacedToLocalPeer(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
     this.#coalescer = new Coalescer(this);
+  }
+
+  /**
+   * the fd sends go to; -1 from the moment the socket starts closing:
+   * requests issued later (waiting in JS for a free slot) end with
+   * ECANCELED instead of reaching the number, which the kernel may have
+   * given to another socket by then.  Setting -1 also drops the send memo.
+   */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  set fd(fd: number) {
+    this.#fd = fd;
+    if (fd < 0) {
+      this.#memoBuffer = null;
+      this.#memoPool = undefined;
+      this.#memoBase = 0;
+    }
   }
 
   /** sends not settled yet */
@@ -182,23 +235,54 @@ export class SendLane implements LaneHooks {
     let view: Uint8Array | null = null;
     let off: number;
     let len: number;
+    let addr = 0;
     if (data instanceof PoolBuffer) {
       pb = data;
       off = poolSendOffset(data, o);
       len = poolSendLength(data, o, off);
+      if (pb.pool.ring !== this.ring) throw wrongRing(this.ring, pb.pool, opName);
     } else {
       view = sendView(data, o, opName);
       off = 0; // a view's offset is applied (only a PoolBuffer's is kept)
       len = view.length;
+      addr = this.#viewAddress(view, len, opName);
     }
-    checkRing(this.ring, pb, view, opName);
     // An unconnected datagram socket's destination is known per send: a
     // loopback one is on this host too.
     const flags = sendFlags(o, len, pb !== null, to === null ? this.autoZc : this.autoZc && !isLoopbackSockaddr(to));
     if (pb !== null && !lent) pb.lend(opName); // throws if in flight or released
-    const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, flags, this.fd, to, cb);
+    const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, addr, flags, this.#fd, to, cb);
     op.coalesce = o.coalesce;
     return op;
+  }
+
+  /**
+   * The address of a view's first byte, after the ring check (every send
+   * is checked; the memo holds only a buffer that passed), through the
+   * memo.  Throws for pool memory of another ring and for a detached
+   * ArrayBuffer.
+   */
+  #viewAddress(view: Uint8Array, len: number, opName: string): number {
+    const ab = view.buffer;
+    if (ab === this.#memoBuffer) {
+      const pool = this.#memoPool;
+      if (pool !== undefined && pool.ring !== this.ring) throw wrongRing(this.ring, pool, opName);
+      if (len === 0 && isDetached(ab)) throw detachedBefore(opName);
+      return len === 0 ? 0 : this.#memoBase + view.byteOffset;
+    }
+    const pool = poolOf(ab);
+    if (pool !== undefined && pool.ring !== this.ring) throw wrongRing(this.ring, pool, opName);
+    if (len === 0) {
+      if (isDetached(ab)) throw detachedBefore(opName);
+      return 0;
+    }
+    const addr = addressNumber(this.ring, view);
+    if (this.#fd >= 0) {
+      this.#memoBuffer = ab;
+      this.#memoPool = pool;
+      this.#memoBase = addr - view.byteOffset;
+    }
+    return addr;
   }
 
   #start(op: SendOp, to: Buffer | null): void {

@@ -15,7 +15,7 @@ import type { PoolBuffer } from '../pool.ts';
 import { zeroCopyOf, type BatchedRequest, type Completion, type Ring } from '../ring.ts';
 import type { BatchQueue } from '../batch.ts';
 import { BatchQueue as Q } from '../batch.ts';
-import { addressNumber, iovecFor, addressOf } from './memory.ts';
+import { iovecFor, addressOf } from './memory.ts';
 import { detached, detachedError, failedSend } from './send-result.ts';
 import type { SendCallback, SendResult } from './types.ts';
 
@@ -74,6 +74,8 @@ export class SendOp implements BatchedRequest {
   view: Uint8Array | null = null;
   off = 0;
   len = 0;
+  /** a Uint8Array send's address (the lane's, checked for the ring), else 0 */
+  addr = 0;
   /** enum zc_send_flags */
   flags = 0;
   /** the fd when it was made (the lane's may become -1 while it waits) */
@@ -90,8 +92,8 @@ export class SendOp implements BatchedRequest {
    * is set here).
    */
   init(
-    opName: string, pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, flags: number, fd: number,
-    to: Buffer | null, cb: SendCallback | null,
+    opName: string, pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, addr: number, flags: number,
+    fd: number, to: Buffer | null, cb: SendCallback | null,
   ): this {
     this.issued = false;
     this.coalesce = true;
@@ -104,6 +106,7 @@ export class SendOp implements BatchedRequest {
     this.view = view;
     this.off = off;
     this.len = len;
+    this.addr = addr;
     this.flags = flags;
     this.fd = fd;
     this.to = to;
@@ -182,13 +185,11 @@ export class SendOp implements BatchedRequest {
     const len = this.len;
     if (to === null) {
       if (pb !== null) q.sendFixed(this.fd, lo, hi, pb.pool.ptrLo, pb.pool.ptrHi, pb.index, this.off, len, this.flags);
-      else q.send(this.fd, lo, hi, len > 0 ? addressNumber(this.lane.ring, this.view as Uint8Array) : 0, len, this.flags);
+      else q.send(this.fd, lo, hi, this.addr, len, this.flags);
     } else {
       const at = q.reserve(Q.IOV_SIZE + to.length);
       if (at < 0) return false;
-      const addr = pb
-        ? pb.pool.baseNumber + pb.index * pb.pool.size + this.off
-        : len > 0 ? addressNumber(this.lane.ring, this.view as Uint8Array) : 0;
+      const addr = pb ? pb.pool.baseNumber + pb.index * pb.pool.size + this.off : this.addr;
       q.iovec(at, addr, len);
       q.copy(at + Q.IOV_SIZE, to);
       q.sendmsg(this.fd, lo, hi, at, 1, at + Q.IOV_SIZE, to.length, this.flags);

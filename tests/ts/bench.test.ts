@@ -58,7 +58,7 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
   });
 
   it('--rr with URING_ZC_BENCH_STATS=1: the uring peers report their rings\' counters', async () => {
-    const r = await run('npx', [...CLI, '--rr', '--mode', 'uring', '--conns', '3', ...SHORT], {
+    const r = await run('npx', [...CLI, '--rr', '--mode', 'uring', '--conns', '3', '--loop-wait', 'ring', ...SHORT], {
       timeoutMs: 120_000,
       env: { ...process.env, URING_ZC_BENCH_STATS: '1' },
     });
@@ -72,6 +72,20 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
       expect(s['records']).toBeGreaterThan(6);
       expect(s['submits']).toBeGreaterThan(0);
       expect(s['reaps']).toBeGreaterThan(0);
+      // --loop-wait reached the peers' rings (and the host's addon took the sleep)
+      expect(r.stderr).toMatch(new RegExp(`uring 1024B x3: rr-${role} stats: .* loopWait ring `));
+    }
+  });
+
+  it('--loop-wait: a bad value or a flag of another benchmark is a usage error naming it', async () => {
+    for (const [args, msg] of [
+      [['--rr', '--loop-wait', 'spin'], '--loop-wait: "spin" is not epoll or ring'],
+      [['--rr', '--loop-wait', 'ring', '--defer-taskrun', 'on'], 'drop --defer-taskrun on'],
+      [['--udp', '--loop-wait', 'ring'], '--loop-wait: only with --rr'],
+    ] as const) {
+      const r = await run('npx', [...CLI, ...args, ...SHORT], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain(msg);
     }
   });
 

@@ -67,7 +67,7 @@ function deferTaskrun(): boolean {
   return process.env['URING_ZC_BENCH_DEFER_TASKRUN'] === '1';
 }
 
-/** `bench --loop-wait epoll|ring`: the parent passes it in the environment. */
+/** `bench --rr --loop-wait epoll|ring`: the parent passes it in the environment. */
 function loopWait(): 'epoll' | 'ring' {
   return process.env['URING_ZC_BENCH_LOOP_WAIT'] === 'ring' ? 'ring' : 'epoll';
 }
@@ -85,7 +85,7 @@ function printStats(role: string, ring: Ring): void {
   const per = (a: number, b: number): string => (b ? (a / b).toFixed(1) : '-');
   process.stderr.write(
     `${role} stats: ${JSON.stringify(s)} records/wakeup ${per(s.records, s.wakeups)} records/reap ${per(s.records, s.reaps)} ` +
-      `issued/submit ${per(s.issued, s.submits)} user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
+      `issued/submit ${per(s.issued, s.submits)} loopWait ${ring.loopWait} user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
   );
 }
 

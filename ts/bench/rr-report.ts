@@ -2,7 +2,7 @@
 /** Table, targets and JSON of `bench --rr`. */
 import { checkLines, docBlock, loadLine, machineLine, median, stamp, toMarkdown, usPerSend, type Check, type ReportInfo } from './report.ts';
 import { RR_MODE_INFO, type RrRun } from './rr.ts';
-import { ringSettingsText } from './settings.ts';
+import { loopWaitText, ringSettingsText } from './settings.ts';
 
 export const RR_BASELINE = 'node-net';
 
@@ -183,7 +183,7 @@ export function rrDocSection(aggs: RrAggregate[], info: ReportInfo): string {
     [
       `Measured ${stamp()} on ${machineLine()}, with \`npx tsx ts/cli/main.ts bench ${info.argv.filter((a) => a !== '--update-doc').join(' ')}\``,
       `(${info.seconds} s per run after a warm-up, ${info.rounds} interleaved rounds, medians shown, ratios paired per round;`,
-      `${ringSettingsText()}). ${loadLine(info)}`,
+      `${ringSettingsText()}; ${loopWaitText()}). ${loadLine(info)}`,
     ],
     rrTable(aggs),
     [...RR_LEGEND, ...rrLayerLines(aggs), ...checkLines(rrTargets(aggs), 'targets (issue 9, this run):')],
@@ -196,7 +196,7 @@ export function rrReport(aggs: RrAggregate[], info: ReportInfo): string {
   out.push(`machine: ${machineLine()}`);
   out.push(
     `${info.seconds} s measured per run after a warm-up, ${info.rounds} interleaved round(s), medians shown; ` +
-      `${ringSettingsText()}.`,
+      `${ringSettingsText()}; ${loopWaitText()}.`,
   );
   out.push(loadLine(info));
   out.push('');

@@ -127,7 +127,8 @@ async function peerArgv(mode: string, role: 'server' | 'client', args: string[],
   const defer = ringSettings().deferTaskrun;
   if (mode === 'c-uring') return { argv: [join(binDir, 'c_rr'), role, ...args, ...(defer ? [] : ['--no-defer'])] };
   const c = await childCommand(`rr-${role}`, [mode, ...args]);
-  return { argv: c.argv, env: { ...c.env, URING_ZC_BENCH_DEFER_TASKRUN: defer ? '1' : '0' } };
+  const env = { ...c.env, URING_ZC_BENCH_DEFER_TASKRUN: defer ? '1' : '0', URING_ZC_BENCH_LOOP_WAIT: ringSettings().loopWait };
+  return { argv: c.argv, env };
 }
 
 async function runOne(mode: string, c: RrCase, o: RrBenchOptions, binDir: string, tag: string): Promise<RrRun['result']> {

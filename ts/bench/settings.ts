@@ -8,14 +8,16 @@ import { parseRingOptions } from '../config.ts';
 export interface RingSettings {
   /** IORING_SETUP_DEFER_TASKRUN */
   deferTaskrun: boolean;
+  /** RingOptions.loopWait of the TypeScript rr peers (`bench --rr --loop-wait`) */
+  loopWait: 'epoll' | 'ring';
 }
 
 /** What Ring.create() does by default: the C and raw senders follow it. */
-const LIBRARY_DEFAULT: RingSettings = { deferTaskrun: parseRingOptions().deferTaskrun };
+const LIBRARY_DEFAULT: RingSettings = { deferTaskrun: parseRingOptions().deferTaskrun, loopWait: parseRingOptions().loopWait };
 
 let current: RingSettings = LIBRARY_DEFAULT;
 
-/** --defer-taskrun on|off; an unset field keeps the library default. */
+/** --defer-taskrun on|off, --loop-wait epoll|ring; an unset field keeps the library default. */
 export function setRingSettings(s: Partial<RingSettings>): void {
   current = { ...LIBRARY_DEFAULT, ...s };
 }
@@ -28,4 +30,10 @@ export function ringSettings(): Readonly<RingSettings> {
 export function ringSettingsText(): string {
   const def = current.deferTaskrun === LIBRARY_DEFAULT.deferTaskrun ? ', the library default' : '';
   return `every io_uring sender (TS, raw koffi and C) ran with DEFER_TASKRUN ${current.deferTaskrun ? 'on' : 'off'}${def}`;
+}
+
+/** For the rr report: where the TypeScript ring peers' event loops slept. */
+export function loopWaitText(): string {
+  const def = current.loopWait === LIBRARY_DEFAULT.loopWait ? ', the library default' : '';
+  return `the TypeScript io_uring peers' event loops slept in ${current.loopWait === 'ring' ? 'the ring' : 'epoll'} (loopWait '${current.loopWait}'${def})`;
 }

@@ -94,6 +94,7 @@ ${UDP_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`
       (--seconds default ${SEND_DEFAULT_SECONDS}, --rounds default ${SEND_DEFAULT_ROUNDS}, --warmup, --defer-taskrun as above)
 
   uring-zc bench --rr [--mode M1,...] [--size ...] [--conns N1,...] [--seconds N] [--rounds N] [--json]
+                 [--defer-taskrun on|off] [--loop-wait epoll|ring]
       Request/response on loopback TCP, client and server in separate processes.
       --mode     (default: all but the diagnostic ones)
 ${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`).join('\n')}
@@ -101,6 +102,9 @@ ${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`)
       --conns    connection counts (default: ${RR_DEFAULT_CONNS.join(',')}): 1 runs every --size,
                  more run 1 KiB messages on every connection at once
       --seconds  measured seconds per run (default: ${RR_DEFAULT_SECONDS}); --rounds (default: ${RR_DEFAULT_ROUNDS})
+      --loop-wait epoll|ring
+                 RingOptions.loopWait of the TypeScript io_uring peers: where their
+                 event loops sleep (default: the Ring default, epoll)
       --json     stdout is only a JSON array of
                  { mode, size, conns, p50us, p99us, p999us, msgsPerSec, cpuPct }
 
@@ -175,6 +179,7 @@ async function cmdBench(args: string[]): Promise<number> {
       'update-doc': { type: 'boolean' },
       window: { type: 'string' },
       'defer-taskrun': { type: 'string' },
+      'loop-wait': { type: 'string' },
       recv: { type: 'boolean' },
       udp: { type: 'boolean' },
       rr: { type: 'boolean' },
@@ -190,6 +195,7 @@ async function cmdBench(args: string[]): Promise<number> {
   if (values.server !== undefined && !values.file) throw new UsageError('--server: only with --file');
   if (values.file) return cmdBenchFile(values);
   if (values.conns !== undefined && !values.rr) throw new UsageError('--conns: only with --rr');
+  if (values['loop-wait'] !== undefined && !values.rr) throw new UsageError('--loop-wait: only with --rr');
   if (values.recv) return cmdBenchRecv(values);
   if (values.udp) return cmdBenchUdp(values, args);
   if (values.rr) return cmdBenchRr(values, args);
@@ -236,9 +242,18 @@ function parseNames<T extends string>(flag: string, v: string | undefined, known
   return out;
 }
 
-function setDefer(v: string | undefined): void {
+function setDefer(v: string | undefined, loopWait?: string): void {
   if (v !== undefined && v !== 'on' && v !== 'off') throw new UsageError(`--defer-taskrun: "${v}" is not on or off`);
-  setRingSettings(v === undefined ? {} : { deferTaskrun: v === 'on' });
+  if (loopWait !== undefined && loopWait !== 'epoll' && loopWait !== 'ring') {
+    throw new UsageError(`--loop-wait: "${loopWait}" is not epoll or ring`);
+  }
+  if (loopWait === 'ring' && v === 'on') {
+    throw new UsageError('--loop-wait ring: the loop sleeps only in a ring without DEFER_TASKRUN; drop --defer-taskrun on');
+  }
+  setRingSettings({
+    ...(v === undefined ? {} : { deferTaskrun: v === 'on' }),
+    ...(loopWait === undefined ? {} : { loopWait: loopWait as 'epoll' | 'ring' }),
+  });
 }
 
 interface BenchValues {
@@ -252,6 +267,7 @@ interface BenchValues {
   conns?: string;
   'update-doc'?: boolean;
   'defer-taskrun'?: string;
+  'loop-wait'?: string;
 }
 
 /** bench --udp: the veth-drop UDP send benchmark (ts/bench/udp.ts). */
@@ -284,7 +300,7 @@ async function cmdBenchRr(values: BenchValues, argv: string[]): Promise<number> 
     conns = values.conns.split(',').map((x) => Math.trunc(parseNumber('--conns', x.trim(), 1, 1, 10000)));
     conns = [...new Set(conns)].sort((a, b) => a - b);
   }
-  setDefer(values['defer-taskrun']);
+  setDefer(values['defer-taskrun'], values['loop-wait']);
   const opts = {
     modes: parseNames('--mode', values.mode, RR_MODES, RR_DEFAULT_MODES),
     cases: rrCases(sizes, conns),

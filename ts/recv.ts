@@ -208,7 +208,8 @@ export class Receiver implements RingResource {
 
   #lib: LibZcRecv;
   #ptr: NativePointer | null;
-  #area: ArrayBuffer;
+  /** the area as one Buffer: chunks' views are its subarrays */
+  #areaBuf: Buffer;
   /** offsets to release (uint64 each, written as two 32-bit words: no BigInt) */
   #rel: BigUint64Array = new BigUint64Array(256);
   #rel32 = new Uint32Array(this.#rel.buffer);
@@ -237,7 +238,7 @@ export class Receiver implements RingResource {
     try {
       const base = BigInt(lib.zc_rx_base(ptr));
       if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create', hint: 'zc_rx_base returned NULL' });
-      this.#area = memoryView(base, this.areaSize);
+      this.#areaBuf = Buffer.from(memoryView(base, this.areaSize));
       ring.track(this);
     } catch (e) {
       // Created but not handed out: unregister it now, not with the ring
@@ -362,9 +363,13 @@ export class Receiver implements RingResource {
     return this.#epoch;
   }
 
-  /** @internal a view of len bytes at off of the area */
+  /**
+   * @internal a view of len bytes at off of the area: a subarray of the
+   * area's Buffer (a Buffer of the same shape; Buffer.from(area, off, len)
+   * costs ~4x more per chunk: docs/PERFORMANCE.md, Session 18, rr1000)
+   */
   viewOf(off: number, len: number): Buffer {
-    return Buffer.from(this.#area, off, len);
+    return this.#areaBuf.subarray(off, off + len);
   }
 
   /** @internal give a chunk back (batched: one FFI call per tick) */
@@ -614,6 +619,37 @@ export class Chunk implements ReceivedChunk {
 }
 
 /**
+ * The multishot receive of one stream as the ring sees it.  A class, its
+ * methods on the prototype: with the sends' SendOp the ring's dispatch
+ * sees two maps whose `done` is a constant, which V8 inlines (an object
+ * literal's per-stream arrows made that call megamorphic, a generic call
+ * per record: docs/PERFORMANCE.md, Session 18, rr1000).
+ */
+class RecvRequest implements RingRequest {
+  readonly opName = 'recv';
+  readonly standing = true;
+  readonly #stream: RecvStream;
+
+  constructor(stream: RecvStream) {
+    this.#stream = stream;
+  }
+
+  issue(userData: number): number {
+    const s = this.#stream;
+    const rx = s.receiver;
+    return rx.lib.zc_recv(rx.ring.ptr, rx.ptr, s.fd, userData);
+  }
+
+  done(c: Completion): void {
+    this.#stream.record(c);
+  }
+
+  fail(err: ZcError): void {
+    this.#stream.refused(err);
+  }
+}
+
+/**
  * The chunks of one socket, in order.  `for await (const c of stream)`;
  * `break` (or `return()`) cancels the receive and releases queued chunks.
  * The queue, next(), consume() and the end are {@link ChunkQueue}'s.
@@ -645,15 +681,19 @@ export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
     this.receiver = receiver;
     this.fd = fd;
     this.mode = receiver.mode;
-    const req: RingRequest = {
-      opName: 'recv',
-      issue: (userData) => receiver.lib.zc_recv(receiver.ring.ptr, receiver.ptr, fd, userData),
-      standing: true,
-      done: (c) => this.#onRecord(c),
-      fail: (err) => this.#onFinal(err.errno === ERRNO.ECANCELED && this.#canceled ? null : err),
-    };
+    const req = new RecvRequest(this);
     this.#req = req;
     receiver.ring.enqueue(req);
+  }
+
+  /** @internal the receive's record (RecvRequest.done) */
+  record(c: Completion): void {
+    this.#onRecord(c);
+  }
+
+  /** @internal the receive failed before any record (RecvRequest.fail) */
+  refused(err: ZcError): void {
+    this.#onFinal(err.errno === ERRNO.ECANCELED && this.#canceled ? null : err);
   }
 
   /**

@@ -9,9 +9,9 @@
  * stream order needs it.  Each send settles with its own bytes.
  */
 import { ERRNO, LAYOUT, LIMITS } from '../ffi/abi.gen.ts';
-import { ZcError } from '../errors.ts';
+import { rethrowLater, ZcError } from '../errors.ts';
 import type { BufferPool, PoolBuffer } from '../pool.ts';
-import { zeroCopyOf, type BatchedRequest, type BatchQueue, type Completion } from '../ring.ts';
+import { zeroCopyOf, type BatchedRequest, type BatchQueue, type Completion, type Ring } from '../ring.ts';
 import { BatchQueue as Q } from '../batch.ts';
 import { addressOf } from './memory.ts';
 import type { LaneHooks, SendOp } from './send-op.ts';
@@ -144,6 +144,68 @@ class CoalescedSend implements BatchedRequest {
 }
 
 /**
+ * The coalescers of one ring that hold sends for this tick's flush.  One
+ * pre-flush hook per ring and flush runs them all, each through a method
+ * call V8 can inline, instead of one hook per socket: the ring's hook list
+ * also holds the receive areas' release hooks, so calling a socket's own
+ * arrow from it was a generic (megamorphic) call per socket and flush
+ * (docs/PERFORMANCE.md, Session 18, rr1000).
+ */
+class FlushGroup {
+  readonly #ring: Ring;
+  /** coalescers to flush, in the order their first send of the tick came */
+  #pending: (Coalescer | undefined)[] = [];
+  /** the other list, while not in use (the two take turns, as the ring's hook lists) */
+  #spare: (Coalescer | undefined)[] | null = [];
+  readonly #hook = (): void => this.#run();
+
+  constructor(ring: Ring) {
+    this.#ring = ring;
+  }
+
+  /** `c` has sends for this tick's flush (once until it ran). */
+  add(c: Coalescer): void {
+    if (this.#pending.length === 0) this.#ring.beforeFlush(this.#hook);
+    this.#pending.push(c);
+  }
+
+  /**
+   * Flush each; one that throws does not cost the others their flush (its
+   * exception is rethrown from a microtask, as the ring does per hook).  A
+   * coalescer added while this runs (a settle callback that sends) goes
+   * into a new list with a hook of its own, which the ring runs in this
+   * flush, or in a flush nested in it, as it would a socket's own hook.
+   */
+  #run(): void {
+    const p = this.#pending;
+    this.#pending = this.#spare ?? [];
+    this.#spare = null;
+    for (let i = 0; i < p.length; i++) {
+      const c = p[i] as Coalescer;
+      p[i] = undefined;
+      try {
+        c.flushQueued();
+      } catch (e) {
+        rethrowLater(e);
+      }
+    }
+    p.length = 0;
+    this.#spare = p;
+  }
+}
+
+const groups = new WeakMap<Ring, FlushGroup>();
+
+function flushGroupOf(ring: Ring): FlushGroup {
+  let g = groups.get(ring);
+  if (g === undefined) {
+    g = new FlushGroup(ring);
+    groups.set(ring, g);
+  }
+  return g;
+}
+
+/**
  * Batches the sends of one socket made during one tick.  The first send of
  * a tick waits alone (no batch object): when no other joins it, it goes as
  * its own ring request (the SendOp itself), which its lane can reuse.
@@ -156,10 +218,13 @@ export class Coalescer {
   #singlePool: BufferPool | null = null;
   #singleRegion = 0;
   #singleFd = -1;
-  readonly #flushHook = (): void => this.flush();
+  readonly #group: FlushGroup;
+  /** in its ring's FlushGroup for the coming flush */
+  #queued = false;
 
   constructor(lane: LaneHooks) {
     this.#lane = lane;
+    this.#group = flushGroupOf(lane.ring);
   }
 
   /**
@@ -204,7 +269,16 @@ export class Coalescer {
     this.#singlePool = pool;
     this.#singleRegion = region;
     this.#singleFd = this.#lane.fd;
-    this.#lane.ring.beforeFlush(this.#flushHook);
+    if (!this.#queued) {
+      this.#queued = true;
+      this.#group.add(this);
+    }
+  }
+
+  /** @internal The ring's flush (FlushGroup): what was batched goes out. */
+  flushQueued(): void {
+    this.#queued = false;
+    this.flush();
   }
 
   /** Hand the sends batched so far to the ring as one request (no-op when none). */

@@ -153,8 +153,13 @@ class CoalescedSend implements BatchedRequest {
  */
 class FlushGroup {
   readonly #ring: Ring;
-  /** coalescers to flush, in the order their first send of the tick came */
+  /**
+   * coalescers to flush, in the order their first send of the tick came:
+   * the first #n entries (a count, not `length = 0` after each flush, which
+   * drops the array's storage and has the next tick's add allocate anew)
+   */
   #pending: (Coalescer | undefined)[] = [];
+  #n = 0;
   /** the other list, while not in use (the two take turns, as the ring's hook lists) */
   #spare: (Coalescer | undefined)[] | null = [];
   readonly #hook = (): void => this.#run();
@@ -165,8 +170,8 @@ class FlushGroup {
 
   /** `c` has sends for this tick's flush (once until it ran). */
   add(c: Coalescer): void {
-    if (this.#pending.length === 0) this.#ring.beforeFlush(this.#hook);
-    this.#pending.push(c);
+    if (this.#n === 0) this.#ring.beforeFlush(this.#hook);
+    this.#pending[this.#n++] = c;
   }
 
   /**
@@ -178,9 +183,11 @@ class FlushGroup {
    */
   #run(): void {
     const p = this.#pending;
+    const n = this.#n;
     this.#pending = this.#spare ?? [];
+    this.#n = 0;
     this.#spare = null;
-    for (let i = 0; i < p.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = p[i] as Coalescer;
       p[i] = undefined;
       try {
@@ -189,7 +196,6 @@ class FlushGroup {
         rethrowLater(e);
       }
     }
-    p.length = 0;
     this.#spare = p;
   }
 }

@@ -47,6 +47,18 @@ function collect(s: ZcSocket): { bytes: () => Buffer; length: () => number } {
   return { bytes: () => Buffer.concat(got), length: () => n };
 }
 
+/**
+ * Waits until rx holds as many bytes as `want` (then `settleMs` more, for
+ * anything extra to show), and checks they are want's bytes in order.
+ */
+async function expectReceived(rx: ReturnType<typeof collect>, want: Uint8Array[], settleMs = 0): Promise<void> {
+  const total = want.reduce((n, w) => n + w.length, 0);
+  await until(() => rx.length() >= total);
+  if (settleMs > 0) await sleep(settleMs);
+  expect(rx.length()).toBe(total);
+  expect(rx.bytes().equals(Buffer.concat(want))).toBe(true);
+}
+
 /** The error a call throws, or null. */
 function thrown(f: () => unknown): unknown {
   try {
@@ -113,10 +125,7 @@ describe.each([true, false])('views of one ArrayBuffer at every offset (deferTas
         if (off % 13 === 0) await sleep(0); // some ticks end here, some go on
       }
       await Promise.all(sends);
-      const total = want.reduce((n, w) => n + w.length, 0);
-      await until(() => rx.length() >= total);
-      expect(rx.length()).toBe(total);
-      expect(rx.bytes().equals(Buffer.concat(want))).toBe(true);
+      await expectReceived(rx, want);
       client.destroy();
       server.destroy();
       await listener.close();
@@ -191,11 +200,7 @@ describe('pool memory of another ring', () => {
         await client.send(o, { mode: 'copy', coalesce });
       }
       // nothing of the foreign pool left, and its pool holds none of it
-      const total = want.reduce((n, w) => n + w.length, 0);
-      await until(() => rx.length() >= total);
-      await sleep(20);
-      expect(rx.length()).toBe(total);
-      expect(rx.bytes().equals(Buffer.concat(want))).toBe(true);
+      await expectReceived(rx, want, 20);
       expect(foreign.inFlight).toBe(0);
       client.destroy();
       server.destroy();
@@ -273,11 +278,7 @@ describe('an ArrayBuffer detached after a send', () => {
           await send(new Uint8Array(moved, 5000, 300), coalesce);
         }
       }
-      const total = want.reduce((n, w) => n + w.length, 0);
-      await until(() => rx.length() >= total);
-      await sleep(20);
-      expect(rx.length()).toBe(total);
-      expect(rx.bytes().equals(Buffer.concat(want))).toBe(true);
+      await expectReceived(rx, want, 20);
       client.destroy();
       server.destroy();
       await listener.close();
@@ -328,10 +329,7 @@ describe('a resizable ArrayBuffer', () => {
         await send(new Uint8Array(patterned(100, size))); // another buffer between
         await send(new Uint8Array(rab, size >> 2, size >> 3));
       }
-      const total = want.reduce((n, w) => n + w.length, 0);
-      await until(() => rx.length() >= total);
-      expect(rx.length()).toBe(total);
-      expect(rx.bytes().equals(Buffer.concat(want))).toBe(true);
+      await expectReceived(rx, want);
       client.destroy();
       server.destroy();
       await listener.close();

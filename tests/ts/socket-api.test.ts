@@ -282,7 +282,10 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     // the kernel already took is still delivered, then FIN).
     const data = randomBytes(2 << 20);
     let result!: Promise<string>;
+    let accepted!: () => void;
+    const peerAccepted = new Promise<void>((r) => (accepted = r));
     const peer = net.createServer({ allowHalfOpen: true }, (s) => {
+      accepted();
       s.write('hello from the peer');
       s.pause();
       result = new Promise((res) => {
@@ -300,6 +303,9 @@ describe.each<Backend>(['uring', 'net'])('backend %s', (backend) => {
     });
     await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
     const c = await connected({ ...opts(), port: (peer.address() as net.AddressInfo).port, host: '127.0.0.1' });
+    // Our connect can complete before the peer's server ran its connection
+    // callback (a slow VM: seen under TCG), which sets `result`.
+    await peerAccepted;
     await sleep(50); // the peer's bytes have arrived
     await new Promise<void>((r, j) => c.write(data, (e) => (e ? j(e) : r())));
     c.destroy();

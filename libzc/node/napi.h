@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <pthread.h>
 
 typedef struct napi_env__ *napi_env;
 typedef struct napi_value__ *napi_value;
@@ -117,5 +118,22 @@ int uv_idle_start(uv_handle_t *h, uv_any_cb cb);
 int uv_idle_stop(uv_handle_t *h);
 int uv_backend_fd(const struct uv_loop_s *loop);
 int uv_backend_timeout(const struct uv_loop_s *loop);
+
+/* libuv's loop metrics (loop_idle.c) */
+typedef pthread_mutex_t uv_mutex_t; /* libuv's unix uv_mutex_t */
+typedef struct {
+	uint64_t loop_count;
+	uint64_t events;
+	uint64_t events_waiting;
+	uint64_t *reserved[13];
+} uv_metrics_t;
+enum { UV_METRICS_IDLE_TIME = 1 }; /* uv_loop_option; libuv keeps it as a flag bit */
+unsigned int uv_version(void);
+uint64_t uv_hrtime(void);
+void uv_mutex_lock(uv_mutex_t *mutex);
+void uv_mutex_unlock(uv_mutex_t *mutex);
+uint64_t uv_metrics_idle_time(struct uv_loop_s *loop); /* libuv 1.39 */
+/* libuv 1.45 (Node 20.3): weak, so the addon still loads on an older one (NULL there) */
+__attribute__((weak)) int uv_metrics_info(struct uv_loop_s *loop, uv_metrics_t *metrics);
 
 #endif

@@ -28,6 +28,8 @@
  *       call of two numbers instead of koffi's generic one of six
  *       (docs/PERFORMANCE.md, Session 18 napi18).  The arrays must not be
  *       transferred (Ring's are private).
+ *   sleepIn(handle, sleepFn) -> boolean, sleepIdle(handle) -> true | why not
+ *       the loop sleeps in the ring (below, on_prepare)
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas; len an
  *       integer number, 4 GiB and more too), no copy;
@@ -51,6 +53,7 @@
  * it), so the addon needs nothing from libc's dynamic loader either.
  */
 #include "napi.h"
+#include "loop_idle.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,9 @@ struct watcher {
 	uv_handle_t *prep, *idle;
 	sleep_fn sleep;
 	struct uv_loop_s *loop;
+	/* the sleep counted as libuv's idle time; why not (NULL: it is) */
+	struct zc_loop_idle idle_time;
+	const char *idle_why_not;
 	bool refed;
 	/* own()ed fds, a bit per fd number; closed at the environment's exit */
 	uint8_t *owned;
@@ -347,7 +353,9 @@ static void idle_noop(uv_handle_t *h)
  * still runs its callbacks), and the records are delivered as by
  * on_readable().  The ring fd is not in libuv's epoll set in this mode: every
  * turn of the loop comes through here, and a loop that never sleeps in the
- * ring never blocks in epoll either (the idle handle).
+ * ring never blocks in epoll either (the idle handle).  The sleep counts as
+ * the loop's idle time, as libuv's epoll wait does (loop_idle.c), when
+ * sleepIn() verified libuv's fields; it ends before any record is delivered.
  */
 static void on_prepare(uv_handle_t *h)
 {
@@ -359,8 +367,11 @@ static void on_prepare(uv_handle_t *h)
 	uv_idle_stop(w->idle);
 	t = uv_backend_timeout(w->loop);
 	uv_idle_start(w->idle, idle_noop);
-	if (t != 0)
+	if (t != 0) {
+		zc_loop_idle_enter(&w->idle_time);
 		w->sleep(w->ring, uv_backend_fd(w->loop), t);
+		zc_loop_idle_leave(&w->idle_time);
+	}
 	int32_t n = w->reap(w->ring, w->out, w->max);
 	if (n != 0)
 		deliver(w, n); /* w may be gone after this */
@@ -369,7 +380,9 @@ static void on_prepare(uv_handle_t *h)
 /*
  * sleepIn(handle, sleepFn): the loop sleeps in this watcher's ring from now
  * on (sleepFn: zc_ring_sleep's address); its fd leaves libuv's epoll set.
- * false (and nothing changed) when the loop has no backend fd.
+ * false (and nothing changed) when the loop has no backend fd.  The sleep
+ * counts as libuv's idle time when zc_loop_idle_init() verifies the loop's
+ * fields now; sleepIdle(handle) says whether it does.
  */
 static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 {
@@ -407,6 +420,7 @@ static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 	w->prep->data = w;
 	w->idle->data = w;
 	w->sleep = (sleep_fn)(uintptr_t)fn;
+	w->idle_why_not = zc_loop_idle_init(&w->idle_time, w->loop);
 	uv_unref(w->idle);
 	uv_prepare_start(w->prep, on_prepare);
 	if (!w->refed)
@@ -415,6 +429,27 @@ static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 	ok = true;
 out:
 	napi_get_boolean(env, ok, &res);
+	return res;
+}
+
+/*
+ * sleepIdle(handle) -> true when the loop sleeps in this ring and the sleep
+ * counts as libuv's idle time (eventLoopUtilization() sees it), else why
+ * not (a string).
+ */
+static napi_value js_sleep_idle(napi_env env, napi_callback_info info)
+{
+	napi_value res;
+	struct watcher *w = arg_watcher(env, info);
+
+	if (!w)
+		return NULL;
+	if (!w->prep)
+		napi_create_string_utf8(env, "the loop does not sleep in this ring", (size_t)-1, &res);
+	else if (w->idle_why_not)
+		napi_create_string_utf8(env, w->idle_why_not, (size_t)-1, &res);
+	else
+		napi_get_boolean(env, true, &res);
 	return res;
 }
 
@@ -679,7 +714,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 	} fns[] = {
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
 		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
-		{ "flusher", js_flusher },
+		{ "sleepIdle", js_sleep_idle }, { "flusher", js_flusher },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

@@ -9,7 +9,9 @@
 #     (no cc, no tsx) and, as root, in a mount namespace where the liburing
 #     headers and shared libraries are hidden: `npm install <tarball>`, then
 #     plain node runs an ES module and a CommonJS program that each send
-#     64 MiB zero-copy and compare sha256 (tests/package/), and
+#     64 MiB zero-copy and compare sha256 (tests/package/), one whose loop
+#     sleeps idle in the ring (loopWait 'ring': eventLoopUtilization() must
+#     read it idle, elu.mjs), and
 #     `npx uring-zc probe --json` (which must report the native ring
 #     watcher: the zc_poll.node addon loads in that Node).
 #  3. Once: TypeScript consumers (ESM and CommonJS, node16 resolution)
@@ -69,7 +71,7 @@ node -e '
 	for (const need of ["dist/index.cjs", "dist/index.mjs", "dist/cli.mjs", "dist/types/index.d.ts",
 		"dist/index.d.mts", "dist/prebuilds/linux-x64-gnu/libzc.so", "dist/prebuilds/linux-arm64-gnu/libzc.so",
 		"dist/prebuilds/linux-x64-gnu/zc_poll.node", "dist/prebuilds/linux-arm64-gnu/zc_poll.node",
-		"libzc/node/poll.c", "libzc/node/napi.h", "LICENSE"])
+		"libzc/node/poll.c", "libzc/node/loop_idle.c", "libzc/node/napi.h", "LICENSE"])
 		if (!p.files.some((f) => f.path === need)) { console.log("missing " + need); process.exit(1); }
 ' "$work/pack.json" && ok "tarball ships dist/, libzc sources, LICENSE; no TypeScript sources, tests or maps" ||
 	bad "tarball contents"
@@ -221,7 +223,8 @@ for major in $nodes; do
 	app=$work/$label/app
 	mkdir -p "$app"
 	echo '{ "name": "uring-zc-package-test", "private": true }' >"$app/package.json"
-	cp tests/package/send.mjs tests/package/send.cjs tests/package/send-check.cjs tests/package/receiver.cjs "$app/"
+	cp tests/package/send.mjs tests/package/send.cjs tests/package/send-check.cjs tests/package/receiver.cjs \
+		tests/package/elu.mjs "$app/"
 	echo "--- node $("$nodebin" --version) ($nodebin)"
 	t0=$SECONDS
 	if in_sandbox "$bin" "$app" npm install "$tarball" --prefer-offline --no-audit --no-fund \
@@ -240,6 +243,9 @@ for major in $nodes; do
 	in_sandbox "$bin" "$app" /usr/bin/timeout "$hang" node send.cjs >"$work/$label/cjs.log" 2>&1
 	expect_json "node $major: CommonJS require, 64 MiB zero-copy, sha256 equal" "$work/$label/cjs.log" \
 		"r.ok && r.how === 'cjs' && $prebuilt_x64"
+	in_sandbox "$bin" "$app" /usr/bin/timeout "$hang" node elu.mjs >"$work/$label/elu.log" 2>&1
+	expect_json "node $major: loopWait 'ring', idle 1 s: eventLoopUtilization() below 0.2 (the sleep counted idle)" \
+		"$work/$label/elu.log" "r.loopWait === 'ring' && r.sleepCountsIdle === true && r.elu < 0.2"
 	in_sandbox "$bin" "$app" npx --no-install uring-zc probe --json >"$work/$label/probe.log" 2>&1
 	expect_json "node $major: npx uring-zc probe --json" "$work/$label/probe.log" \
 		"r.system.libzc === '$version' && r.system.node === '$("$nodebin" --version)' && r.caps.sendZc === true &&

@@ -123,7 +123,12 @@ export const RingOptionsSchema = z
      * watcher and libuv 1.44 or later (otherwise `ring.loopWait` reads
      * `'epoll'`).  Not the default (Session 18): every wakeup of the thread
      * for anything else (node:net sockets, timers) then costs a system call
-     * more, and Node's eventLoopUtilization() counts the sleep as busy time.
+     * more.  Node's `performance.eventLoopUtilization()` counts the sleep as
+     * idle, as it counts libuv's epoll wait: zc_poll.node adds it to libuv's
+     * idle time (libuv has no public call for it; the private fields are
+     * checked at run time first, and found on Node 20.3+, 22, 24 and 26).
+     * Where a check fails the sleep reads as busy, an idle thread as fully
+     * utilized: `ring.sleepCountsIdle` reads `false` then.
      */
     loopWait: z.enum(['epoll', 'ring']).default('epoll'),
   })

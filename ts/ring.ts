@@ -285,6 +285,17 @@ export class Ring {
    * later) have it, else `'epoll'`.
    */
   readonly loopWait: 'epoll' | 'ring';
+  /**
+   * Whether Node's `performance.eventLoopUtilization()` counts the thread's
+   * sleep as idle time.  Always with loopWait `'epoll'` (libuv's own
+   * epoll wait).  With `'ring'` when zc_poll.node found libuv's private
+   * idle-time fields where libuv 1.45-1.52 keep them (checked at run time,
+   * before any write: Node 20.3 and later, 22, 24, 26) and counts the ring's
+   * sleep there as libuv counts its wait; `false` when a check failed (a
+   * libuv of another layout): the sleep then reads as busy, an idle thread
+   * as fully utilized.
+   */
+  readonly sleepCountsIdle: boolean;
   /** counters (read-only view; reset with resetStats) */
   readonly stats: RingStats = { issued: 0, records: 0, submits: 0, reaps: 0, backpressured: 0, wakeups: 0, kernelCqes: 0 };
 
@@ -389,6 +400,7 @@ export class Ring {
       this.loopWait =
         options.loopWait === 'ring' && libuvSleepsInRing(process.versions.uv) && this.#watcher.sleepIn() ? 'ring' : 'epoll';
       if (this.loopWait === 'ring') loopSleeper = this;
+      this.sleepCountsIdle = this.loopWait === 'epoll' || this.#watcher.sleepIdle() === true;
       stopAtExit(this);
     } catch (e) {
       // Created but not handed out: close it now.  The watcher first: an

@@ -61,7 +61,7 @@ describe('the ring watcher addon', () => {
     expect(r.signal).toBeNull(); // SIGSEGV before the handles were type-tagged
     expect(r.code).toBe(0);
     const j = childJson<Record<string, string>>(r);
-    expect(Object.keys(j).length).toBe(28);
+    expect(Object.keys(j).length).toBe(32);
     for (const [call, got] of Object.entries(j)) expect({ call, got }).toEqual({ call, got: 'TypeError:ERR_INVALID_ARG_TYPE' });
   });
 });

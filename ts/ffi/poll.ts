@@ -46,6 +46,7 @@ export interface PollAddon {
   own(h: object, fd: number): void;
   disown(h: object, fd: number): void;
   sleepIn(h: object, sleepFn: number): boolean;
+  sleepIdle(h: object): true | string;
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
 }
 
@@ -154,6 +155,14 @@ export interface RingWatcher extends FdWatcher {
    */
   sleepIn(): boolean;
   /**
+   * true when the loop sleeps in this ring (after {@link sleepIn}) and the
+   * sleep counts as libuv's idle time, so that Node's
+   * eventLoopUtilization() sees it (zc_poll.node's loop_idle.c, which
+   * checks libuv's private fields at run time before it writes any), else
+   * why not.
+   */
+  sleepIdle(): true | string;
+  /**
    * The ring's flush through the addon (zc_poll.node's flusher: a direct
    * Node-API call of two numbers), bound to ops (struct zc_batch_op
    * descriptors) and rcs (their results), which it keeps alive; null for
@@ -194,6 +203,7 @@ export function watchRing(
       own: none,
       disown: none,
       sleepIn: () => false,
+      sleepIdle: () => 'the koffi watcher: the loop does not sleep in a ring',
       flusher: () => null,
     };
   }
@@ -207,6 +217,7 @@ export function watchRing(
     own: (fd) => addon.own(h, fd),
     disown: (fd) => addon.disown(h, fd),
     sleepIn: () => addon.sleepIn(h, sleepFn),
+    sleepIdle: () => addon.sleepIdle(h),
     flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
   };
 }

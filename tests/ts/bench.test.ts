@@ -6,6 +6,7 @@
  * under TCG these runs cost minutes.
  */
 import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { IN_VM, childJson, run } from './helpers.ts';
 
@@ -82,11 +83,23 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
       [['--rr', '--loop-wait', 'spin'], '--loop-wait: "spin" is not epoll or ring'],
       [['--rr', '--loop-wait', 'ring', '--defer-taskrun', 'on'], 'drop --defer-taskrun on'],
       [['--udp', '--loop-wait', 'ring'], '--loop-wait: only with --rr'],
+      [['--udp', '--pin', 'maybe'], '--pin: "maybe" is not on or off'],
+      [['--rr', '--pin', 'on'], '--pin: only with --udp'],
     ] as const) {
       const r = await run('npx', [...CLI, ...args, ...SHORT], { timeoutMs: 60_000 });
       expect(r.code, r.stderr).not.toBe(0);
       expect(r.stderr).toContain(msg);
     }
+  });
+
+  it.skipIf(!IS_ROOT || availableParallelism() < 2)('--udp --pin on: both rounds\' senders on the round\'s vCPU', async () => {
+    const r = await run('npx', [...CLI, '--udp', '--pin', 'on', '--mode', 'zc-fixed,c-zc-fixed', '--size', '1400', ...SHORT, '--rounds', '2'], {
+      timeoutMs: 120_000,
+    });
+    if (r.code !== 0) throw new Error(`bench --udp --pin on exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    expect(r.stderr).toContain('bench --udp: round 1/2: every sender on vCPU 0');
+    expect(r.stderr).toContain('bench --udp: round 2/2: every sender on vCPU 1');
+    expect(r.stderr).not.toContain('[ran on');
   });
 
   it.skipIf(!IS_ROOT)('--udp: shape, zero-copy not copied on the veth-drop path, namespaces removed', async () => {
@@ -103,6 +116,8 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
       expect(e['zcCopied']).toBe(0);
     }
     // The namespaces it made (it names them) are gone; other benches may run meanwhile.
+    // Unpinned by default: each progress line says where the sender's main thread ran.
+    for (const m of ['node-dgram', 'zc-fixed', 'c-zc-fixed']) expect(stderr).toMatch(new RegExp(`bench --udp: ${m} 1400B: .* \\[ran on vCPU \\d+ \\d+%`));
     const made = /network namespace (\S+) \(peer (\S+)\)/.exec(stderr);
     expect(made).not.toBeNull();
     expect(netnsNames().filter((n) => n === made![1] || n === made![2])).toEqual([]);

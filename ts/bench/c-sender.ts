@@ -23,12 +23,16 @@ interface CReport {
   stime: number;
 }
 
-/** Run c_zc_fixed with args; `wrap` prefixes the command (e.g. `ip netns exec NS`). */
-export function runC(env: BenchEnv, args: string[], wrap: string[] = []): Promise<CReport> {
+/**
+ * Run c_zc_fixed with args; `wrap` prefixes the command (e.g. `ip netns
+ * exec NS`, which execs it in place); `started` is told the child's pid.
+ */
+export function runC(env: BenchEnv, args: string[], wrap: string[] = [], started?: (pid: number) => void): Promise<CReport> {
   const bin = join(env.binDir, 'c_zc_fixed');
   const [cmd, ...rest] = [...wrap, bin, ...args] as [string, ...string[]];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (started && child.pid !== undefined) started(child.pid);
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

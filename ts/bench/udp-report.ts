@@ -113,13 +113,19 @@ export const UDP_LEGEND = [
   'zc used / copied: REPORT_USAGE of the zero-copy sends ("used" = no copy; this path should say used).',
 ];
 
+export interface UdpReportInfo extends ReportInfo {
+  window: number;
+  /** where the senders ran (udp.ts pinText) */
+  placement: string;
+}
+
 /** The bench-udp section of docs/PERFORMANCE.md. */
-export function udpDocSection(aggs: Aggregate[], info: ReportInfo & { window: number }): string {
+export function udpDocSection(aggs: Aggregate[], info: UdpReportInfo): string {
   return docBlock(
     [
       `Measured ${stamp()} on ${machineLine()}, with \`npx tsx ts/cli/main.ts bench ${info.argv.filter((a) => a !== '--update-doc').join(' ')}\``,
       `(${info.seconds} s per run after a warm-up, ${info.rounds} interleaved rounds, median run shown, ratios paired per round;`,
-      `${info.window} datagrams in flight per sender; ${ringSettingsText()}). ${loadLine(info)}`,
+      `${info.window} datagrams in flight per sender; ${ringSettingsText()}; ${info.placement}). ${loadLine(info)}`,
     ],
     udpTable(aggs),
     [
@@ -130,7 +136,7 @@ export function udpDocSection(aggs: Aggregate[], info: ReportInfo & { window: nu
   );
 }
 
-export function udpReport(aggs: Aggregate[], info: ReportInfo & { window: number }): string {
+export function udpReport(aggs: Aggregate[], info: UdpReportInfo): string {
   const out: string[] = [];
   out.push(`uring-zc bench --udp: veth-drop path, ${stamp()}`);
   out.push(`machine: ${machineLine()}`);
@@ -138,6 +144,7 @@ export function udpReport(aggs: Aggregate[], info: ReportInfo & { window: number
     `${info.seconds} s measured per run after a warm-up, ${info.rounds} interleaved round(s), median run shown; ` +
       `${info.window} datagrams in flight per sender; ${ringSettingsText()}.`,
   );
+  out.push(`${info.placement}.`);
   out.push(loadLine(info));
   out.push('');
   out.push(udpTable(aggs));

@@ -10,7 +10,9 @@
  * --udp.  Rounds interleave every mode of a size, so paired ratios compare
  * runs seconds apart.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { buildHelpers, childCommand } from './build.ts';
@@ -45,7 +47,65 @@ export interface UdpBenchOptions {
   warmupSeconds: number;
   rounds: number;
   window: number;
+  /**
+   * Pin the senders (`--pin on`): every run of round r on vCPU r mod
+   * (vCPUs), the C sender whole, the Node child's main thread (the sending
+   * thread; V8's helper threads stay free, as in any Node process).
+   * Unpinned, each sender runs where the scheduler puts it, and the
+   * progress line says where its main thread ran (docs/PERFORMANCE.md,
+   * Session 19, udp19).
+   */
+  pin: boolean;
   log: (line: string) => void;
+}
+
+/** The vCPU a round's senders run on, or null when not pinned (one vCPU, or no taskset). */
+export function roundCpu(round: number, pin: boolean): number | null {
+  const n = availableParallelism();
+  return pin && n > 1 && hasTaskset() ? round % n : null;
+}
+
+/** For the report: where this run's senders ran. */
+export function pinText(pin: boolean): string {
+  if (roundCpu(0, pin) === null) {
+    return pin ? 'senders not pinned (one vCPU, or no taskset)' : 'senders not pinned (--pin off): placed by the scheduler';
+  }
+  return `senders pinned: every run of round r on vCPU r mod ${availableParallelism()} (the C sender, the Node child's main thread)`;
+}
+
+/**
+ * Where a process's main thread runs, sampled every 10 ms (the
+ * `processor` field of /proc/PID/stat): stop() gives the share of samples
+ * on each vCPU, for the progress line of an unpinned run.
+ */
+export function placementSampler(): { watch(pid: number): void; stop(): string } {
+  const seen = new Map<number, number>();
+  let pid = 0;
+  const t = setInterval(() => {
+    if (!pid) return;
+    try {
+      const cpu = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[36]);
+      seen.set(cpu, (seen.get(cpu) ?? 0) + 1);
+    } catch {
+      // gone
+    }
+  }, 10);
+  return {
+    watch(p: number) {
+      pid = p;
+    },
+    stop() {
+      clearInterval(t);
+      const total = [...seen.values()].reduce((a, b) => a + b, 0);
+      return [...seen.entries()].sort((a, b) => a[0] - b[0]).map(([c, n]) => `vCPU ${c} ${Math.round((100 * n) / total)}%`).join(', ');
+    },
+  };
+}
+
+let tasksetFound: boolean | null = null;
+function hasTaskset(): boolean {
+  tasksetFound ??= spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+  return tasksetFound;
 }
 
 /** The Node sender child, started once inside the namespace. */
@@ -78,11 +138,21 @@ class SenderChild {
     return r.value;
   }
 
+  /** Pin the child's main thread (its pid's task) to one vCPU; the other threads keep theirs. */
+  pin(cpu: number): void {
+    const r = spawnSync('taskset', ['-p', '-c', String(cpu), String(this.#child.pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`bench --udp: taskset -p -c ${cpu} ${this.#child.pid} failed: ${(r.stderr || '').trim()}`);
+  }
+
   async run(spec: UdpRunSpec): Promise<SenderResult> {
     this.#child.stdin.write(JSON.stringify(spec) + '\n');
     const answer = JSON.parse(await this.#next()) as SenderResult | { error: string };
     if ('error' in answer) throw new Error(answer.error);
     return answer;
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? 0;
   }
 
   async stop(): Promise<void> {
@@ -105,9 +175,16 @@ export async function runUdpBench(opts: UdpBenchOptions): Promise<Aggregate[]> {
     child = await SenderChild.start(net);
     const { deferTaskrun } = ringSettings();
     for (let round = 0; round < opts.rounds; round++) {
+      const cpu = roundCpu(round, opts.pin);
+      const pin = cpu === null ? [] : ['taskset', '-c', String(cpu)];
+      if (cpu !== null) {
+        child.pin(cpu);
+        opts.log(`bench --udp: round ${round + 1}/${opts.rounds}: every sender on vCPU ${cpu}`);
+      }
       for (const size of opts.sizes) {
         for (const mode of opts.modes) {
           const o: RunOutcome = { mode, size, round };
+          const where = cpu === null ? placementSampler() : null;
           try {
             if (mode === 'c-copy' || mode === 'c-zc-fixed') {
               const r = await runC({ binDir }, [
@@ -119,12 +196,13 @@ export async function runUdpBench(opts: UdpBenchOptions): Promise<Aggregate[]> {
                 '--window', String(opts.window),
                 '--mode', mode === 'c-copy' ? 'send' : 'zc-fixed',
                 ...(deferTaskrun ? [] : ['--no-defer']),
-              ], net.exec([]));
+              ], net.exec(pin), (pid) => where?.watch(pid));
               o.result = {
                 bytes: r.bytes, seconds: r.seconds, cpuSeconds: r.utime + r.stime, sysSeconds: r.stime, sends: r.sends,
                 zcUsed: r.zcUsed, zcCopied: r.zcCopied, detail: `window ${opts.window}`,
               };
             } else {
+              where?.watch(child.pid);
               o.result = await child.run({
                 mode: mode as UdpNodeMode, size, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds,
                 window: opts.window, host: UDP_DST, port: UDP_PORT, deferTaskrun,
@@ -134,7 +212,8 @@ export async function runUdpBench(opts: UdpBenchOptions): Promise<Aggregate[]> {
             o.error = e instanceof Error ? e.message : String(e);
           }
           outcomes.push(o);
-          opts.log(progressLine(o, opts.rounds).replace(/^bench:/, 'bench --udp:'));
+          const placed = where?.stop();
+          opts.log(progressLine(o, opts.rounds).replace(/^bench:/, 'bench --udp:') + (placed ? ` [ran on ${placed}]` : ''));
         }
       }
     }

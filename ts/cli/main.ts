@@ -25,7 +25,7 @@ import { BENCH_FILE_USAGE, cmdBenchFile } from './bench-file.ts';
 import { buildFromSource } from '../ffi/load.ts';
 import { RECV_MODE_NAMES, defaultRecvModes, recvJson, recvReport, runRecvBench, type RecvBenchMode } from '../bench/recv.ts';
 import '../bench/recv-probe.ts';
-import { UDP_DEFAULT_SIZES, UDP_DEFAULT_WINDOW, UDP_MAX_SIZE, UDP_MODE_INFO, UDP_MODES, runUdpBench, type UdpMode } from '../bench/udp.ts';
+import { UDP_DEFAULT_SIZES, UDP_DEFAULT_WINDOW, UDP_MAX_SIZE, UDP_MODE_INFO, UDP_MODES, pinText, runUdpBench, type UdpMode } from '../bench/udp.ts';
 import { udpDocSection, udpJson, udpReport } from '../bench/udp-report.ts';
 import { RR_DEFAULT_CONNS, RR_DEFAULT_MODES, RR_DEFAULT_SIZES, RR_MODE_INFO, RR_MODES, rrCases, runRrBench } from '../bench/rr.ts';
 import { rrAggregate, rrDocSection, rrJson, rrReport } from '../bench/rr-report.ts';
@@ -81,7 +81,7 @@ ${diag}
                  its <!-- bench:start --> and <!-- bench:end --> markers
                  (--udp: bench-udp, --rr: bench-rr markers)
 
-  uring-zc bench --udp [--mode M1,...] [--size ...] [--seconds N] [--rounds N] [--window N] [--json]
+  uring-zc bench --udp [--mode M1,...] [--size ...] [--seconds N] [--rounds N] [--window N] [--pin on|off] [--json]
       UDP send throughput where zero-copy is real: datagrams out of a veth whose peer
       drops them before local delivery, in two network namespaces the bench makes
       and removes itself (root).  Every sender runs in the namespace.
@@ -89,6 +89,9 @@ ${diag}
 ${UDP_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`).join('\n')}
       --size     datagram bytes (default: ${UDP_DEFAULT_SIZES.join(',')}; at most ${UDP_MAX_SIZE})
       --window   datagrams in flight per sender (default: ${UDP_DEFAULT_WINDOW})
+      --pin      off (default): where the scheduler puts them (each progress line says where
+                 the sender's main thread ran); on: every run of round r on vCPU r mod (vCPUs),
+                 so the senders a ratio pairs ran on the same vCPU
       --json     stdout is only a JSON array of
                  { mode, size, mbps, sendsPerSec, cpuPct, zcUsed, zcCopied }
       (--seconds default ${SEND_DEFAULT_SECONDS}, --rounds default ${SEND_DEFAULT_ROUNDS}, --warmup, --defer-taskrun as above)
@@ -180,6 +183,7 @@ async function cmdBench(args: string[]): Promise<number> {
       window: { type: 'string' },
       'defer-taskrun': { type: 'string' },
       'loop-wait': { type: 'string' },
+      pin: { type: 'string' },
       recv: { type: 'boolean' },
       udp: { type: 'boolean' },
       rr: { type: 'boolean' },
@@ -196,6 +200,7 @@ async function cmdBench(args: string[]): Promise<number> {
   if (values.file) return cmdBenchFile(values);
   if (values.conns !== undefined && !values.rr) throw new UsageError('--conns: only with --rr');
   if (values['loop-wait'] !== undefined && !values.rr) throw new UsageError('--loop-wait: only with --rr');
+  if (values.pin !== undefined && !values.udp) throw new UsageError('--pin: only with --udp');
   if (values.recv) return cmdBenchRecv(values);
   if (values.udp) return cmdBenchUdp(values, args);
   if (values.rr) return cmdBenchRr(values, args);
@@ -268,6 +273,7 @@ interface BenchValues {
   'update-doc'?: boolean;
   'defer-taskrun'?: string;
   'loop-wait'?: string;
+  pin?: string;
 }
 
 /** bench --udp: the veth-drop UDP send benchmark (ts/bench/udp.ts). */
@@ -275,6 +281,8 @@ async function cmdBenchUdp(values: BenchValues, argv: string[]): Promise<number>
   const sizes = parseSizes(values.size ?? UDP_DEFAULT_SIZES.join(','));
   for (const s of sizes) if (s > UDP_MAX_SIZE) throw new UsageError(`--size: ${s} is more than a UDP datagram carries (${UDP_MAX_SIZE})`);
   setDefer(values['defer-taskrun']);
+  const pin = values.pin ?? 'off';
+  if (pin !== 'on' && pin !== 'off') throw new UsageError(`--pin: "${pin}" is not on or off`);
   const opts = {
     modes: parseNames<UdpMode>('--mode', values.mode, UDP_MODES),
     sizes,
@@ -282,11 +290,15 @@ async function cmdBenchUdp(values: BenchValues, argv: string[]): Promise<number>
     rounds: Math.trunc(parseNumber('--rounds', values.rounds, SEND_DEFAULT_ROUNDS, 1, 100)),
     warmupSeconds: parseNumber('--warmup', values.warmup, 0.3, 0, 60),
     window: Math.trunc(parseNumber('--window', values.window, UDP_DEFAULT_WINDOW, 1, 1024)),
+    pin: pin === 'on',
     log: (line: string) => process.stderr.write(line + '\n'),
   };
   const loadStart = loadavg()[0]!;
   const aggs = await runUdpBench(opts);
-  const info = { loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: false, argv, window: opts.window };
+  const info = {
+    loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: false, argv, window: opts.window,
+    placement: pinText(opts.pin),
+  };
   process.stdout.write((values.json ? JSON.stringify(udpJson(aggs)) : udpReport(aggs, info)) + '\n');
   if (values['update-doc']) process.stderr.write(`bench: wrote the table into ${updateDoc(udpDocSection(aggs, info), 'bench-udp')}\n`);
   return aggs.some((a) => a.error) ? 1 : 0;

@@ -80,8 +80,15 @@ ZC_API int zc_ring_poll_ring_fd(struct zc_ring *r);
 /* Sleep in the ring for an event loop: submit what is queued and wait in
  * io_uring_enter() until a CQE is posted, the loop's epoll fd epfd is
  * readable (the ring keeps a POLL_ADD on it armed across calls), or
- * timeout_ms passed (-1: no bound).  Returns 0 at once when records or CQEs
- * already wait; the records are for zc_reap().  0 or -errno. */
+ * timeout_ms passed (-1: no bound).  Returns ZC_SLEEP_NONE at once when
+ * records or CQEs already wait, ZC_SLEEP_OWN when a CQE of the ring's own
+ * requests ended the sleep, ZC_SLEEP_LOOP when only the loop's epoll fd,
+ * the timeout or a signal did (what woke the loop was not the ring's: the
+ * caller's measure of whether sleeping here pays), or -errno.  The records
+ * are for zc_reap(). */
+#define ZC_SLEEP_NONE 0
+#define ZC_SLEEP_OWN 1
+#define ZC_SLEEP_LOOP 2
 ZC_API int zc_ring_sleep(struct zc_ring *r, int epfd, int timeout_ms);
 /* io_uring_params.features of this ring */
 ZC_API uint32_t zc_ring_features(const struct zc_ring *r);

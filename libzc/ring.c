@@ -748,12 +748,15 @@ int zc_wait(struct zc_ring *r, struct zc_completion *out, uint32_t max,
  * when any fd of the loop is ready, or after timeout_ms.  A multishot
  * receive's task work then runs inside this wait, as in a C program that
  * sleeps in io_uring_enter(): no EINTR'd epoll_pwait() and no ring fd
- * wakeup per completion.  The records are left for zc_reap().
+ * wakeup per completion.  The records are left for zc_reap().  The CQEs it
+ * woke with say whose wakeup it was (libzc.h: ZC_SLEEP_*); they stay for
+ * zc_reap(), only looked at.
  */
 int zc_ring_sleep(struct zc_ring *r, int epfd, int timeout_ms)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
 	struct io_uring_cqe *cqe;
+	unsigned head;
 	int ret;
 
 	if (r->done_count || r->ready || io_uring_cq_ready(&r->ring) ||
@@ -776,7 +779,16 @@ int zc_ring_sleep(struct zc_ring *r, int epfd, int timeout_ms)
 	ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
 	if (ret >= 0 || ret == -ETIME || ret == -EINTR)
 		r->sqes_queued = 0;
-	return ret < 0 && ret != -ETIME && ret != -EINTR ? ret : 0;
+	else
+		return ret;
+	/* Who woke it: any CQE but the epoll fd's poll is the ring's own. */
+	if (io_uring_cq_has_overflow(&r->ring))
+		return ZC_SLEEP_OWN;
+	io_uring_for_each_cqe(&r->ring, head, cqe) {
+		if (cqe->user_data != ZC_UD_SLEEP)
+			return ZC_SLEEP_OWN;
+	}
+	return ZC_SLEEP_LOOP;
 }
 
 int zc_cancel_all(struct zc_ring *r)

@@ -58,7 +58,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
     unified: '"auto", "native" or "userspace"',
     maxRequests: `an integer in 1..${MAX_CQ_ENTRIES} (requests tracked at once; default cqEntries)`,
     maxFixedBuffers: 'an integer in 1..16384 (registered-buffer slots; a pool takes one per GiB)',
-    loopWait: '"epoll" or "ring" ("ring": one ring per thread, without deferTaskrun)',
+    loopWait: '"auto", "epoll" or "ring" ("ring": one ring per thread, without deferTaskrun)',
   },
   BufferPoolOptions: {
     count: `an integer in 1..${LIMITS.ZC_POOL_MAX_BUFFERS}`,
@@ -114,23 +114,29 @@ export const RingOptionsSchema = z
     maxFixedBuffers: int(1, 16384).default(1024),
     /**
      * Where this thread's event loop sleeps when it has nothing to run.
-     * `'epoll'` (default): in libuv's epoll_wait, the ring's fd watched like
-     * any other.  `'ring'`: in io_uring_enter() on this ring, which polls
+     * `'epoll'`: in libuv's epoll_wait, the ring's fd watched like any
+     * other.  `'ring'`: in io_uring_enter() on this ring, which polls
      * libuv's epoll fd, so a completion wakes the thread with the receive's
      * task work already run (no interrupted epoll_wait, no ring fd wakeup):
-     * one system call less per wakeup (docs/PERFORMANCE.md, Session 14).
-     * One ring per thread, not with deferTaskrun; needs the zc_poll.node
-     * watcher and libuv 1.44 or later (otherwise `ring.loopWait` reads
-     * `'epoll'`).  Not the default (Session 18): every wakeup of the thread
-     * for anything else (node:net sockets, timers) then costs a system call
-     * more.  Node's `performance.eventLoopUtilization()` counts the sleep as
-     * idle, as it counts libuv's epoll wait: zc_poll.node adds it to libuv's
-     * idle time (libuv has no public call for it; the private fields are
-     * checked at run time first, and found on Node 20.3+, 22, 24 and 26).
-     * Where a check fails the sleep reads as busy, an idle thread as fully
-     * utilized: `ring.sleepCountsIdle` reads `false` then.
+     * one system call less per wakeup (docs/PERFORMANCE.md, Session 14);
+     * but every wakeup for anything else (node:net sockets, timers) then
+     * costs a system call more (Session 18).  Node's
+     * `performance.eventLoopUtilization()` counts the sleep as idle, as it
+     * counts libuv's epoll wait: zc_poll.node adds it to libuv's idle time
+     * (libuv has no public call for it; the private fields are checked at
+     * run time first, and found on Node 20.3+, 22, 24 and 26); where a check
+     * fails the sleep reads as busy, an idle thread as fully utilized:
+     * `ring.sleepCountsIdle` reads `false` then.  One ring per thread, not
+     * with deferTaskrun.  `'auto'` (default): the first ring of
+     * the main thread sleeps in the ring while the loop's recent wakeups
+     * were mostly its completions and in epoll while they were mostly
+     * something else (`ring.loopSleep` says which, now; Session 19); any
+     * other ring (a second one, deferTaskrun, a worker thread) reads
+     * `'epoll'`, and a later ring with `'ring'` takes the sleep over.
+     * Sleeping in the ring needs the zc_poll.node watcher and libuv 1.44 or
+     * later (otherwise `ring.loopWait` reads `'epoll'`).
      */
-    loopWait: z.enum(['epoll', 'ring']).default('epoll'),
+    loopWait: z.enum(['auto', 'epoll', 'ring']).default('auto'),
   })
   .strict()
   .superRefine((o, ctx) => {

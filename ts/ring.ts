@@ -188,7 +188,7 @@ let kernelChecked: string | null | undefined;
 
 let nextRingId = 1;
 
-/** The ring of this thread its event loop sleeps in (loopWait 'ring'), if any. */
+/** The ring of this thread its event loop sleeps in (loopWait 'ring' or 'auto'), if any. */
 let loopSleeper: Ring | null = null;
 
 /**
@@ -282,13 +282,37 @@ export class Ring {
   /**
    * Where the thread's event loop sleeps (option `loopWait`): `'ring'` when
    * this ring asked for it and the zc_poll.node watcher and libuv (1.44 or
-   * later) have it, else `'epoll'`.
+   * later) have it; `'auto'` when this ring has the sleep by default (the
+   * first ring of the main thread without deferTaskrun) and hands it
+   * between its ring and epoll by what wakes the loop ({@link loopSleep}
+   * says which, now); else `'epoll'`, also once a later ring took the sleep
+   * over with an explicit `'ring'`.
    */
-  readonly loopWait: 'epoll' | 'ring';
+  get loopWait(): 'epoll' | 'ring' | 'auto' {
+    return this.#loopWait;
+  }
+  #loopWait: 'epoll' | 'ring' | 'auto' = 'epoll';
+
+  /**
+   * Where the thread's event loop sleeps now when it waits for this ring:
+   * `'ring'` (in io_uring_enter() on it) or `'epoll'` (libuv's own wait).
+   * With loopWait `'auto'` this follows the loop's recent wakeups: the ring
+   * while they are mostly its completions, epoll while they are mostly
+   * other fds or timers (docs/PERFORMANCE.md, Session 19 auto19).
+   */
+  get loopSleep(): 'ring' | 'epoll' {
+    if (this.#loopWait !== 'auto') return this.#loopWait;
+    return this.#watcher?.sleepState().at === 'ring' ? 'ring' : 'epoll';
+  }
+
+  /** @internal how often loopWait 'auto' moved the sleep between the ring and epoll */
+  get loopSwitches(): number {
+    return this.#watcher?.sleepState().switches ?? 0;
+  }
   /**
    * Whether Node's `performance.eventLoopUtilization()` counts the thread's
    * sleep as idle time.  Always with loopWait `'epoll'` (libuv's own
-   * epoll wait).  With `'ring'` when zc_poll.node found libuv's private
+   * epoll wait).  With `'ring'` or `'auto'` when zc_poll.node found libuv's private
    * idle-time fields where libuv 1.45-1.52 keep them (checked at run time,
    * before any write: Node 20.3 and later, 22, 24, 26) and counts the ring's
    * sleep there as libuv counts its wait; `false` when a check failed (a
@@ -397,10 +421,9 @@ export class Ring {
       this.watcher = this.#watcher.native ? 'native' : 'koffi';
       this.#flushBatch = this.#watcher.flusher(this.#batch.ops, this.#batch.rcs) ?? this.#koffiFlush;
       this.#watcher.unref();
-      this.loopWait =
-        options.loopWait === 'ring' && libuvSleepsInRing(process.versions.uv) && this.#watcher.sleepIn() ? 'ring' : 'epoll';
-      if (this.loopWait === 'ring') loopSleeper = this;
-      this.sleepCountsIdle = this.loopWait === 'epoll' || this.#watcher.sleepIdle() === true;
+      this.#loopWait = this.#takeSleep(options);
+      if (this.#loopWait !== 'epoll') loopSleeper = this;
+      this.sleepCountsIdle = this.#loopWait === 'epoll' || this.#watcher.sleepIdle() === true;
       stopAtExit(this);
     } catch (e) {
       // Created but not handed out: close it now.  The watcher first: an
@@ -411,6 +434,29 @@ export class Ring {
       zc.zc_ring_destroy(ptr);
       throw e;
     }
+  }
+
+  /**
+   * Whether this ring's loop sleeps here: an explicit 'ring' takes the
+   * sleep (over from a ring that has it by default); 'auto' takes it when
+   * it can be had quietly, else reads 'epoll' (a second ring, deferTaskrun,
+   * a worker thread, the koffi watcher, libuv before 1.44).
+   */
+  #takeSleep(o: RingOptions): 'epoll' | 'ring' | 'auto' {
+    if (o.loopWait === 'epoll' || this.#watcher === null || !libuvSleepsInRing(process.versions.uv)) return 'epoll';
+    if (o.loopWait === 'auto') {
+      if (o.deferTaskrun || !isMainThread || loopSleeper !== null) return 'epoll';
+      return this.#watcher.sleepIn(true) ? 'auto' : 'epoll';
+    }
+    if (loopSleeper !== null) loopSleeper.#sleepOut();
+    return this.#watcher.sleepIn(false) ? 'ring' : 'epoll';
+  }
+
+  /** Another ring takes the loop's sleep over: its fd is polled in epoll again. */
+  #sleepOut(): void {
+    this.#watcher?.sleepOut();
+    this.#loopWait = 'epoll';
+    if (loopSleeper === this) loopSleeper = null;
   }
 
   /** @internal close the poll handle (process exit) */
@@ -430,7 +476,7 @@ export class Ring {
    */
   static create(options?: RingOptionsInput): Ring {
     const o = parseRingOptions(options);
-    if (o.loopWait === 'ring' && loopSleeper !== null) {
+    if (o.loopWait === 'ring' && loopSleeper !== null && loopSleeper.loopWait === 'ring') {
       throw new ZcConfigError('RingOptions', [
         {
           field: 'loopWait',

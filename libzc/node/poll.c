@@ -28,8 +28,9 @@
  *       call of two numbers instead of koffi's generic one of six
  *       (docs/PERFORMANCE.md, Session 18 napi18).  The arrays must not be
  *       transferred (Ring's are private).
- *   sleepIn(handle, sleepFn) -> boolean, sleepIdle(handle) -> true | why not
- *       the loop sleeps in the ring (below, on_prepare)
+ *   sleepIn(handle, sleepFn, adaptive), sleepOut(handle), sleepState(handle),
+ *   sleepIdle(handle) -> true | why not
+ *       the loop sleeps in the ring (RingOptions.loopWait): below
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas; len an
  *       integer number, 4 GiB and more too), no copy;
@@ -90,6 +91,16 @@ struct watcher {
 	/* the sleep counted as libuv's idle time; why not (NULL: it is) */
 	struct zc_loop_idle idle_time;
 	const char *idle_why_not;
+	/*
+	 * sleepIn(.., adaptive): only while the loop's recent wakeups were the
+	 * ring's (in_ring; in epoll otherwise, the ring fd polled as without
+	 * sleepIn).  Per window of AUTO_WINDOW wakeups, the foreign ones.
+	 */
+	bool adaptive, in_ring;
+	bool blocked;	/* epoll: the turn's poll could block */
+	bool ring_woke; /* epoll: on_readable ran in this turn */
+	uint8_t turns, foreign;
+	uint32_t switches;
 	bool refed;
 	/* own()ed fds, a bit per fd number; closed at the environment's exit */
 	uint8_t *owned;
@@ -198,6 +209,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 {
 	(void)events;
 	struct watcher *w = h->data;
+	w->ring_woke = true;
 	deliver(w, status < 0 ? status : w->reap(w->ring, w->out, w->max));
 }
 
@@ -342,6 +354,53 @@ static void idle_noop(uv_handle_t *h)
 }
 
 /*
+ * sleepIn(.., adaptive): whose the loop's wakeups were, AUTO_WINDOW at a
+ * time.  In the ring it moves to epoll when more than half of a window were
+ * not the ring's (its sleep costs such a wakeup an io_uring_enter() on top
+ * of libuv's epoll_pwait(): docs/PERFORMANCE.md, Session 18 wait18), and
+ * back when at most a quarter of one were not (each of the ring's wakeups in
+ * epoll costs an interrupted epoll_pwait() and a second one: Session 16):
+ * one switch (an epoll_ctl()) per window at most, none while the share sits
+ * between the two.
+ */
+#define AUTO_WINDOW 16
+
+static void tally(struct watcher *w, bool foreign)
+{
+	w->foreign += foreign;
+	if (++w->turns < AUTO_WINDOW)
+		return;
+	if (w->in_ring && w->foreign > AUTO_WINDOW / 2) {
+		if (uv_poll_start(w->poll, UV_READABLE, on_readable) == 0) {
+			uv_idle_stop(w->idle);
+			w->in_ring = w->blocked = false;
+			w->switches++;
+		}
+	} else if (!w->in_ring && w->foreign <= AUTO_WINDOW / 4) {
+		uv_poll_stop(w->poll);
+		w->in_ring = true;
+		w->switches++;
+	}
+	w->turns = w->foreign = 0;
+}
+
+/*
+ * Adaptive, sleeping in epoll: the last turn counts when its poll could
+ * block (the ring fd woke it or something else did); true when the loop
+ * sleeps in the ring from this turn on.
+ */
+static bool epoll_turn(struct watcher *w)
+{
+	if (w->blocked)
+		tally(w, !w->ring_woke);
+	w->ring_woke = false;
+	if (w->in_ring)
+		return true;
+	w->blocked = uv_backend_timeout(w->loop) != 0;
+	return false;
+}
+
+/*
  * sleepIn() mode: runs right before libuv's poll, every turn of the loop.
  * When libuv would block (uv_backend_timeout() is not 0: no immediates,
  * pending callbacks or closing handles, and no fd whose epoll registration
@@ -364,13 +423,17 @@ static void on_prepare(uv_handle_t *h)
 
 	if (w->closed)
 		return;
+	if (w->adaptive && !w->in_ring && !epoll_turn(w))
+		return;
 	uv_idle_stop(w->idle);
 	t = uv_backend_timeout(w->loop);
 	uv_idle_start(w->idle, idle_noop);
 	if (t != 0) {
 		zc_loop_idle_enter(&w->idle_time);
-		w->sleep(w->ring, uv_backend_fd(w->loop), t);
+		int rc = w->sleep(w->ring, uv_backend_fd(w->loop), t);
 		zc_loop_idle_leave(&w->idle_time);
+		if (w->adaptive && rc > 0)
+			tally(w, rc == ZC_SLEEP_LOOP);
 	}
 	int32_t n = w->reap(w->ring, w->out, w->max);
 	if (n != 0)
@@ -378,25 +441,29 @@ static void on_prepare(uv_handle_t *h)
 }
 
 /*
- * sleepIn(handle, sleepFn): the loop sleeps in this watcher's ring from now
- * on (sleepFn: zc_ring_sleep's address); its fd leaves libuv's epoll set.
- * false (and nothing changed) when the loop has no backend fd.  The sleep
- * counts as libuv's idle time when zc_loop_idle_init() verifies the loop's
- * fields now; sleepIdle(handle) says whether it does.
+ * sleepIn(handle, sleepFn, adaptive): the loop sleeps in this watcher's ring
+ * from now on (sleepFn: zc_ring_sleep's address); its fd leaves libuv's
+ * epoll set.  adaptive (a number, 1: yes): only while its wakeups are
+ * mostly the ring's (tally()).  false (and nothing changed) when the loop
+ * has no backend fd or the watcher sleeps in its ring already.
+ * The sleep counts as libuv's idle time when zc_loop_idle_init() verifies
+ * the loop's fields now; sleepIdle(handle) says whether it does.
  */
 static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 {
-	size_t argc = 2;
-	napi_value argv[2], res;
+	size_t argc = 3;
+	napi_value argv[3], res;
 	int64_t fn;
 	struct watcher *w = arg_watcher(env, info);
 	bool ok = false;
+	int32_t adaptive = 0;
 
 	if (!w)
 		return NULL;
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-	    !arg_number(env, argv[1]) || napi_get_value_int64(env, argv[1], &fn) != napi_ok || fn == 0) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.sleepIn(handle, sleepFn)");
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+	    !arg_number(env, argv[1]) || napi_get_value_int64(env, argv[1], &fn) != napi_ok || fn == 0 ||
+	    !arg_number(env, argv[2]) || napi_get_value_int32(env, argv[2], &adaptive) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.sleepIn(handle, sleepFn, adaptive)");
 		return NULL;
 	}
 	if (w->closed || w->prep)
@@ -421,6 +488,9 @@ static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 	w->idle->data = w;
 	w->sleep = (sleep_fn)(uintptr_t)fn;
 	w->idle_why_not = zc_loop_idle_init(&w->idle_time, w->loop);
+	w->adaptive = adaptive != 0;
+	w->in_ring = true;
+	w->turns = w->foreign = 0;
 	uv_unref(w->idle);
 	uv_prepare_start(w->prep, on_prepare);
 	if (!w->refed)
@@ -450,6 +520,57 @@ static napi_value js_sleep_idle(napi_env env, napi_callback_info info)
 		napi_create_string_utf8(env, w->idle_why_not, (size_t)-1, &res);
 	else
 		napi_get_boolean(env, true, &res);
+	return res;
+}
+
+/* Close the sleep's handles and poll the ring fd again (w open). */
+static void sleep_out(struct watcher *w)
+{
+	uv_prepare_stop(w->prep);
+	uv_idle_stop(w->idle);
+	uv_close(w->prep, poll_closed);
+	uv_close(w->idle, poll_closed);
+	w->prep = w->idle = NULL;
+	if (w->in_ring) /* the poll is stopped while the loop sleeps in the ring */
+		uv_poll_start(w->poll, UV_READABLE, on_readable);
+	w->adaptive = w->in_ring = false;
+}
+
+/*
+ * sleepOut(handle): the loop no longer sleeps in this ring (another ring
+ * takes the sleep over); its fd is polled in epoll again.  false when it did
+ * not sleep there.
+ */
+static napi_value js_sleep_out(napi_env env, napi_callback_info info)
+{
+	napi_value res;
+	struct watcher *w = arg_watcher(env, info);
+	bool ok;
+
+	if (!w)
+		return NULL;
+	ok = !w->closed && w->prep != NULL;
+	if (ok)
+		sleep_out(w);
+	napi_get_boolean(env, ok, &res);
+	return res;
+}
+
+/*
+ * sleepState(handle) -> where the loop sleeps now: 2 in the ring, 1 in
+ * epoll with sleepIn(.., true) (for now), 0 without sleepIn; plus 4 per
+ * switch between the two so far.
+ */
+static napi_value js_sleep_state(napi_env env, napi_callback_info info)
+{
+	napi_value res;
+	struct watcher *w = arg_watcher(env, info);
+	int32_t v;
+
+	if (!w)
+		return NULL;
+	v = w->closed || !w->prep ? 0 : w->in_ring ? 2 : 1;
+	napi_create_int32(env, v + 4 * (int32_t)(w->switches & 0x1fffffff), &res);
 	return res;
 }
 
@@ -714,7 +835,8 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 	} fns[] = {
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
 		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
-		{ "sleepIdle", js_sleep_idle }, { "flusher", js_flusher },
+		{ "sleepIdle", js_sleep_idle }, { "sleepOut", js_sleep_out }, { "sleepState", js_sleep_state },
+		{ "flusher", js_flusher },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

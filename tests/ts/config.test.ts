@@ -33,7 +33,7 @@ describe('defaults', () => {
       cqe32: false,
       unified: 'auto',
       maxFixedBuffers: 1024,
-      loopWait: 'epoll',
+      loopWait: 'auto',
     });
     expect(parseRingOptions({ entries: 8, cqEntries: 64, maxRequests: 10 })).toMatchObject({
       entries: 8,

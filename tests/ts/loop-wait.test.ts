@@ -22,18 +22,105 @@ import { Worker } from 'node:worker_threads';
 import { Ring, libuvSleepsInRing } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
-import { tcpPair } from './net-helpers.ts';
+import { connected, tcpPair } from './net-helpers.ts';
 import { IN_VM, childJson, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
 
 const rings: Ring[] = [];
+function track(r: Ring): Ring {
+  rings.push(r);
+  return r;
+}
 afterEach(async () => {
   for (const r of rings.splice(0)) await r.close();
 });
-function ring(loopWait: 'epoll' | 'ring' = 'ring'): Ring {
-  const r = Ring.create({ entries: 64, loopWait });
+function ring(loopWait: 'epoll' | 'ring' | 'auto' = 'ring', deferTaskrun = false): Ring {
+  const r = Ring.create({ entries: 64, loopWait, deferTaskrun });
   rings.push(r);
+  return r;
+}
+
+/** n round trips of a node:net echo on this thread: every wakeup is another fd's, not a ring's. */
+async function netEcho(n: number): Promise<void> {
+  const srv = netServer((c) => c.pipe(c));
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const s = netConnect({ host: '127.0.0.1', port: typeof addr === 'object' && addr ? addr.port : 0, noDelay: true });
+  await once(s, 'connect');
+  for (let i = 0; i < n; i++) {
+    s.write(`n${i}.`);
+    let got = '';
+    while (!got.endsWith('.')) got += ((await once(s, 'data')) as [Buffer])[0].toString();
+    expect(got).toBe(`n${i}.`);
+  }
+  s.destroy();
+  await new Promise<void>((res) => srv.close(() => res()));
+}
+
+/**
+ * A node:net echo on a worker thread that answers 1 ms late, and ring
+ * sockets to it: this loop sleeps for each reply, and what wakes it is the
+ * ring's completion (an echo inside this thread never sleeps: its replies
+ * come back inside the flush's own io_uring_enter()).
+ */
+async function slowEcho(): Promise<{
+  client(r: Ring): Promise<{ roundTrips(n: number): Promise<void>; close(): Promise<void> }>;
+  stop(): Promise<void>;
+}> {
+  const w = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const s = require('node:net').createServer({ noDelay: true }, (c) => c.on('data', (d) => setTimeout(() => c.write(d), 1)))
+       .listen(0, '127.0.0.1', () => parentPort.postMessage(s.address().port));
+     parentPort.once('message', () => process.exit(0));`,
+    { eval: true },
+  );
+  const [port] = (await once(w, 'message')) as [number];
+  return {
+    client: (r) => ringClient(r, port),
+    stop: async () => {
+      w.postMessage('stop');
+      await once(w, 'exit');
+    },
+  };
+}
+
+async function ringClient(r: Ring, port: number): Promise<{ roundTrips(n: number): Promise<void>; close(): Promise<void> }> {
+  const sock = await connected({ ring: r, host: '127.0.0.1', port, noDelay: true });
+  let got = '';
+  let wake: (() => void) | null = null;
+  const stream = sock.receive({}, {
+    chunk: (c) => {
+      got += Buffer.from(c.data).toString();
+      c.release();
+      if (got.endsWith('.') && wake) wake();
+    },
+    end: () => undefined,
+  });
+  return {
+    roundTrips: async (n) => {
+      for (let i = 0; i < n; i++) {
+        got = '';
+        const back = new Promise<void>((res) => (wake = res));
+        sock.send(Buffer.from(`r${i}.`));
+        await back;
+        expect(got).toBe(`r${i}.`);
+      }
+    },
+    close: async () => {
+      stream.cancel();
+      sock.destroy();
+    },
+  };
+}
+
+/** The default ring with its loop's sleep moved to `where` (node:net traffic moves it to epoll). */
+async function autoRing(where: 'ring' | 'epoll'): Promise<Ring> {
+  const r = ring('auto');
+  expect(r.loopWait).toBe('auto');
+  if (where === 'epoll') await netEcho(64);
+  expect(r.loopSleep).toBe(where);
   return r;
 }
 
@@ -249,6 +336,111 @@ describe.runIf(native)('loopWait ring', () => {
     await r.close();
     await new Promise<void>((res) => setTimeout(res, 5));
     await new Promise<void>((res) => setImmediate(res));
+  });
+});
+
+// The default: the first ring of the main thread sleeps in the ring while
+// the loop's wakeups are mostly its completions, in epoll while they are
+// mostly other fds' (node:net) or timers' (zc_poll.node's tally()).
+describe.runIf(native)('loopWait auto', () => {
+  it('is the default: takes the sleep on a ring-only thread, gives it up under node:net traffic and takes it back', async () => {
+    const echo = await slowEcho();
+    const r = track(Ring.create({ entries: 64 }));
+    expect([r.loopWait, r.loopSleep]).toEqual(['auto', 'ring']);
+    const c = await echo.client(r);
+    await c.roundTrips(100);
+    expect(r.loopSleep).toBe('ring');
+    // (setting up a thread and connections may have moved it: each is a few foreign wakeups)
+    const s0 = r.loopSwitches;
+    // node:net on the same thread, the ring idle with a receive in flight
+    await netEcho(100);
+    expect(r.loopSleep).toBe('epoll');
+    // and the ring's own traffic again: back in the ring, one switch each way
+    await c.roundTrips(100);
+    expect([r.loopSleep, r.loopSwitches - s0]).toEqual(['ring', 2]);
+    await c.close();
+    await echo.stop();
+  });
+
+  it('does not flap: traffic half the ring\'s, half node:net\'s, moves the sleep a few times at most', async () => {
+    const echo = await slowEcho();
+    const r = ring('auto');
+    const c = await echo.client(r);
+    for (let i = 0; i < 10; i++) {
+      await c.roundTrips(8);
+      await netEcho(8);
+    }
+    expect(r.loopSwitches).toBeLessThan(10);
+    await c.close();
+    await echo.stop();
+  });
+
+  it.each(['ring', 'epoll'] as const)('an idle loop sleeping in %s costs the thread next to no CPU', async (where) => {
+    const r = await autoRing(where);
+    const idle = await idleReceive(r);
+    expect(await idleCpuMs(1000)).toBeLessThan(IN_VM ? 300 : 100);
+    await idle.stop();
+  });
+
+  it.each(['ring', 'auto, in the ring', 'auto, in epoll'] as const)(
+    'loopWait %s: timers, the threadpool, a child process and a signal wake the loop',
+    async (how) => {
+      const r = how === 'ring' ? ring('ring') : await autoRing(how === 'auto, in epoll' ? 'epoll' : 'ring');
+      const idle = await idleReceive(r);
+      await new Promise<void>((res) => setTimeout(res, 20));
+      expect(await readFile(fileURLToPath(import.meta.url), 'utf8')).toContain('loopWait auto');
+      expect((await lookup('localhost', { family: 4 })).address).toMatch(/^127\./);
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ['-e', 'process.stdout.write("child")'], (e, stdout) => (e ? reject(e) : resolve(stdout))),
+      );
+      expect(out).toBe('child');
+      // A signal from another process: only the signal pipe in libuv's epoll set wakes the loop.
+      const got = new Promise<void>((res) => process.once('SIGUSR2', () => res()));
+      execFile('kill', ['-USR2', String(process.pid)]);
+      await got;
+      // ...and the ring's own traffic still flows.
+      expect(await echo(r, ['x', 'y'])).toEqual(['x', 'y']);
+      await idle.stop();
+    },
+  );
+
+  it('every ring that cannot have the sleep reads epoll and carries its traffic', async () => {
+    const d = ring('auto', true); // deferTaskrun: the ring fd cannot be polled
+    expect(d.loopWait).toBe('epoll');
+    const a = ring('auto');
+    expect(a.loopWait).toBe('auto');
+    const b = ring('auto'); // a second ring of the thread
+    expect(b.loopWait).toBe('epoll');
+    const e = ring('epoll');
+    expect(e.loopWait).toBe('epoll');
+    for (const r of [d, a, b, e]) expect(await echo(r, ['p', 'q', 'r'])).toEqual(['p', 'q', 'r']);
+    // the sleeper closed: the next ring has it
+    await a.close();
+    expect(ring('auto').loopWait).toBe('auto');
+  });
+
+  it.each([
+    ['a worker thread', 'worker', {}],
+    ['the koffi watcher (URING_ZC_NATIVE_POLL=0)', 'main', { URING_ZC_NATIVE_POLL: '0' }],
+  ] as const)('on %s it reads epoll and carries traffic', async (_, mode, env) => {
+    const r = await runTs('tests/ts/fixtures/loop-wait-auto-child.ts', [mode], { env: { ...process.env, ...env } });
+    expect(childJson(r)).toEqual({ loopWait: 'epoll', loopSleep: 'epoll', got: 50 });
+  });
+
+  it('an explicit ring takes the sleep over from the default one, and both rings keep working', async () => {
+    const a = ring('auto');
+    expect(a.loopSleep).toBe('ring');
+    const b = ring('ring');
+    expect([a.loopWait, a.loopSleep, b.loopWait, b.loopSleep]).toEqual(['epoll', 'epoll', 'ring', 'ring']);
+    expect(await echo(a, ['1', '2', '3'])).toEqual(['1', '2', '3']);
+    expect(await echo(b, ['4', '5', '6'])).toEqual(['4', '5', '6']);
+    // the loop sleeps (in b) with a receive in flight on each
+    const ia = await idleReceive(a);
+    const ib = await idleReceive(b);
+    expect(await idleCpuMs(1000)).toBeLessThan(IN_VM ? 300 : 100);
+    expect(() => Ring.create({ loopWait: 'ring' })).toThrow(ZcConfigError);
+    await ia.stop();
+    await ib.stop();
   });
 });
 

@@ -9,7 +9,7 @@ export interface RingSettings {
   /** IORING_SETUP_DEFER_TASKRUN */
   deferTaskrun: boolean;
   /** RingOptions.loopWait of the TypeScript rr peers (`bench --rr --loop-wait`) */
-  loopWait: 'epoll' | 'ring';
+  loopWait: 'auto' | 'epoll' | 'ring';
 }
 
 /** What Ring.create() does by default: the C and raw senders follow it. */
@@ -35,5 +35,6 @@ export function ringSettingsText(): string {
 /** For the rr report: where the TypeScript ring peers' event loops slept. */
 export function loopWaitText(): string {
   const def = current.loopWait === LIBRARY_DEFAULT.loopWait ? ', the library default' : '';
-  return `the TypeScript io_uring peers' event loops slept in ${current.loopWait === 'ring' ? 'the ring' : 'epoll'} (loopWait '${current.loopWait}'${def})`;
+  const where = current.loopWait === 'ring' ? 'the ring' : current.loopWait === 'auto' ? 'the ring or epoll, by their wakeups' : 'epoll';
+  return `the TypeScript io_uring peers' event loops slept in ${where} (loopWait '${current.loopWait}'${def})`;
 }

@@ -45,7 +45,9 @@ export interface PollAddon {
   view(addr: bigint | number, len: number): ArrayBuffer;
   own(h: object, fd: number): void;
   disown(h: object, fd: number): void;
-  sleepIn(h: object, sleepFn: number): boolean;
+  sleepIn(h: object, sleepFn: number, adaptive: number): boolean;
+  sleepOut(h: object): boolean;
+  sleepState(h: object): number;
   sleepIdle(h: object): true | string;
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
 }
@@ -152,8 +154,17 @@ export interface RingWatcher extends FdWatcher {
    * From now on the thread's event loop sleeps in this ring
    * (RingOptions.loopWait 'ring'; zc_poll.node's sleepIn): false when
    * that cannot be had (the koffi watcher), and nothing changed.
+   * adaptive (loopWait 'auto'): only while the loop's recent wakeups were
+   * mostly the ring's, in epoll otherwise.
    */
-  sleepIn(): boolean;
+  sleepIn(adaptive: boolean): boolean;
+  /** The loop no longer sleeps in this ring (another takes it over): false if it did not. */
+  sleepOut(): boolean;
+  /**
+   * Where the loop sleeps now: 'ring', 'epoll' (adaptive, for now) or null
+   * (no sleepIn), and how often an adaptive sleep switched between the two.
+   */
+  sleepState(): { at: 'ring' | 'epoll' | null; switches: number };
   /**
    * true when the loop sleeps in this ring (after {@link sleepIn}) and the
    * sleep counts as libuv's idle time, so that Node's
@@ -204,6 +215,8 @@ export function watchRing(
       disown: none,
       sleepIn: () => false,
       sleepIdle: () => 'the koffi watcher: the loop does not sleep in a ring',
+      sleepOut: () => false,
+      sleepState: () => ({ at: null, switches: 0 }),
       flusher: () => null,
     };
   }
@@ -216,7 +229,12 @@ export function watchRing(
     unref: () => addon.unref(h),
     own: (fd) => addon.own(h, fd),
     disown: (fd) => addon.disown(h, fd),
-    sleepIn: () => addon.sleepIn(h, sleepFn),
+    sleepIn: (adaptive) => addon.sleepIn(h, sleepFn, adaptive ? 1 : 0),
+    sleepOut: () => addon.sleepOut(h),
+    sleepState: () => {
+      const v = addon.sleepState(h);
+      return { at: (['ring', 'epoll', null] as const)[2 - (v & 3)] ?? null, switches: v >>> 2 };
+    },
     sleepIdle: () => addon.sleepIdle(h),
     flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
   };

@@ -80,7 +80,7 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
 
   it('--loop-wait: a bad value or a flag of another benchmark is a usage error naming it', async () => {
     for (const [args, msg] of [
-      [['--rr', '--loop-wait', 'spin'], '--loop-wait: "spin" is not epoll or ring'],
+      [['--rr', '--loop-wait', 'spin'], '--loop-wait: "spin" is not auto, epoll or ring'],
       [['--rr', '--loop-wait', 'ring', '--defer-taskrun', 'on'], 'drop --defer-taskrun on'],
       [['--udp', '--loop-wait', 'ring'], '--loop-wait: only with --rr'],
       [['--udp', '--pin', 'maybe'], '--pin: "maybe" is not on or off'],

@@ -67,9 +67,10 @@ function deferTaskrun(): boolean {
   return process.env['URING_ZC_BENCH_DEFER_TASKRUN'] === '1';
 }
 
-/** `bench --rr --loop-wait epoll|ring`: the parent passes it in the environment. */
-function loopWait(): 'epoll' | 'ring' {
-  return process.env['URING_ZC_BENCH_LOOP_WAIT'] === 'ring' ? 'ring' : 'epoll';
+/** `bench --rr --loop-wait auto|epoll|ring`: the parent passes it in the environment; unset, the library default. */
+function loopWait(): { loopWait?: 'auto' | 'epoll' | 'ring' } {
+  const v = process.env['URING_ZC_BENCH_LOOP_WAIT'];
+  return v === 'auto' || v === 'epoll' || v === 'ring' ? { loopWait: v } : {};
 }
 
 /**
@@ -85,7 +86,7 @@ function printStats(role: string, ring: Ring): void {
   const per = (a: number, b: number): string => (b ? (a / b).toFixed(1) : '-');
   process.stderr.write(
     `${role} stats: ${JSON.stringify(s)} records/wakeup ${per(s.records, s.wakeups)} records/reap ${per(s.records, s.reaps)} ` +
-      `issued/submit ${per(s.issued, s.submits)} loopWait ${ring.loopWait} user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
+      `issued/submit ${per(s.issued, s.submits)} loopWait ${ring.loopWait} (${ring.loopSleep}, ${ring.loopSwitches} switches) user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
   );
 }
 
@@ -269,7 +270,7 @@ function serverError(e: unknown): void {
 
 /** Accept connections on a new ring until stdin closes; `serve` each one. */
 async function uringListen(serve: (s: ZcSocket, rx: ReceiveOptionsInput) => void): Promise<void> {
-  const ring = Ring.create({ entries: 4096, deferTaskrun: deferTaskrun(), loopWait: loopWait() });
+  const ring = Ring.create({ entries: 4096, deferTaskrun: deferTaskrun(), ...loopWait() });
   const listener = zcServer({ ring, backlog: 4096 }).listen(0, '127.0.0.1');
   await once(listener, 'listening');
   process.stdout.write(`port ${listener.address()?.port ?? 0}\n`);
@@ -330,7 +331,7 @@ async function uringConnect(
   a: ClientArgs,
   loop: (s: ZcSocket, span: Span, req: Uint8Array, rx: ReceiveOptionsInput) => Promise<void>,
 ): Promise<RrClientResult> {
-  const ring = Ring.create({ entries: ringEntries(a.conns), deferTaskrun: deferTaskrun(), loopWait: loopWait() });
+  const ring = Ring.create({ entries: ringEntries(a.conns), deferTaskrun: deferTaskrun(), ...loopWait() });
   const req = new Uint8Array(a.size);
   fillPattern(req);
   const rx = rxOptions(a.conns);
@@ -439,10 +440,15 @@ const PEERS: Record<RrTsMode, { server: () => Promise<void>; client: (a: ClientA
   duplex: { server: duplexServer, client: duplexClient },
 };
 
+let idleRing: Ring | null = null;
+
 export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]): Promise<void> {
   const [mode, ...rest] = args;
   if (!(RR_TS_MODES as readonly (string | undefined)[]).includes(mode)) throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
   const peer = PEERS[mode as RrTsMode];
+  // URING_ZC_BENCH_IDLE_RING=1: a node-net peer holds one idle Ring (what a
+  // ring's loopWait costs the other fds of its thread: Sessions 18, 19).
+  if (mode === 'node-net' && process.env['URING_ZC_BENCH_IDLE_RING'] === '1') idleRing = Ring.create({ entries: 64, ...loopWait() });
   if (role === 'rr-server') {
     await peer.server();
     return;

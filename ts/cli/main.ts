@@ -97,7 +97,7 @@ ${UDP_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`
       (--seconds default ${SEND_DEFAULT_SECONDS}, --rounds default ${SEND_DEFAULT_ROUNDS}, --warmup, --defer-taskrun as above)
 
   uring-zc bench --rr [--mode M1,...] [--size ...] [--conns N1,...] [--seconds N] [--rounds N] [--json]
-                 [--defer-taskrun on|off] [--loop-wait epoll|ring]
+                 [--defer-taskrun on|off] [--loop-wait auto|epoll|ring]
       Request/response on loopback TCP, client and server in separate processes.
       --mode     (default: all but the diagnostic ones)
 ${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`).join('\n')}
@@ -105,9 +105,9 @@ ${RR_MODE_INFO.map((m) => `                 ${m.name.padEnd(12)} ${m.describe}`)
       --conns    connection counts (default: ${RR_DEFAULT_CONNS.join(',')}): 1 runs every --size,
                  more run 1 KiB messages on every connection at once
       --seconds  measured seconds per run (default: ${RR_DEFAULT_SECONDS}); --rounds (default: ${RR_DEFAULT_ROUNDS})
-      --loop-wait epoll|ring
+      --loop-wait auto|epoll|ring
                  RingOptions.loopWait of the TypeScript io_uring peers: where their
-                 event loops sleep (default: the Ring default, epoll)
+                 event loops sleep (default: the Ring default, auto)
       --json     stdout is only a JSON array of
                  { mode, size, conns, p50us, p99us, p999us, msgsPerSec, cpuPct }
 
@@ -249,15 +249,15 @@ function parseNames<T extends string>(flag: string, v: string | undefined, known
 
 function setDefer(v: string | undefined, loopWait?: string): void {
   if (v !== undefined && v !== 'on' && v !== 'off') throw new UsageError(`--defer-taskrun: "${v}" is not on or off`);
-  if (loopWait !== undefined && loopWait !== 'epoll' && loopWait !== 'ring') {
-    throw new UsageError(`--loop-wait: "${loopWait}" is not epoll or ring`);
+  if (loopWait !== undefined && loopWait !== 'auto' && loopWait !== 'epoll' && loopWait !== 'ring') {
+    throw new UsageError(`--loop-wait: "${loopWait}" is not auto, epoll or ring`);
   }
   if (loopWait === 'ring' && v === 'on') {
     throw new UsageError('--loop-wait ring: the loop sleeps only in a ring without DEFER_TASKRUN; drop --defer-taskrun on');
   }
   setRingSettings({
     ...(v === undefined ? {} : { deferTaskrun: v === 'on' }),
-    ...(loopWait === undefined ? {} : { loopWait: loopWait as 'epoll' | 'ring' }),
+    ...(loopWait === undefined ? {} : { loopWait: loopWait as 'auto' | 'epoll' | 'ring' }),
   });
 }
 

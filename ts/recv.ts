@@ -637,7 +637,9 @@ class RecvRequest implements RingRequest {
   issue(userData: number): number {
     const s = this.#stream;
     const rx = s.receiver;
-    return rx.lib.zc_recv(rx.ring.ptr, rx.ptr, s.fd, userData);
+    const rc = rx.lib.zc_recv(rx.ring.ptr, rx.ptr, s.fd, userData);
+    if (rc >= 0) rx.ring.doorbell(s.fd);
+    return rc;
   }
 
   done(c: Completion): void {

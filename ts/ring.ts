@@ -221,6 +221,9 @@ function settleEach<T, C = undefined>(items: readonly T[], settle: (item: T, ctx
   }
 }
 
+/** `URING_ZC_DOORBELL=0`: no doorbell (Ring.doorbell; diagnosis and paired measurement). */
+const NO_BELL = process.env['URING_ZC_DOORBELL'] === '0';
+
 /** The settled promise the tick's flush reacts on (Ring#scheduleFlush). */
 const SETTLED = Promise.resolve();
 
@@ -574,6 +577,23 @@ export class Ring {
   /** @internal see ownFd */
   disownFd(fd: number): void {
     this.#watcher?.disown(fd);
+  }
+
+  /**
+   * @internal fd, one of this ring's sockets, now has a receive in flight:
+   * its data wakes the event loop through the watcher's doorbell (an event
+   * in libuv's epoll_pwait, not the EINTR of the receive's task work and a
+   * second wait: docs/PERFORMANCE.md, Session 19 rr1c19), where there is
+   * one: the native watcher of a ring fd, the loop waiting in epoll.
+   */
+  doorbell(fd: number): void {
+    if (NO_BELL) return;
+    if (this.watchedFd === 'ring' && this.loopWait === 'epoll') this.#watcher?.doorbell(fd);
+  }
+
+  /** @internal [wakeups by the doorbell, drains of it] (null: no native watcher) */
+  get bells(): [number, number] | null {
+    return this.#watcher?.bells() ?? null;
   }
 
   /** @internal register a pool or socket to be torn down by close() */

@@ -31,6 +31,10 @@
  *   sleepIn(handle, sleepFn, adaptive), sleepOut(handle), sleepState(handle),
  *   sleepIdle(handle) -> true | why not
  *       the loop sleeps in the ring (RingOptions.loopWait): below
+ *   doorbell(handle, fd) -> bool   fd (a socket of the ring with a receive
+ *       in flight) joins the watcher's epoll set, polled on the loop: its
+ *       data wakes the loop with an event (see on_bell); bells(handle) ->
+ *       [wakeups by it, drains of it]
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas; len an
  *       integer number, 4 GiB and more too), no copy;
@@ -56,9 +60,11 @@
 #include "napi.h"
 #include "loop_idle.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "../libzc.h" /* struct zc_batch_op: the ops array's element */
@@ -113,6 +119,11 @@ struct watcher {
 	napi_ref ops_ref, rcs_ref;
 	/* the handle's wrap and the flushBatch function: freed at 0 */
 	unsigned refs;
+	/* doorbell(): an epoll set of the ring's receiving sockets (bell_fd,
+	 * -1 until the first) and its poll handle */
+	int bell_fd;
+	uv_poll_t *bell;
+	double bell_wakeups, bell_drains;
 };
 
 /* Drop one of w's owners (the handle's finalizer, flushBatch's). */
@@ -153,6 +164,14 @@ static void release(struct watcher *w)
 		w->prep = w->idle = NULL;
 	}
 	w->poll = NULL;
+	if (w->bell) {
+		/* uv_close() takes the fd out of libuv's epoll set before it is closed */
+		uv_poll_stop(w->bell);
+		uv_close(w->bell, poll_closed);
+		close(w->bell_fd);
+		w->bell = NULL;
+		w->bell_fd = -1;
+	}
 	napi_remove_env_cleanup_hook(w->env, on_env_exit, w);
 	napi_delete_reference(w->env, w->cb);
 	napi_delete_reference(w->env, w->resource);
@@ -319,6 +338,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	w->max = max;
 	w->refed = true;
 	w->refs = 1;
+	w->bell_fd = -1;
 	if (napi_create_object(env, &res) != napi_ok ||
 	    napi_create_string_utf8(env, "uring-zc:ring", (size_t)-1, &name) != napi_ok ||
 	    napi_create_reference(env, argv[5], 1, &w->cb) != napi_ok ||
@@ -496,6 +516,8 @@ static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 	if (!w->refed)
 		uv_unref(w->prep);
 	uv_poll_stop(w->poll);
+	if (w->bell)
+		uv_poll_stop(w->bell); /* the ring's sleep wakes for the sockets itself */
 	ok = true;
 out:
 	napi_get_boolean(env, ok, &res);
@@ -603,12 +625,131 @@ static napi_value js_stop(napi_env env, napi_callback_info info)
 	struct watcher *w = arg_watcher(env, info);
 	if (w && !w->closed) {
 		uv_poll_stop(w->poll);
+		if (w->bell)
+			uv_poll_stop(w->bell);
 		if (w->prep) {
 			uv_prepare_stop(w->prep);
 			uv_idle_stop(w->idle);
 		}
 	}
 	return NULL;
+}
+
+/*
+ * The doorbell.  A receive's data reaches the ring as task work, which the
+ * kernel signals to a thread asleep in epoll_pwait(): the wait returns
+ * EINTR, the task work posts the CQE on the way out, and libuv polls again
+ * to find the ring fd readable (two waits per wakeup, and the signal
+ * return between them).  The sockets in this epoll set wake the loop's
+ * epoll_pwait() with an event instead, from the same socket wakeup that
+ * queues the task work: the wait returns the bell, the task work still runs
+ * on the way out, so the records are there when on_bell() reaps.
+ *
+ * The sockets are edge-triggered here, but libuv polls the bell
+ * level-triggered, and an epoll fd reads ready while any socket on its
+ * ready list has data: one whose receive is paused (or over) with data
+ * unread would keep the bell ready.  A bell that found no record drains
+ * the set (epoll_wait: the edges are consumed), so it stays quiet until
+ * the next segment arrives.  The ring fd stays watched for everything else
+ * (sends, accepts, a wakeup the bell missed).
+ */
+static void drain_bell(struct watcher *w)
+{
+	struct epoll_event ev[64];
+	int k;
+
+	w->bell_drains++;
+	do
+		k = epoll_wait(w->bell_fd, ev, 64, 0);
+	while (k == 64);
+}
+
+static void on_bell(uv_poll_t *h, int status, int events)
+{
+	(void)events;
+	struct watcher *w = h->data;
+	int32_t n;
+
+	if (status < 0) {
+		/* the ring fd's handle carries on alone */
+		uv_poll_stop(h);
+		return;
+	}
+	w->bell_wakeups++;
+	n = w->reap(w->ring, w->out, w->max);
+	if (n == 0)
+		drain_bell(w);
+	else
+		deliver(w, n); /* w may be gone after this */
+}
+
+/*
+ * doorbell(handle, fd) -> bool: fd (a socket of the ring with a receive in
+ * flight) rings the bell; false when it cannot (the loop sleeps in the
+ * ring, the handle is closed, no epoll fd to be had): the ring fd still
+ * reports the receive's records, one EINTR'd wait later.  An fd leaves the
+ * set when its file is closed.
+ */
+static napi_value js_doorbell(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2], res;
+	int32_t fd;
+	struct uv_loop_s *loop;
+	struct watcher *w = arg_watcher(env, info);
+	bool ok = false;
+
+	if (!w)
+		return NULL;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+	    !arg_number(env, argv[1]) || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.doorbell(handle, fd): expected an fd");
+		return NULL;
+	}
+	if (w->closed || w->prep)
+		goto out;
+	if (!w->bell) {
+		int e = epoll_create1(EPOLL_CLOEXEC);
+		uv_poll_t *b;
+
+		if (e < 0)
+			goto out;
+		b = calloc(1, uv_handle_size(UV_POLL));
+		if (!b || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, b, e) < 0) {
+			free(b);
+			close(e);
+			goto out;
+		}
+		b->data = w;
+		if (uv_poll_start(b, UV_READABLE, on_bell) < 0) {
+			uv_close(b, poll_closed);
+			close(e);
+			goto out;
+		}
+		/* the ring fd's handle keeps the loop alive while it must */
+		uv_unref(b);
+		w->bell = b;
+		w->bell_fd = e;
+	}
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = fd };
+	ok = epoll_ctl(w->bell_fd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST;
+out:
+	napi_get_boolean(env, ok, &res);
+	return res;
+}
+
+/* bells(handle) -> [wakeups by the bell, drains of it] (tests, the bench) */
+static napi_value js_bells(napi_env env, napi_callback_info info)
+{
+	napi_value res, v;
+	struct watcher *w = arg_watcher(env, info);
+
+	if (!w || napi_create_array_with_length(env, 2, &res) != napi_ok)
+		return NULL;
+	if (napi_create_double(env, w->bell_wakeups, &v) != napi_ok || napi_set_element(env, res, 0, v) != napi_ok ||
+	    napi_create_double(env, w->bell_drains, &v) != napi_ok || napi_set_element(env, res, 1, v) != napi_ok)
+		return NULL;
+	return res;
 }
 
 /* own(handle, fd) / disown(handle, fd) */
@@ -836,7 +977,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
 		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
 		{ "sleepIdle", js_sleep_idle }, { "sleepOut", js_sleep_out }, { "sleepState", js_sleep_state },
-		{ "flusher", js_flusher },
+		{ "flusher", js_flusher }, { "doorbell", js_doorbell }, { "bells", js_bells },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

@@ -86,7 +86,7 @@ function printStats(role: string, ring: Ring): void {
   const per = (a: number, b: number): string => (b ? (a / b).toFixed(1) : '-');
   process.stderr.write(
     `${role} stats: ${JSON.stringify(s)} records/wakeup ${per(s.records, s.wakeups)} records/reap ${per(s.records, s.reaps)} ` +
-      `issued/submit ${per(s.issued, s.submits)} loopWait ${ring.loopWait} (${ring.loopSleep}, ${ring.loopSwitches} switches) user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
+      `issued/submit ${per(s.issued, s.submits)} loopWait ${ring.loopWait} (${ring.loopSleep}, ${ring.loopSwitches} switches) bells ${JSON.stringify(ring.bells)} user ${(cpu.user / 1e6).toFixed(2)} s sys ${(cpu.system / 1e6).toFixed(2)} s\n`,
   );
 }
 

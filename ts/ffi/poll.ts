@@ -50,6 +50,8 @@ export interface PollAddon {
   sleepState(h: object): number;
   sleepIdle(h: object): true | string;
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
+  doorbell(h: object, fd: number): boolean;
+  bells(h: object): [number, number];
 }
 
 /**
@@ -181,6 +183,15 @@ export interface RingWatcher extends FdWatcher {
    * After close() the function throws: flush through koffi then.
    */
   flusher(ops: Uint8Array, rcs: Int32Array): FlushBatch | null;
+  /**
+   * fd, a socket of the ring with a receive in flight, wakes the loop's
+   * epoll_pwait with an event of its own when data arrives (zc_poll.node's
+   * doorbell: no EINTR'd wait per wakeup); false when it cannot (the koffi
+   * watcher, the loop sleeping in the ring): the ring fd reports it then.
+   */
+  doorbell(fd: number): boolean;
+  /** [wakeups by the doorbell, drains of it that found no record] (native only, else null) */
+  bells(): [number, number] | null;
 }
 
 /**
@@ -218,6 +229,8 @@ export function watchRing(
       sleepOut: () => false,
       sleepState: () => ({ at: null, switches: 0 }),
       flusher: () => null,
+      doorbell: () => false,
+      bells: () => null,
     };
   }
   const h = addon.watch(fd, reapFn, ring, out, max, onReaped, destroyFn);
@@ -237,5 +250,7 @@ export function watchRing(
     },
     sleepIdle: () => addon.sleepIdle(h),
     flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
+    doorbell: (fd) => addon.doorbell(h, fd),
+    bells: () => addon.bells(h),
   };
 }

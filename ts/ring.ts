@@ -811,18 +811,59 @@ export class Ring {
    * The immediate is only set when no flush is scheduled once the current
    * microtask is over: a chunk released just before the send it answers
    * (a request/response loop) costs no immediate, and no extra turn of the
-   * loop, either.
+   * loop, either.  A release made while records are dispatched is looked
+   * at once the dispatch is over instead (no microtask of its own: the
+   * handlers' sends have scheduled their flush by then), and one made
+   * while a flush's own records are dispatched (a send's callback) goes
+   * out with a second batch call at the end of that flush, if no flush is
+   * scheduled by then, instead of a microtask and an immediate
+   * (docs/PERFORMANCE.md, Session 19 rr1c19).
    */
   beforeFlush(fn: () => void, lazy = false): void {
     this.#preFlush.push(fn);
     if (!lazy) this.#scheduleFlush();
     else if (!this.#flushScheduled && !this.#lazyScheduled) {
       this.#lazyScheduled = true;
-      queueMicrotask(this.#lazyCheck);
+      if (this.#inReap) this.#lazyInReap = true;
+      else void SETTLED.then(this.#lazyCheck);
     }
   }
 
   #lazyScheduled = false;
+  /** a lazy hook came during the current reap's dispatch (see beforeFlush) */
+  #lazyInReap = false;
+  /**
+   * The lazy hooks that came during a wakeup's (or reap()'s) dispatch,
+   * now that it is over: the flush the handlers scheduled runs them, else
+   * the microtask that sets the immediate.
+   */
+  #lazyAfterReap(): void {
+    this.#lazyInReap = false;
+    if (this.#flushScheduled) this.#lazyScheduled = false;
+    else void SETTLED.then(this.#lazyCheck);
+  }
+
+  /**
+   * The lazy hooks that came during a flush's own dispatch (a send's
+   * callback released the chunk it sent): when no other flush is
+   * scheduled, only lazy hooks wait (any other hook scheduled one), and
+   * they go now with one more batch call, its records dispatched as any
+   * flush's (a batch call may take in CQEs that arrived meanwhile: its
+   * records must not stay in libzc, where no wakeup would report them).
+   */
+  #lazyAfterFlush(): void {
+    this.#lazyInReap = false;
+    this.#lazyScheduled = false;
+    if (this.#flushScheduled || !this.#ptr || this.#closed) return;
+    // What the hooks queue goes with this batch call: no flush of its own.
+    this.#flushScheduled = true;
+    this.#runPreFlush();
+    this.#flushScheduled = false;
+    if (this.#batch.n > 0) this.#reapWith(false);
+    // Released again by that dispatch: the usual way, at most once per flush.
+    if (this.#lazyInReap) this.#lazyAfterReap();
+  }
+
   readonly #lazyCheck = (): void => {
     if (this.#flushScheduled || this.#preFlush.length === 0) {
       // The flush scheduled meanwhile runs the hooks (or one already did).
@@ -939,6 +980,7 @@ export class Ring {
       this.#chainStart = performance.now();
       process.nextTick(this.#chainEnded);
     }
+    if (this.#lazyInReap) this.#lazyAfterFlush();
   }
 
   /**
@@ -1026,6 +1068,8 @@ export class Ring {
       this.#flushAfterReap = false;
       this.#scheduleFlush();
     }
+    // A flush's (submit()'s) own are its caller's to run.
+    if (this.#lazyInReap && clearEventFd) this.#lazyAfterReap();
     if (this.#backlog.length > 0) this.#drainBacklog();
     this.#updateRef();
     return total;

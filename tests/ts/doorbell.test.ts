@@ -11,14 +11,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Ring } from '../../ts/ring.ts';
 import { pollAddon, pollWatcherKind, watchRing } from '../../ts/ffi/poll.ts';
 import { loadNative } from '../../ts/ffi/libzc.ts';
 import { RECORD_SIZE } from '../../ts/records.ts';
 import { connected, tcpPair } from './net-helpers.ts';
-import { IN_VM } from './helpers.ts';
+import { IN_VM, idleCpuMs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
 
@@ -74,19 +73,6 @@ async function roundTrips(r: Ring, port: number, n: number): Promise<string> {
   stream.cancel();
   s.destroy();
   return got;
-}
-
-/** This thread's CPU time in clock ticks (utime + stime of /proc/thread-self/stat). */
-function threadTicks(): number {
-  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-/** CPU time (ms, at 100 ticks/s) this thread spends while its loop waits `ms` for a timer. */
-async function idleCpuMs(ms: number): Promise<number> {
-  const t0 = threadTicks();
-  await new Promise<void>((res) => setTimeout(res, ms));
-  return (threadTicks() - t0) * 10;
 }
 
 // 500 ms idle: a loop that sleeps spends 0-30 ms here, one that spins on a

@@ -264,3 +264,20 @@ export function childJson<T = Record<string, unknown>>(r: { code: number | null;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** This thread's CPU time in clock ticks (utime + stime of /proc/thread-self/stat). */
+export function threadTicks(): number {
+  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/**
+ * CPU time (ms, at 100 ticks/s) this thread spends while its loop waits `ms`
+ * for a timer: a loop that sleeps spends next to none, one whose wait never
+ * blocks (a sleep that returns at once) about all its share of a CPU.
+ */
+export async function idleCpuMs(ms: number): Promise<number> {
+  const t0 = threadTicks();
+  await new Promise<void>((res) => setTimeout(res, ms));
+  return (threadTicks() - t0) * 10;
+}

@@ -14,19 +14,10 @@
 import { describe, expect, it } from 'vitest';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
 import { IN_VM, childJson, runTs } from './helpers.ts';
+import type { Result } from './fixtures/loop-idle-child.ts';
 
 const native = pollWatcherKind().kind === 'native';
 const CHILD_MS = IN_VM ? 120_000 : 30_000;
-
-interface Result {
-  loopWait: 'ring' | 'epoll';
-  sleepCountsIdle: boolean;
-  elu: number;
-  spinShare: number;
-  samples: number;
-  backwards: number;
-  maxBackMs: number;
-}
 
 async function child(mode: 'idle' | 'busy' | 'busy-ring' | 'worker', loopWait: 'ring' | 'epoll'): Promise<Result> {
   const r = await runTs('tests/ts/fixtures/loop-idle-child.ts', [mode, loopWait], { timeoutMs: CHILD_MS });

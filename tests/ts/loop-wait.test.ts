@@ -14,7 +14,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { connect as netConnect, createServer as netServer } from 'node:net';
@@ -23,7 +22,7 @@ import { Ring, libuvSleepsInRing } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
 import { connected, tcpPair } from './net-helpers.ts';
-import { IN_VM, childJson, runTs } from './helpers.ts';
+import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
 
@@ -136,23 +135,6 @@ async function idleReceive(r: Ring): Promise<{ stop(): Promise<void> }> {
       await listener.close();
     },
   };
-}
-
-/** This thread's CPU time in clock ticks (utime + stime of /proc/thread-self/stat). */
-function threadTicks(): number {
-  const f = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-/**
- * CPU time (ms, at 100 ticks/s) this thread spends while its loop waits `ms`
- * for a timer: a loop that sleeps spends next to none, one whose wait never
- * blocks (a sleep that returns at once) about all its share of a CPU.
- */
-async function idleCpuMs(ms: number): Promise<number> {
-  const t0 = threadTicks();
-  await new Promise<void>((res) => setTimeout(res, ms));
-  return (threadTicks() - t0) * 10;
 }
 
 /** An echo on the ring: resolves with what came back for each message. */

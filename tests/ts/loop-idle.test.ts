@@ -81,14 +81,19 @@ describe.runIf(native)('eventLoopUtilization with loopWait ring', () => {
     "a worker asleep in its ring reads idle from the main thread, read every millisecond (libuv's lock)",
     async () => {
       const r = await child('worker', 'ring');
-      expect(r.loopWait).toBe('ring');
-      expect(r.sleepCountsIdle).toBe(true);
-      expect(r.elu).toBeLessThan(IDLE_MAX);
-      expect(r.samples).toBeGreaterThan(100);
+      const got = JSON.stringify(r);
+      expect(r.loopWait, got).toBe('ring');
+      expect(r.sleepCountsIdle, got).toBe(true);
+      expect(r.elu, got).toBeLessThan(IDLE_MAX);
+      // 1 s of a 1 ms interval; a KASAN guest under TCG fires it far less
+      expect(r.samples, got).toBeGreaterThan(IN_VM ? 20 : 100);
       // From another thread libuv's own uv_metrics_idle_time() can step back
-      // by the few nanoseconds between its unlock and its uv_hrtime() when
-      // the loop wakes in between (its epoll wait alike); never by more.
-      expect(r.maxBackMs).toBeLessThan(0.01);
+      // by the time between its unlock and its uv_hrtime() when the loop
+      // wakes in between (its epoll wait alike): nanoseconds on the host,
+      // but a guest vCPU preempted there makes it milliseconds.  A sleep
+      // lost from the idle time steps back by the whole sleep (the worker's
+      // timer sleeps 100 ms), which both bounds catch.
+      expect(r.maxBackMs, got).toBeLessThan(IN_VM ? 20 : 0.01);
     },
     CHILD_MS + 10_000,
   );

@@ -118,7 +118,7 @@ export const RingOptionsSchema = z
      * other, and the sockets with a receive in flight in an epoll set of
      * the watcher's (its doorbell), so their data wakes the wait with an
      * event, not the interrupt of the receive's task work and a second
-     * wait (Session 19, rr1c19; not on a ring that may sleep in the ring).  `'ring'`: in io_uring_enter() on this ring, which polls
+     * wait (Session 19, rr1c19).  `'ring'`: in io_uring_enter() on this ring, which polls
      * libuv's epoll fd, so a completion wakes the thread with the receive's
      * task work already run (no interrupted epoll_wait, no ring fd wakeup):
      * one system call less per wakeup (docs/PERFORMANCE.md, Session 14);
@@ -132,8 +132,9 @@ export const RingOptionsSchema = z
      * `ring.sleepCountsIdle` reads `false` then.  One ring per thread, not
      * with deferTaskrun.  `'auto'` (default): the first ring of
      * the main thread sleeps in the ring while the loop's recent wakeups
-     * were mostly its completions and in epoll while they were mostly
-     * something else (`ring.loopSleep` says which, now; Session 19); any
+     * were mostly its completions and in epoll (with the doorbell, whose
+     * wakeups count as the ring's) while they were mostly something else
+     * (`ring.loopSleep` says which, now; Sessions 19 and 20); any
      * other ring (a second one, deferTaskrun, a worker thread) reads
      * `'epoll'`, and a later ring with `'ring'` takes the sleep over.
      * Sleeping in the ring needs the zc_poll.node watcher and libuv 1.44 or

@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
 import { loadNative, PointerOut, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
-import { watchRing, type FlushBatch, type RingWatcher } from './ffi/poll.ts';
+import { watchRing, type Bells, type FlushBatch, type RingWatcher } from './ffi/poll.ts';
 import { encodeStruct } from './ffi/structs.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
@@ -583,16 +583,21 @@ export class Ring {
    * @internal fd, one of this ring's sockets, now has a receive in flight:
    * its data wakes the event loop through the watcher's doorbell (an event
    * in libuv's epoll_pwait, not the EINTR of the receive's task work and a
-   * second wait: docs/PERFORMANCE.md, Session 19 rr1c19), where there is
-   * one: the native watcher of a ring fd, the loop waiting in epoll.
+   * second wait: docs/PERFORMANCE.md, Session 19 rr1c19) whenever the loop
+   * sleeps in epoll (`loopWait` 'epoll', and 'auto' in its epoll phases;
+   * sleeping in the ring, the sleep wakes for it: Session 20 bell20).  For
+   * the native watcher of a ring fd (an eventfd gets no EINTR).
    */
   doorbell(fd: number): void {
     if (NO_BELL) return;
-    if (this.watchedFd === 'ring' && this.loopWait === 'epoll') this.#watcher?.doorbell(fd);
+    if (this.watchedFd === 'ring') this.#watcher?.doorbell(fd);
   }
 
-  /** @internal [wakeups by the doorbell, drains of it] (null: no native watcher) */
-  get bells(): [number, number] | null {
+  /**
+   * @internal [wakeups by the doorbell, drains of it, wakeups of the ring
+   * fd that delivered records] (null: no native watcher)
+   */
+  get bells(): Bells | null {
     return this.#watcher?.bells() ?? null;
   }
 

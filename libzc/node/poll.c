@@ -32,9 +32,10 @@
  *   sleepIdle(handle) -> true | why not
  *       the loop sleeps in the ring (RingOptions.loopWait): below
  *   doorbell(handle, fd) -> bool   fd (a socket of the ring with a receive
- *       in flight) joins the watcher's epoll set, polled on the loop: its
- *       data wakes the loop with an event (see on_bell); bells(handle) ->
- *       [wakeups by it, drains of it]
+ *       in flight) joins the watcher's epoll set, polled on the loop while
+ *       the loop sleeps in epoll: its data wakes the loop with an event (see
+ *       on_bell); bells(handle) -> [wakeups by it, drains of it, wakeups of
+ *       the ring fd that delivered records]
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas; len an
  *       integer number, 4 GiB and more too), no copy;
@@ -120,10 +121,12 @@ struct watcher {
 	/* the handle's wrap and the flushBatch function: freed at 0 */
 	unsigned refs;
 	/* doorbell(): an epoll set of the ring's receiving sockets (bell_fd,
-	 * -1 until the first) and its poll handle */
+	 * -1 until the first) and its poll handle, started while the loop
+	 * sleeps in epoll (!in_ring: bell_run()); bell_broken after an error */
 	int bell_fd;
 	uv_poll_t *bell;
-	double bell_wakeups, bell_drains;
+	bool bell_broken;
+	double bell_wakeups, bell_drains, ring_deliveries;
 };
 
 /* Drop one of w's owners (the handle's finalizer, flushBatch's). */
@@ -228,8 +231,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
 {
 	(void)events;
 	struct watcher *w = h->data;
+	int32_t n = status < 0 ? status : w->reap(w->ring, w->out, w->max);
 	w->ring_woke = true;
-	deliver(w, status < 0 ? status : w->reap(w->ring, w->out, w->max));
+	if (n > 0)
+		w->ring_deliveries++;
+	deliver(w, n);
 }
 
 static void deliver(struct watcher *w, int32_t n)
@@ -385,6 +391,8 @@ static void idle_noop(uv_handle_t *h)
  */
 #define AUTO_WINDOW 16
 
+static void bell_run(struct watcher *w);
+
 static void tally(struct watcher *w, bool foreign)
 {
 	w->foreign += foreign;
@@ -395,19 +403,21 @@ static void tally(struct watcher *w, bool foreign)
 			uv_idle_stop(w->idle);
 			w->in_ring = w->blocked = false;
 			w->switches++;
+			bell_run(w);
 		}
 	} else if (!w->in_ring && w->foreign <= AUTO_WINDOW / 4) {
 		uv_poll_stop(w->poll);
 		w->in_ring = true;
 		w->switches++;
+		bell_run(w);
 	}
 	w->turns = w->foreign = 0;
 }
 
 /*
  * Adaptive, sleeping in epoll: the last turn counts when its poll could
- * block (the ring fd woke it or something else did); true when the loop
- * sleeps in the ring from this turn on.
+ * block (the ring fd or the doorbell woke it, or something else did); true
+ * when the loop sleeps in the ring from this turn on.
  */
 static bool epoll_turn(struct watcher *w)
 {
@@ -516,8 +526,7 @@ static napi_value js_sleep_in(napi_env env, napi_callback_info info)
 	if (!w->refed)
 		uv_unref(w->prep);
 	uv_poll_stop(w->poll);
-	if (w->bell)
-		uv_poll_stop(w->bell); /* the ring's sleep wakes for the sockets itself */
+	bell_run(w); /* stopped: the ring's sleep wakes for the sockets itself */
 	ok = true;
 out:
 	napi_get_boolean(env, ok, &res);
@@ -556,6 +565,7 @@ static void sleep_out(struct watcher *w)
 	if (w->in_ring) /* the poll is stopped while the loop sleeps in the ring */
 		uv_poll_start(w->poll, UV_READABLE, on_readable);
 	w->adaptive = w->in_ring = false;
+	bell_run(w);
 }
 
 /*
@@ -645,13 +655,23 @@ static napi_value js_stop(napi_env env, napi_callback_info info)
  * queues the task work: the wait returns the bell, the task work still runs
  * on the way out, so the records are there when on_bell() reaps.
  *
+ * The set is polled on the loop exactly while the loop sleeps in epoll
+ * (!in_ring: a ring without sleepIn, or sleepIn(.., adaptive) in its epoll
+ * phase); sleeping in the ring, zc_ring_sleep() wakes for the ring's
+ * sockets itself and the bell's handle is stopped (its fd out of libuv's
+ * epoll set).  Its members stay in every mode (doorbell() adds a socket
+ * when its receive starts), so tally()'s switch is one start or stop of
+ * the handle; a bell wakeup is the ring's own there (on_bell sets
+ * ring_woke), as the ring fd's is.
+ *
  * The sockets are edge-triggered here, but libuv polls the bell
  * level-triggered, and an epoll fd reads ready while any socket on its
  * ready list has data: one whose receive is paused (or over) with data
  * unread would keep the bell ready.  A bell that found no record drains
  * the set (epoll_wait: the edges are consumed), so it stays quiet until
- * the next segment arrives.  The ring fd stays watched for everything else
- * (sends, accepts, a wakeup the bell missed).
+ * the next segment arrives; one started after a phase in the ring finds
+ * the edges of that phase, at most one drain.  The ring fd stays watched
+ * for everything else (sends, accepts, a wakeup the bell missed).
  */
 static void drain_bell(struct watcher *w)
 {
@@ -672,10 +692,12 @@ static void on_bell(uv_poll_t *h, int status, int events)
 
 	if (status < 0) {
 		/* the ring fd's handle carries on alone */
+		w->bell_broken = true;
 		uv_poll_stop(h);
 		return;
 	}
 	w->bell_wakeups++;
+	w->ring_woke = true; /* the ring's traffic: tally() counts it as its own */
 	n = w->reap(w->ring, w->out, w->max);
 	if (n == 0)
 		drain_bell(w);
@@ -683,12 +705,23 @@ static void on_bell(uv_poll_t *h, int status, int events)
 		deliver(w, n); /* w may be gone after this */
 }
 
+/* Poll the bell (if any) while the loop sleeps in epoll, not in the ring. */
+static void bell_run(struct watcher *w)
+{
+	if (!w->bell)
+		return;
+	if (w->in_ring || w->closed || w->bell_broken)
+		uv_poll_stop(w->bell);
+	else
+		uv_poll_start(w->bell, UV_READABLE, on_bell);
+}
+
 /*
  * doorbell(handle, fd) -> bool: fd (a socket of the ring with a receive in
- * flight) rings the bell; false when it cannot (the loop sleeps in the
- * ring, the handle is closed, no epoll fd to be had): the ring fd still
- * reports the receive's records, one EINTR'd wait later.  An fd leaves the
- * set when its file is closed.
+ * flight) is in the bell's set, rung while the loop sleeps in epoll; false
+ * when it cannot be (the handle is closed, no epoll fd to be had): the ring
+ * fd still reports the receive's records, one EINTR'd wait later.  An fd
+ * leaves the set when its file is closed.
  */
 static napi_value js_doorbell(napi_env env, napi_callback_info info)
 {
@@ -706,7 +739,7 @@ static napi_value js_doorbell(napi_env env, napi_callback_info info)
 		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.doorbell(handle, fd): expected an fd");
 		return NULL;
 	}
-	if (w->closed || w->prep)
+	if (w->closed)
 		goto out;
 	if (!w->bell) {
 		int e = epoll_create1(EPOLL_CLOEXEC);
@@ -721,15 +754,12 @@ static napi_value js_doorbell(napi_env env, napi_callback_info info)
 			goto out;
 		}
 		b->data = w;
-		if (uv_poll_start(b, UV_READABLE, on_bell) < 0) {
-			uv_close(b, poll_closed);
-			close(e);
-			goto out;
-		}
 		/* the ring fd's handle keeps the loop alive while it must */
 		uv_unref(b);
 		w->bell = b;
 		w->bell_fd = e;
+		if (!w->in_ring)
+			bell_run(w);
 	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = fd };
 	ok = epoll_ctl(w->bell_fd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST;
@@ -738,17 +768,23 @@ out:
 	return res;
 }
 
-/* bells(handle) -> [wakeups by the bell, drains of it] (tests, the bench) */
+/*
+ * bells(handle) -> [wakeups by the bell, drains of it, wakeups of the ring
+ * fd's handle that delivered records] (tests, the bench): a receive's
+ * records the ring fd delivered came one EINTR'd wait late, when the bell
+ * was not polled or lost the race.
+ */
 static napi_value js_bells(napi_env env, napi_callback_info info)
 {
 	napi_value res, v;
 	struct watcher *w = arg_watcher(env, info);
+	const double c[3] = { w ? w->bell_wakeups : 0, w ? w->bell_drains : 0, w ? w->ring_deliveries : 0 };
 
-	if (!w || napi_create_array_with_length(env, 2, &res) != napi_ok)
+	if (!w || napi_create_array_with_length(env, 3, &res) != napi_ok)
 		return NULL;
-	if (napi_create_double(env, w->bell_wakeups, &v) != napi_ok || napi_set_element(env, res, 0, v) != napi_ok ||
-	    napi_create_double(env, w->bell_drains, &v) != napi_ok || napi_set_element(env, res, 1, v) != napi_ok)
-		return NULL;
+	for (uint32_t i = 0; i < 3; i++)
+		if (napi_create_double(env, c[i], &v) != napi_ok || napi_set_element(env, res, i, v) != napi_ok)
+			return NULL;
 	return res;
 }
 

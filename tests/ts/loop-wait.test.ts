@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { Ring, libuvSleepsInRing } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
-import { connected, tcpPair } from './net-helpers.ts';
+import { connected, netEcho, tcpPair } from './net-helpers.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
@@ -38,24 +38,6 @@ function ring(loopWait: 'epoll' | 'ring' | 'auto' = 'ring', deferTaskrun = false
   const r = Ring.create({ entries: 64, loopWait, deferTaskrun });
   rings.push(r);
   return r;
-}
-
-/** n round trips of a node:net echo on this thread: every wakeup is another fd's, not a ring's. */
-async function netEcho(n: number): Promise<void> {
-  const srv = netServer((c) => c.pipe(c));
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const s = netConnect({ host: '127.0.0.1', port: typeof addr === 'object' && addr ? addr.port : 0, noDelay: true });
-  await once(s, 'connect');
-  for (let i = 0; i < n; i++) {
-    s.write(`n${i}.`);
-    let got = '';
-    while (!got.endsWith('.')) got += ((await once(s, 'data')) as [Buffer])[0].toString();
-    expect(got).toBe(`n${i}.`);
-  }
-  s.destroy();
-  await new Promise<void>((res) => srv.close(() => res()));
 }
 
 /**
@@ -341,12 +323,21 @@ describe.runIf(native)('loopWait auto', () => {
     expect(r.loopSleep).toBe('ring');
     // (setting up a thread and connections may have moved it: each is a few foreign wakeups)
     const s0 = r.loopSwitches;
+    // (in the ring, the doorbell is not polled: its sleep wakes for the socket)
+    expect(r.bells![0]).toBe(0);
     // node:net on the same thread, the ring idle with a receive in flight
     await netEcho(100);
     expect(r.loopSleep).toBe('epoll');
-    // and the ring's own traffic again: back in the ring, one switch each way
+    // and the ring's own traffic again: back in the ring, one switch each way;
+    // in epoll the doorbell rang for its replies (each lands on a polled bell,
+    // whoever reaps it) and those wakeups counted as the ring's; back in the
+    // ring it is not polled
     await c.roundTrips(100);
     expect([r.loopSleep, r.loopSwitches - s0]).toEqual(['ring', 2]);
+    const [rang] = r.bells!;
+    expect(rang).toBeGreaterThan(0);
+    await c.roundTrips(20);
+    expect(r.bells![0]).toBe(rang);
     await c.close();
     await echo.stop();
   });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /** Helpers for suites that open ZcSockets and ZcServers: await connect and listen. */
 import { once } from 'node:events';
+import { connect as netConnect, createServer as netServer } from 'node:net';
 import type { Ring } from '../../ts/ring.ts';
 import { connect, type ConnectOptions, type ZcSocket } from '../../ts/socket/socket.ts';
 import { createServer, type ServerOptions, type ZcServer } from '../../ts/socket/server.ts';
@@ -62,4 +63,25 @@ export async function backendPair(
 /** Wait for a condition (polled every 5 ms; the test's own timeout bounds it). */
 export async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+/**
+ * n round trips of a node:net echo on this thread: every wakeup is another
+ * fd's, not a ring's (what moves loopWait 'auto' to epoll).
+ */
+export async function netEcho(n: number): Promise<void> {
+  const srv = netServer((c) => c.pipe(c));
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const s = netConnect({ host: '127.0.0.1', port: typeof addr === 'object' && addr ? addr.port : 0, noDelay: true });
+  await once(s, 'connect');
+  for (let i = 0; i < n; i++) {
+    s.write(`n${i}.`);
+    let got = '';
+    while (!got.endsWith('.')) got += ((await once(s, 'data')) as [Buffer])[0].toString();
+    if (got !== `n${i}.`) throw new Error(`netEcho: sent n${i}., got ${got}`);
+  }
+  s.destroy();
+  await new Promise<void>((res) => srv.close(() => res()));
 }

@@ -51,8 +51,15 @@ export interface PollAddon {
   sleepIdle(h: object): true | string;
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
   doorbell(h: object, fd: number): boolean;
-  bells(h: object): [number, number];
+  bells(h: object): Bells;
 }
+
+/**
+ * A native watcher's doorbell counters: [wakeups by the bell, drains of it
+ * that found no record, wakeups of the ring fd's handle that delivered
+ * records] (with the bell polled, a receive's records arrive by the bell).
+ */
+export type Bells = [bellWakeups: number, bellDrains: number, ringDeliveries: number];
 
 /**
  * zc_flush_batch(ring, ops, n, rcs, out, max) of a watcher's ring, its
@@ -185,13 +192,17 @@ export interface RingWatcher extends FdWatcher {
   flusher(ops: Uint8Array, rcs: Int32Array): FlushBatch | null;
   /**
    * fd, a socket of the ring with a receive in flight, wakes the loop's
-   * epoll_pwait with an event of its own when data arrives (zc_poll.node's
-   * doorbell: no EINTR'd wait per wakeup); false when it cannot (the koffi
-   * watcher, the loop sleeping in the ring): the ring fd reports it then.
+   * epoll_pwait with an event of its own when data arrives while the loop
+   * sleeps in epoll (zc_poll.node's doorbell: no EINTR'd wait per wakeup;
+   * sleeping in the ring, the ring's sleep wakes for it); false when it
+   * cannot (the koffi watcher, a closed watcher): the ring fd reports it then.
    */
   doorbell(fd: number): boolean;
-  /** [wakeups by the doorbell, drains of it that found no record] (native only, else null) */
-  bells(): [number, number] | null;
+  /**
+   * [wakeups by the doorbell, drains of it that found no record, wakeups of
+   * the ring fd that delivered records] (native only, else null)
+   */
+  bells(): Bells | null;
 }
 
 /**

@@ -90,6 +90,34 @@ function printStats(role: string, ring: Ring): void {
   );
 }
 
+/**
+ * `URING_ZC_BENCH_SIDE_NET=1`: a uring peer also writes one small message on
+ * a node:net connection to an echo in its own thread per message it
+ * handles (not awaited, the echo discarded): each of the ring's wakeups
+ * then comes with two of node:net's (the echo's socket, then the
+ * client's), which moves loopWait 'auto' to epoll and keeps it there (an
+ * application that makes a node:net call per request; Session 20 bell20).
+ */
+let sideNet: (() => void) | null = null;
+
+async function startSideNet(): Promise<void> {
+  if (process.env['URING_ZC_BENCH_SIDE_NET'] !== '1') return;
+  const srv = createServer({ noDelay: true }, (c) => {
+    c.pipe(c);
+    c.on('error', () => c.destroy());
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const c = connect({ host: '127.0.0.1', port: typeof addr === 'object' && addr ? addr.port : 0, noDelay: true });
+  await once(c, 'connect');
+  c.on('data', () => undefined);
+  srv.unref();
+  c.unref();
+  const msg = Buffer.from('s');
+  sideNet = () => void c.write(msg);
+}
+
 /** Round-trip times in microseconds, growing. */
 class Samples {
   #a = new Float64Array(1 << 16);
@@ -301,6 +329,7 @@ const uringServer = (): Promise<void> =>
     s.receive(rx, {
       chunk: (c) => {
         s.send(c.data, undefined, () => c.release());
+        sideNet?.();
       },
       end: (err) => {
         if (err) serverError(err);
@@ -378,6 +407,7 @@ const uringClient = (a: ClientArgs): Promise<RrClientResult> =>
           }
           t0 = now;
           s.send(req, undefined, sent);
+          sideNet?.();
         },
         end: (err) => {
           const e = sendError ?? err;
@@ -449,6 +479,7 @@ export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]
   // URING_ZC_BENCH_IDLE_RING=1: a node-net peer holds one idle Ring (what a
   // ring's loopWait costs the other fds of its thread: Sessions 18, 19).
   if (mode === 'node-net' && process.env['URING_ZC_BENCH_IDLE_RING'] === '1') idleRing = Ring.create({ entries: 64, ...loopWait() });
+  if (mode === 'uring') await startSideNet();
   if (role === 'rr-server') {
     await peer.server();
     return;

@@ -6,7 +6,11 @@
  * under TCG these runs cost minutes.
  */
 import { execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchChild } from '../../ts/bench/build.ts';
+import { libraryPath } from '../../ts/ffi/libzc.ts';
+import { availableParallelism, tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { IN_VM, childJson, run } from './helpers.ts';
 
@@ -75,6 +79,38 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
       expect(s['reaps']).toBeGreaterThan(0);
       // --loop-wait reached the peers' rings (and the host's addon took the sleep)
       expect(r.stderr).toMatch(new RegExp(`uring 1024B x3: rr-${role} stats: .* loopWait ring `));
+    }
+  });
+
+  it('URING_ZC_BENCH_TRACE: the rr peers record every round trip, and scripts/rr-tail.mjs reads them', async () => {
+    const bundle = await benchChild();
+    const dir = mkdtempSync(join(tmpdir(), 'rr-tail-'));
+    try {
+      const r = await run(process.execPath, ['scripts/rr-tail.mjs', bundle, '1', '64', '0.3', 'node-net,uring', dir], {
+        timeoutMs: 120_000,
+        env: { ...process.env, URING_ZC_LIB: libraryPath() },
+      });
+      if (r.code !== 0) throw new Error(`rr-tail exited ${r.code}: ${r.stderr.slice(-2000)}`);
+      for (const mode of ['node-net', 'uring']) {
+        const said = new RegExp(`round 1 ${mode}: (\\d+) round trips`).exec(r.stdout);
+        expect(said, r.stdout).not.toBeNull();
+        const msgs = Number(said![1]);
+        expect(msgs).toBeGreaterThan(0);
+        const c = JSON.parse(readFileSync(join(dir, `r0-${mode}.client.json`), 'utf8')) as Record<string, number[]>;
+        const s = JSON.parse(readFileSync(join(dir, `r0-${mode}.server.json`), 'utf8')) as Record<string, number[]>;
+        // every measured round trip, its end on the clock both peers share, and the server's
+        // handler inside it (the server also handled the warm-up's requests)
+        expect(c['lengths']!.length).toBe(msgs);
+        expect(c['times']!.length).toBe(msgs);
+        expect(s['times']!.length).toBeGreaterThan(msgs);
+        const last = c['times']![msgs - 1]!;
+        const inLast = s['times']!.filter((t) => t > last - c['lengths']![msgs - 1]! / 1000 && t <= last);
+        expect(inLast.length).toBe(1);
+      }
+      expect(r.stdout).toContain('histogram, all rounds pooled');
+      expect(r.stdout).toMatch(/uring \/ node-net: per-round p99 [\d.]+ \(median [\d.]+, pooled [\d.]+\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

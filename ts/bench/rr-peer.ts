@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { once } from 'node:events';
 import { Ring, ZcError, connect as zcConnect, createServer as zcServer, type ZcSocket, type ReceiveOptions as ReceiveOptionsInput } from '../index.ts';
 import { fillPattern } from './types.ts';
+import { TRACING, traceMessage, traceRoundTrip, traceSpanStart, traceStart, traceWrite } from './rr-trace.ts';
 
 export const RR_TS_MODES = ['node-net', 'uring', 'uring-iter', 'duplex'] as const;
 export type RrTsMode = (typeof RR_TS_MODES)[number];
@@ -164,11 +165,13 @@ class Span {
         this.measuring = true;
         this.#start = now;
         process.stdout.write('mark\n');
+        if (TRACING) traceSpanStart();
       }
       return true;
     }
     this.msgs++;
     this.samples.add(us);
+    if (TRACING) traceRoundTrip(now, us);
     if (now - this.#start >= this.spanMs) {
       this.over = true;
       this.#seconds = (now - this.#start) / 1000;
@@ -230,7 +233,7 @@ async function limited<T>(n: number, width: number, task: (i: number) => Promise
 
 async function nodeServer(): Promise<void> {
   const server = createServer({ noDelay: true }, (s) => {
-    s.on('data', (d) => s.write(d));
+    s.on('data', TRACING ? (d) => (traceMessage(performance.now()), s.write(d)) : (d) => s.write(d));
     s.on('error', () => s.destroy());
   });
   await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, r));
@@ -238,6 +241,7 @@ async function nodeServer(): Promise<void> {
   process.stdout.write(`port ${typeof addr === 'object' && addr ? addr.port : 0}\n`);
   process.stdin.resume();
   await new Promise<void>((r) => process.stdin.once('end', r));
+  traceWrite('server', 'node-net');
   process.exit(0);
 }
 
@@ -320,6 +324,7 @@ async function uringListen(serve: (s: ZcSocket, rx: ReceiveOptionsInput) => void
   await new Promise<void>((r) => process.stdin.once('end', r));
   stopping = true;
   printStats('rr-server', ring);
+  traceWrite('server', 'uring', { stats: ring.stats, loopWait: ring.loopWait, loopSleep: ring.loopSleep, loopSwitches: ring.loopSwitches });
   process.exit(0);
 }
 
@@ -328,6 +333,7 @@ const uringServer = (): Promise<void> =>
   uringListen((s, rx) => {
     s.receive(rx, {
       chunk: (c) => {
+        if (TRACING) traceMessage(performance.now());
         s.send(c.data, undefined, () => c.release());
         sideNet?.();
       },
@@ -374,6 +380,7 @@ async function uringConnect(
   await span.done;
   await Promise.allSettled(loops);
   printStats('rr-client', ring);
+  if (TRACING) traceWrite('client', 'uring', { stats: ring.stats, loopWait: ring.loopWait, loopSleep: ring.loopSleep, loopSwitches: ring.loopSwitches });
   for (const s of socks) void s.close();
   ring.close();
   return span.result();
@@ -476,6 +483,7 @@ export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]
   const [mode, ...rest] = args;
   if (!(RR_TS_MODES as readonly (string | undefined)[]).includes(mode)) throw new Error(`${role}: unknown mode ${JSON.stringify(mode)}`);
   const peer = PEERS[mode as RrTsMode];
+  traceStart();
   // URING_ZC_BENCH_IDLE_RING=1: a node-net peer holds one idle Ring (what a
   // ring's loopWait costs the other fds of its thread: Sessions 18, 19).
   if (mode === 'node-net' && process.env['URING_ZC_BENCH_IDLE_RING'] === '1') idleRing = Ring.create({ entries: 64, ...loopWait() });
@@ -485,6 +493,7 @@ export async function rrPeerMain(role: 'rr-server' | 'rr-client', args: string[]
     return;
   }
   const r = await peer.client(parseClient(rest));
+  if (TRACING && mode !== 'uring' && mode !== 'uring-iter') traceWrite('client', mode as string);
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }

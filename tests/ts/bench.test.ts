@@ -62,6 +62,15 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     for (const e of out) expect(e['msgsPerSec']).toBeGreaterThan(0);
   });
 
+  it('--rr: each round starts at the next mode, so no mode always runs first', async () => {
+    const r = await run('npx', [...CLI, '--rr', '--mode', 'node-net,c-uring', '--conns', '1', '--size', '64', '--rounds', '2', '--seconds', '0.2', '--warmup', '0.1'], {
+      timeoutMs: 120_000,
+    });
+    if (r.code !== 0) throw new Error(`bench --rr exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    const order = [...r.stderr.matchAll(/bench --rr: \[round (\d)\/2\] (\S+) 64B x1: \d+ msg\/s/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(order).toEqual(['1 node-net', '1 c-uring', '2 c-uring', '2 node-net']);
+  });
+
   it('--rr with URING_ZC_BENCH_STATS=1: the uring peers report their rings\' counters', async () => {
     const r = await run('npx', [...CLI, '--rr', '--mode', 'uring', '--conns', '3', '--loop-wait', 'ring', ...SHORT], {
       timeoutMs: 120_000,

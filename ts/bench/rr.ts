@@ -12,7 +12,8 @@
  * Cases: one connection ping-pong at each size (p50/p99/p999 round trip),
  * and N concurrent connections each doing 1 KiB request/response
  * (aggregate messages/s and p99).  Every (case, mode) runs in fresh
- * processes; rounds interleave the modes of a case.  CPU time of both
+ * processes; rounds interleave the modes of a case, each round starting
+ * at the next mode (round 1 in the order given).  CPU time of both
  * processes is sampled from /proc when the client marks the start and the
  * end of its measured span.
  */
@@ -175,8 +176,12 @@ export async function runRrBench(o: RrBenchOptions): Promise<RrRun[]> {
   const binDir = buildHelpers();
   const runs: RrRun[] = [];
   for (let round = 0; round < o.rounds; round++) {
+    // Each round starts at the next mode, so no mode always runs first
+    // (what ran before a peer's processes colours its tail).
+    const start = round % o.modes.length;
+    const order = [...o.modes.slice(start), ...o.modes.slice(0, start)];
     for (const c of o.cases) {
-      for (const mode of o.modes) {
+      for (const mode of order) {
         const run: RrRun = { mode, size: c.size, conns: c.conns, round };
         const tag = `${o.rounds > 1 ? `[round ${round + 1}/${o.rounds}] ` : ''}${mode} ${c.size}B x${c.conns}`;
         try {

@@ -38,7 +38,8 @@ export const CHAINED_FLUSHES = 4;
  * ...and only once such a chain has kept the loop waiting this long (ms):
  * a sender that keeps a window full (UDP, all sends done inline) runs as
  * one chain, and an event-loop turn every few flushes cost it ~4% of its
- * CPU per send; a timer now waits at most about this much longer.
+ * CPU per send; a timer now waits at most about this much longer (the
+ * yield is a turn of the loop only when the loop has work due: Ring#yield).
  */
 export const CHAIN_BUDGET_MS = 1;
 /** Bound on how long close() waits (asynchronously) for the kernel to finish canceled requests. */
@@ -374,6 +375,9 @@ export class Ring {
   /** when the current chain's second flush ran (performance.now()) */
   #chainStart = 0;
   #yieldScheduled = false;
+  /** chains that gave the loop its turn, and those that only let the tick queue run (see submit) */
+  #loopYields = 0;
+  #tickYields = 0;
   /** long-lived requests that do not keep the process alive (unref'd sockets and servers) */
   #unrefed = new Set<RingRequest>();
   /** standing requests issued or waiting, not yet ended */
@@ -591,6 +595,15 @@ export class Ring {
   doorbell(fd: number): void {
     if (NO_BELL) return;
     if (this.watchedFd === 'ring') this.#watcher?.doorbell(fd);
+  }
+
+  /**
+   * @internal How often a busy chain of flushes yielded (see submit): to
+   * the event loop (a turn of it: something was due, or the koffi watcher
+   * cannot tell), and to Node's tick queue only (nothing of the loop's was due).
+   */
+  get chainYields(): { loop: number; tick: number } {
+    return { loop: this.#loopYields, tick: this.#tickYields };
   }
 
   /**
@@ -969,13 +982,14 @@ export class Ring {
       // next flush, for CHAIN_BUDGET_MS now: a busy ring would keep the
       // process in one microtask chain, never back in Node's loop (no timers, no other I/O; an
       // accept loop or any Promise chain of several steps advancing one
-      // step per flush).  Hand the work to the kernel now; take the
-      // records from the loop's check phase.
+      // step per flush).  Hand the work to the kernel now and take the
+      // records in a later turn of the loop, or, when a turn of the loop
+      // would find nothing to run (the watcher's due(): no timer due, no
+      // immediate, no ready fd), from Node's tick queue: the nextTicks, the
+      // rejections and the other microtasks have their turn, at the cost of
+      // no turn of the loop (docs/PERFORMANCE.md, Session 20 udp20).
       this.#submitOnly();
-      if (!this.#yieldScheduled) {
-        this.#yieldScheduled = true;
-        setImmediate(this.#afterYield);
-      }
+      if (!this.#yieldScheduled) this.#yield();
       return;
     }
     // zc_flush: as zc_reap, but leaves a watched eventfd alone (one read(2)
@@ -995,6 +1009,30 @@ export class Ring {
   readonly #chainEnded = (): void => {
     this.#chained = 0;
   };
+
+  /**
+   * A chain's yield (see submit), its records left in libzc.  Nothing of
+   * the loop's due: from the tick queue.  Else from the loop's next turn:
+   * where the loop sleeps in this ring, the watcher's prepare handle reaps
+   * them (it does every turn), so no immediate is made: Node's idle handle
+   * for immediates stays started through the callback that ran one (the
+   * whole of the next chain), and due() would read it as an immediate
+   * pending.  Elsewhere an immediate takes them (libzc took the CQEs in:
+   * the ring fd does not report them).
+   */
+  #yield(): void {
+    const w = this.#watcher;
+    if (w !== null && !w.due()) {
+      this.#tickYields++;
+      this.#yieldScheduled = true;
+      process.nextTick(this.#afterYield);
+      return;
+    }
+    this.#loopYields++;
+    if (w !== null && this.loopSleep === 'ring') return;
+    this.#yieldScheduled = true;
+    setImmediate(this.#afterYield);
+  }
 
   readonly #afterYield = (): void => {
     this.#yieldScheduled = false;

@@ -121,6 +121,8 @@ int uv_idle_start(uv_handle_t *h, uv_any_cb cb);
 int uv_idle_stop(uv_handle_t *h);
 int uv_backend_fd(const struct uv_loop_s *loop);
 int uv_backend_timeout(const struct uv_loop_s *loop);
+void uv_update_time(struct uv_loop_s *loop);
+int uv_is_active(const uv_handle_t *handle);
 
 /* libuv's loop metrics (loop_idle.c) */
 typedef pthread_mutex_t uv_mutex_t; /* libuv's unix uv_mutex_t */

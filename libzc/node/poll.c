@@ -36,6 +36,7 @@
  *       the loop sleeps in epoll: its data wakes the loop with an event (see
  *       on_bell); bells(handle) -> [wakeups by it, drains of it, wakeups of
  *       the ring fd that delivered records]
+ *   due(handle) -> whether a turn of the loop has work now (js_due)
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas; len an
  *       integer number, 4 GiB and more too), no copy;
@@ -342,6 +343,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
 	w->ring = (void *)(uintptr_t)ring;
 	w->out = (void *)(uintptr_t)out;
 	w->max = max;
+	w->loop = loop;
 	w->refed = true;
 	w->refs = 1;
 	w->bell_fd = -1;
@@ -769,6 +771,50 @@ out:
 }
 
 /*
+ * due(handle) -> false when a turn of the thread's event loop would find
+ * nothing to run now: no timer due, no referenced immediate (Node keeps an
+ * idle handle started for those), no pending callback or closing handle, no
+ * fd change for libuv's next poll to apply, and no fd of libuv's epoll set
+ * ready (other sockets, a worker's message, the threadpool's results, a
+ * signal: a look that does not block, level-triggered, so nothing is
+ * consumed); true otherwise, and for a closed handle.  The loop's clock is
+ * brought up to date first, as a turn of the loop would: timers made during
+ * a long chain of flushes start from it.  A busy ring asks this before it
+ * yields to the loop (ts/ring.ts, Ring#submit): when nothing is due, a
+ * yield to Node's tick queue does instead of a turn of the loop.
+ */
+static napi_value js_due(napi_env env, napi_callback_info info)
+{
+	napi_value res;
+	struct watcher *w = arg_watcher(env, info);
+	bool due = true;
+
+	if (!w)
+		return NULL;
+	if (!w->closed && w->loop) {
+		/* ours (sleepIn): it keeps libuv's poll from blocking, nothing else */
+		bool idle = w->idle && uv_is_active(w->idle);
+		int t, n;
+
+		uv_update_time(w->loop);
+		if (idle)
+			uv_idle_stop(w->idle);
+		t = uv_backend_timeout(w->loop);
+		if (idle)
+			uv_idle_start(w->idle, idle_noop);
+		if (t != 0) {
+			struct epoll_event ev;
+			do
+				n = epoll_wait(uv_backend_fd(w->loop), &ev, 1, 0);
+			while (n < 0 && errno == EINTR);
+			due = n != 0; /* an error too: let the loop see to it */
+		}
+	}
+	napi_get_boolean(env, due, &res);
+	return res;
+}
+
+/*
  * bells(handle) -> [wakeups by the bell, drains of it, wakeups of the ring
  * fd's handle that delivered records] (tests, the bench): a receive's
  * records the ring fd delivered came one EINTR'd wait late, when the bell
@@ -1013,7 +1059,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		{ "watch", js_watch }, { "ref", js_ref }, { "unref", js_unref }, { "stop", js_stop }, { "close", js_close },
 		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
 		{ "sleepIdle", js_sleep_idle }, { "sleepOut", js_sleep_out }, { "sleepState", js_sleep_state },
-		{ "flusher", js_flusher }, { "doorbell", js_doorbell }, { "bells", js_bells },
+		{ "flusher", js_flusher }, { "doorbell", js_doorbell }, { "bells", js_bells }, { "due", js_due },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

@@ -52,6 +52,7 @@ export interface PollAddon {
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
   doorbell(h: object, fd: number): boolean;
   bells(h: object): Bells;
+  due(h: object): boolean;
 }
 
 /**
@@ -203,6 +204,13 @@ export interface RingWatcher extends FdWatcher {
    * the ring fd that delivered records] (native only, else null)
    */
   bells(): Bells | null;
+  /**
+   * Whether a turn of the thread's event loop would find work now: a timer
+   * due, a referenced immediate, a ready fd of libuv's epoll set (and the
+   * like: zc_poll.node's due, which also brings the loop's clock up to
+   * date); always true for the koffi watcher, which cannot tell.
+   */
+  due(): boolean;
 }
 
 /**
@@ -242,6 +250,7 @@ export function watchRing(
       flusher: () => null,
       doorbell: () => false,
       bells: () => null,
+      due: () => true,
     };
   }
   const h = addon.watch(fd, reapFn, ring, out, max, onReaped, destroyFn);
@@ -263,5 +272,6 @@ export function watchRing(
     flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
     doorbell: (fd) => addon.doorbell(h, fd),
     bells: () => addon.bells(h),
+    due: () => addon.due(h),
   };
 }

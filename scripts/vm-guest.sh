@@ -213,7 +213,10 @@ step_unified_bench() {
 
 # ---- step: the vitest suites -------------------------------------------------
 step_vitest() {
-	local name=vitest rc summary
+	local name=vitest rc summary split=
+	# The CI of c5b523b took 1786 s for this step in the patched VM, and a
+	# loaded host's 1806 s hit the 1800 s step timeout: half as much again.
+	local STEP_TIMEOUT=$((STEP_TIMEOUT * 3 / 2))
 	begin $name "vitest suites (URING_ZC_EXPECT_UNIFIED=$URING_ZC_EXPECT_UNIFIED URING_ZC_SCALE=$URING_ZC_SCALE)"
 	if [ ! -x node_modules/.bin/vitest ]; then
 		result $name skip "node_modules/.bin/vitest missing (run make setup on the host)"
@@ -233,6 +236,10 @@ step_vitest() {
 	# step's 23 minutes.  `make test-full` (URING_ZC_FULL=1) runs them here.
 	local host_only=(abi bench bench-file config declarations load fuzz options-fuzz fallback setup-errors http serve) excl=() f
 	local patched_only=(errors fd-reuse leaks lifecycle memory recv-fair rings socket-receive validation)
+	# The loop's sleep in the ring and libuv's idle metrics: the event loop's
+	# waits, not the send path the series changes; 337 of the patched VM's
+	# 1786 s (CI of c5b523b), its slowest files after poll-watcher.
+	local stock_only=(loop-wait loop-idle)
 	if [ "${URING_ZC_FULL:-0}" != 1 ] && [ -z "${URING_ZC_VM_VITEST_FILES:-}" ]; then
 		for f in "${host_only[@]}"; do
 			excl+=(--exclude "tests/ts/$f.test.ts")
@@ -248,8 +255,14 @@ step_vitest() {
 			for f in "${patched_only[@]}"; do
 				excl+=(--exclude "tests/ts/$f.test.ts")
 			done
-			echo "vm-guest: CI form: in the patched VM only: ${patched_only[*]}"
+			split="; patched VM only: ${patched_only[*]}"
+		else
+			for f in "${stock_only[@]}"; do
+				excl+=(--exclude "tests/ts/$f.test.ts")
+			done
+			split="; stock VM only: ${stock_only[*]}"
 		fi
+		echo "vm-guest: CI form: ${split#; }"
 	fi
 	# shellcheck disable=SC2086	# a list of files, split on purpose
 	# --no-isolate: the files share one worker's module cache.  Under TCG
@@ -276,7 +289,7 @@ step_vitest() {
 	' "$OUT/vitest.json" 2>"$OUT/vitest-files.txt")
 	cat "$OUT/vitest-files.txt"
 	[ ${#excl[@]} -gt 0 ] && summary+="; host only (CI form): ${host_only[*]}"
-	(( ${#excl[@]} > 2 * ${#host_only[@]} )) && summary+="; patched VM only: ${patched_only[*]}"
+	summary+=$split
 	if [ "$rc" = 0 ]; then
 		result $name pass "${summary:-exit 0}"
 	else

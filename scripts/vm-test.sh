@@ -32,10 +32,10 @@
 #   URING_ZC_VM_PARALLEL=1   boot the kernels' VMs side by side (0: one after
 #                            the other); their output lines carry [stock] /
 #                            [patched] prefixes
-#   URING_ZC_VM_TIMEOUT=3000 seconds one VM may take before it is killed
+#   URING_ZC_VM_TIMEOUT=3600 seconds one VM may take before it is killed
 #   URING_ZC_SCALE           loop scale for tests in the guest (0.1 under
 #                            TCG, 1 under KVM)
-#   URING_ZC_STEP_TIMEOUT=1800            seconds per guest step
+#   URING_ZC_STEP_TIMEOUT=1800            seconds per guest step (vitest: 1.5x, liburing: 3x)
 #   URING_ZC_VM_TEST_TIMEOUT_MS=120000    vitest --testTimeout in the guest
 #   URING_ZC_VM_HOOK_TIMEOUT_MS=120000    vitest --hookTimeout in the guest
 #   URING_ZC_VM_STEPS="libzc-c vitest"  run only these guest steps (while
@@ -56,7 +56,7 @@ cd "$REPO" || exit 2
 RESULTS=$REPO/build/vm
 MEMORY=${URING_ZC_VM_MEMORY:-4G}
 CPUS=${URING_ZC_VM_CPUS:-2}
-VM_TIMEOUT=${URING_ZC_VM_TIMEOUT:-3000}
+VM_TIMEOUT=${URING_ZC_VM_TIMEOUT:-3600}
 JOBS=${URING_ZC_JOBS:-2}
 PARALLEL=${URING_ZC_VM_PARALLEL:-1}
 

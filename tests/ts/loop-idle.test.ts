@@ -50,7 +50,9 @@ describe.runIf(native)('eventLoopUtilization with loopWait ring', () => {
     async (loopWait) => {
       const r = await child('busy', loopWait);
       expect(r.loopWait).toBe(loopWait);
-      expect(r.spinShare).toBeGreaterThan(0.5);
+      // 80 of each 100 ms; a loaded host's TCG guest stretched the window
+      // to a share of 0.43-0.50 (the cold CI of c5b523b)
+      expect(r.spinShare).toBeGreaterThan(IN_VM ? 0.25 : 0.5);
       expect(r.elu).toBeGreaterThanOrEqual(r.spinShare - 0.01);
       expect(r.elu).toBeLessThanOrEqual(1);
       // readings in the ring's callbacks too: the idle time never went back

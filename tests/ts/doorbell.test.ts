@@ -20,7 +20,7 @@ import { Ring } from '../../ts/ring.ts';
 import { pollAddon, pollWatcherKind, watchRing, type Bells } from '../../ts/ffi/poll.ts';
 import { loadNative } from '../../ts/ffi/libzc.ts';
 import { RECORD_SIZE } from '../../ts/records.ts';
-import { connected, netEcho, tcpPair } from './net-helpers.ts';
+import { connected, netEcho, sleepingIn, tcpPair } from './net-helpers.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
@@ -38,13 +38,7 @@ function ring(loopWait: 'epoll' | 'ring' | 'auto' = 'epoll'): Ring {
 }
 
 /** A ring with loopWait 'auto' whose loop sleeps in `where` now (node:net traffic moves it to epoll). */
-async function autoRing(where: 'ring' | 'epoll'): Promise<Ring> {
-  const r = ring('auto');
-  expect(r.loopWait).toBe('auto');
-  if (where === 'epoll') await netEcho(64);
-  expect(r.loopSleep).toBe(where);
-  return r;
-}
+const autoRing = (where: 'ring' | 'epoll'): Promise<Ring> => sleepingIn(ring('auto'), where);
 
 /**
  * The system calls a loop sleeps in, by architecture: epoll_wait,

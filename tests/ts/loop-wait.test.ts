@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { Ring, libuvSleepsInRing } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
-import { connected, netEcho, tcpPair } from './net-helpers.ts';
+import { connected, netEcho, sleepingIn, tcpPair } from './net-helpers.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
@@ -97,13 +97,7 @@ async function ringClient(r: Ring, port: number): Promise<{ roundTrips(n: number
 }
 
 /** The default ring with its loop's sleep moved to `where` (node:net traffic moves it to epoll). */
-async function autoRing(where: 'ring' | 'epoll'): Promise<Ring> {
-  const r = ring('auto');
-  expect(r.loopWait).toBe('auto');
-  if (where === 'epoll') await netEcho(64);
-  expect(r.loopSleep).toBe(where);
-  return r;
-}
+const autoRing = (where: 'ring' | 'epoll'): Promise<Ring> => sleepingIn(ring('auto'), where);
 
 /** A receive in flight on the ring: it keeps the loop alive, which then sleeps in the ring; stop() ends it. */
 async function idleReceive(r: Ring): Promise<{ stop(): Promise<void> }> {

@@ -85,3 +85,15 @@ export async function netEcho(n: number): Promise<void> {
   s.destroy();
   await new Promise<void>((res) => srv.close(() => res()));
 }
+
+/**
+ * `r`, a ring with loopWait 'auto', once its loop sleeps in `where`: node:net
+ * traffic on this thread (netEcho) moves the sleep to epoll.  Throws when the
+ * ring is not 'auto' or its loop does not sleep there then.
+ */
+export async function sleepingIn(r: Ring, where: 'ring' | 'epoll'): Promise<Ring> {
+  if (r.loopWait !== 'auto') throw new Error(`sleepingIn: the ring's loopWait is ${r.loopWait}, not auto`);
+  if (where === 'epoll') await netEcho(64);
+  if (r.loopSleep !== where) throw new Error(`sleepingIn: the loop sleeps in ${r.loopSleep}, not ${where}`);
+  return r;
+}

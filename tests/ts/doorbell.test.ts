@@ -12,7 +12,7 @@
  * loop busy when a socket's data is not the ring's to read (a receive
  * canceled or paused with data unread): the tests read the thread's CPU time.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -20,13 +20,14 @@ import { Ring } from '../../ts/ring.ts';
 import { pollAddon, pollWatcherKind, watchRing, type Bells } from '../../ts/ffi/poll.ts';
 import { loadNative } from '../../ts/ffi/libzc.ts';
 import { RECORD_SIZE } from '../../ts/records.ts';
-import { connected, netEcho, sleepingIn, tcpPair } from './net-helpers.ts';
+import { connected, freeLoopSleep, netEcho, sleepingIn, tcpPair } from './net-helpers.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
 
 const rings: Ring[] = [];
 const workers: Worker[] = [];
+beforeEach(freeLoopSleep);
 afterEach(async () => {
   for (const w of workers.splice(0)) await w.terminate();
   for (const r of rings.splice(0)) await r.close();

@@ -2,7 +2,7 @@
 /** Helpers for suites that open ZcSockets and ZcServers: await connect and listen. */
 import { once } from 'node:events';
 import { connect as netConnect, createServer as netServer } from 'node:net';
-import type { Ring } from '../../ts/ring.ts';
+import { Ring } from '../../ts/ring.ts';
 import { connect, type ConnectOptions, type ZcSocket } from '../../ts/socket/socket.ts';
 import { createServer, type ServerOptions, type ZcServer } from '../../ts/socket/server.ts';
 import type { Backend } from '../../ts/socket/engine.ts';
@@ -96,4 +96,16 @@ export async function sleepingIn(r: Ring, where: 'ring' | 'epoll'): Promise<Ring
   if (where === 'epoll') await netEcho(64);
   if (r.loopSleep !== where) throw new Error(`sleepingIn: the loop sleeps in ${r.loopSleep}, not ${where}`);
   return r;
+}
+
+/**
+ * Leaves this thread's loop sleep free for the next ring that asks for it.
+ * With vitest's --no-isolate (the VM suites) one process runs many files,
+ * and a ring an earlier file left open (the sockets' shared ring lives for
+ * the thread) may hold the sleep: a later 'auto' ring then reads 'epoll'.
+ * A ring with loopWait 'ring' takes the sleep over, and closing it leaves
+ * the sleep to no one.
+ */
+export async function freeLoopSleep(): Promise<void> {
+  await Ring.create({ entries: 8, loopWait: 'ring' }).close();
 }

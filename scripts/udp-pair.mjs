@@ -12,9 +12,10 @@
 // `/path/X.mjs:zc-fixed:defer`; without it every sender runs with DEFER_TASKRUN off).
 // usage: NS=<netns> node scripts/udp-pair.mjs A B [rounds=8] [size=65000] [seconds=2] [window=16]
 // env: LIB_A / LIB_B (or URING_ZC_LIB) the libzc.so of each build; ENV_A / ENV_B "K=V,K=V";
-// WARMUP seconds (0.3); STAT=1 prints each run's context switches and migrations; WARM seconds of the
-// TS child's first, unmeasured run (6: a fresh child's V8 heap grows for its first ~6 s of sending, and
-// every page fault costs ~20 us of system time in this guest: docs/PERFORMANCE.md, Session 21 kern21).
+// WARMUP seconds (0.3); STAT=1 prints each run's context switches and migrations; WARM: the TS child's
+// unmeasured 1 s runs before the first round, at least WARM (6), then until one faults no more pages
+// than its own buffers (a fresh child's V8 heap grows with its first few million sends, and every page
+// fault costs ~20 us of system time in this guest: docs/PERFORMANCE.md, Session 21 kern21).
 // TRACE=1 (PLACE=once): kernel time per send without getrusage's tick-sampled user/system split:
 //   `perf record` of raw_syscalls, sched_switch and user page faults on both senders for TRACE_S
 //   seconds (seconds - WARMUP - 0.5) in the middle of each round; the on-CPU time inside syscalls
@@ -76,7 +77,14 @@ async function tsChild(spec, key) {
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   if ((await lines.next()).value !== 'ready') throw new Error(`${spec}: no ready`);
   kids[key] = { child, lines };
-  await tsRun(kids[key], spec, +(process.env.WARM || 6));
+  // Warm in 1 s runs: at least WARM of them, then until a run faults no more than its own buffers
+  // (heap growth follows the sends, not the seconds: a starved child needs more runs), at most 4 x WARM.
+  const warm = +(process.env.WARM || 6), own = +window * Math.ceil(+size / 4096) + 64;
+  for (let i = 1; ; i++) {
+    const f0 = minflt(child.pid);
+    await tsRun(kids[key], spec, 1);
+    if ((i >= warm && minflt(child.pid) - f0 <= own) || i >= 4 * warm) break;
+  }
   return kids[key];
 }
 async function tsRun(k, spec, secs) {
@@ -175,8 +183,9 @@ function kernelOf(txt, pid) {
       x.nr = -1; x.t0 = null;
     } else if (ev === 'exceptions:page_fault_user') faults++;
   }
-  const per = (s) => (s * 1e9) / Math.max(1, sends);
-  return { insys: per(insys), enter: per(enter), other: per(insys - enter), faults: (faults * 1000) / Math.max(1, sends) };
+  if (sends < 1000) return null; // the trace missed this sender (lost events, or it was not sending)
+  const per = (s) => (s * 1e9) / sends;
+  return { insys: per(insys), enter: per(enter), other: per(insys - enter), faults: (faults * 1000) / sends };
 }
 
 const q = (a) => {
@@ -196,7 +205,9 @@ for (let i = 0; i < +rounds; i++) {
   if (PLACE === 'once') {
     let k;
     [a, b, k] = await Promise.all([run(A, 'A', cpu), run(B, 'B', cpu), TRACE ? traceRound() : null]);
-    if (k) {
+    if (k && (!k.A || !k.B)) {
+      kline = '  kernel: the trace missed a sender (this round left out)';
+    } else if (k) {
       kR.push(k.B.insys / k.A.insys);
       const f = (x) => `${x.insys.toFixed(0)} ns/send in syscalls (io_uring_enter ${x.enter.toFixed(0)}, other ${x.other.toFixed(1)}), ${x.faults.toFixed(2)} faults/1000 sends`;
       kline = `  kernel: A ${f(k.A)} | B ${f(k.B)} | B/A ${(k.B.insys / k.A.insys).toFixed(3)}`;

@@ -20,7 +20,7 @@ import { Ring } from '../../ts/ring.ts';
 import { pollAddon, pollWatcherKind, watchRing, type Bells } from '../../ts/ffi/poll.ts';
 import { loadNative } from '../../ts/ffi/libzc.ts';
 import { RECORD_SIZE } from '../../ts/records.ts';
-import { connected, freeLoopSleep, netEcho, sleepingIn, tcpPair } from './net-helpers.ts';
+import { freeLoopSleep, netEcho, ringClient, sleepingIn, tcpPair } from './net-helpers.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
@@ -98,43 +98,6 @@ async function gatedEcho(into: 'epoll' | 'epoll or ring'): Promise<{ port: numbe
   };
 }
 
-/** A ZcSocket on `r` to `port` with a receive in flight; roundTrips(n) sends one message at a time, each checked. */
-async function ringClient(r: Ring, port: number): Promise<{ fd: number; roundTrips(n: number): Promise<string>; close(): void }> {
-  const s = await connected({ ring: r, host: '127.0.0.1', port, noDelay: true });
-  let got = '';
-  let want = 0;
-  let wake: (() => void) | null = null;
-  const stream = s.receive({}, {
-    chunk: (c) => {
-      got += Buffer.from(c.data).toString();
-      c.release();
-      if (got.length >= want && wake) wake();
-    },
-    end: () => undefined,
-  });
-  let k = 0;
-  return {
-    fd: s.fd,
-    roundTrips: async (n) => {
-      got = '';
-      want = 0;
-      for (let i = 0; i < n; i++, k++) {
-        const m = `m${k % 10}`;
-        want += m.length;
-        const back = new Promise<void>((res) => (wake = res));
-        s.send(Buffer.from(m));
-        await back;
-      }
-      return got;
-    },
-    close: () => {
-      stream.cancel();
-      s.destroy();
-    },
-  };
-}
-const expected = (from: number, n: number): string => Array.from({ length: n }, (_, i) => `m${(from + i) % 10}`).join('');
-
 /** The epoll sets of this process: fd -> the fds in it (/proc/self/fdinfo). */
 function epollSets(): Map<number, number[]> {
   const sets = new Map<number, number[]>();
@@ -198,7 +161,7 @@ describe.runIf(native)('the watcher doorbell', () => {
     const c = await ringClient(r, echo.port);
     const b0 = r.bells!;
     const n = IN_VM ? 30 : 100;
-    expect(await c.roundTrips(n)).toBe(expected(0, n));
+    await c.roundTrips(n);
     expect(bellOf(c.fd)).toEqual({ member: true, polled: true });
     expect(await echo.ungated()).toBe(0);
     // The bell delivered replies, each at most once.  Not "all of them": the
@@ -233,12 +196,10 @@ describe.runIf(native)('the watcher doorbell', () => {
     const b0 = r.bells!;
     const s0 = r.loopSwitches;
     let trips = 0;
-    let got = '';
     while (r.loopSleep === 'epoll' && trips < 64) {
-      got += await c.roundTrips(1);
+      await c.roundTrips(1);
       trips++;
     }
-    expect(got).toBe(expected(0, trips));
     expect(await echo.ungated()).toBe(0);
     // Back in the ring within a window or two of the ring's own wakeups:
     // the bell's count as the ring's (with them as foreign it would stay).
@@ -251,7 +212,7 @@ describe.runIf(native)('the watcher doorbell', () => {
     expect(carried + byRingFd).toBeLessThanOrEqual(trips);
     // In the ring the bell is not polled: the ring's sleep wakes for the socket.
     const b1 = r.bells!;
-    expect(await c.roundTrips(20)).toBe(expected(trips, 20));
+    await c.roundTrips(20);
     expect(r.loopSleep).toBe('ring');
     expect(r.bells).toEqual(b1);
     c.close();
@@ -263,7 +224,7 @@ describe.runIf(native)('the watcher doorbell', () => {
     const echo = await gatedEcho('epoll or ring');
     const c = await ringClient(r, echo.port);
     expect(bellOf(c.fd)).toEqual({ member: true, polled: false });
-    expect(await c.roundTrips(20)).toBe(expected(0, 20));
+    await c.roundTrips(20);
     expect(r.bells).toEqual([0, 0, 0]);
     c.close();
   });

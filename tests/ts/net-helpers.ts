@@ -38,6 +38,48 @@ export async function tcpPair(ring: Ring): Promise<{ client: ZcSocket; server: Z
 }
 
 /**
+ * A ZcSocket on `ring` to an echo at `port` (noDelay) with a receive in
+ * flight.  roundTrips(n) sends n messages, `r<k>.` numbered on from the last
+ * call, each once the reply to the one before it is back, and rejects when
+ * a reply is not its message; close() cancels the receive and destroys the
+ * socket.  No vitest in here: fixtures run it in a child process too.
+ */
+export async function ringClient(
+  ring: Ring,
+  port: number,
+): Promise<{ fd: number; roundTrips(n: number): Promise<void>; close(): void }> {
+  const sock = await connected({ ring, host: '127.0.0.1', port, noDelay: true });
+  let got = '';
+  let wake: (() => void) | null = null;
+  const stream = sock.receive({}, {
+    chunk: (c) => {
+      got += Buffer.from(c.data).toString();
+      c.release();
+      if (got.endsWith('.') && wake) wake();
+    },
+    end: () => undefined,
+  });
+  let k = 0;
+  return {
+    fd: sock.fd,
+    roundTrips: async (n) => {
+      for (let i = 0; i < n; i++, k++) {
+        const m = `r${k}.`;
+        got = '';
+        const back = new Promise<void>((res) => (wake = res));
+        sock.send(Buffer.from(m));
+        await back;
+        if (got !== m) throw new Error(`ringClient: sent ${m}, got ${got}`);
+      }
+    },
+    close: () => {
+      stream.cancel();
+      sock.destroy();
+    },
+  };
+}
+
+/**
  * A connected pair on `backend` (on `ring` when given), both ends checked to
  * be on that backend; done() destroys both and closes their server.
  */

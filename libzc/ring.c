@@ -86,8 +86,11 @@ int zc_ring_create(const struct zc_ring_config *cfg, struct zc_ring **out)
 	p.cq_entries = r->cfg.cq_entries;
 	if (cfg->flags & (ZC_RING_SINGLE_ISSUER | ZC_RING_DEFER_TASKRUN))
 		p.flags |= IORING_SETUP_SINGLE_ISSUER;
+	/* TASKRUN_FLAG: the kernel says in the SQ ring's flags when an enter
+	 * left deferred task work behind (drive(), taskrun_left()). */
 	if (cfg->flags & ZC_RING_DEFER_TASKRUN)
-		p.flags |= IORING_SETUP_DEFER_TASKRUN;
+		p.flags |= IORING_SETUP_DEFER_TASKRUN |
+			   IORING_SETUP_TASKRUN_FLAG;
 	if (cfg->flags & ZC_RING_COOP_TASKRUN)
 		p.flags |= IORING_SETUP_COOP_TASKRUN;
 	if (cfg->flags & ZC_RING_CQE32)
@@ -619,15 +622,42 @@ static void unmute(struct zc_ring *r)
 }
 
 /*
- * A DEFER_TASKRUN ring's io_uring_enter() runs at most this many items of
- * its deferred task work (Linux >= 6.13: IO_LOCAL_TW_DEFAULT_MAX), the rest
- * waits for the next enter.  An enter that posted this many CQEs may have
- * left work behind: drive() enters again, up to ZC_DEFER_ROUNDS times, so
- * one flush takes what has arrived (at 1000 connections it took 20 of
- * hundreds of receives per flush: docs/PERFORMANCE.md, Session 15).
+ * A DEFER_TASKRUN ring's io_uring_enter() runs at most 20 items of its
+ * deferred task work (Linux >= 6.13: IO_LOCAL_TW_DEFAULT_MAX), the rest
+ * waits for the next enter, and the eventfd is signalled for new work only
+ * when the work list was empty: what an enter leaves behind is announced by
+ * nothing but the CQEs that enter posts.  Items that post no CQE (a poll
+ * retry that sends part of a stream and re-arms; with the kernel's single-CQE
+ * zero-copy sends, a send whose CQE waits for its notification) can fill a
+ * whole enter: counting CQEs cannot tell that work was left, and a reap that
+ * stopped there stalled the ring for good (tests/ts/defer-leftover.test.ts).
+ * The ring is set up with IORING_SETUP_TASKRUN_FLAG, so the kernel sets
+ * IORING_SQ_TASKRUN in the SQ ring's flags while work is left (and when new
+ * work arrives): drive() enters again while it is set, up to ZC_DEFER_ROUNDS
+ * times, so one flush takes what has arrived (at 1000 connections it took
+ * 20 of hundreds of receives per flush: docs/PERFORMANCE.md, Session 15).
  */
-#define ZC_LOCAL_TW_MAX		20
 #define ZC_DEFER_ROUNDS		64
+
+static bool taskrun_left(const struct zc_ring *r)
+{
+	return r->defer_taskrun &&
+	       (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
+/*
+ * Work still left after the last round is announced to nobody by the
+ * kernel: signal our own eventfd, so the caller's poll reaps again on the
+ * loop's next turn.  One zc_reap() stays bounded and nothing waits forever.
+ */
+static void announce_left(struct zc_ring *r)
+{
+	uint64_t one = 1;
+
+	if (taskrun_left(r) && write(r->event_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN only: the counter is full, a wakeup is pending */
+	}
+}
 
 /*
  * Rounds drive() runs for SQEs it queued itself (a short send's remainder,
@@ -647,12 +677,10 @@ static int drive(struct zc_ring *r)
 	int i, ret;
 
 	for (i = 0; i < ZC_DEFER_ROUNDS; i++) {
-		unsigned n;
-
 		ret = flush(r, true);
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 			goto out;
-		n = process_cqes(r);
+		process_cqes(r);
 		/* New CQEs will wake the caller's poll (of the ring fd or
 		 * the eventfd); only our own new SQEs (remainders, next
 		 * chains) need another round now, and on a DEFER_TASKRUN
@@ -664,10 +692,11 @@ static int drive(struct zc_ring *r)
 			if (!r->defer_taskrun)
 				break;
 		}
-		if (!r->defer_taskrun || n < ZC_LOCAL_TW_MAX)
+		if (!taskrun_left(r))
 			break;
 	}
 	ret = flush(r, false) < 0 ? -EIO : 0;
+	announce_left(r);
 out:
 	if (muted) {
 		unmute(r);

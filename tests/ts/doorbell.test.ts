@@ -132,10 +132,11 @@ function bellsSince(r: Ring, b0: Bells): [number, number, number] {
   return [b[0] - b0[0] - (b[1] - b0[1]), b[1] - b0[1], b[2] - b0[2]];
 }
 
-// 500 ms idle: a loop that sleeps spends 0-30 ms here, one that spins on a
-// ready bell all of its share of a CPU (250 ms and more even loaded).
+// 500 ms idle: a loop that sleeps spends 0-30 ms here (90 ms once at load
+// 8.9, session 21), one that spins on a ready bell all of its share of a
+// CPU (250 ms and more even loaded, 500 quiet).
 const IDLE_MS = 500;
-const IDLE_MAX = 60;
+const IDLE_MAX = 150;
 /**
  * The loop stays quiet for IDLE_MS: the bell woke it at most a few times
  * since `since`, a reading taken before the unread data was sent (once per

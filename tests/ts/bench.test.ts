@@ -163,6 +163,13 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     // The namespaces it made (it names them) are gone; other benches may run meanwhile.
     // Unpinned by default: each progress line says where the sender's main thread ran.
     for (const m of ['node-dgram', 'zc-fixed', 'c-zc-fixed']) expect(stderr).toMatch(new RegExp(`bench --udp: ${m} 1400B: .* \\[ran on vCPU \\d+ \\d+%`));
+    // The Node modes warm before round 1 (the C sender is a fresh process per run), before any measured run.
+    for (const m of ['node-dgram', 'zc-fixed']) {
+      const warm = new RegExp(`bench --udp: warmed ${m} 1400B: [1-6] unmeasured run\\(s\\)`).exec(stderr);
+      expect(warm, stderr.slice(0, 2000)).not.toBeNull();
+      expect(warm!.index).toBeLessThan(stderr.indexOf('bench --udp: node-dgram 1400B: '));
+    }
+    expect(stderr).not.toContain('warmed c-zc-fixed');
     const made = /network namespace (\S+) \(peer (\S+)\)/.exec(stderr);
     expect(made).not.toBeNull();
     expect(netnsNames().filter((n) => n === made![1] || n === made![2])).toEqual([]);

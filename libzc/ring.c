@@ -630,7 +630,7 @@ static void unmute(struct zc_ring *r)
  * retry that sends part of a stream and re-arms; with the kernel's single-CQE
  * zero-copy sends, a send whose CQE waits for its notification) can fill a
  * whole enter: counting CQEs cannot tell that work was left, and a reap that
- * stopped there stalled the ring for good (tests/ts/defer-leftover.test.ts).
+ * stopped there stalled the ring for good (tests/defer_leftover.c).
  * The ring is set up with IORING_SETUP_TASKRUN_FLAG, so the kernel sets
  * IORING_SQ_TASKRUN in the SQ ring's flags while work is left (and when new
  * work arrives): drive() enters again while it is set, up to ZC_DEFER_ROUNDS
@@ -643,6 +643,23 @@ static bool taskrun_left(const struct zc_ring *r)
 {
 	return r->defer_taskrun &&
 	       (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
+/*
+ * The kernel clears IORING_SQ_TASKRUN only when an enter runs task work, and
+ * a producer that queues onto an empty list sets it after its push: when the
+ * running enter takes that item too, the flag stays set on an empty list and
+ * no later enter clears it.  Clear it ourselves before each enter that runs
+ * task work, as the kernel does at the start of a run (io_uring/tw.c
+ * __io_run_local_work): work pending at the enter is run by it, and the run
+ * sets the flag again if it leaves any; work queued after it sets it itself.
+ * The kernel never reads the flag.
+ */
+static void taskrun_clear(struct zc_ring *r)
+{
+	if (r->defer_taskrun)
+		__atomic_fetch_and(r->ring.sq.kflags, ~IORING_SQ_TASKRUN,
+				   __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -677,6 +694,7 @@ static int drive(struct zc_ring *r)
 	int i, ret;
 
 	for (i = 0; i < ZC_DEFER_ROUNDS; i++) {
+		taskrun_clear(r);
 		ret = flush(r, true);
 		if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 			goto out;
@@ -696,8 +714,8 @@ static int drive(struct zc_ring *r)
 			break;
 	}
 	ret = flush(r, false) < 0 ? -EIO : 0;
-	announce_left(r);
 out:
+	announce_left(r);
 	if (muted) {
 		unmute(r);
 		if (io_uring_cq_ready(&r->ring)) {

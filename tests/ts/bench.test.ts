@@ -114,7 +114,7 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
         expect(s['times']!.length).toBeGreaterThan(msgs);
         const last = c['times']![msgs - 1]!;
         const inLast = s['times']!.filter((t) => t > last - c['lengths']![msgs - 1]! / 1000 && t <= last);
-        expect(inLast.length).toBe(1);
+        expect(inLast.length, `${mode}: last round trip ${c['lengths']![msgs - 1]} us ending ${last} ms, server handlers in it ${inLast.join(', ')}`).toBe(1);
       }
       expect(r.stdout).toContain('histogram, all rounds pooled');
       expect(r.stdout).toMatch(/uring \/ node-net: per-round p99 [\d.]+ \(median [\d.]+, pooled [\d.]+\)/);

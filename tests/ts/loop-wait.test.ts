@@ -108,6 +108,15 @@ async function echo(r: Ring, n: number): Promise<void> {
   await listener.close();
 }
 
+/** Round trips of `c` in batches of 100 (at most 5) until the loop sleeps in `r`'s ring; then it must. */
+async function ringTakesSleep(r: Ring, c: { roundTrips(n: number): Promise<unknown> }): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await c.roundTrips(100);
+    if (r.loopSleep === 'ring') break;
+  }
+  expect(r.loopSleep).toBe('ring');
+}
+
 describe.runIf(native)('loopWait ring', () => {
   it('is taken by the native watcher and carries a request/response exchange', async () => {
     const r = ring();
@@ -264,9 +273,11 @@ describe.runIf(native)('loopWait auto', () => {
     const r = track(Ring.create({ entries: 64 }));
     expect([r.loopWait, r.loopSleep]).toEqual(['auto', 'ring']);
     const c = await echo.client(r);
-    await c.roundTrips(100);
-    expect(r.loopSleep).toBe('ring');
-    // (setting up a thread and connections may have moved it: each is a few foreign wakeups)
+    // Setting up a thread and connections may have moved it (each is a few
+    // foreign wakeups), and in a TCG guest the test runner's own messages
+    // are foreign wakeups among slow round trips (stock VM, session 21: still
+    // in epoll after 100): the ring's traffic takes it back, in a batch or a few.
+    await ringTakesSleep(r, c);
     const s0 = r.loopSwitches;
     // in the ring, the doorbell is not polled: its sleep wakes for the
     // socket (counted from here: the setup's epoll phase, if any, rang it)
@@ -280,8 +291,8 @@ describe.runIf(native)('loopWait auto', () => {
     // in epoll the doorbell rang for its replies (each lands on a polled bell,
     // whoever reaps it) and those wakeups counted as the ring's; back in the
     // ring it is not polled
-    await c.roundTrips(100);
-    expect([r.loopSleep, r.loopSwitches - s0]).toEqual(['ring', 2]);
+    await ringTakesSleep(r, c);
+    expect(r.loopSwitches - s0).toBe(2);
     const [rang] = r.bells!;
     expect(rang).toBeGreaterThan(rang0);
     await c.roundTrips(20);

@@ -18,15 +18,32 @@ function clockTicks(): number {
   return ticks;
 }
 
+/**
+ * The fields of /proc/<pid>/stat after "(comm)": state (field 3) is [0],
+ * minflt (10) [7], utime (14) [11], stime (15) [12], processor (39) [36].
+ * Throws once the process is gone.
+ */
+export function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** utime + stime of a process and all its threads, in seconds; 0 once it is gone. */
 export function cpuSecondsOf(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after "(comm)": state is [0]; utime (field 14 of stat) is [11], stime [12]
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const f = statFields(pid);
     return (Number(f[11]) + Number(f[12])) / clockTicks();
   } catch {
     return 0;
+  }
+}
+
+/** Minor page faults of a process so far, or -1 once it is gone. */
+export function minorFaultsOf(pid: number): number {
+  try {
+    return Number(statFields(pid)[7]);
+  } catch {
+    return -1;
   }
 }

@@ -11,7 +11,6 @@
  * runs seconds apart.
  */
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -19,6 +18,7 @@ import { buildHelpers, childCommand } from './build.ts';
 import { runC } from './c-sender.ts';
 import { aggregate, progressLine, type Aggregate, type RunOutcome } from './harness.ts';
 import { UDP_DST, UDP_PORT, VethDrop } from './netns.ts';
+import { minorFaultsOf, statFields } from './proc-cpu.ts';
 import { ringSettings } from './settings.ts';
 import type { SenderResult } from './types.ts';
 import { UDP_NODE_MODES, type UdpNodeMode, type UdpRunSpec } from './udp-sender.ts';
@@ -84,7 +84,7 @@ export function placementSampler(): { watch(pid: number): void; stop(): string }
   const t = setInterval(() => {
     if (!pid) return;
     try {
-      const cpu = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[36]);
+      const cpu = Number(statFields(pid)[36]);
       seen.set(cpu, (seen.get(cpu) ?? 0) + 1);
     } catch {
       // gone
@@ -165,15 +165,6 @@ class SenderChild {
   }
 }
 
-/** Minor page faults of a process so far (field 10 of /proc/PID/stat), or -1 if it is gone. */
-function minorFaults(pid: number): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7]);
-  } catch {
-    return -1;
-  }
-}
-
 /** Most unmeasured runs per Node mode and size before round 1 (warmChild). */
 const WARM_MAX_RUNS = 6;
 
@@ -195,9 +186,9 @@ async function warmChild(child: SenderChild, opts: UdpBenchOptions, deferTaskrun
       let runs = 0;
       let faults = 0;
       do {
-        const f0 = minorFaults(child.pid);
+        const f0 = minorFaultsOf(child.pid);
         await child.run({ mode, size, seconds, warmupSeconds: 0, window: opts.window, host: UDP_DST, port: UDP_PORT, deferTaskrun });
-        faults = minorFaults(child.pid) - f0;
+        faults = minorFaultsOf(child.pid) - f0;
         runs++;
       } while (faults > own && runs < WARM_MAX_RUNS);
       opts.log(`bench --udp: warmed ${mode} ${size}B: ${runs} unmeasured run(s) of ${seconds} s, ${faults} page faults in the last`);

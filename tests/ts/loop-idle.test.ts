@@ -70,8 +70,11 @@ describe.runIf(native)('eventLoopUtilization with loopWait ring', () => {
       // ending it reads 0.06 here, for a spin share of 0.5-0.7.
       const r = await child('busy-ring', loopWait);
       expect(r.loopWait).toBe(loopWait);
-      // 50-90 round trips of 8 ms spin, 2 ms timer and the peer's 1 ms here
-      expect(r.spinShare).toBeGreaterThan(IN_VM ? 0.1 : 0.2);
+      // 50-90 round trips of 8 ms spin, 2 ms timer and the peer's 1 ms here.
+      // A precondition (the child did spin), not the check: a slow TCG guest
+      // stretches each round trip's wait, and read 0.087 (CI of 91531a9).
+      // Not ending the idle time reads far below the spin share even so.
+      expect(r.spinShare).toBeGreaterThan(IN_VM ? 0.05 : 0.2);
       expect(r.elu).toBeGreaterThanOrEqual(r.spinShare - 0.01);
       expect(r.samples).toBeGreaterThan(IN_VM ? 12 : 30);
       expect(r.backwards).toBe(0);

@@ -23,6 +23,7 @@ import { MAX_BUFFER_SIZE, parseBufferPoolOptions, type BufferPoolOptions, type B
 import { ZcError, ZcOwnershipError, type ErrorDetails } from './errors.ts';
 import { probe } from './probe.ts';
 import type { Ring, RingResource } from './ring.ts';
+import type { PoolSend } from './socket/pool-send.ts';
 
 /** RLIMIT_MEMLOCK now, for the ENOMEM hint (null: unlimited or unknown). */
 function memlock(): { memlockCurrent: number | null; memlockMax: number | null } {
@@ -296,6 +297,11 @@ export class PoolBuffer {
   readonly index: number;
   /** bytes */
   readonly size: number;
+  /**
+   * @internal the request object of this buffer's callback sends on a
+   * connected datagram socket (socket/pool-send.ts), reused by each
+   */
+  sendReq: PoolSend | null = null;
   #view: Uint8Array | null;
   #inFlight = false;
   #released = false;

@@ -687,6 +687,27 @@ export class Ring {
   }
 
   /**
+   * @internal enqueueBatched() of a fixed send whose descriptor the caller
+   * gives (socket/pool-send.ts): the common case (an open ring, no
+   * backlog, room in the batch) written here, anything else through
+   * enqueueBatched().  true: queued as a descriptor (issued).
+   */
+  enqueueSendFixed(
+    req: BatchedRequest, fd: number, poolLo: number, poolHi: number, buf: number, off: number, len: number, flags: number,
+  ): boolean {
+    const q = this.#batch;
+    if (this.#closed || this.#backlog.length > 0 || q.full) {
+      this.enqueueBatched(req);
+      return false;
+    }
+    const reqs = this.#reqs;
+    const lo = reqs.addSlot(req);
+    q.sendFixed(fd, lo, reqs.generation(lo), poolLo, poolHi, buf, off, len, flags);
+    this.#scheduleFlush();
+    return true;
+  }
+
+  /**
    * @internal Put work that is no request (a receive area's chunk releases)
    * into this tick's batch; done directly when the batch has no room.
    */

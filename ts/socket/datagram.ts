@@ -9,7 +9,7 @@ import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import { checkNetOptions, parseSendOptions, type SendOptionsInput } from '../config.ts';
 import { ZcError } from '../errors.ts';
 import { encodeSockaddr, type SocketAddress } from '../addr.ts';
-import type { PoolBuffer } from '../pool.ts';
+import { PoolBuffer } from '../pool.ts';
 import type { Ring, RingResource } from '../ring.ts';
 import { defaultRing } from './backend.ts';
 import { closeFd, closeFdForTeardown, closeFdNow } from './close.ts';
@@ -110,7 +110,8 @@ export class ZcDatagram implements RingResource {
     this.#check('send');
     if (callback === undefined) return this.#lane.send(data, options, null, 'send');
     if (typeof callback !== 'function') throw new TypeError('send: callback must be a function');
-    this.#lane.sendCallback(data, options, null, 'send', callback);
+    if (data instanceof PoolBuffer) this.#lane.sendPool(data, options, callback);
+    else this.#lane.sendCallback(data, options, null, 'send', callback);
   }
 
   /** Send one datagram to `to` (`to.address` an IP literal); `callback` as for send(). */

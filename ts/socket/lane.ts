@@ -19,6 +19,7 @@ import { addressNumber } from './memory.ts';
 import { poolSendLength, poolSendOffset, sendView } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
+import { PoolSend } from './pool-send.ts';
 import { SendOp, type LaneHooks, type SendCallback } from './send-op.ts';
 import { peerIsLocal, unpacedToLocalPeer, zeroCopyCapable } from './sockopt.ts';
 import type { SendResult } from './types.ts';
@@ -219,6 +220,44 @@ export class SendLane implements LaneHooks {
     } finally {
       op.starting = false;
     }
+  }
+
+  /**
+   * sendCallback() of a PoolBuffer on a connected datagram socket (the
+   * caller checked both): the same checks, errors and settle, through the
+   * buffer's own {@link PoolSend}.  What the options resolve to is worked
+   * out again only when the lane's memo returns another object than at the
+   * buffer's last send (a changed options object, new defaults), and the
+   * range and ring checks with it: they depend on nothing else.
+   */
+  sendPool(pb: PoolBuffer, options: SendOptionsInput | undefined, cb: SendCallback): void {
+    const o = this.#opts.resolve(options);
+    let req = pb.sendReq;
+    if (req === null || req.lane !== this || req.o !== o) req = this.#poolShape(pb, o);
+    else pb.lend('send'); // throws if in flight or released
+    req.cb = cb;
+    req.fd = this.#fd;
+    req.issued = false;
+    req.starting = true;
+    this.#inFlight++;
+    try {
+      req.enqueue();
+    } finally {
+      req.starting = false;
+    }
+  }
+
+  /** sendPool() with options (or a lane) the buffer's PoolSend has not seen: check them, lend, shape. */
+  #poolShape(pb: PoolBuffer, o: SendOptions): PoolSend {
+    const off = poolSendOffset(pb, o);
+    const len = poolSendLength(pb, o, off);
+    if (pb.pool.ring !== this.ring) throw wrongRing(this.ring, pb.pool, 'send');
+    const flags = sendFlags(o, len, true, this.autoZc);
+    pb.lend('send'); // throws if in flight or released
+    let req = pb.sendReq;
+    if (req === null || req.lane !== this) pb.sendReq = req = new PoolSend(this, pb);
+    req.setShape(o, off, len, flags);
+    return req;
   }
 
   /**

@@ -48,7 +48,7 @@ export interface LaneHooks {
  * V8 allocates the context of the variables an arrow captures when the
  * function is entered, so finish() would allocate one on every send.
  */
-function later(cb: SendCallback, err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse): void {
+export function later(cb: SendCallback, err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse): void {
   queueMicrotask(() => cb(err, bytes, zeroCopy));
 }
 

@@ -139,12 +139,14 @@ describe.each(['defer', 'nodefer'])('an exception thrown by a completion callbac
     const r = await runTs('tests/ts/fixtures/callback-throw-child.ts', [defer], { timeoutMs: IN_VM ? 100_000 : 20_000 });
     const out = childJson<{
       seen: string[]; afterBytes: number; ran: number[]; inFlight: number; ranStream: number[]; streamInFlight: number;
+      ranPool: number[]; poolInFlight: number;
     }>(r);
     expect(out.seen).toEqual([
       'uncaughtException: from a send callback',
       'uncaughtException: from a write callback',
       'uncaughtException: from the first of four coalesced callbacks',
       'uncaughtException: from the first of four datagram callbacks',
+      'uncaughtException: from the first of four pool datagram callbacks',
     ]);
     expect(out.afterBytes).toBe(1000);
     // the sends reaped with the one whose callback threw still settled
@@ -153,5 +155,8 @@ describe.each(['defer', 'nodefer'])('an exception thrown by a completion callbac
     // ...and so did the sends coalesced into one request with it
     expect(out.ranStream).toEqual([0, 1, 2, 3]);
     expect(out.streamInFlight).toBe(0);
+    // ...and the pool buffers' datagram sends, each through its own request
+    expect(out.ranPool).toEqual([0, 1, 2, 3]);
+    expect(out.poolInFlight).toBe(0);
   });
 });

@@ -136,10 +136,6 @@ struct zc_lite {
 	uint8_t canceled;	/* zc_cancel_all() asked for it */
 };
 
-/* ring.c: zc_send_fixed() on an unordered socket (0, or -EAGAIN/-EBUSY) */
-int zc_lite_send(struct zc_ring *r, int fd, struct zc_pool *pool,
-		 uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
-		 uint64_t user_data);
 
 /* What libzc knows about one fd it sends on. */
 struct zc_sock {
@@ -188,6 +184,14 @@ struct zc_ring {
 	/* finished records not yet reaped (FIFO ring, grows) */
 	struct zc_completion *done;
 	uint32_t done_head, done_count, done_cap;	/* cap: a power of two */
+	/*
+	 * While zc_flush() runs: its caller's array.  A record emitted while
+	 * done[] is empty goes straight to out[out_n++] (up to out_max), not
+	 * through done[]: every record before it has been handed over, so
+	 * the order is the same (ring.c emit_slot()).  out_max is 0 otherwise.
+	 */
+	struct zc_completion *out;
+	uint32_t out_n, out_max;
 
 	/* per-fd state, indexed by fd, grows */
 	struct zc_sock *socks;
@@ -222,7 +226,20 @@ struct zc_pool {
 /* ring.c */
 struct zc_req *zc_req_get(struct zc_ring *r, uint16_t op, uint64_t user_data);
 void zc_req_put(struct zc_ring *r, struct zc_req *req);
-struct io_uring_sqe *zc_sqe(struct zc_ring *r);
+/* zc_sqe() when the SQ is full: submit what is queued and retry */
+struct io_uring_sqe *zc_sqe_full(struct zc_ring *r);
+
+/* An SQE to prepare, counted in sqes_queued; NULL if none can be had. */
+static inline struct io_uring_sqe *zc_sqe(struct zc_ring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (__builtin_expect(!sqe, 0))
+		return zc_sqe_full(r);
+	r->sqes_queued++;
+	return sqe;
+}
+
 int zc_emit(struct zc_ring *r, const struct zc_completion *c);
 /* Emit req's record with result res and free it. */
 void zc_req_finish(struct zc_ring *r, struct zc_req *req, int32_t res);
@@ -242,7 +259,14 @@ int zc_hold_add(struct zc_req *req, struct zc_pool *p, uint32_t first,
 /* Unregister and unmap every pool; with requests still in the kernel
  * (teardown timed out) the memory is left as read-only zero pages. */
 void zc_pools_destroy_all(struct zc_ring *r, bool busy);
-uint32_t zc_pool_slot_of(const struct zc_pool *p, uint32_t buf);
+/* The fixed-table slot of a pool buffer (its region's) */
+static inline uint32_t zc_pool_slot_of(const struct zc_pool *p, uint32_t buf)
+{
+	/* per send: no division for the first region (all of a small pool) */
+	if (buf < p->per_region)
+		return p->first_slot;
+	return p->first_slot + buf / p->per_region;
+}
 /* Take (+1) or give back (-1) the pool buffers req holds. */
 void zc_req_hold_bufs(struct zc_req *req, int delta);
 

@@ -235,14 +235,6 @@ uint32_t zc_pool_region_buffers(const struct zc_pool *p)
 	return p->per_region;
 }
 
-uint32_t zc_pool_slot_of(const struct zc_pool *p, uint32_t buf)
-{
-	/* per send: no division for the first region (all of a small pool) */
-	if (buf < p->per_region)
-		return p->first_slot;
-	return p->first_slot + buf / p->per_region;
-}
-
 uint32_t zc_pool_buf_inflight(const struct zc_pool *p, uint32_t buf)
 {
 	return buf < p->count ? p->buf_inflight[buf] : 0;

@@ -331,38 +331,64 @@ void zc_req_put(struct zc_ring *r, struct zc_req *req)
 	r->reqs_used--;
 }
 
-struct io_uring_sqe *zc_sqe(struct zc_ring *r)
+struct io_uring_sqe *zc_sqe_full(struct zc_ring *r)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe) {
-		/* SQ full: hand what we have to the kernel and retry. */
-		io_uring_submit(&r->ring);
-		r->sqes_queued = 0;
-		sqe = io_uring_get_sqe(&r->ring);
-	}
+	/* SQ full: hand what we have to the kernel and retry. */
+	io_uring_submit(&r->ring);
+	r->sqes_queued = 0;
+	sqe = io_uring_get_sqe(&r->ring);
 	if (sqe)
 		r->sqes_queued++;
 	return sqe;
 }
 
+static struct zc_completion *done_grow(struct zc_ring *r)
+{
+	uint32_t cap = r->done_cap * 2, i;
+	struct zc_completion *n = malloc(cap * sizeof(*n));
+
+	if (!n)
+		return NULL;
+	for (i = 0; i < r->done_count; i++)
+		n[i] = r->done[(r->done_head + i) & (r->done_cap - 1)];
+	free(r->done);
+	r->done = n;
+	r->done_cap = cap;
+	r->done_head = 0;
+	return &n[r->done_count++];
+}
+
+static struct zc_completion *done_slot(struct zc_ring *r)
+{
+	uint32_t i;
+
+	if (r->done_count == r->done_cap)
+		return done_grow(r);
+	i = (r->done_head + r->done_count++) & (r->done_cap - 1);
+	return &r->done[i];
+}
+
+/*
+ * Where the next record goes, NULL: no memory, the record is lost.  Straight
+ * into zc_flush()'s out while nothing waits in done[] (see struct zc_ring:
+ * the records of a busy sender are copied once, not twice), else queued.
+ */
+static inline struct zc_completion *emit_slot(struct zc_ring *r)
+{
+	if (!r->done_count && r->out_n < r->out_max)
+		return &r->out[r->out_n++];
+	return done_slot(r);
+}
+
 int zc_emit(struct zc_ring *r, const struct zc_completion *c)
 {
-	if (r->done_count == r->done_cap) {
-		uint32_t cap = r->done_cap * 2, i;
-		struct zc_completion *n = malloc(cap * sizeof(*n));
+	struct zc_completion *slot = emit_slot(r);
 
-		if (!n)
-			return -ENOMEM;
-		for (i = 0; i < r->done_count; i++)
-			n[i] = r->done[(r->done_head + i) & (r->done_cap - 1)];
-		free(r->done);
-		r->done = n;
-		r->done_cap = cap;
-		r->done_head = 0;
-	}
-	r->done[(r->done_head + r->done_count) & (r->done_cap - 1)] = *c;
-	r->done_count++;
+	if (!slot)
+		return -ENOMEM;
+	*slot = *c;
 	return 0;
 }
 
@@ -403,58 +429,15 @@ static void simple_cqe(struct zc_ring *r, struct zc_req *req,
 
 /* ------------------------------------------------------------ lite sends */
 
-/*
- * zc_send_fixed() of a zero-copy send on an unordered socket that libzc
- * knows: what queue_send() and prep() do for it, without a struct zc_req.
- * The record is zc_req_finish()'s for the same send (see lite_cqe()).
- */
-int zc_lite_send(struct zc_ring *r, int fd, struct zc_pool *pool,
-		 uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
-		 uint64_t user_data)
-{
-	struct io_uring_sqe *sqe;
-	struct zc_lite *l;
-	uint32_t i;
-
-	if (!r->lite_free || r->reqs_used >= r->cfg.max_requests)
-		return -EAGAIN;
-	sqe = zc_sqe(r);
-	if (!sqe)
-		return -EBUSY;
-	i = r->lite_free - 1;
-	l = &r->lite[i];
-	r->lite_free = l->next;
-	r->reqs_used++;
-	l->user_data = user_data;
-	l->pool = pool;
-	l->buf = buf;
-	l->len = len;
-	l->res = 0;
-	l->comp_flags = 0;
-	l->cqes = 0;
-	l->state = 1;
-	l->notifs = 0;
-	l->report = !(flags & ZC_SEND_NO_REPORT);
-	l->canceled = 0;
-	pool->inflight++;
-	pool->buf_inflight[buf]++;
-	io_uring_prep_send_zc_fixed(sqe, fd,
-		(const char *)pool->base + (size_t)buf * pool->size + off, len,
-		MSG_NOSIGNAL | (flags & ZC_SEND_MORE ? MSG_MORE : 0),
-		l->report ? IORING_SEND_ZC_REPORT_USAGE : 0,
-		zc_pool_slot_of(pool, buf));
-	sqe->user_data = ZC_UD_LITE | (uint64_t)i << 2;
-	return 0;
-}
-
 /* zc_send_cqe(), send_result() and zc_req_finish() for a lite send */
 static void lite_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 {
 	uint64_t i = cqe->user_data >> 2;
-	struct zc_completion c = { 0 };
+	struct zc_completion *c;
 	struct zc_lite *l;
 	uint8_t state, notifs;
 	uint32_t done;
+	int32_t res;
 
 	if (i >= r->cfg.max_requests)
 		return;
@@ -490,18 +473,24 @@ static void lite_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 		l->state = state;
 		return;
 	}
-	done = l->res > 0 ? (uint32_t)l->res : 0;
-	c.user_data = l->user_data;
-	c.flags = l->comp_flags;
-	c.op = ZC_OP_SEND_ZC;
-	c.cqes = l->cqes;
-	c.aux = done;
-	if (l->res < 0)
-		c.res = l->res;
-	else if (done == l->len)
-		c.res = (int32_t)done;
-	else	/* a datagram is never short: the kernel took nothing */
-		c.res = l->canceled ? -ECANCELED : -EIO;
+	res = l->res;
+	done = res > 0 ? (uint32_t)res : 0;
+	if (res >= 0 && done != l->len)
+		/* a datagram is never short: the kernel took nothing */
+		res = l->canceled ? -ECANCELED : -EIO;
+	/* The record is written where it goes, field by field: built on the
+	 * stack and copied, its 16-byte loads waited for the narrower stores
+	 * (no store forwarding), most of zc_emit()'s samples. */
+	c = emit_slot(r);
+	if (c) {
+		c->user_data = l->user_data;
+		c->res = res;
+		c->flags = l->comp_flags;
+		c->aux = done;
+		c->op = ZC_OP_SEND_ZC;
+		c->cqes = l->cqes;
+		c->aux2 = 0;
+	}
 	l->pool->inflight--;
 	l->pool->buf_inflight[l->buf]--;
 	l->state = 0;
@@ -509,7 +498,6 @@ static void lite_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
 	l->next = r->lite_free;
 	r->lite_free = (uint32_t)i + 1;
 	r->reqs_used--;
-	zc_emit(r, &c);
 }
 
 static void handle_cqe(struct zc_ring *r, const struct io_uring_cqe *cqe)
@@ -742,11 +730,22 @@ out:
 
 int zc_flush(struct zc_ring *r, struct zc_completion *out, uint32_t max)
 {
-	int ret = drive(r);
+	uint32_t n;
+	int ret;
 
-	if (ret < 0 && !r->done_count)
+	/* Records emitted while it drives go straight to out when they can
+	 * (emit_slot()); copy_out() appends those queued after them. */
+	r->out = out;
+	r->out_n = 0;
+	r->out_max = max;
+	ret = drive(r);
+	n = r->out_n;
+	r->out = NULL;
+	r->out_n = 0;
+	r->out_max = 0;
+	if (ret < 0 && !r->done_count && !n)
 		return ret;
-	return copy_out(r, out, max);
+	return (int)(n + copy_out(r, out + n, max - n));
 }
 
 int zc_reap(struct zc_ring *r, struct zc_completion *out, uint32_t max)

@@ -606,6 +606,53 @@ int zc_send(struct zc_ring *r, int fd, const void *buf, uint64_t len,
 	return queue_send(r, req);
 }
 
+/*
+ * zc_send_fixed() of a zero-copy send on an unordered socket that libzc
+ * knows: what queue_send() and prep() do for it, without a struct zc_req
+ * (0, or -EAGAIN/-EBUSY).  Its CQEs are ring.c's lite_cqe(), whose record
+ * is zc_req_finish()'s for the same send.  Here, not in ring.c: inlined
+ * in zc_send_fixed(), a busy UDP sender's every send.
+ */
+static int lite_send(struct zc_ring *r, int fd, struct zc_pool *pool,
+		     uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
+		     uint64_t user_data)
+{
+	bool report = !(flags & ZC_SEND_NO_REPORT);
+	struct io_uring_sqe *sqe;
+	struct zc_lite *l;
+	uint32_t i;
+
+	if (!r->lite_free || r->reqs_used >= r->cfg.max_requests)
+		return -EAGAIN;
+	sqe = zc_sqe(r);
+	if (!sqe)
+		return -EBUSY;
+	i = r->lite_free - 1;
+	l = &r->lite[i];
+	r->lite_free = l->next;
+	r->reqs_used++;
+	l->user_data = user_data;
+	l->pool = pool;
+	l->buf = buf;
+	l->len = len;
+	l->res = 0;
+	l->comp_flags = 0;
+	l->cqes = 0;
+	l->state = 1;
+	l->notifs = 0;
+	l->report = report;
+	l->canceled = 0;
+	pool->inflight++;
+	pool->buf_inflight[buf]++;
+	io_uring_prep_send_zc_fixed(sqe, fd,
+		(const char *)pool->base + (size_t)buf * pool->size + off, len,
+		MSG_NOSIGNAL | (flags & ZC_SEND_MORE ? MSG_MORE : 0),
+		report ? IORING_SEND_ZC_REPORT_USAGE : 0,
+		zc_pool_slot_of(pool, buf));
+	sqe->user_data = ZC_UD_LITE | (uint64_t)i << 2;
+	return 0;
+}
+
 int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 		  uint32_t buf, uint32_t off, uint32_t len, uint32_t flags,
 		  uint64_t user_data)
@@ -625,8 +672,8 @@ int zc_send_fixed(struct zc_ring *r, int fd, struct zc_pool *pool,
 		const struct zc_sock *s = &r->socks[fd];
 
 		if (s->known && !s->ordered && !s->closing && !s->aborted)
-			return zc_lite_send(r, fd, pool, buf, off, len, flags,
-					    user_data);
+			return lite_send(r, fd, pool, buf, off, len, flags,
+					 user_data);
 	}
 	req = zc_req_get(r, flags & ZC_SEND_ZEROCOPY ? ZC_OP_SEND_ZC :
 			 ZC_OP_SEND, user_data);

@@ -8,7 +8,8 @@
  * still keeps stream order; records left in libzc (max 0) are reaped later;
  * a UDP sendmsg with a destination reaches it; zero-copy fixed sends on a
  * UDP socket (libzc's request-less path) give the same records and share
- * max_requests; RX_RELEASE gives received
+ * max_requests, and their records come back once each, in order, however
+ * the caller's max splits them; RX_RELEASE gives received
  * chunks back (count in rcs), refuses another ring's area (-EXDEV) and
  * unknown offsets (-EINVAL).
  */
@@ -346,6 +347,81 @@ static void udp_fixed_zc(void)
 	close(rx);
 }
 
+/*
+ * Records go straight to the caller's array while none waits in libzc, and
+ * into libzc's queue past max or behind one that waits: either way each
+ * comes back once, in the order its send finished (on a connected UDP
+ * socket over loopback: the order sent).  Rounds of 16 lite sends, reaped
+ * 3 at a time, the first half of each round left in libzc (max 0) before
+ * the second half's batch reaps.
+ */
+static void udp_records_split(void)
+{
+	struct zc_ring_config rcfg = { .sq_entries = 64, .max_requests = 32,
+				       .unified = ZC_UNIFIED_USERSPACE };
+	struct zc_ring *r;
+	struct zc_pool *p;
+	struct sockaddr_in to;
+	int rx = udp_bound(&to), tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct zc_batch_op ops[16];
+	struct zc_completion c[16];
+	int32_t rcs[16];
+	uint8_t got[BUF_SIZE];
+	int n, i, m;
+
+	CHECK_EQ(zc_ring_create(&rcfg, &r), 0);
+	p = pool_new(r);
+	CHECK(tx >= 0);
+	CHECK_EQ(connect(tx, (struct sockaddr *)&to, sizeof(to)), 0);
+	for (int round = 0; round < 4; round++) {
+		uint64_t base = 1000 * (uint64_t)(round + 1);
+
+		for (i = 0; i < 16; i++)
+			ops[i] = (struct zc_batch_op){
+				.kind = ZC_BATCH_SEND_FIXED, .fd = tx,
+				.user_data = base + (uint64_t)i, .pool = (uintptr_t)p,
+				.buf = (uint32_t)i, .len = 100 + (uint64_t)i,
+				.flags = ZC_SEND_ZEROCOPY,
+			};
+		CHECK_EQ(zc_flush_batch(r, ops, 8, rcs, c, 0), 0);
+		if (round & 1) {
+			/* the first half's records wait in libzc */
+			n = zc_wait(r, c, 8, 8, 5000);
+			CHECK_EQ(n, 8);
+			for (i = 0; i < 8; i++)
+				CHECK_EQ(c[i].user_data, base + (uint64_t)i);
+			n = 8;
+		} else {
+			n = 0;
+		}
+		m = zc_flush_batch(r, ops + 8, 8, rcs + 8, c + n, 3);
+		CHECK(m >= 0 && m <= 3);
+		n += m;
+		while (n < 16) {
+			m = zc_wait(r, c + n, 16 - n < 3 ? 16 - (uint32_t)n : 3, 1,
+				    5000);
+			CHECK(m > 0 && m <= 3);
+			n += m;
+		}
+		for (i = 0; i < 16; i++) {
+			CHECK_EQ(rcs[i], 0);
+			CHECK_EQ(c[i].user_data, base + (uint64_t)i);
+			CHECK_EQ(c[i].res, 100 + i);
+			CHECK_EQ(c[i].aux, (uint64_t)(100 + i));
+			CHECK_EQ(c[i].op, ZC_OP_SEND_ZC);
+			CHECK_EQ(c[i].cqes, 2);
+			CHECK_EQ(c[i].aux2, 0);
+			CHECK_EQ(recv(rx, got, sizeof(got), 0), 100 + i);
+		}
+		CHECK_EQ(zc_ring_pending(r), 0);
+		CHECK_EQ(zc_reap(r, c, 16), 0);
+	}
+	zc_pool_destroy(p);
+	zc_ring_destroy(r);
+	close(tx);
+	close(rx);
+}
+
 /* Receive a few chunks, hand them back with one RX_RELEASE descriptor. */
 static void rx_release(void)
 {
@@ -434,6 +510,7 @@ int main(void)
 	stream_order();
 	udp_dest();
 	udp_fixed_zc();
+	udp_records_split();
 	rx_release();
 	printf("batch: ok\n");
 	return 0;

@@ -221,8 +221,12 @@ ZC_API int zc_close(struct zc_ring *r, int fd, uint64_t user_data);
  * the sends in flight.  Needed with the kernel's unified sends: their CQE
  * waits for the buffers, which a reset frees. */
 ZC_API int zc_sock_abort(struct zc_ring *r, int fd);
-/* Forget what libzc knows about fd (caller closed it another way);
- * -EBUSY while sends of fd are queued or in flight. */
+/* Forget what libzc knows about fd (caller closes it another way);
+ * -EBUSY while sends of fd are queued or in flight.  A busy datagram
+ * socket's zero-copy sends name it through the ring's registered-file
+ * table, which holds the socket open: call this before close(2) (or close
+ * with zc_close()) so the socket is released when it is closed; one
+ * closed without either stays open until this call or the ring's end. */
 ZC_API int zc_sock_forget(struct zc_ring *r, int fd);
 /* fd was just opened outside libzc (socketpair(), accept4(), ...): drop
  * what libzc remembers of an earlier file with that number.  Its requests

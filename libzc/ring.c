@@ -191,6 +191,7 @@ void zc_ring_destroy_timeout(struct zc_ring *r, int timeout_ms)
 	zc_recv_destroy(r);
 	zc_sendfile_destroy(r);
 	zc_pools_destroy_all(r, r->reqs_used > 0);
+	zc_files_destroy(r);
 	io_uring_queue_exit(&r->ring);
 	zc_socks_release_held(r);
 	close(r->event_fd);

@@ -107,6 +107,7 @@ static void cancel_queued(struct zc_ring *r, struct zc_sock *s)
 static void sock_reset(struct zc_ring *r, struct zc_sock *s)
 {
 	cancel_queued(r, s);
+	zc_file_drop(r, s);	/* the old file's slot */
 	s->known = 0;
 	s->aborted = 0;
 	s->closing = 0;
@@ -139,6 +140,8 @@ int zc_sock_forget(struct zc_ring *r, int fd)
 	if (fd < 0 || (uint32_t)fd >= r->nsocks)
 		return 0;
 	s = &r->socks[fd];
+	/* the caller may close fd whatever this returns: its slot goes */
+	zc_file_drop(r, s);
 	if (s->head || s->redo_head || s->chain)
 		return -EBUSY;
 	sock_reset(r, s);
@@ -649,6 +652,7 @@ static int lite_send(struct zc_ring *r, int fd, struct zc_pool *pool,
 		MSG_NOSIGNAL | (flags & ZC_SEND_MORE ? MSG_MORE : 0),
 		report ? IORING_SEND_ZC_REPORT_USAGE : 0,
 		zc_pool_slot_of(pool, buf));
+	zc_lite_file(r, sqe, fd);
 	sqe->user_data = ZC_UD_LITE | (uint64_t)i << 2;
 	return 0;
 }

@@ -255,6 +255,9 @@ int zc_close(struct zc_ring *r, int fd, uint64_t user_data)
 		zc_req_put(r, req);
 		return -EALREADY;	/* a close of fd is under way */
 	}
+	/* its registered-file slot would keep the socket open (files.c) */
+	if (fd >= 0 && (uint32_t)fd < r->nsocks)
+		zc_file_drop(r, &r->socks[fd]);
 	/* receive hook: a receive in flight would keep the socket open */
 	zc_recv_cancel_fd(r, fd);
 	cancel_accepts(r, fd);

@@ -139,12 +139,15 @@ struct zc_lite {
 
 /*
  * files.c: the registered-file table of busy datagram sockets.  A socket
- * gets a slot at its ZC_FILE_AFTER-th lite send (a socket that sends a few
- * datagrams and closes pays no system call for it: a slot costs two, ~1 us
- * each, and saves ~20 ns per send), while one of the ZC_FILE_SLOTS is free.
+ * gets a slot at its ZC_FILE_AFTER-th lite send, while one of the
+ * ZC_FILE_SLOTS is free.  A slot costs two system calls in the socket's
+ * life (install and clear: ~280 ns together here, the table ~9 us once per
+ * ring) and saves ~18 ns per send, so it pays after ~16 sends; a socket
+ * that sends fewer (a query and its close) pays nothing
+ * (docs/PERFORMANCE.md, Session 23 ff23).
  */
 #define ZC_FILE_SLOTS 64
-#define ZC_FILE_AFTER 64
+#define ZC_FILE_AFTER 16
 struct zc_sock;
 /* Give s (fd) a slot; false: none free, no table, or the kernel refused. */
 bool zc_file_register(struct zc_ring *r, struct zc_sock *s, int fd);

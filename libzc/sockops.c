@@ -246,18 +246,20 @@ static void cancel_accepts(struct zc_ring *r, int fd)
 
 int zc_close(struct zc_ring *r, int fd, uint64_t user_data)
 {
-	struct zc_req *req = get(r, ZC_OP_CLOSE, fd, user_data);
+	struct zc_req *req;
 	int ret;
 
+	/* Its registered-file slot would keep the socket open (files.c);
+	 * first, as a caller may close(2) fd when this fails. */
+	if (fd >= 0 && (uint32_t)fd < r->nsocks)
+		zc_file_drop(r, &r->socks[fd]);
+	req = get(r, ZC_OP_CLOSE, fd, user_data);
 	if (!req)
 		return -EAGAIN;
 	if (fd >= 0 && (uint32_t)fd < r->nsocks && r->socks[fd].closing) {
 		zc_req_put(r, req);
 		return -EALREADY;	/* a close of fd is under way */
 	}
-	/* its registered-file slot would keep the socket open (files.c) */
-	if (fd >= 0 && (uint32_t)fd < r->nsocks)
-		zc_file_drop(r, &r->socks[fd]);
 	/* receive hook: a receive in flight would keep the socket open */
 	zc_recv_cancel_fd(r, fd);
 	cancel_accepts(r, fd);

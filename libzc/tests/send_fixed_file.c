@@ -16,7 +16,7 @@
 
 #define LEN	1000u
 #define BURST	8u
-#define BUSY	80u	/* lite sends that earn a slot (ZC_FILE_AFTER 64) */
+#define BUSY	80u	/* lite sends that earn a slot (ZC_FILE_AFTER 16) */
 
 static struct zc_pool *pool;
 

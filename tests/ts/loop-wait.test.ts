@@ -277,12 +277,21 @@ describe.runIf(native)('loopWait auto', () => {
     // foreign wakeups), and in a TCG guest the test runner's own messages
     // are foreign wakeups among slow round trips (stock VM, session 21: still
     // in epoll after 100): the ring's traffic takes it back, in a batch or a few.
-    await ringTakesSleep(r, c);
-    const s0 = r.loopSwitches;
-    // in the ring, the doorbell is not polled: its sleep wakes for the
-    // socket (counted from here: the setup's epoll phase, if any, rang it)
-    const rang0 = r.bells![0];
-    await c.roundTrips(20);
+    // In the ring, the doorbell is not polled: its sleep wakes for the
+    // socket (counted from the batch's start: the setup's epoll phase, if
+    // any, rang it).  In a TCG guest the runner's messages can still move
+    // it during 20 slow round trips (stock VM, session 23: 1 switch and 14
+    // rings in one batch), so there a batch is tried up to 5 times, each
+    // after the ring took the sleep back: one must stay in the ring whole.
+    let s0 = 0;
+    let rang0 = 0;
+    for (let i = 0; i < (IN_VM ? 5 : 1); i++) {
+      await ringTakesSleep(r, c);
+      s0 = r.loopSwitches;
+      rang0 = r.bells![0]!;
+      await c.roundTrips(20);
+      if (r.loopSleep === 'ring' && r.loopSwitches === s0 && r.bells![0] === rang0) break;
+    }
     expect([r.loopSleep, r.loopSwitches - s0, r.bells![0]]).toEqual(['ring', 0, rang0]);
     // node:net on the same thread, the ring idle with a receive in flight
     await netEcho(100);

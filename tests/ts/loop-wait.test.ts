@@ -22,6 +22,7 @@ import { Ring, libuvSleepsInRing } from '../../ts/ring.ts';
 import { ZcConfigError } from '../../ts/errors.ts';
 import { pollWatcherKind } from '../../ts/ffi/poll.ts';
 import { freeLoopSleep, listening, netEcho, portOf, ringClient, sleepingIn, tcpPair } from './net-helpers.ts';
+import { ringTakesSleep, staysInRing } from './loop-sleep.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
 const native = pollWatcherKind().kind === 'native';
@@ -106,15 +107,6 @@ async function echo(r: Ring, n: number): Promise<void> {
   client.close();
   server.destroy();
   await listener.close();
-}
-
-/** Round trips of `c` in batches of 100 (at most 5) until the loop sleeps in `r`'s ring; then it must. */
-async function ringTakesSleep(r: Ring, c: { roundTrips(n: number): Promise<unknown> }): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await c.roundTrips(100);
-    if (r.loopSleep === 'ring') break;
-  }
-  expect(r.loopSleep).toBe('ring');
 }
 
 describe.runIf(native)('loopWait ring', () => {
@@ -279,20 +271,8 @@ describe.runIf(native)('loopWait auto', () => {
     // in epoll after 100): the ring's traffic takes it back, in a batch or a few.
     // In the ring, the doorbell is not polled: its sleep wakes for the
     // socket (counted from the batch's start: the setup's epoll phase, if
-    // any, rang it).  In a TCG guest the runner's messages can still move
-    // it during 20 slow round trips (stock VM, session 23: 1 switch and 14
-    // rings in one batch), so there a batch is tried up to 5 times, each
-    // after the ring took the sleep back: one must stay in the ring whole.
-    let s0 = 0;
-    let rang0 = 0;
-    for (let i = 0; i < (IN_VM ? 5 : 1); i++) {
-      await ringTakesSleep(r, c);
-      s0 = r.loopSwitches;
-      rang0 = r.bells![0]!;
-      await c.roundTrips(20);
-      if (r.loopSleep === 'ring' && r.loopSwitches === s0 && r.bells![0] === rang0) break;
-    }
-    expect([r.loopSleep, r.loopSwitches - s0, r.bells![0]]).toEqual(['ring', 0, rang0]);
+    // any, rang it).
+    const { switches: s0, bells: [rang0] } = await staysInRing(r, c, 20);
     // node:net on the same thread, the ring idle with a receive in flight
     await netEcho(100);
     expect(r.loopSleep).toBe('epoll');

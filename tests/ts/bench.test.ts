@@ -71,6 +71,14 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     expect(order).toEqual(['1 node-net', '1 c-uring', '2 c-uring', '2 node-net']);
   });
 
+  it('TCP: each round starts at the next mode too; the JSON keeps the order given', async () => {
+    const r = await run('npx', [...CLI, '--mode', 'send,c-zc-fixed', '--size', '4K', ...SHORT, '--rounds', '2'], { timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`bench exited ${r.code}: ${r.stderr.slice(-2000)}`);
+    const order = [...r.stderr.matchAll(/bench: \[round (\d)\/2\] (\S+) 4096B: \d+ MB\/s/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(order).toEqual(['1 send', '1 c-zc-fixed', '2 c-zc-fixed', '2 send']);
+    expect(childJson<Record<string, unknown>[]>(r).map((e) => e['mode'])).toEqual(['send', 'c-zc-fixed']);
+  });
+
   it('--rr with URING_ZC_BENCH_STATS=1: the uring peers report their rings\' counters', async () => {
     const r = await run('npx', [...CLI, '--rr', '--mode', 'uring', '--conns', '3', '--loop-wait', 'ring', ...SHORT], {
       timeoutMs: 120_000,
@@ -145,6 +153,9 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     expect(r.stderr).toContain('bench --udp: round 1/2: every sender on vCPU 0');
     expect(r.stderr).toContain('bench --udp: round 2/2: every sender on vCPU 1');
     expect(r.stderr).not.toContain('[ran on');
+    // and round 2 starts at the next mode
+    const order = [...r.stderr.matchAll(/bench --udp: \[round (\d)\/2\] (\S+) 1400B: \d+ MB\/s/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(order).toEqual(['1 zc-fixed', '1 c-zc-fixed', '2 c-zc-fixed', '2 zc-fixed']);
   });
 
   it.skipIf(!IS_ROOT)('--udp: shape, zero-copy not copied on the veth-drop path, namespaces removed', async () => {

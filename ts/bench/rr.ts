@@ -24,6 +24,7 @@ import { createInterface } from 'node:readline';
 import { buildHelpers, childCommand } from './build.ts';
 import { cpuSecondsOf } from './proc-cpu.ts';
 import { ringSettings } from './settings.ts';
+import { roundOrder } from './round-order.ts';
 import type { RrClientResult } from './rr-peer.ts';
 
 export const RR_MODE_INFO = [
@@ -178,8 +179,7 @@ export async function runRrBench(o: RrBenchOptions): Promise<RrRun[]> {
   for (let round = 0; round < o.rounds; round++) {
     // Each round starts at the next mode, so no mode always runs first
     // (what ran before a peer's processes colours its tail).
-    const start = round % o.modes.length;
-    const order = [...o.modes.slice(start), ...o.modes.slice(0, start)];
+    const order = roundOrder(o.modes, round);
     for (const c of o.cases) {
       for (const mode of order) {
         const run: RrRun = { mode, size: c.size, conns: c.conns, round };

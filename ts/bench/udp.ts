@@ -21,6 +21,7 @@ import { UDP_DST, UDP_PORT, VethDrop } from './netns.ts';
 import { minorFaultsOf, statFields } from './proc-cpu.ts';
 import { ringSettings } from './settings.ts';
 import type { SenderResult } from './types.ts';
+import { roundOrder } from './round-order.ts';
 import { UDP_NODE_MODES, type UdpNodeMode, type UdpRunSpec } from './udp-sender.ts';
 
 export const UDP_MODE_INFO = [
@@ -214,7 +215,7 @@ export async function runUdpBench(opts: UdpBenchOptions): Promise<Aggregate[]> {
         opts.log(`bench --udp: round ${round + 1}/${opts.rounds}: every sender on vCPU ${cpu}`);
       }
       for (const size of opts.sizes) {
-        for (const mode of opts.modes) {
+        for (const mode of roundOrder(opts.modes, round)) {
           const o: RunOutcome = { mode, size, round };
           const where = cpu === null ? placementSampler() : null;
           try {

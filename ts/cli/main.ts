@@ -32,10 +32,15 @@ import { rrAggregate, rrDocSection, rrJson, rrReport } from '../bench/rr-report.
 
 const DEFAULT_SIZES = [4096, 16384, 65536];
 const DEFAULT_SECONDS = 2;
-/** Send bench defaults: 5 interleaved rounds of 1 s (medians, ratios paired per round)
- * resist this shared box's noise better than one long run; ~2.5 minutes for all modes and sizes. */
+/** UDP send bench defaults: 5 interleaved rounds of 1 s (medians, ratios paired per round)
+ * resist this shared box's noise better than one long run. */
 const SEND_DEFAULT_SECONDS = 1;
 const SEND_DEFAULT_ROUNDS = 5;
+/** TCP send bench: runs of 3 s.  A loopback run can fall into a slow regime (the sink
+ * sleeps and each wakeup is an IPI to a halted vCPU) that hits every mode alike; with
+ * 1 s runs a 5-round median of two equal modes read below 0.95 in ~1 of 5 whole runs,
+ * with 3 s in 0.2% of resamples (docs/PERFORMANCE.md, Session 24 tcp24).  ~6 minutes. */
+const TCP_DEFAULT_SECONDS = 3;
 const MAX_SECONDS = 3600;
 const RR_DEFAULT_SECONDS = 2;
 const RR_DEFAULT_ROUNDS = 3;
@@ -65,7 +70,7 @@ ${modes}
                  diagnostic modes, only when named:
 ${diag}
       --size     bytes per send, e.g. 4K,16K,64K (default: ${DEFAULT_SIZES.map(formatSize).join(',')})
-      --seconds  measured seconds per mode, size and round (default: ${SEND_DEFAULT_SECONDS})
+      --seconds  measured seconds per mode, size and round (default: ${TCP_DEFAULT_SECONDS})
       --rounds   repeat everything N times, interleaved, report medians (default: ${SEND_DEFAULT_ROUNDS})
       --warmup   seconds sent before measuring (default: 0.3)
       --sink     receiver reads into a buffer (copy, default) or discards in the
@@ -209,7 +214,7 @@ async function cmdBench(args: string[]): Promise<number> {
   const opts = {
     modes: parseModes(values.mode),
     sizes: parseSizes(values.size),
-    seconds: parseNumber('--seconds', values.seconds, SEND_DEFAULT_SECONDS, 0.1, MAX_SECONDS),
+    seconds: parseNumber('--seconds', values.seconds, TCP_DEFAULT_SECONDS, 0.1, MAX_SECONDS),
     rounds: Math.trunc(parseNumber('--rounds', values.rounds, SEND_DEFAULT_ROUNDS, 1, 100)),
     warmupSeconds: parseNumber('--warmup', values.warmup, 0.3, 0, 60),
     sinkTrunc: sink === 'trunc',

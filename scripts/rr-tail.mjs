@@ -9,6 +9,7 @@
 // usage: node scripts/rr-tail.mjs BUNDLE [rounds=4] [size=64] [seconds=2] [modes=node-net,uring] [dir]
 //   BUNDLE: a bench child bundle (ts/bench/child.ts, see scripts/rr-pair.mjs), inside a checkout
 //   (its node_modules); URING_ZC_LIB: its libzc.so. PIN=S,C pins server and client (taskset).
+//   A mode `uring#epoll` (#auto, #ring) runs uring with that loopWait (URING_ZC_BENCH_LOOP_WAIT).
 //   READ=dir only reads the traces of an earlier run.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -29,12 +30,14 @@ function start(bundle, args, env) {
   return { c, next: async () => (await it.next()).value };
 }
 
-async function runPair(mode, prefix) {
+async function runPair(mode, prefix, wait) {
   const env = { ...process.env, URING_ZC_BENCH_TRACE: prefix, URING_ZC_BENCH_DEFER_TASKRUN: '0' };
+  // a mode label `uring#epoll` (or #ring, #auto) runs that mode with that loopWait
+  if (['auto', 'epoll', 'ring'].includes(wait)) env.URING_ZC_BENCH_LOOP_WAIT = wait;
   // PERF=1: the scheduler's and the idle loop's events of the whole run (perf record -a,
   // CLOCK_MONOTONIC, the traces' clock), read below: every wakeup of a peer's main thread
   const perf = process.env.PERF === '1'
-    ? spawn('perf', ['record', '-q', '-a', '-k', 'CLOCK_MONOTONIC', '-e', 'sched:sched_switch', '-e', 'sched:sched_wakeup', '-e', 'power:cpu_idle', '-o', `${prefix}.perf.data`], { stdio: 'ignore' })
+    ? spawn('perf', ['record', '-q', '-a', '-k', 'CLOCK_MONOTONIC', '-e', 'sched:sched_switch', '-e', 'sched:sched_waking', '-e', 'sched:sched_wakeup', '-e', 'power:cpu_idle', '-o', `${prefix}.perf.data`], { stdio: 'ignore' })
     : null;
   if (perf) await new Promise((r) => setTimeout(r, 500));
   const s = start(bundle, ['rr-server', mode], env);
@@ -63,7 +66,7 @@ if (!process.env.READ) {
     // difference between the two kinds of round)
     const order = process.env.ORDER === 'alt' && i % 2 === 1 ? [...modes].reverse() : modes;
     for (const mode of order) {
-      const r = await runPair(mode.split('#')[0], join(dir, `r${i}-${mode}`));
+      const r = await runPair(mode.split('#')[0], join(dir, `r${i}-${mode}`), mode.split('#')[1]);
       console.log(`round ${i + 1} ${mode}: ${r.msgs} round trips p50 ${r.p50us.toFixed(1)} p99 ${r.p99us.toFixed(1)} p999 ${r.p999us.toFixed(1)} | load ${loadavg()[0].toFixed(2)}`);
     }
   }
@@ -88,6 +91,7 @@ function wakeups(prefix, pids, t0, t1) {
   if (!existsSync(file)) return null;
   const idleSince = [null, null, null, null];
   const pending = new Map();
+  const waking = new Map();
   const out = Object.fromEntries(pids.map((p) => [p, []]));
   const re = /\[(\d+)\]\s+([\d.]+):\s+(\S+):\s+(.*)$/;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -97,11 +101,21 @@ function wakeups(prefix, pids, t0, t1) {
     if (ev === 'power:cpu_idle') {
       const st = /state=(\d+) cpu_id=(\d+)/.exec(rest);
       if (st) idleSince[+st[2]] = +st[1] === 4294967295 ? null : t;
+    } else if (ev === 'sched:sched_waking') {
+      // in the waker's context, before the wakee's vCPU is chosen: the waker's vCPU and the
+      // wakee's previous one (sched_wakeup's event CPU is the wakee's when the wakeup is queued
+      // to it by IPI, so it cannot tell where the waker ran)
+      const w = /pid=(\d+) .*target_cpu=(\d+)/.exec(rest);
+      if (w && out[+w[1]]) waking.set(+w[1], { wcpu: cpu, prev: +w[2] });
     } else if (ev === 'sched:sched_wakeup') {
       const w = /pid=(\d+) .*target_cpu=(\d+)/.exec(rest);
       if (w && out[+w[1]] && !pending.has(+w[1])) {
         const tc = +w[2];
-        pending.set(+w[1], { t, tc, from: cpu, halt: idleSince[tc] !== null ? t - idleSince[tc] : -1 });
+        const k = waking.get(+w[1]);
+        waking.delete(+w[1]);
+        // pulled: moved onto the waker's vCPU (what a WF_SYNC wakeup may do); local: already there
+        const place = !k ? '?' : tc !== k.wcpu ? 'other' : k.prev !== k.wcpu ? 'pulled' : 'local';
+        pending.set(+w[1], { t, tc, from: cpu, place, halt: idleSince[tc] !== null ? t - idleSince[tc] : -1 });
       }
     } else if (ev === 'sched:sched_switch') {
       const w = /next_pid=(\d+)/.exec(rest);
@@ -109,7 +123,7 @@ function wakeups(prefix, pids, t0, t1) {
       if (pending.has(pid)) {
         const p = pending.get(pid);
         pending.delete(pid);
-        if (t >= t0 && t <= t1) out[pid].push({ at: t, lat: (t - p.t) * 1000, halt: p.halt * 1000, same: p.tc === p.from, cpu });
+        if (t >= t0 && t <= t1) out[pid].push({ at: t, lat: (t - p.t) * 1000, halt: p.halt * 1000, place: p.place, cpu });
       }
     }
   }
@@ -124,9 +138,9 @@ function wakeLines(label, ws, msgs) {
     const l = sorted(b.map((w) => w.lat));
     return `${name}: ${(b.length / msgs).toFixed(3)}/msg lat p50 ${f1(q(l, 0.5))} p90 ${f1(q(l, 0.9))}`;
   }).filter(Boolean);
-  const same = ws.filter((w) => w.same).length;
+  const place = ['local', 'pulled', 'other'].map((k) => `${k} ${ws.filter((w) => w.place === k).length}`).join(' / ');
   const cpus = [0, 1].map((c) => ws.filter((w) => w.cpu === c).length);
-  return `    ${label}: ${ws.length} wakeups (${(ws.length / msgs).toFixed(2)}/msg, ${same} same-vCPU, ran on vCPU0/1 ${cpus.join('/')}, lat>30us ${(ws.filter((w) => w.lat > 30).length / msgs * 100).toFixed(2)}% of msgs); ${parts.join('; ')}`;
+  return `    ${label}: ${ws.length} wakeups (${(ws.length / msgs).toFixed(2)}/msg, on the waker's vCPU ${place} (local: already there, pulled: moved to it, other: the other vCPU), ran on vCPU0/1 ${cpus.join('/')}, lat>30us ${(ws.filter((w) => w.lat > 30).length / msgs * 100).toFixed(2)}% of msgs); ${parts.join('; ')}`;
 }
 
 function analyse({ c, s }, threshold) {
@@ -213,7 +227,7 @@ for (const r of roundsRead) {
     a.hist.forEach((h, k) => (t.hist[k] += h));
     for (const k of Object.keys(t.slow)) t.slow[k] += a.slow[k];
     t.n += a.n;
-    t.all.push(...data[m].c.lengths);
+    for (const x of data[m].c.lengths) t.all.push(x); // not push(...): 100k+ arguments overflow the stack
     const per = (g) => `${((1000 * g.n) / a.n).toFixed(2)} (${g.minor}) ${g.ms.toFixed(1)}`;
     console.log(
       `${r.padEnd(5)} ${m.padEnd(9)} ${String(a.n).padStart(6)} ${a.p.map((x) => f1(x).padStart(6)).join(' ')} | ${f1(a.reqP[0])}/${f1(a.reqP[1])}  ${f1(a.repP[0])}/${f1(a.repP[1])} | ${per(a.gcC)} / ${per(a.gcS)} | ` +
@@ -226,8 +240,8 @@ for (const r of roundsRead) {
     if (ws) {
       perfLines.push(`  ${r} ${m}:`, wakeLines('server', ws[d.s.pid], a.n), wakeLines('client', ws[d.c.pid], a.n));
       t.wakes ??= { server: [], client: [] };
-      t.wakes.server.push(...ws[d.s.pid]);
-      t.wakes.client.push(...ws[d.c.pid]);
+      for (const w of ws[d.s.pid]) t.wakes.server.push(w);
+      for (const w of ws[d.c.pid]) t.wakes.client.push(w);
     }
   }
   if (perfLines.length) console.log(perfLines.join('\n'));

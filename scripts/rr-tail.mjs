@@ -9,7 +9,8 @@
 // usage: node scripts/rr-tail.mjs BUNDLE [rounds=4] [size=64] [seconds=2] [modes=node-net,uring] [dir]
 //   BUNDLE: a bench child bundle (ts/bench/child.ts, see scripts/rr-pair.mjs), inside a checkout
 //   (its node_modules); URING_ZC_LIB: its libzc.so. PIN=S,C pins server and client (taskset).
-//   A mode `uring#epoll` (#auto, #ring) runs uring with that loopWait (URING_ZC_BENCH_LOOP_WAIT).
+//   A mode `uring#epoll` (#auto, #ring) runs uring with that loopWait (URING_ZC_BENCH_LOOP_WAIT);
+//   `uring#epoll#nested` also with URING_ZC_DOORBELL=nested (the doorbell's nested set).
 //   READ=dir only reads the traces of an earlier run.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ async function runPair(mode, prefix, wait) {
   const env = { ...process.env, URING_ZC_BENCH_TRACE: prefix, URING_ZC_BENCH_DEFER_TASKRUN: '0' };
   // a mode label `uring#epoll` (or #ring, #auto) runs that mode with that loopWait
   if (['auto', 'epoll', 'ring'].includes(wait)) env.URING_ZC_BENCH_LOOP_WAIT = wait;
+  // ... and `uring#epoll#nested` with the doorbell's nested epoll set instead of a poll per socket
+  if (prefix.endsWith('#nested')) env.URING_ZC_DOORBELL = 'nested';
   // PERF=1: the scheduler's and the idle loop's events of the whole run (perf record -a,
   // CLOCK_MONOTONIC, the traces' clock), read below: every wakeup of a peer's main thread
   const perf = process.env.PERF === '1'

@@ -704,6 +704,7 @@ export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
    */
   releaseFd(): void {
     this.#fdReleased = true;
+    this.receiver.ring.bellOff(this.fd);
   }
 
   /** @internal see releaseFd() */
@@ -738,6 +739,8 @@ export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
   #onFinal(end: ZcError | null): void {
     if (this.#nativeDone) return;
     this.#nativeDone = true;
+    // canceled: cancel() did (a receive of the fd started since keeps its own)
+    if (!this.#canceled) this.receiver.ring.bellOff(this.fd);
     this.setEnd(end);
     this.receiver.streamEnded(this);
     this.resolveFinished();
@@ -756,6 +759,8 @@ export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
   cancel(): void {
     if (this.#canceled) return;
     this.#canceled = true;
+    // the doorbell leaves the fd now: its owner may close it before the last record
+    if (!this.#nativeDone) this.receiver.ring.bellOff(this.fd);
     this.dropQueued();
     this.setEnd(null);
     if (!this.#nativeDone && !this.receiver.closed) {
@@ -770,6 +775,7 @@ export class RecvStream extends ChunkQueue<Chunk> implements ChunkStream {
 
   /** @internal ring closed: no more records will come */
   abandon(): void {
+    if (!this.#nativeDone && !this.#canceled) this.receiver.ring.bellOff(this.fd);
     this.clearQueued();
     this.setEnd(this.#canceled ? null : new ZcError({ errno: ERRNO.ECANCELED, op: 'recv', hint: 'the ring was closed' }));
     this.#nativeDone = true;

@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { COMP_FLAGS, ERRNO, OP, RING_FLAGS, UNIFIED } from './ffi/abi.gen.ts';
 import { loadNative, PointerOut, type LibC, type LibZc, type NativePointer } from './ffi/libzc.ts';
-import { watchRing, type Bells, type FlushBatch, type RingWatcher } from './ffi/poll.ts';
+import { watchRing, type Bells, type Directs, type FlushBatch, type RingWatcher } from './ffi/poll.ts';
 import { encodeStruct } from './ffi/structs.ts';
 import { parseRingOptions, type BufferPoolOptionsInput, type RingOptions, type RingOptionsInput } from './config.ts';
 import { BufferPool } from './pool.ts';
@@ -222,8 +222,13 @@ function settleEach<T, C = undefined>(items: readonly T[], settle: (item: T, ctx
   }
 }
 
-/** `URING_ZC_DOORBELL=0`: no doorbell (Ring.doorbell; diagnosis and paired measurement). */
+/**
+ * `URING_ZC_DOORBELL=0`: no doorbell; `=nested`: the watcher's nested epoll
+ * set, not a poll handle per socket (Ring.doorbell; diagnosis and paired
+ * measurement).
+ */
 const NO_BELL = process.env['URING_ZC_DOORBELL'] === '0';
+const BELL_DIRECT = process.env['URING_ZC_DOORBELL'] !== 'nested';
 
 /** The settled promise the tick's flush reacts on (Ring#scheduleFlush). */
 const SETTLED = Promise.resolve();
@@ -590,11 +595,26 @@ export class Ring {
    * second wait: docs/PERFORMANCE.md, Session 19 rr1c19) whenever the loop
    * sleeps in epoll (`loopWait` 'epoll', and 'auto' in its epoll phases;
    * sleeping in the ring, the sleep wakes for it: Session 20 bell20).  For
-   * the native watcher of a ring fd (an eventfd gets no EINTR).
+   * the native watcher of a ring fd (an eventfd gets no EINTR).  The socket
+   * gets a poll handle of its own in libuv's epoll set (its wakeup carries
+   * the sync hint: Session 24 sync24), closed by {@link bellOff}.
    */
   doorbell(fd: number): void {
     if (NO_BELL) return;
-    if (this.watchedFd === 'ring') this.#watcher?.doorbell(fd);
+    if (this.watchedFd === 'ring') this.#watcher?.doorbell(fd, BELL_DIRECT);
+  }
+
+  /**
+   * @internal fd's receive is over or canceled, or fd is about to close:
+   * its doorbell handle leaves libuv's epoll set now (disownFd does too).
+   */
+  bellOff(fd: number): void {
+    this.#watcher?.quiet(fd);
+  }
+
+  /** @internal the direct doorbell handles: [open, polled, libuv's epoll fd] (null: no native watcher) */
+  get directBells(): Directs | null {
+    return this.#watcher?.directs() ?? null;
   }
 
   /**

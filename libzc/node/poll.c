@@ -31,11 +31,15 @@
  *   sleepIn(handle, sleepFn, adaptive), sleepOut(handle), sleepState(handle),
  *   sleepIdle(handle) -> true | why not
  *       the loop sleeps in the ring (RingOptions.loopWait): below
- *   doorbell(handle, fd) -> bool   fd (a socket of the ring with a receive
- *       in flight) joins the watcher's epoll set, polled on the loop while
- *       the loop sleeps in epoll: its data wakes the loop with an event (see
- *       on_bell); bells(handle) -> [wakeups by it, drains of it, wakeups of
- *       the ring fd that delivered records]
+ *   doorbell(handle, fd, direct) -> bool   fd (a socket of the ring with a
+ *       receive in flight) wakes the loop while it sleeps in epoll, with an
+ *       event: direct, by a poll handle of its own in libuv's epoll set
+ *       (on_direct), else as a member of the watcher's epoll set (on_bell);
+ *       quiet(handle, fd) closes fd's own handle (its receive is over or
+ *       its fd about to close); bells(handle) -> [wakeups by either, those
+ *       that found no record, wakeups of the ring fd that delivered
+ *       records]; directs(handle) -> [own handles open, polled, libuv's
+ *       epoll fd]
  *   due(handle) -> whether a turn of the loop has work now (js_due)
  *   view(addr, len) -> ArrayBuffer over len bytes of native memory at addr
  *       (a bigint or number; libzc's pools and receive areas; len an
@@ -54,7 +58,8 @@
  * handle means a live ring and the ring is destroyed once.  The fds given
  * with own() and not taken back with disown() (the ring's sockets: JS
  * disowns an fd before it starts to close it, so an owned fd is open and
- * ours) are closed then too, after the ring.
+ * ours) are closed then too, after the ring.  disown() also closes the fd's
+ * own doorbell handle (above).
  *
  * Not linked against libzc: the caller hands in zc_reap's address (koffi has
  * it), so the addon needs nothing from libc's dynamic loader either.
@@ -63,6 +68,7 @@
 #include "loop_idle.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +134,21 @@ struct watcher {
 	uv_poll_t *bell;
 	bool bell_broken;
 	double bell_wakeups, bell_drains, ring_deliveries;
+	/* doorbell(.., direct): a poll handle per receiving socket in libuv's
+	 * own epoll (struct direct), by fd number (direct_len entries);
+	 * direct_open of them, direct_on of those started (polled) */
+	struct direct **direct;
+	size_t direct_len;
+	uint32_t direct_open, direct_on;
+};
+
+/* A receiving socket's own poll handle (doorbell(.., direct)). */
+struct direct {
+	uv_poll_t *h; /* h->data is this; both freed by its close callback */
+	struct watcher *w;
+	int fd;
+	bool on; /* started: the fd is in libuv's epoll set (or will be at its next poll) */
+	bool et; /* libuv's registration made edge-triggered (on_direct) */
 };
 
 /* Drop one of w's owners (the handle's finalizer, flushBatch's). */
@@ -151,6 +172,7 @@ static void poll_closed(uv_handle_t *h)
 }
 
 static void on_env_exit(void *arg);
+static void direct_close_all(struct watcher *w);
 
 /* Stop and close the uv handle and drop the JS references; idempotent. */
 static void release(struct watcher *w)
@@ -176,6 +198,7 @@ static void release(struct watcher *w)
 		w->bell = NULL;
 		w->bell_fd = -1;
 	}
+	direct_close_all(w); /* out of libuv's epoll set before the ring's sockets close */
 	napi_remove_env_cleanup_hook(w->env, on_env_exit, w);
 	napi_delete_reference(w->env, w->cb);
 	napi_delete_reference(w->env, w->resource);
@@ -632,6 +655,8 @@ static napi_value js_unref(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+static void direct_stop_all(struct watcher *w);
+
 static napi_value js_stop(napi_env env, napi_callback_info info)
 {
 	struct watcher *w = arg_watcher(env, info);
@@ -639,6 +664,7 @@ static napi_value js_stop(napi_env env, napi_callback_info info)
 		uv_poll_stop(w->poll);
 		if (w->bell)
 			uv_poll_stop(w->bell);
+		direct_stop_all(w);
 		if (w->prep) {
 			uv_prepare_stop(w->prep);
 			uv_idle_stop(w->idle);
@@ -707,9 +733,192 @@ static void on_bell(uv_poll_t *h, int status, int events)
 		deliver(w, n); /* w may be gone after this */
 }
 
-/* Poll the bell (if any) while the loop sleeps in epoll, not in the ring. */
+/*
+ * The direct doorbell (doorbell(.., direct), the default: ts/ring.ts).  The
+ * bell's set wakes libuv's epoll_pwait() through the nested set's own wait
+ * queue (ep_poll_safewake(): wake_up_poll()), which drops the socket's
+ * WF_SYNC: the woken thread is placed as by io_uring's task-work wakeup,
+ * which has no sync hint either, and with one vCPU busy a peer moved next
+ * to the busy task stays there (docs/PERFORMANCE.md, Session 24 rr24).
+ * Here each receiving socket has a uv_poll_t of its own in libuv's epoll
+ * set, so the socket's wakeup of the thread asleep in epoll_pwait() is
+ * ep_poll_callback()'s wake_up_sync(): the scheduler may keep the wakee
+ * beside its waker, as for node:net's sockets (Session 24 sync24).
+ *
+ * Polled exactly while the bell would be (!in_ring): sleeping in the ring,
+ * a socket in libuv's set would also wake the ring's sleep by its poll of
+ * the epoll fd, a second wakeup for one segment.  A handle lives as long as
+ * its socket's receive: made by doorbell(.., direct) when the receive
+ * starts, closed by quiet(handle, fd) when it ends, is canceled or its fd
+ * is about to close (ts/recv.ts), by disown(handle, fd) (every close of a
+ * ring socket disowns it first: ts/socket/close.ts) and by close() of the
+ * watcher; uv_close() takes the fd out of libuv's set at once (EPOLL_CTL_DEL
+ * while the fd is still open), so no handle of ours is left on a number
+ * that may name another file next, where libuv would give its events, or
+ * our DEL take its registration, wrongly.
+ *
+ * Edge-triggered, as the bell's members are.  libuv polls level-triggered
+ * (its polls have no edge mode), and a socket whose receive is paused at its
+ * quota or parked for buffers with data unread would keep libuv's wait
+ * returning.  So the first wakeup of a started handle turns libuv's
+ * registration of the fd edge-triggered (EPOLL_CTL_MOD on uv_backend_fd(),
+ * the same data.fd libuv reads): by then libuv has made it (it registers
+ * the fds of started handles at its next poll), and libuv only registers an
+ * fd again when its handle's events change (uv_poll_start(), which only
+ * direct_run() calls, after a stop, and the next wakeup edges it again).
+ * A MOD that fails leaves the socket to the bell's set.  A wakeup that
+ * finds no record is counted with the bell's drains (bells()).
+ *
+ * What the kernel does with the socket's wait queue: its entries run from
+ * the head, and both add at the head, so the later of io_uring's poll entry
+ * (armed when the receive is submitted) and this handle's (added at libuv's
+ * next poll) runs first; a handle started after its receive (every start
+ * here is, in the loop's next poll) wakes the thread first, with the hint.
+ * A receive re-armed after a pause or an empty area puts io_uring's entry
+ * in front again, which costs the hint for that socket, not a wakeup.
+ */
+static void direct_closed(uv_handle_t *h)
+{
+	free(h->data);
+	free(h);
+}
+
+static bool bell_add(struct watcher *w, int fd);
+
+/* Take fd's handle out of libuv's epoll set and close it (none: nothing). */
+static void direct_close(struct watcher *w, int fd)
+{
+	struct direct *d;
+
+	if (fd < 0 || (size_t)fd >= w->direct_len || !(d = w->direct[fd]))
+		return;
+	w->direct[fd] = NULL;
+	w->direct_open--;
+	if (d->on)
+		w->direct_on--;
+	/* uv_close() stops it: EPOLL_CTL_DEL now, pending events of the fd dropped */
+	uv_close(d->h, direct_closed);
+}
+
+static void direct_close_all(struct watcher *w)
+{
+	for (size_t i = 0; i < w->direct_len && w->direct_open > 0; i++)
+		direct_close(w, (int)i);
+	free(w->direct);
+	w->direct = NULL;
+	w->direct_len = 0;
+}
+
+static void on_direct(uv_poll_t *h, int status, int events)
+{
+	(void)events;
+	struct direct *d = h->data;
+	struct watcher *w = d->w;
+	int32_t n;
+
+	if (status < 0 || !d->et) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = d->fd };
+		int fd = d->fd;
+
+		if (status < 0 || epoll_ctl(uv_backend_fd(w->loop), EPOLL_CTL_MOD, fd, &ev) < 0) {
+			/* level-triggered it could spin: the bell's set takes the socket */
+			direct_close(w, fd);
+			bell_add(w, fd);
+		} else {
+			d->et = true;
+		}
+	}
+	w->bell_wakeups++;
+	w->ring_woke = true; /* the ring's traffic, as the bell's (tally()) */
+	n = w->reap(w->ring, w->out, w->max);
+	if (n == 0)
+		w->bell_drains++; /* edge-triggered: nothing to drain */
+	else
+		deliver(w, n); /* w may be gone after this */
+}
+
+/* Start d while the loop sleeps in epoll, stop it otherwise. */
+static void direct_run1(struct watcher *w, struct direct *d)
+{
+	bool on = !w->in_ring && !w->closed;
+
+	if (on == d->on)
+		return;
+	if (on ? uv_poll_start(d->h, UV_READABLE, on_direct) < 0 : uv_poll_stop(d->h) < 0)
+		return;
+	d->on = on;
+	d->et = false; /* a start registers the fd level-triggered again */
+	if (on)
+		w->direct_on++;
+	else
+		w->direct_on--;
+}
+
+static void direct_stop_all(struct watcher *w)
+{
+	for (size_t i = 0; i < w->direct_len && w->direct_on > 0; i++)
+		if (w->direct[i] && w->direct[i]->on) {
+			uv_poll_stop(w->direct[i]->h);
+			w->direct[i]->on = false;
+			w->direct_on--;
+		}
+}
+
+/*
+ * fd's own handle (made now if it has none): false when it cannot be had
+ * (libuv watches fd already, no memory): the bell's set takes it then.
+ */
+static bool direct_add(struct watcher *w, int fd)
+{
+	struct direct *d;
+	int fl;
+
+	if ((size_t)fd < w->direct_len && w->direct[fd])
+		return true;
+	if ((size_t)fd >= w->direct_len) {
+		size_t len = w->direct_len ? w->direct_len : 64;
+		struct direct **t;
+
+		while (len <= (size_t)fd)
+			len *= 2;
+		t = realloc(w->direct, len * sizeof(*t));
+		if (!t)
+			return false;
+		memset(t + w->direct_len, 0, (len - w->direct_len) * sizeof(*t));
+		w->direct = t;
+		w->direct_len = len;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->h = calloc(1, uv_handle_size(UV_POLL)))) {
+		free(d);
+		return false;
+	}
+	/* uv_poll_init() makes the fd O_NONBLOCK; the ring's sockets keep their flags */
+	fl = fcntl(fd, F_GETFL);
+	if (uv_poll_init(w->loop, d->h, fd) < 0) {
+		free(d->h);
+		free(d);
+		return false;
+	}
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl);
+	d->h->data = d;
+	d->w = w;
+	d->fd = fd;
+	/* the ring fd's handle keeps the loop alive while it must */
+	uv_unref(d->h);
+	w->direct[fd] = d;
+	w->direct_open++;
+	direct_run1(w, d);
+	return true;
+}
+
+/* Poll the bell and the direct handles while the loop sleeps in epoll, not in the ring. */
 static void bell_run(struct watcher *w)
 {
+	for (size_t i = 0; i < w->direct_len; i++)
+		if (w->direct[i])
+			direct_run1(w, w->direct[i]);
 	if (!w->bell)
 		return;
 	if (w->in_ring || w->closed || w->bell_broken)
@@ -718,42 +927,20 @@ static void bell_run(struct watcher *w)
 		uv_poll_start(w->bell, UV_READABLE, on_bell);
 }
 
-/*
- * doorbell(handle, fd) -> bool: fd (a socket of the ring with a receive in
- * flight) is in the bell's set, rung while the loop sleeps in epoll; false
- * when it cannot be (the handle is closed, no epoll fd to be had): the ring
- * fd still reports the receive's records, one EINTR'd wait later.  An fd
- * leaves the set when its file is closed.
- */
-static napi_value js_doorbell(napi_env env, napi_callback_info info)
+/* fd joins the bell's set (made now if there is none); false if it cannot. */
+static bool bell_add(struct watcher *w, int fd)
 {
-	size_t argc = 2;
-	napi_value argv[2], res;
-	int32_t fd;
-	struct uv_loop_s *loop;
-	struct watcher *w = arg_watcher(env, info);
-	bool ok = false;
-
-	if (!w)
-		return NULL;
-	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-	    !arg_number(env, argv[1]) || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.doorbell(handle, fd): expected an fd");
-		return NULL;
-	}
-	if (w->closed)
-		goto out;
 	if (!w->bell) {
 		int e = epoll_create1(EPOLL_CLOEXEC);
 		uv_poll_t *b;
 
 		if (e < 0)
-			goto out;
+			return false;
 		b = calloc(1, uv_handle_size(UV_POLL));
-		if (!b || napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, b, e) < 0) {
+		if (!b || uv_poll_init(w->loop, b, e) < 0) {
 			free(b);
 			close(e);
-			goto out;
+			return false;
 		}
 		b->data = w;
 		/* the ring fd's handle keeps the loop alive while it must */
@@ -764,9 +951,81 @@ static napi_value js_doorbell(napi_env env, napi_callback_info info)
 			bell_run(w);
 	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = fd };
-	ok = epoll_ctl(w->bell_fd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST;
-out:
+	return epoll_ctl(w->bell_fd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST;
+}
+
+/*
+ * doorbell(handle, fd, direct) -> bool: fd (a socket of the ring with a
+ * receive in flight) wakes the loop while it sleeps in epoll: direct (1)
+ * with a poll handle of its own in libuv's epoll set (above; the bell's set
+ * when that cannot be had), else (0) in the bell's set; false when it
+ * cannot (the handle is closed, no epoll fd to be had): the ring fd still
+ * reports the receive's records, one EINTR'd wait later.  An fd leaves the
+ * bell's set when its file is closed, its direct handle by quiet().
+ */
+static napi_value js_doorbell(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3], res;
+	int32_t fd, direct = 0;
+	struct watcher *w = arg_watcher(env, info);
+	bool ok = false;
+
+	if (!w)
+		return NULL;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+	    !arg_number(env, argv[1]) || napi_get_value_int32(env, argv[1], &fd) != napi_ok || fd < 0 ||
+	    (argc > 2 && (!arg_number(env, argv[2]) || napi_get_value_int32(env, argv[2], &direct) != napi_ok))) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.doorbell(handle, fd, direct): expected an fd");
+		return NULL;
+	}
+	/* a loop that sleeps in this ring for good (loopWait 'ring') never polls it */
+	if (w->prep && !w->adaptive)
+		direct = 0;
+	if (!w->closed)
+		ok = (direct && direct_add(w, fd)) || bell_add(w, fd);
 	napi_get_boolean(env, ok, &res);
+	return res;
+}
+
+/*
+ * quiet(handle, fd): fd's receive ended, was canceled, or its fd is about to
+ * close: its direct handle (if any) leaves libuv's epoll set now and closes.
+ */
+static napi_value js_quiet(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2];
+	int32_t fd;
+	struct watcher *w = arg_watcher(env, info);
+
+	if (!w)
+		return NULL;
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+	    !arg_number(env, argv[1]) || napi_get_value_int32(env, argv[1], &fd) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.quiet(handle, fd): expected an fd");
+		return NULL;
+	}
+	if (!w->closed)
+		direct_close(w, fd);
+	return NULL;
+}
+
+/*
+ * directs(handle) -> [direct handles open, of them polled now, libuv's epoll
+ * fd] (tests, the bench)
+ */
+static napi_value js_directs(napi_env env, napi_callback_info info)
+{
+	napi_value res, v;
+	struct watcher *w = arg_watcher(env, info);
+
+	if (!w || napi_create_array_with_length(env, 3, &res) != napi_ok)
+		return NULL;
+	const double c[3] = { w->direct_open, w->direct_on, w->closed ? -1 : uv_backend_fd(w->loop) };
+	for (uint32_t i = 0; i < 3; i++)
+		if (napi_create_double(env, c[i], &v) != napi_ok || napi_set_element(env, res, i, v) != napi_ok)
+			return NULL;
 	return res;
 }
 
@@ -857,6 +1116,8 @@ static napi_value own_fd(napi_env env, napi_callback_info info, bool own)
 	if (!own) {
 		if (byte < w->owned_len)
 			w->owned[byte] &= (uint8_t)~bit;
+		if (!w->closed)
+			direct_close(w, fd); /* the fd is about to close */
 		return NULL;
 	}
 	if (w->closed)
@@ -1060,6 +1321,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
 		{ "sleepIdle", js_sleep_idle }, { "sleepOut", js_sleep_out }, { "sleepState", js_sleep_state },
 		{ "flusher", js_flusher }, { "doorbell", js_doorbell }, { "bells", js_bells }, { "due", js_due },
+		{ "quiet", js_quiet }, { "directs", js_directs },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 /**
  * The watcher's doorbell (zc_poll.node): a socket with a receive in flight
- * is in an epoll set the loop polls while it sleeps in epoll (loopWait
+ * has a poll handle of its own in libuv's epoll set (the direct doorbell,
+ * the default; with URING_ZC_DOORBELL=nested it is in an epoll set of the
+ * watcher's instead), polled while the loop sleeps in epoll (loopWait
  * 'epoll', and 'auto' in its epoll phases), so its data wakes libuv's
  * epoll_pwait with an event instead of the EINTR of the receive's task
- * work and a second wait.  The data must land while the loop is asleep:
+ * work and a second wait.  The direct handle lives as long as the receive:
+ * the fd must leave libuv's set when its receive is canceled or over and
+ * before the fd closes (its number may name another socket next).  The data must land while the loop is asleep:
  * the peer is node:net in a worker that answers only once this thread
  * sleeps in its wait (/proc/<tid>/syscall), whatever the machine's speed.
  * The contract is then exact: each reply is delivered by the bell, none by
@@ -14,13 +18,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Ring } from '../../ts/ring.ts';
 import { pollAddon, pollWatcherKind, watchRing, type Bells } from '../../ts/ffi/poll.ts';
 import { loadNative } from '../../ts/ffi/libzc.ts';
 import { RECORD_SIZE } from '../../ts/records.ts';
-import { freeLoopSleep, netEcho, ringClient, sleepingIn, tcpPair } from './net-helpers.ts';
+import { freeLoopSleep, netEcho, ringClient, sleepingIn, tcpPair, until } from './net-helpers.ts';
 import { staysInRing } from './loop-sleep.ts';
 import { IN_VM, childJson, idleCpuMs, runTs } from './helpers.ts';
 
@@ -116,15 +121,26 @@ function epollSets(): Map<number, number[]> {
 }
 
 /**
- * Where a ring socket's bell is: `member` when fd is in an epoll set of the
- * process (the bell's: ring sockets are in no other), `polled` when that
- * set is itself in another (libuv's: the bell's handle is started).
+ * Where a ring socket's nested bell is: `member` when fd is in an epoll set
+ * of the process but loopFd (the bell's: ring sockets are in no other but
+ * libuv's, with the direct doorbell), `polled` when that set is itself in
+ * another (libuv's: the bell's handle is started).
  */
-function bellOf(fd: number): { member: boolean; polled: boolean } {
+function bellOf(fd: number, loopFd = -1): { member: boolean; polled: boolean } {
   const sets = epollSets();
-  const bells = [...sets].filter(([, tfds]) => tfds.includes(fd)).map(([b]) => b);
+  const bells = [...sets].filter(([b, tfds]) => b !== loopFd && tfds.includes(fd)).map(([b]) => b);
   const polled = bells.some((b) => [...sets.values()].some((tfds) => tfds.includes(b)));
   return { member: bells.length > 0, polled };
+}
+
+/**
+ * Where a ring socket's direct doorbell is: `loop` when fd is in libuv's
+ * epoll set (the ring's watcher names it), and the ring's direct handles
+ * [open, polled].
+ */
+function directOf(r: Ring, fd: number): { loop: boolean; open: number; polled: number } {
+  const [open, polled, loopFd] = r.directBells!;
+  return { loop: epollSets().get(loopFd)?.includes(fd) ?? false, open, polled };
 }
 
 /** A Bells reading minus an earlier one: [bell wakeups that delivered records, drains, ring fd deliveries]. */
@@ -164,7 +180,8 @@ describe.runIf(native)('the watcher doorbell', () => {
     const b0 = r.bells!;
     const n = IN_VM ? 30 : 100;
     await c.roundTrips(n);
-    expect(bellOf(c.fd)).toEqual({ member: true, polled: true });
+    expect(directOf(r, c.fd)).toEqual({ loop: true, open: 1, polled: 1 });
+    expect(bellOf(c.fd, r.directBells![2]).member).toBe(false); // in no set of the watcher's
     expect(await echo.ungated()).toBe(0);
     // The bell delivered replies, each at most once.  Not "all of them": the
     // gate sees the thread asleep, but the thread can wake for something
@@ -174,6 +191,17 @@ describe.runIf(native)('the watcher doorbell', () => {
     expect(carried).toBeGreaterThanOrEqual(1);
     expect(carried + byRingFd).toBeLessThanOrEqual(n);
     c.close();
+    // canceled and closed: out of libuv's set
+    expect(directOf(r, c.fd)).toEqual({ loop: false, open: 0, polled: 0 });
+  });
+
+  it('URING_ZC_DOORBELL=nested: the watcher\'s nested set carries the replies instead', async () => {
+    const res = await runTs('tests/ts/fixtures/doorbell-off-child.ts', [], { env: { ...process.env, URING_ZC_DOORBELL: 'nested' } });
+    const out = childJson<{ got: boolean; bells: number[]; member: boolean; directs: number[] }>(res);
+    expect(out.got).toBe(true);
+    expect(out.member).toBe(true);
+    expect(out.directs.slice(0, 2)).toEqual([0, 0]);
+    expect(out.bells[0]).toBeGreaterThan(0);
   });
 
   it('URING_ZC_DOORBELL=0 turns it off: each reply then comes by the ring fd', async () => {
@@ -190,11 +218,11 @@ describe.runIf(native)('the watcher doorbell', () => {
     expect([r.loopWait, r.loopSleep]).toEqual(['auto', 'ring']);
     const echo = await gatedEcho('epoll or ring');
     const c = await ringClient(r, echo.port);
-    // in the bell's set from the receive's start, the bell polled only in epoll
-    expect(bellOf(c.fd)).toEqual({ member: true, polled: false });
+    // its handle made at the receive's start, polled only in epoll
+    expect(directOf(r, c.fd)).toEqual({ loop: false, open: 1, polled: 0 });
     await netEcho(64);
     expect(r.loopSleep).toBe('epoll');
-    expect(bellOf(c.fd)).toEqual({ member: true, polled: true });
+    expect(directOf(r, c.fd)).toEqual({ loop: true, open: 1, polled: 1 });
     const b0 = r.bells!;
     const s0 = r.loopSwitches;
     let trips = 0;
@@ -206,7 +234,7 @@ describe.runIf(native)('the watcher doorbell', () => {
     // Back in the ring within a window or two of the ring's own wakeups:
     // the bell's count as the ring's (with them as foreign it would stay).
     expect([r.loopSleep, r.loopSwitches - s0]).toEqual(['ring', 1]);
-    expect(bellOf(c.fd)).toEqual({ member: true, polled: false });
+    expect(directOf(r, c.fd)).toEqual({ loop: false, open: 1, polled: 0 });
     const [carried, , byRingFd] = bellsSince(r, b0);
     // the bell carried replies in epoll, each at most once (as above, a
     // reply that lands on an awake loop may come by the ring fd instead)
@@ -217,12 +245,14 @@ describe.runIf(native)('the watcher doorbell', () => {
     c.close();
   });
 
-  it('is not rung when the loop sleeps in the ring, the socket still in its set', async () => {
+  it('is not rung when the loop sleeps in the ring', async () => {
     const r = ring('ring');
     expect(r.loopWait).toBe('ring');
     const echo = await gatedEcho('epoll or ring');
     const c = await ringClient(r, echo.port);
-    expect(bellOf(c.fd)).toEqual({ member: true, polled: false });
+    // not in libuv's set (nor polled in the bell's, if the ring already slept then)
+    expect(directOf(r, c.fd)).toMatchObject({ loop: false, polled: 0 });
+    expect(bellOf(c.fd, r.directBells![2]).polled).toBe(false);
     await c.roundTrips(20);
     expect(r.bells).toEqual([0, 0, 0]);
     c.close();
@@ -254,10 +284,12 @@ describe.runIf(native)('the watcher doorbell', () => {
     const { client, server, listener } = await tcpPair(r);
     let ended = false;
     const stream = server.receive({}, { chunk: (c) => c.release(), end: () => (ended = true) });
+    expect(directOf(r, server.fd).open).toBe(1);
     stream.cancel();
+    // out of libuv's set at once, before the receive's last record
+    expect(directOf(r, server.fd)).toEqual({ loop: false, open: 0, polled: 0 });
     await stream.finished;
     expect(ended).toBe(true);
-    const polled = r.loopSleep === 'epoll';
     const b1 = await beforeUnread(r, where);
     // Data nobody will read: the socket stays readable, its bell edge-triggered.
     for (let i = 0; i < 5; i++) {
@@ -265,8 +297,8 @@ describe.runIf(native)('the watcher doorbell', () => {
       await new Promise<void>((res) => setTimeout(res, 5));
     }
     await staysQuiet(r, b1);
-    if (polled) expect(r.bells![1]).toBeGreaterThanOrEqual(1); // drained: the edges consumed
-    // one drain per segment that landed unread (5), not one per turn of the loop
+    // nothing polls the socket: no wakeup for it at all
+    expect(r.bells![0] - b1[0]).toBe(0);
     expect(r.bells![1] - b0[1]).toBeLessThanOrEqual(8);
     client.destroy();
     server.destroy();
@@ -294,6 +326,9 @@ describe.runIf(native)('the watcher doorbell', () => {
     client.send(Buffer.alloc(total, 7));
     // The stream takes its quota of 2 chunks, is paused, the rest waits in the socket.
     while (held.length < 2) await new Promise<void>((res) => setTimeout(res, 5));
+    // paused, the receive goes on: its handle stays (edge-triggered, so the
+    // data left unread does not wake the loop again), polled in epoll
+    expect(directOf(r, server.fd)).toEqual({ loop: where !== 'auto in ring', open: 1, polled: where !== 'auto in ring' ? 1 : 0 });
     await staysQuiet(r, b1);
     // Released, the stream resumes and takes the rest.
     while (bytes < total) {
@@ -304,15 +339,81 @@ describe.runIf(native)('the watcher doorbell', () => {
     expect(bytes).toBe(total);
     expect(r.bells![1] - b0[1]).toBeLessThanOrEqual(8);
     stream.cancel();
+    expect(directOf(r, server.fd)).toEqual({ loop: false, open: 0, polled: 0 });
     client.destroy();
     server.destroy();
+    await listener.close();
+  });
+
+  it("a socket's close takes its fd out of libuv's set before the fd closes; the number's next sockets (node:net's, the ring's) work", async () => {
+    const r = ring();
+    const { client, server, listener } = await tcpPair(r);
+    const fd = server.fd;
+    let got = 0;
+    server.receive({}, { chunk: (c) => ((got += c.length), c.release()), end: () => undefined });
+    client.send(Buffer.alloc(100, 1));
+    await until(() => got === 100 && directOf(r, fd).loop);
+    // destroy() with the receive in flight: the handle goes at once, before the close
+    server.destroy();
+    expect(directOf(r, fd)).toEqual({ loop: false, open: 0, polled: 0 });
+    await until(() => !existsSync(`/proc/self/fd/${fd}`));
+    client.destroy();
+    // node:net sockets until one has the number: it must hear its peer (libuv
+    // keeps one watcher per fd number, and a stale one of ours would take its events)
+    const srv = createServer((c) => c.pipe(c));
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = (srv.address() as { port: number }).port;
+    const socks: Socket[] = [];
+    const fdOf = (x: Socket): number => (x as unknown as { _handle: { fd: number } })._handle.fd;
+    let reused: Socket | undefined;
+    for (let i = 0; i < 8 && !reused; i++) {
+      const x = connect({ host: '127.0.0.1', port });
+      await once(x, 'connect');
+      socks.push(x);
+      if (fdOf(x) === fd) reused = x;
+    }
+    // (the server's accepted end may have it instead: then the echo runs through it)
+    for (const x of socks) {
+      x.write('ping.');
+      const [d] = (await once(x, 'data')) as [Buffer];
+      expect(d.toString()).toBe('ping.');
+    }
+    for (const x of socks) x.destroy();
+    await new Promise<void>((res) => srv.close(() => res()));
+    // and a ring socket on a number freed so: its own handle, its data delivered
+    const p2 = await tcpPair(r);
+    let got2 = 0;
+    const st2 = p2.server.receive({}, { chunk: (c) => ((got2 += c.length), c.release()), end: () => undefined });
+    p2.client.send(Buffer.alloc(200, 2));
+    await until(() => got2 === 200);
+    expect(directOf(r, p2.server.fd)).toMatchObject({ loop: true, open: 1 });
+    st2.cancel();
+    p2.client.destroy();
+    p2.server.destroy();
+    await p2.listener.close();
+    await listener.close();
+    expect(r.directBells!.slice(0, 2)).toEqual([0, 0]);
+  });
+
+  it('the ring\'s close takes its sockets\' handles out of libuv\'s set', async () => {
+    const r = ring();
+    const { client, server, listener } = await tcpPair(r);
+    server.receive({}, { chunk: (c) => c.release(), end: () => undefined });
+    await until(() => directOf(r, server.fd).loop);
+    const [, , loopFd] = r.directBells!;
+    const fd = server.fd;
+    await r.close();
+    expect(epollSets().get(loopFd)?.includes(fd) ?? false).toBe(false);
+    expect(r.directBells).toBeNull();
+    client.destroy();
     await listener.close();
   });
 
   it('doorbell() refuses a wrong handle or fd, takes a socket, and reads false once its watcher is closed', async () => {
     const addon = pollAddon()!;
     const { c } = loadNative();
-    expect(() => addon.doorbell({}, 0)).toThrow(TypeError);
+    expect(() => addon.doorbell({}, 0, 0)).toThrow(TypeError);
     expect(() => addon.bells(Object.create(null) as object)).toThrow(/watcher handle/);
     const r = ring();
     const { client, server, listener } = await tcpPair(r);
@@ -320,12 +421,21 @@ describe.runIf(native)('the watcher doorbell', () => {
     const out = new Uint8Array(4 * RECORD_SIZE);
     const w = watchRing(r.eventFd, Number(c.address(r.ptr)), Number(c.addressOf(out)), 4, () => {}, () => {});
     try {
-      expect(() => w.doorbell(-1)).toThrow(TypeError);
+      expect(() => w.doorbell(-1, false)).toThrow(TypeError);
+      expect(() => addon.quiet({}, 0)).toThrow(TypeError);
       expect(w.bells()).toEqual([0, 0, 0]);
-      expect(w.doorbell(server.fd)).toBe(true);
-      expect(w.doorbell(server.fd)).toBe(true); // already in: EEXIST is fine
+      expect(w.doorbell(server.fd, false)).toBe(true);
+      expect(w.doorbell(server.fd, false)).toBe(true); // already in: EEXIST is fine
+      expect(w.doorbell(client.fd, true)).toBe(true);
+      expect(w.doorbell(client.fd, true)).toBe(true); // has one already
+      expect(w.directs()!.slice(0, 2)).toEqual([1, 1]);
+      w.quiet(client.fd);
+      w.quiet(client.fd); // none: nothing
+      expect(w.directs()!.slice(0, 2)).toEqual([0, 0]);
+      expect(w.doorbell(client.fd, true)).toBe(true);
       w.close();
-      expect(w.doorbell(client.fd)).toBe(false);
+      expect(w.directs()).toEqual([0, 0, -1]); // closed with the watcher
+      expect(w.doorbell(client.fd, true)).toBe(false);
     } finally {
       w.close();
       client.destroy();

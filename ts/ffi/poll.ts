@@ -50,8 +50,10 @@ export interface PollAddon {
   sleepState(h: object): number;
   sleepIdle(h: object): true | string;
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
-  doorbell(h: object, fd: number): boolean;
+  doorbell(h: object, fd: number, direct: number): boolean;
+  quiet(h: object, fd: number): void;
   bells(h: object): Bells;
+  directs(h: object): Directs;
   due(h: object): boolean;
 }
 
@@ -61,6 +63,13 @@ export interface PollAddon {
  * records] (with the bell polled, a receive's records arrive by the bell).
  */
 export type Bells = [bellWakeups: number, bellDrains: number, ringDeliveries: number];
+
+/**
+ * A native watcher's direct doorbell handles (one per receiving socket, in
+ * libuv's epoll set): [open, polled now (the loop sleeps in epoll), libuv's
+ * epoll fd (-1: the watcher is closed)].
+ */
+export type Directs = [open: number, polled: number, loopEpollFd: number];
 
 /**
  * zc_flush_batch(ring, ops, n, rcs, out, max) of a watcher's ring, its
@@ -197,13 +206,20 @@ export interface RingWatcher extends FdWatcher {
    * sleeps in epoll (zc_poll.node's doorbell: no EINTR'd wait per wakeup;
    * sleeping in the ring, the ring's sleep wakes for it); false when it
    * cannot (the koffi watcher, a closed watcher): the ring fd reports it then.
+   * direct: by a poll handle of its own in libuv's epoll set, whose wakeup
+   * carries the socket's sync hint (WF_SYNC), else through the watcher's
+   * nested epoll set; close it with {@link quiet}.
    */
-  doorbell(fd: number): boolean;
+  doorbell(fd: number, direct: boolean): boolean;
+  /** fd's receive is over, or its fd about to close: its direct doorbell handle closes (leaves libuv's epoll set). */
+  quiet(fd: number): void;
   /**
-   * [wakeups by the doorbell, drains of it that found no record, wakeups of
+   * [wakeups by the doorbell, those that found no record, wakeups of
    * the ring fd that delivered records] (native only, else null)
    */
   bells(): Bells | null;
+  /** The direct doorbell handles (native only, else null). */
+  directs(): Directs | null;
   /**
    * Whether a turn of the thread's event loop would find work now: a timer
    * due, a referenced immediate, a ready fd of libuv's epoll set (and the
@@ -249,7 +265,9 @@ export function watchRing(
       sleepState: () => ({ at: null, switches: 0 }),
       flusher: () => null,
       doorbell: () => false,
+      quiet: none,
       bells: () => null,
+      directs: () => null,
       due: () => true,
     };
   }
@@ -270,8 +288,10 @@ export function watchRing(
     },
     sleepIdle: () => addon.sleepIdle(h),
     flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
-    doorbell: (fd) => addon.doorbell(h, fd),
+    doorbell: (fd, direct) => addon.doorbell(h, fd, direct ? 1 : 0),
+    quiet: (fd) => addon.quiet(h, fd),
     bells: () => addon.bells(h),
+    directs: () => addon.directs(h),
     due: () => addon.due(h),
   };
 }

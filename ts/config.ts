@@ -115,10 +115,10 @@ export const RingOptionsSchema = z
     /**
      * Where this thread's event loop sleeps when it has nothing to run.
      * `'epoll'`: in libuv's epoll_wait, the ring's fd watched like any
-     * other, and the sockets with a receive in flight in an epoll set of
-     * the watcher's (its doorbell), so their data wakes the wait with an
-     * event, not the interrupt of the receive's task work and a second
-     * wait (Session 19, rr1c19).  `'ring'`: in io_uring_enter() on this ring, which polls
+     * other, and each socket with a receive in flight polled there too
+     * (the watcher's doorbell), so its data wakes the wait with an event,
+     * not the interrupt of the receive's task work and a second wait
+     * (Session 19, rr1c19), and with the socket's sync hint (Session 24).  `'ring'`: in io_uring_enter() on this ring, which polls
      * libuv's epoll fd, so a completion wakes the thread with the receive's
      * task work already run (no interrupted epoll_wait, no ring fd wakeup):
      * one system call less per wakeup (docs/PERFORMANCE.md, Session 14);

@@ -609,7 +609,7 @@ export class Ring {
    * its doorbell handle leaves libuv's epoll set now (disownFd does too).
    */
   bellOff(fd: number): void {
-    this.#watcher?.quiet(fd);
+    this.#watcher?.bellOff(fd);
   }
 
   /** @internal the direct doorbell handles: [open, polled, libuv's epoll fd] (null: no native watcher) */

@@ -35,7 +35,7 @@
  *       receive in flight) wakes the loop while it sleeps in epoll, with an
  *       event: direct, by a poll handle of its own in libuv's epoll set
  *       (on_direct), else as a member of the watcher's epoll set (on_bell);
- *       quiet(handle, fd) closes fd's own handle (its receive is over or
+ *       bellOff(handle, fd) closes fd's own handle (its receive is over or
  *       its fd about to close); bells(handle) -> [wakeups by either, those
  *       that found no record, wakeups of the ring fd that delivered
  *       records]; directs(handle) -> [own handles open, polled, libuv's
@@ -749,7 +749,7 @@ static void on_bell(uv_poll_t *h, int status, int events)
  * a socket in libuv's set would also wake the ring's sleep by its poll of
  * the epoll fd, a second wakeup for one segment.  A handle lives as long as
  * its socket's receive: made by doorbell(.., direct) when the receive
- * starts, closed by quiet(handle, fd) when it ends, is canceled or its fd
+ * starts, closed by bellOff(handle, fd) when it ends, is canceled or its fd
  * is about to close (ts/recv.ts), by disown(handle, fd) (every close of a
  * ring socket disowns it first: ts/socket/close.ts) and by close() of the
  * watcher; uv_close() takes the fd out of libuv's set at once (EPOLL_CTL_DEL
@@ -961,7 +961,7 @@ static bool bell_add(struct watcher *w, int fd)
  * when that cannot be had), else (0) in the bell's set; false when it
  * cannot (the handle is closed, no epoll fd to be had): the ring fd still
  * reports the receive's records, one EINTR'd wait later.  An fd leaves the
- * bell's set when its file is closed, its direct handle by quiet().
+ * bell's set when its file is closed, its direct handle by bellOff().
  */
 static napi_value js_doorbell(napi_env env, napi_callback_info info)
 {
@@ -989,10 +989,10 @@ static napi_value js_doorbell(napi_env env, napi_callback_info info)
 }
 
 /*
- * quiet(handle, fd): fd's receive ended, was canceled, or its fd is about to
+ * bellOff(handle, fd): fd's receive ended, was canceled, or its fd is about to
  * close: its direct handle (if any) leaves libuv's epoll set now and closes.
  */
-static napi_value js_quiet(napi_env env, napi_callback_info info)
+static napi_value js_bell_off(napi_env env, napi_callback_info info)
 {
 	size_t argc = 2;
 	napi_value argv[2];
@@ -1003,7 +1003,7 @@ static napi_value js_quiet(napi_env env, napi_callback_info info)
 		return NULL;
 	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
 	    !arg_number(env, argv[1]) || napi_get_value_int32(env, argv[1], &fd) != napi_ok) {
-		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.quiet(handle, fd): expected an fd");
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "zc_poll.bellOff(handle, fd): expected an fd");
 		return NULL;
 	}
 	if (!w->closed)
@@ -1321,7 +1321,7 @@ __attribute__((visibility("default"))) napi_value napi_register_module_v1(napi_e
 		{ "view", js_view }, { "own", js_own }, { "disown", js_disown }, { "sleepIn", js_sleep_in },
 		{ "sleepIdle", js_sleep_idle }, { "sleepOut", js_sleep_out }, { "sleepState", js_sleep_state },
 		{ "flusher", js_flusher }, { "doorbell", js_doorbell }, { "bells", js_bells }, { "due", js_due },
-		{ "quiet", js_quiet }, { "directs", js_directs },
+		{ "bellOff", js_bell_off }, { "directs", js_directs },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		napi_value f;

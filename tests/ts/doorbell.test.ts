@@ -441,15 +441,15 @@ describe.runIf(native)('the watcher doorbell', () => {
     const w = watchRing(r.eventFd, Number(c.address(r.ptr)), Number(c.addressOf(out)), 4, () => {}, () => {});
     try {
       expect(() => w.doorbell(-1, false)).toThrow(TypeError);
-      expect(() => addon.quiet({}, 0)).toThrow(TypeError);
+      expect(() => addon.bellOff({}, 0)).toThrow(TypeError);
       expect(w.bells()).toEqual([0, 0, 0]);
       expect(w.doorbell(server.fd, false)).toBe(true);
       expect(w.doorbell(server.fd, false)).toBe(true); // already in: EEXIST is fine
       expect(w.doorbell(client.fd, true)).toBe(true);
       expect(w.doorbell(client.fd, true)).toBe(true); // has one already
       expect(w.directs()!.slice(0, 2)).toEqual([1, 1]);
-      w.quiet(client.fd);
-      w.quiet(client.fd); // none: nothing
+      w.bellOff(client.fd);
+      w.bellOff(client.fd); // none: nothing
       expect(w.directs()!.slice(0, 2)).toEqual([0, 0]);
       expect(w.doorbell(client.fd, true)).toBe(true);
       w.close();

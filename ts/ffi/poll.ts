@@ -51,7 +51,7 @@ export interface PollAddon {
   sleepIdle(h: object): true | string;
   flusher(h: object, flushBatchFn: number, ops: Uint8Array, rcs: Int32Array): FlushBatch;
   doorbell(h: object, fd: number, direct: number): boolean;
-  quiet(h: object, fd: number): void;
+  bellOff(h: object, fd: number): void;
   bells(h: object): Bells;
   directs(h: object): Directs;
   due(h: object): boolean;
@@ -208,11 +208,11 @@ export interface RingWatcher extends FdWatcher {
    * cannot (the koffi watcher, a closed watcher): the ring fd reports it then.
    * direct: by a poll handle of its own in libuv's epoll set, whose wakeup
    * carries the socket's sync hint (WF_SYNC), else through the watcher's
-   * nested epoll set; close it with {@link quiet}.
+   * nested epoll set; close it with {@link bellOff}.
    */
   doorbell(fd: number, direct: boolean): boolean;
   /** fd's receive is over, or its fd about to close: its direct doorbell handle closes (leaves libuv's epoll set). */
-  quiet(fd: number): void;
+  bellOff(fd: number): void;
   /**
    * [wakeups by the doorbell, those that found no record, wakeups of
    * the ring fd that delivered records] (native only, else null)
@@ -265,7 +265,7 @@ export function watchRing(
       sleepState: () => ({ at: null, switches: 0 }),
       flusher: () => null,
       doorbell: () => false,
-      quiet: none,
+      bellOff: none,
       bells: () => null,
       directs: () => null,
       due: () => true,
@@ -289,7 +289,7 @@ export function watchRing(
     sleepIdle: () => addon.sleepIdle(h),
     flusher: (ops, rcs) => addon.flusher(h, flushBatchFn, ops, rcs),
     doorbell: (fd, direct) => addon.doorbell(h, fd, direct ? 1 : 0),
-    quiet: (fd) => addon.quiet(h, fd),
+    bellOff: (fd) => addon.bellOff(h, fd),
     bells: () => addon.bells(h),
     directs: () => addon.directs(h),
     due: () => addon.due(h),

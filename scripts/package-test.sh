@@ -71,7 +71,8 @@ node -e '
 	for (const need of ["dist/index.cjs", "dist/index.mjs", "dist/cli.mjs", "dist/types/index.d.ts",
 		"dist/index.d.mts", "dist/prebuilds/linux-x64-gnu/libzc.so", "dist/prebuilds/linux-arm64-gnu/libzc.so",
 		"dist/prebuilds/linux-x64-gnu/zc_poll.node", "dist/prebuilds/linux-arm64-gnu/zc_poll.node",
-		"libzc/node/poll.c", "libzc/node/loop_idle.c", "libzc/node/napi.h", "LICENSE"])
+		"libzc/node/watcher.c", "libzc/node/zc_poll.h", "libzc/node/loop_idle.c", "libzc/node/napi.h",
+		"LICENSE"])
 		if (!p.files.some((f) => f.path === need)) { console.log("missing " + need); process.exit(1); }
 ' "$work/pack.json" && ok "tarball ships dist/, libzc sources, LICENSE; no TypeScript sources, tests or maps" ||
 	bad "tarball contents"

@@ -11,7 +11,7 @@
  * now - entry to provider_idle_time and clears the entry after it, both
  * under the metrics' mutex (another thread reads a worker's idle time) and
  * only when the loop has UV_METRICS_IDLE_TIME.  A loop asleep in the ring
- * (poll.c's prepare handle) never blocks in libuv's poll, so without this
+ * (sleep.c's prepare handle) never blocks in libuv's poll, so without this
  * an idle thread reads fully busy.  libuv has no public call for an
  * embedder's wait; zc_loop_idle_enter()/leave() do what those two do, on
  * the same fields, found through uv_loop_t's public internal_fields.

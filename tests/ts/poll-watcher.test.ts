@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The rings' watcher (ts/ffi/poll.ts; it polls the ring fd, or the eventfd
-// of a DEFER_TASKRUN ring): the zc_poll.node addon
-// (libzc/node/poll.c: reaps in C, one callback into JS per wakeup) and its
+// of a DEFER_TASKRUN ring): the zc_poll.node addon (libzc/node/, mapped
+// in zc_poll.h: reaps in C, one callback into JS per wakeup) and its
 // fallback, koffi's poll handle.  Each case runs in a child process with
 // either watcher, so a handle left referenced (the child never exits) or a
 // crash at teardown shows.

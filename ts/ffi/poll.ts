@@ -3,9 +3,9 @@
  * A ring's watcher: a poll handle on the ring fd, or on a DEFER_TASKRUN
  * ring's eventfd (Ring#watchedFd).  Two implementations:
  *
- *  - `native`: zc_poll.node (libzc/node/poll.c), a Node-API addon next to
- *    the libzc.so in use (libzc/build/ from source, dist/prebuilds/<platform>/
- *    in the package).  Its uv_poll_t calls zc_reap() in C and enters
+ *  - `native`: zc_poll.node (libzc/node/, mapped in zc_poll.h), a
+ *    Node-API addon next to the libzc.so in use (libzc/build/ from source,
+ *    dist/prebuilds/<platform>/ in the package).  Its uv_poll_t calls zc_reap() in C and enters
  *    JavaScript once per wakeup with the record count, inside a callback
  *    scope: Node drains nextTicks and microtasks after it, as after its own
  *    I/O.  The ring's per-tick flush (zc_flush_batch) goes through it too

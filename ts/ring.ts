@@ -364,9 +364,16 @@ export class Ring {
   #batchOpCount = 0;
   /** a flush is queued as a microtask, or submit() is about to flush */
   #flushScheduled = false;
-  #preFlush: (() => void)[] = [];
+  /**
+   * The hooks for the next flush: the first #preFlushN entries (a count,
+   * not `length = 0` after each run: that store is a runtime call, drops
+   * the list's storage and has the next push allocate it again, on the way
+   * from a wakeup to its send: docs/PERFORMANCE.md, Session 25 wake25).
+   */
+  #preFlush: ((() => void) | undefined)[] = [];
+  #preFlushN = 0;
   /** The hook list #runPreFlush last ran, emptied for reuse (null while in use). */
-  #preFlushSpare: (() => void)[] | null = [];
+  #preFlushSpare: ((() => void) | undefined)[] | null = [];
   #refed = false;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -879,7 +886,7 @@ export class Ring {
    * (docs/PERFORMANCE.md, Session 19 rr1c19).
    */
   beforeFlush(fn: () => void, lazy = false): void {
-    this.#preFlush.push(fn);
+    this.#preFlush[this.#preFlushN++] = fn;
     if (!lazy) this.#scheduleFlush();
     else if (!this.#flushScheduled && !this.#lazyScheduled) {
       this.#lazyScheduled = true;
@@ -924,7 +931,7 @@ export class Ring {
   }
 
   readonly #lazyCheck = (): void => {
-    if (this.#flushScheduled || this.#preFlush.length === 0) {
+    if (this.#flushScheduled || this.#preFlushN === 0) {
       // The flush scheduled meanwhile runs the hooks (or one already did).
       this.#lazyScheduled = false;
       return;
@@ -934,7 +941,7 @@ export class Ring {
   readonly #lazyFlush = (): void => {
     this.#lazyScheduled = false;
     this.#chained = 0;
-    if (this.#preFlush.length > 0) this.submit();
+    if (this.#preFlushN > 0) this.submit();
   };
 
   /**
@@ -946,18 +953,21 @@ export class Ring {
    * spare taken and makes a new one.
    */
   #runPreFlush(): void {
-    while (this.#preFlush.length > 0) {
+    while (this.#preFlushN > 0) {
       const fns = this.#preFlush;
+      const n = this.#preFlushN;
       this.#preFlush = this.#preFlushSpare ?? [];
+      this.#preFlushN = 0;
       this.#preFlushSpare = null;
-      for (let i = 0; i < fns.length; i++) {
+      for (let i = 0; i < n; i++) {
+        const fn = fns[i]!;
+        fns[i] = undefined;
         try {
-          fns[i]!();
+          fn();
         } catch (e) {
           rethrowLater(e);
         }
       }
-      fns.length = 0;
       this.#preFlushSpare = fns;
     }
   }

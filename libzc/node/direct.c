@@ -66,7 +66,6 @@ static void direct_closed(uv_handle_t *h)
 	free(h);
 }
 
-
 /* Take fd's handle out of libuv's epoll set and close it (none: nothing). */
 void zc_poll_direct_close(struct watcher *w, int fd)
 {

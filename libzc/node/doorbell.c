@@ -25,7 +25,11 @@ void zc_poll_doorbell_run(struct watcher *w)
 	zc_poll_bell_run(w);
 }
 
-/* stop(): no doorbell polled until a switch of the sleep runs them again */
+/*
+ * stop(): no doorbell polled until a switch of the sleep runs them again; a
+ * doorbell() after it starts its own socket's handle (and the bell's set it
+ * makes), as it would without the stop
+ */
 void zc_poll_doorbell_stop(struct watcher *w)
 {
 	zc_poll_bell_stop(w);

@@ -2,11 +2,11 @@
 /*
  * The few Node-API and libuv declarations the addon (zc_poll.h) uses,
  * written out so the addon builds without Node's headers (Debian ships
- * them in libnode-dev, not with node) and cross-compiles like libzc.  Both ABIs are stable: Node-API
- * by its contract (version 8 here: Node >= 12.22), libuv 1.x's by its own
- * (uv_handle_t starts with `void *data`; handle types and event bits never
- * change within 1.x).  Every symbol is resolved against the node binary
- * when the addon is loaded.
+ * them in libnode-dev, not with node) and cross-compiles like libzc.  Both
+ * ABIs are stable: Node-API by its contract (version 8 here: Node >=
+ * 12.22), libuv 1.x's by its own (uv_handle_t starts with `void *data`;
+ * handle types and event bits never change within 1.x).  Every symbol is
+ * resolved against the node binary when the addon is loaded.
  */
 #ifndef ZC_NODE_NAPI_H
 #define ZC_NODE_NAPI_H

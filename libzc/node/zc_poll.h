@@ -91,7 +91,7 @@ struct watcher {
 	 * sleepIn(.., adaptive): only while the loop's recent wakeups were the
 	 * ring's (in_ring; in epoll otherwise, the ring fd polled as without
 	 * sleepIn).  Per window of AUTO_WINDOW wakeups (sleep.c), the foreign
- * ones.
+	 * ones.
 	 */
 	bool adaptive, in_ring;
 	bool blocked;	/* epoll: the turn's poll could block */

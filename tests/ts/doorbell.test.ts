@@ -440,8 +440,8 @@ describe.runIf(native)('the watcher doorbell', () => {
     const out = new Uint8Array(4 * RECORD_SIZE);
     const w = watchRing(r.eventFd, Number(c.address(r.ptr)), Number(c.addressOf(out)), 4, () => {}, () => {});
     try {
-      expect(() => w.doorbell(-1, false)).toThrow(TypeError);
-      expect(() => addon.bellOff({}, 0)).toThrow(TypeError);
+      expect(() => w.doorbell(-1, false)).toThrow(/doorbell\(handle, fd, direct\): expected an fd/);
+      expect(() => addon.bellOff({}, 0)).toThrow(/watcher handle/);
       expect(w.bells()).toEqual([0, 0, 0]);
       expect(w.doorbell(server.fd, false)).toBe(true);
       expect(w.doorbell(server.fd, false)).toBe(true); // already in: EEXIST is fine

@@ -372,7 +372,7 @@ export class Ring {
    */
   #preFlush: ((() => void) | undefined)[] = [];
   #preFlushN = 0;
-  /** The hook list #runPreFlush last ran, emptied for reuse (null while in use). */
+  /** The hook list #runPreFlush last ran, its entries cleared for reuse (null while in use). */
   #preFlushSpare: ((() => void) | undefined)[] | null = [];
   #refed = false;
   #closed = false;

@@ -48,6 +48,27 @@ describe('Ring.beforeFlush', () => {
     expect(ran).toEqual(['a', 'b', 'c', 'd']);
   });
 
+  it('runs a flush nested in a hook with its own list: every hook once, the lists kept apart', () => {
+    const r = ring();
+    const ran: string[] = [];
+    r.beforeFlush(() => {
+      ran.push('a');
+      r.beforeFlush(() => ran.push('x'));
+      r.submit(); // nested: runs x now, from a list of its own
+    });
+    r.beforeFlush(() => ran.push('b'));
+    r.submit();
+    expect(ran).toEqual(['a', 'x', 'b']);
+    // afterwards the lists still take turns without sharing an array: each
+    // later hook runs once, at its own flush
+    for (let i = 0; i < 4; i++) {
+      r.beforeFlush(() => ran.push(`p${i}`));
+      r.beforeFlush(() => ran.push(`q${i}`));
+      r.submit();
+    }
+    expect(ran).toEqual(['a', 'x', 'b', 'p0', 'q0', 'p1', 'q1', 'p2', 'q2', 'p3', 'q3']);
+  });
+
   it('runs the hooks after one that throws, and rethrows its error as an uncaught exception', async () => {
     const r = ring();
     const ran: number[] = [];

@@ -21,6 +21,7 @@
 //   ENV_<mode>="K=V,K=V" extra environment for a mode label (`#` written as `_`: ENV_uring_epoll).
 //   A label `uring@B` runs that mode from the bundle BUNDLE_B: A/B pairs interleaved in one run.
 //   READ=dir only reads an earlier run's perf text.
+// x86-64 only (the syscall numbers below), and it reads at most 4 CPUs' idle and MSR events.
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -83,13 +84,21 @@ async function runPair(label, prefix) {
         : e === 'power:cpu_idle' ? null : e === 'msr:write_msr' ? 'msr == 0x6e0' : mine;
   const perf = spawn('perf', ['record', '-q', '-a', '-k', 'CLOCK_MONOTONIC', '-m', '2048', ...EVENTS.flatMap((e) => (filter(e) === null ? ['-e', e] : ['-e', e, '--filter', filter(e)])), '-o', `${prefix}.perf.data`], { stdio: 'ignore' });
   const marks = [];
-  let line;
-  while ((line = await cl.next()) === 'mark') marks.push(Number(process.hrtime.bigint()) / 1e6);
-  const r = JSON.parse(line);
-  await new Promise((res) => { if (cl.c.exitCode !== null) res(); else { cl.c.once('exit', res); cl.c.stdin.end(); } });
-  await new Promise((res) => { s.c.once('exit', res); s.c.stdin.end(); });
-  perf.kill('SIGINT');
-  await new Promise((res) => perf.once('exit', res));
+  let r;
+  try {
+    let line;
+    while ((line = await cl.next()) === 'mark') marks.push(Number(process.hrtime.bigint()) / 1e6);
+    r = JSON.parse(line);
+    await new Promise((res) => { if (cl.c.exitCode !== null) res(); else { cl.c.once('exit', res); cl.c.stdin.end(); } });
+    await new Promise((res) => { s.c.once('exit', res); s.c.stdin.end(); });
+  } finally {
+    // a peer that died or printed something else must not leave perf record -a running
+    if (cl.c.exitCode === null) cl.c.kill();
+    if (s.c.exitCode === null) s.c.kill();
+    const gone = perf.exitCode !== null || perf.signalCode !== null ? Promise.resolve() : new Promise((res) => perf.once('exit', res));
+    perf.kill('SIGINT');
+    await gone;
+  }
   const fd = openSync(`${prefix}.perf.txt`, 'w');
   spawnSync('perf', ['script', '-i', `${prefix}.perf.data`, ...(process.env.SAMPLE === '1' ? ['-F', 'trace:tid,cpu,time,event,trace', '-F', 'sw:tid,cpu,time,event,ip,sym'] : ['-F', 'tid,cpu,time,event,trace']), '--ns'], { stdio: ['ignore', fd, 'ignore'] });
   closeSync(fd);

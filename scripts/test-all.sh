@@ -28,10 +28,15 @@ account() {
 	# vitest's "Tests  N passed | N failed".
 	p=$(grep -aoE '([0-9]+) passed' "$log" | tail -n 1 | grep -oE '[0-9]+')
 	f=$(grep -aoE '([0-9]+) failed' "$log" | tail -n 1 | grep -oE '[0-9]+')
-	# Lines that name a failure, repeated in the closing summary, with
-	# vitest's assertion and its source line (what failed, not just where:
-	# the CI record keeps only this summary).
-	details+=("$(grep -aE '(^| )FAIL( |$)|^not ok|✗|×|AssertionError|❯ tests/[^ ]+:[0-9]+:[0-9]+' "$log" | grep -av ' PASS ' | head -n 20 | cut -c1-400 | sed "s/^/    $name: /")")
+	# Lines that name a failure, repeated in the closing summary, then from
+	# vitest's "Failed Tests" report each error's line (an assertion, a
+	# timeout, a thrown error) and its source line: what failed, not just
+	# where (the CI record keeps only this summary).  Only from the report,
+	# so the errors passing tests print on the way do not crowd it out.
+	details+=("$({
+		grep -aE '(^| )FAIL( |$)|^not ok|✗|×' "$log" | grep -av ' PASS ' | head -n 12
+		awk '/Failed Tests [0-9]+/ { f = 1 } f && /(^|\] )[A-Za-z]*Error( \[[A-Z_]+\])?: |❯ tests\/[^ ]+:[0-9]+:[0-9]+/' "$log" | head -n 8
+	} | cut -c1-400 | sed "s/^/    $name: /")")
 	# The VM stage's own times: each VM, and each step in it.
 	vmtimes=$(sed -nE 's/^vm-test: (stock|patched) +boot +PASS .* ([0-9]+)\.[0-9]+s after boot$/\1 boot \2 PASS/p; s/^vm-test: (stock|patched) +([a-z0-9-]+) +(PASS|FAIL|SKIP) .*\[([0-9]+)s\]$/\1 \2 \4 \3/p; s/^vm-test: (stock|patched) VM: ([0-9]+)s$/\1 (whole VM) \2 -/p' "$log" |
 		awk '{ printf "             %-8s %-14s %4ds %s\n", $1, $2 == "(whole" ? "whole VM" : $2, $2 == "(whole" ? $4 : $3, $2 == "(whole" ? "" : ($NF == "PASS" ? "" : $NF) }')

@@ -8,9 +8,14 @@
  * layout that differs must be refused with no byte of the loop changed,
  * and the probe's write taken back when it is what catches the difference.
  */
+#include <errno.h>
 #include <pthread.h>
 
 #include "helpers.h"
+/* enter/leave call libc's clock and lock in the addon; here the stand-in's */
+#define LOOP_IDLE_NOW() uv_hrtime()
+#define LOOP_IDLE_LOCK(m) uv_mutex_lock(m)
+#define LOOP_IDLE_UNLOCK(m) uv_mutex_unlock(m)
 #include "node/loop_idle.c"
 
 /* libuv's uv_loop_t head (public) and two layouts of its internal fields. */
@@ -220,5 +225,22 @@ int main(void)
 	refused("shifted layout, a fresh loop");
 
 	printf("loop_idle: ok\n");
+	/* The addon's own clock and lock (libc's, as libuv's unix uv_hrtime()
+	 * and uv_mutex_lock()/unlock() are): CLOCK_MONOTONIC in ns, a lock. */
+	{
+		struct timespec a, b;
+		pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+
+		CHECK(clock_gettime(CLOCK_MONOTONIC, &a) == 0);
+		uint64_t t = now_ns();
+		CHECK(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
+		CHECK((uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec <= t);
+		CHECK(t <= (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec);
+		lock(&m);
+		CHECK(pthread_mutex_trylock(&m) == EBUSY);
+		unlock(&m);
+		CHECK(pthread_mutex_trylock(&m) == 0);
+		CHECK(pthread_mutex_unlock(&m) == 0);
+	}
 	return 0;
 }

@@ -9,6 +9,14 @@
  *   done BYTES CPU_SECONDS WALL_SECONDS
  * for that connection.  Exits when stdin reaches EOF (its parent died or
  * closed the pipe), so it never outlives the benchmark.
+ *
+ * --spin: read with MSG_DONTWAIT and retry at once on EAGAIN, so the sink
+ * never sleeps on a connection.  A sleeping sink is woken from the
+ * sender's softirq (loopback delivers there), and on a 2-vCPU guest each
+ * wakeup is an IPI to a halted vCPU that the sender pays for; how often
+ * the sink sleeps depends on whether it is ahead of the sender, so runs of
+ * any mode fell into a fast or a slow regime (docs/PERFORMANCE.md,
+ * Session 26, tcp26).  Between connections it still sleeps in poll().
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -48,17 +56,19 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t salen = sizeof(sa);
-	bool trunc = false;
+	bool trunc = false, spin = false;
 	int port = 0, lfd, one = 1;
 	char *buf;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--trunc"))
 			trunc = true;
+		else if (!strcmp(argv[i], "--spin"))
+			spin = true;
 		else if (!strcmp(argv[i], "--port") && i + 1 < argc)
 			port = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: zc_sink [--port P] [--trunc]\n");
+			fprintf(stderr, "usage: zc_sink [--port P] [--trunc] [--spin]\n");
 			return 2;
 		}
 	}
@@ -86,7 +96,7 @@ int main(int argc, char **argv)
 		};
 		uint64_t total = 0;
 		double c0, t0;
-		int fd;
+		int fd, flags;
 
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -104,16 +114,17 @@ int main(int argc, char **argv)
 		fd = accept(lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
+		flags = (trunc ? MSG_TRUNC : 0) | (spin ? MSG_DONTWAIT : 0);
 		c0 = cpu_now();
 		t0 = now();
 		for (;;) {
-			ssize_t n = recv(fd, buf, BUF_SIZE, trunc ? MSG_TRUNC : 0);
+			ssize_t n = recv(fd, buf, BUF_SIZE, flags);
 
 			if (n > 0) {
 				total += n;
 				continue;
 			}
-			if (n < 0 && errno == EINTR)
+			if (n < 0 && (errno == EINTR || (spin && errno == EAGAIN)))
 				continue;
 			break;
 		}

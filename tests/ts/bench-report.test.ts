@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { aggregate, type RunOutcome } from '../../ts/bench/harness.ts';
 import { Meter, type SenderResult } from '../../ts/bench/types.ts';
 import { udpSysLines, udpTable } from '../../ts/bench/udp-report.ts';
+import { docSection, humanReport, receiverText, type ReportInfo } from '../../ts/bench/report.ts';
 
 const MODES = [
   { name: 'zc-fixed', zeroCopy: true },
@@ -87,5 +88,19 @@ describe('bench --udp: system time per send', () => {
     expect(r.sysSeconds!).toBeGreaterThanOrEqual(0);
     // part of the process's CPU time (both from the same two readings)
     expect(r.sysSeconds!).toBeLessThanOrEqual(r.cpuSeconds);
+  });
+});
+
+describe('bench (TCP): the report says how the receiver waited', () => {
+  const info = (sinkSpin?: boolean): ReportInfo => ({ seconds: 1, rounds: 1, sinkTrunc: false, argv: [], ...(sinkSpin === undefined ? {} : { sinkSpin }) });
+
+  it('polling (--sink-wait spin) or sleeping, in the header and the doc section', () => {
+    expect(receiverText(info(true))).toContain('never sleeping (--sink-wait spin)');
+    expect(receiverText(info(false))).toContain('sleeping in recv when it has caught up (--sink-wait sleep)');
+    // a report made without the field (the UDP and rr reports) reads as the sleeping receiver
+    expect(receiverText(info())).toBe(receiverText(info(false)));
+    expect(humanReport([], info(true))).toContain('receiver: separate process (zc_sink, recv into a 1 MiB buffer, polling');
+    expect(docSection([], info(true))).toContain('reads and discards, polling its socket, never sleeping.');
+    expect(docSection([], info(false))).toContain('reads and discards, sleeping when it has caught up.');
   });
 });

@@ -8,7 +8,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchChild } from '../../ts/bench/build.ts';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
+import { benchChild, buildHelpers } from '../../ts/bench/build.ts';
+import { statFields } from '../../ts/bench/proc-cpu.ts';
+import { Sink } from '../../ts/bench/sink.ts';
 import { libraryPath } from '../../ts/ffi/libzc.ts';
 import { availableParallelism, tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
@@ -138,6 +142,8 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
       [['--udp', '--loop-wait', 'ring'], '--loop-wait: only with --rr'],
       [['--udp', '--pin', 'maybe'], '--pin: "maybe" is not on or off'],
       [['--rr', '--pin', 'on'], '--pin: only with --udp'],
+      [['--sink-wait', 'busy'], '--sink-wait: "busy" is not spin or sleep'],
+      [['--rr', '--sink-wait', 'spin'], '--sink-wait: only with the TCP send bench'],
     ] as const) {
       const r = await run('npx', [...CLI, ...args, ...SHORT], { timeoutMs: 60_000 });
       expect(r.code, r.stderr).not.toBe(0);
@@ -185,4 +191,36 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
     expect(made).not.toBeNull();
     expect(netnsNames().filter((n) => n === made![1] || n === made![2])).toEqual([]);
   });
+});
+
+describe('bench (TCP) receiver, zc_sink', () => {
+  for (const spin of [true, false]) {
+    it(`${spin ? '--sink-wait spin' : '--sink-wait sleep'}: counts every byte of each connection${spin ? ', and sleeps between them' : ''}`, async () => {
+      const sink = await Sink.start(`${buildHelpers()}/zc_sink`, { spin });
+      try {
+        for (const total of [3 << 20, 12345]) {
+          const sock = createConnection({ host: '127.0.0.1', port: sink.port });
+          await once(sock, 'connect');
+          const chunk = Buffer.alloc(64 * 1024, 7);
+          for (let left = total; left > 0; left -= chunk.length) {
+            if (!sock.write(chunk.subarray(0, Math.min(left, chunk.length)))) await once(sock, 'drain');
+          }
+          sock.end();
+          const c = await sink.nextConnection();
+          expect(c.bytes).toBe(total);
+          sock.destroy();
+        }
+        // between connections it waits in poll(): asleep, not spinning (state S in /proc/PID/stat,
+        // once it is past printing the last report)
+        let state = '';
+        for (let i = 0; i < 100 && state !== 'S'; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          state = statFields(sink.pid)[0]!;
+        }
+        expect(state).toBe('S');
+      } finally {
+        await sink.stop();
+      }
+    });
+  }
 });

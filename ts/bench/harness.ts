@@ -20,6 +20,12 @@ export interface BenchOptions {
   rounds: number;
   /** sink discards with recv(MSG_TRUNC) instead of copying out */
   sinkTrunc: boolean;
+  /**
+   * sink polls its socket (recv MSG_DONTWAIT) instead of sleeping in recv:
+   * a sleeping sink costs the sender a wakeup IPI per sleep, at a rate set
+   * by the sink's phase, not by the mode (`--sink-wait spin`, the default)
+   */
+  sinkSpin: boolean;
   /** progress lines (stderr) */
   log: (line: string) => void;
 }
@@ -64,7 +70,7 @@ export interface Aggregate {
 
 export async function runBench(opts: BenchOptions): Promise<Aggregate[]> {
   const binDir = buildHelpers();
-  const sink = await Sink.start(`${binDir}/zc_sink`, { trunc: opts.sinkTrunc });
+  const sink = await Sink.start(`${binDir}/zc_sink`, { trunc: opts.sinkTrunc, spin: opts.sinkSpin });
   const outcomes: RunOutcome[] = [];
   try {
     for (let round = 0; round < opts.rounds; round++) {

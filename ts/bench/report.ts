@@ -198,6 +198,8 @@ export interface ReportInfo {
   seconds: number;
   rounds: number;
   sinkTrunc: boolean;
+  /** the TCP sink polled its socket instead of sleeping (`--sink-wait spin`); unset: it slept */
+  sinkSpin?: boolean;
   /** the bench arguments, for the reproduce line */
   argv: string[];
 }
@@ -211,7 +213,8 @@ const LEGEND = [
   'zc used / copied: REPORT_USAGE of the completed zero-copy sends. On loopback every one says "copied":',
   '  the kernel copies looped-back zero-copy payloads when it delivers them to the local receiver.',
   '  Expected, not a failure: the sender still skips its own copy into the socket buffer.',
-  'sink CPU %: the receiver process (C, recv into a 1 MiB buffer): well below 100 = not the bottleneck.',
+  'sink CPU %: the receiver process (C, recv into a 1 MiB buffer). Polling (--sink-wait spin, the default) it',
+  '  reads ~100 whatever it receives; sleeping (--sink-wait sleep), well below 100 = not the bottleneck.',
 ];
 
 function acceptanceLines(aggs: Aggregate[]): string[] {
@@ -256,13 +259,22 @@ export function stamp(): string {
   return new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 }
 
+/** How the TCP receiver read: into a buffer or MSG_TRUNC, polling or sleeping. */
+export function receiverText(info: ReportInfo): string {
+  const how = info.sinkTrunc ? 'recv MSG_TRUNC' : 'recv into a 1 MiB buffer';
+  const wait = info.sinkSpin
+    ? 'polling with MSG_DONTWAIT, never sleeping (--sink-wait spin)'
+    : 'sleeping in recv when it has caught up (--sink-wait sleep)';
+  return `separate process (zc_sink, ${how}, ${wait})`;
+}
+
 export function humanReport(aggs: Aggregate[], info: ReportInfo): string {
   const out: string[] = [];
   out.push(`uring-zc bench: loopback TCP, ${stamp()}`);
   out.push(`machine: ${machineLine()}`);
   out.push(
     `${info.seconds} s measured per run after a warm-up, ${info.rounds} interleaved round(s), median run shown; ` +
-      `receiver: separate process (zc_sink, ${info.sinkTrunc ? 'recv MSG_TRUNC' : 'recv into a 1 MiB buffer'}).`,
+      `receiver: ${receiverText(info)}.`,
   );
   out.push(`${capitalize(ringSettingsText())}.`);
   out.push(loadLine(info));
@@ -286,7 +298,8 @@ export function docSection(aggs: Aggregate[], info: ReportInfo): string {
     `(${info.seconds} s per run after a 0.3 s warm-up, ${info.rounds} interleaved round(s), median run shown, ` +
       'ratios paired per round). ' +
       'The sender runs in the bench process (the C modes in a child process); the receiver is a separate C ' +
-      'process on 127.0.0.1 that reads and discards. Each sender keeps about 1 MiB in flight ' +
+      `process on 127.0.0.1 that reads and discards, ${info.sinkSpin ? 'polling its socket, never sleeping' : 'sleeping when it has caught up'}. ` +
+      'Each sender keeps about 1 MiB in flight ' +
       '(at least 8 sends): all modes use the same window and Nagle setting; ' +
       ringSettingsText() +
       '. ' +
@@ -303,7 +316,7 @@ export function docSection(aggs: Aggregate[], info: ReportInfo): string {
   out.push('');
   out.push(...NOTES, '');
   out.push(
-    'Reproduce with `make bench` (all modes, 4K/16K/64K; about 2.5 minutes). Pick modes and sizes with ' +
+    'Reproduce with `make bench` (all modes, 4K/16K/64K; about 6 minutes). Pick modes and sizes with ' +
       '`--mode node-net,zc-fixed --size 4K,64K`, longer runs with `--seconds N --rounds N`, machine-readable ' +
       'output with `--json`; `--update-doc` rewrites this section. Absolute numbers drift between runs on ' +
       'a shared machine: compare ratios from one run.',
@@ -335,6 +348,9 @@ const NOTES = [
   '- Every mode runs at about 100% of one core on this box, so MB/s is also the work per CPU-second.',
   '  Runs of the same mode taken seconds apart differ by up to 2x here (a shared virtual machine):',
   '  read the paired ratios, not single MB/s values.',
+  '- The receiver polls (`--sink-wait spin`): asleep, it is woken from the sender\'s softirq, each wakeup an',
+  '  IPI to a halted vCPU paid by the sender, and how often it sleeps depends on whether it is ahead; runs of',
+  '  every mode then fell into a slow regime at random (docs/PERFORMANCE.md, Session 26, tcp26).',
 ];
 
 /** A measured section for docs/PERFORMANCE.md: prose lines, the table, then notes in a code block. */

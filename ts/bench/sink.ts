@@ -4,6 +4,7 @@
  * that accepts one connection at a time on 127.0.0.1, discards what it
  * reads, and reports bytes and its own CPU time per connection.  It exits
  * when our end of its stdin closes, so it cannot outlive the benchmark.
+ * With `spin` it polls its socket instead of sleeping (zc_sink --spin).
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -20,6 +21,10 @@ export interface SinkConnection {
 
 export class Sink {
   readonly port: number;
+  /** the sink process's pid (for /proc) */
+  get pid(): number {
+    return this.child.pid!;
+  }
   private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly waiting: Array<(c: SinkConnection) => void> = [];
   private readonly ready: SinkConnection[] = [];
@@ -32,8 +37,8 @@ export class Sink {
   }
 
   /** Starts `binary` and waits for its "port N" line. */
-  static async start(binary: string, opts: { trunc?: boolean } = {}): Promise<Sink> {
-    const args = opts.trunc ? ['--trunc'] : [];
+  static async start(binary: string, opts: { trunc?: boolean; spin?: boolean } = {}): Promise<Sink> {
+    const args = [...(opts.trunc ? ['--trunc'] : []), ...(opts.spin ? ['--spin'] : [])];
     const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const failed = new Promise<never>((_, reject) => {

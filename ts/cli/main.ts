@@ -39,7 +39,8 @@ const SEND_DEFAULT_ROUNDS = 5;
 /** TCP send bench: runs of 3 s.  A loopback run can fall into a slow regime (the sink
  * sleeps and each wakeup is an IPI to a halted vCPU) that hits every mode alike; with
  * 1 s runs a 5-round median of two equal modes read below 0.95 in ~1 of 5 whole runs,
- * with 3 s in 0.2% of resamples (docs/PERFORMANCE.md, Session 24 tcp24).  ~6 minutes. */
+ * with 3 s in 0.2% of resamples (docs/PERFORMANCE.md, Session 24 tcp24).  ~6 minutes.
+ * The sink polls by default (--sink-wait spin), which removes that regime (Session 26). */
 const TCP_DEFAULT_SECONDS = 3;
 const MAX_SECONDS = 3600;
 const RR_DEFAULT_SECONDS = 2;
@@ -63,7 +64,7 @@ function usage(): string {
 
 ${SERVE_USAGE}
   uring-zc bench [--mode M1,M2,...] [--size S1,S2,...] [--seconds N] [--rounds N]
-                 [--warmup N] [--sink copy|trunc] [--json]
+                 [--warmup N] [--sink copy|trunc] [--sink-wait spin|sleep] [--json]
       Loopback TCP throughput of each send mode into a separate receiver process.
       --mode     modes to run (default: all of these)
 ${modes}
@@ -75,6 +76,10 @@ ${diag}
       --warmup   seconds sent before measuring (default: 0.3)
       --sink     receiver reads into a buffer (copy, default) or discards in the
                  kernel with MSG_TRUNC (trunc)
+      --sink-wait  receiver polls its socket and never sleeps (spin, default: a
+                 vCPU of its own) or sleeps in recv (sleep: each wakeup costs the
+                 sender an IPI, and runs of every mode fall into a slow regime
+                 at random; docs/PERFORMANCE.md, Session 26)
       --json     stdout is only a JSON array of
                  { mode, size, mbps, cpuPct, zcUsed, zcCopied } (progress goes to stderr)
       --window   sends in flight per sender (default: 1 MiB worth, 8..256)
@@ -183,6 +188,7 @@ async function cmdBench(args: string[]): Promise<number> {
       rounds: { type: 'string' },
       warmup: { type: 'string' },
       sink: { type: 'string' },
+      'sink-wait': { type: 'string' },
       json: { type: 'boolean' },
       'update-doc': { type: 'boolean' },
       window: { type: 'string' },
@@ -201,6 +207,7 @@ async function cmdBench(args: string[]): Promise<number> {
   });
   const kinds = [values.recv, values.udp, values.rr, values.file].filter(Boolean).length;
   if (kinds > 1) throw new UsageError('--recv, --udp, --rr and --file are separate benchmarks: give one');
+  if (values['sink-wait'] !== undefined && kinds > 0) throw new UsageError('--sink-wait: only with the TCP send bench');
   if (values.server !== undefined && !values.file) throw new UsageError('--server: only with --file');
   if (values.file) return cmdBenchFile(values);
   if (values.conns !== undefined && !values.rr) throw new UsageError('--conns: only with --rr');
@@ -211,6 +218,8 @@ async function cmdBench(args: string[]): Promise<number> {
   if (values.rr) return cmdBenchRr(values, args);
   const sink = values.sink ?? 'copy';
   if (sink !== 'copy' && sink !== 'trunc') throw new UsageError(`--sink: "${sink}" is not copy or trunc`);
+  const sinkWait = values['sink-wait'] ?? 'spin';
+  if (sinkWait !== 'spin' && sinkWait !== 'sleep') throw new UsageError(`--sink-wait: "${sinkWait}" is not spin or sleep`);
   const opts = {
     modes: parseModes(values.mode),
     sizes: parseSizes(values.size),
@@ -218,6 +227,7 @@ async function cmdBench(args: string[]): Promise<number> {
     rounds: Math.trunc(parseNumber('--rounds', values.rounds, SEND_DEFAULT_ROUNDS, 1, 100)),
     warmupSeconds: parseNumber('--warmup', values.warmup, 0.3, 0, 60),
     sinkTrunc: sink === 'trunc',
+    sinkSpin: sinkWait === 'spin',
     log: (line: string) => process.stderr.write(line + '\n'),
   };
   setWindow(values.window === undefined ? null : Math.trunc(parseNumber('--window', values.window, 16, 1, 1024)));
@@ -228,7 +238,9 @@ async function cmdBench(args: string[]): Promise<number> {
   setRingSettings(defer === undefined ? {} : { deferTaskrun: defer === 'on' });
   const loadStart = loadavg()[0]!;
   const aggs = await runBench(opts);
-  const info = { loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, argv: args };
+  const info = {
+    loadStart, loadEnd: loadavg()[0]!, seconds: opts.seconds, rounds: opts.rounds, sinkTrunc: opts.sinkTrunc, sinkSpin: opts.sinkSpin, argv: args,
+  };
   if (values.json) {
     process.stdout.write(JSON.stringify(toJson(aggs)) + '\n');
   } else {

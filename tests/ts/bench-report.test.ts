@@ -12,6 +12,7 @@ import { aggregate, type RunOutcome } from '../../ts/bench/harness.ts';
 import { Meter, type SenderResult } from '../../ts/bench/types.ts';
 import { udpSysLines, udpTable } from '../../ts/bench/udp-report.ts';
 import { docSection, humanReport, receiverText, type ReportInfo } from '../../ts/bench/report.ts';
+import { alternatingOrder, roundOrder } from '../../ts/bench/round-order.ts';
 
 const MODES = [
   { name: 'zc-fixed', zeroCopy: true },
@@ -102,5 +103,29 @@ describe('bench (TCP): the report says how the receiver waited', () => {
     expect(humanReport([], info(true))).toContain('receiver: separate process (zc_sink, recv into a 1 MiB buffer, polling');
     expect(docSection([], info(true))).toContain('reads and discards, polling its socket, never sleeping.');
     expect(docSection([], info(false))).toContain('reads and discards, sleeping when it has caught up.');
+  });
+});
+
+describe('bench (TCP): round order', () => {
+  const modes = ['node-net', 'send', 'zc', 'zc-fixed', 'auto', 'c-zc-fixed', 'c-zc-vec'];
+
+  it('each round starts at the next mode, forward in even rounds and backward in odd ones', () => {
+    expect(alternatingOrder(modes, 0)).toEqual(modes);
+    expect(alternatingOrder(modes, 1)).toEqual(['send', 'node-net', 'c-zc-vec', 'c-zc-fixed', 'auto', 'zc-fixed', 'zc']);
+    expect(alternatingOrder(modes, 2)).toEqual(roundOrder(modes, 2));
+    for (let r = 0; r < 14; r++) {
+      const order = alternatingOrder(modes, r);
+      expect(order[0]).toBe(modes[r % modes.length]);
+      expect([...order].sort()).toEqual([...modes].sort());
+    }
+    // two modes: the same as roundOrder
+    for (let r = 0; r < 4; r++) expect(alternatingOrder(['a', 'b'], r)).toEqual(roundOrder(['a', 'b'], r));
+  });
+
+  it('over 5 rounds auto runs after send in 3 rounds and before it in 2 (forward only: after in 2, before in 3)', () => {
+    const later = (order: (r: number) => string[]): number[] =>
+      [0, 1, 2, 3, 4].map((r) => order(r).indexOf('auto') - order(r).indexOf('send'));
+    expect(later((r) => roundOrder(modes, r))).toEqual([3, 3, -4, -4, -4]);
+    expect(later((r) => alternatingOrder(modes, r))).toEqual([3, 4, -4, 4, -4]);
   });
 });

@@ -3,12 +3,13 @@
  * Runs every (mode, size) pair against one sink process, interleaved:
  * for each round, for each size, every mode back to back, so the ratios
  * of one size compare runs taken close together (this box is shared and
- * noisy).  Each round starts at the next mode (roundOrder), so no mode
- * always runs first or after the same one.  With several rounds each pair
+ * noisy).  Each round starts at the next mode, going forward in even
+ * rounds and backward in odd ones (alternatingOrder), so no mode always
+ * runs first or after the same one, and drift over a round favours no side.  With several rounds each pair
  * reports its median run.
  */
 import { buildHelpers } from './build.ts';
-import { roundOrder } from './round-order.ts';
+import { alternatingOrder } from './round-order.ts';
 import { Sink } from './sink.ts';
 import type { BenchMode, SenderResult } from './types.ts';
 
@@ -75,7 +76,7 @@ export async function runBench(opts: BenchOptions): Promise<Aggregate[]> {
   try {
     for (let round = 0; round < opts.rounds; round++) {
       for (const size of opts.sizes) {
-        for (const mode of roundOrder(opts.modes, round)) {
+        for (const mode of alternatingOrder(opts.modes, round)) {
           const o: RunOutcome = { mode: mode.name, size, round };
           const spec = { size, seconds: opts.seconds, warmupSeconds: opts.warmupSeconds, port: sink.port };
           try {

@@ -133,6 +133,13 @@ export const ReceiveOptionsSchema = z
 export type ReceiveOptionsInput = z.input<typeof ReceiveOptionsSchema>;
 export type ReceiveOptions = z.output<typeof ReceiveOptionsSchema>;
 
+/** libzc refused a batched chunk release: thrown from a microtask of its own (a bug in the library, not the caller's). */
+function releaseRefused(rc: number): void {
+  queueMicrotask(() => {
+    throw new ZcError({ errno: rc, op: 'recv.release', hint: 'libzc refused a chunk release (internal error)' });
+  });
+}
+
 function valueAt(input: unknown, key: PropertyKey | undefined): unknown {
   if (key === undefined || input === null || typeof input !== 'object') return undefined;
   return (input as Record<PropertyKey, unknown>)[key];
@@ -409,12 +416,10 @@ export class Receiver implements RingResource {
       return true;
     },
     result: (rc: number): void => {
-      if (rc < 0) {
-        // Chunks are checked in JS first: this is a bug, not a user error.
-        queueMicrotask(() => {
-          throw new ZcError({ errno: rc, op: 'recv.release', hint: 'libzc refused a chunk release (internal error)' });
-        });
-      }
+      // Chunks are checked in JS first: this is a bug, not a user error.
+      // (No arrow here that reads rc: V8 would make its context on every
+      // call, one young object per flush.)
+      if (rc < 0) releaseRefused(rc);
     },
     direct: (): void => this.flushReleases(),
   };

@@ -770,6 +770,11 @@ export class Ring {
     const withOps = this.#batchOpCount > 0;
     this.#batchOpCount = 0;
     let failed: [BatchedRequest, number][] | null = null;
+    // The first op (a flush usually carries one: a receive area's
+    // releases) and its result in locals, any more in an array: no
+    // array and pair per flush (docs/PERFORMANCE.md, Session 26).
+    let op1: BatchedOp | undefined;
+    let rc1 = 0;
     let ops: [BatchedOp, number][] | null = null;
     let ok = 0;
     for (let i = 0; i < n; i++) {
@@ -778,7 +783,12 @@ export class Ring {
         const op = bo[i];
         if (op !== undefined) {
           bo[i] = undefined;
-          (ops ??= []).push([op, rc]);
+          if (op1 === undefined) {
+            op1 = op;
+            rc1 = rc;
+          } else {
+            (ops ??= []).push([op, rc]);
+          }
           continue;
         }
       }
@@ -804,7 +814,14 @@ export class Ring {
     // are dispatched by the caller after it returns, and would be lost
     // with their requests in flight for good.  A handler's exception is
     // rethrown from a microtask of its own, as #dispatch does.
-    if (ops) settleEach(ops, opResult);
+    if (op1 !== undefined) {
+      try {
+        op1.result(rc1);
+      } catch (e) {
+        rethrowLater(e);
+      }
+      if (ops) settleEach(ops, opResult);
+    }
     if (failed) settleEach(failed, Ring.#refuse, this);
     this.#updateRef();
     return got;

@@ -40,7 +40,8 @@ const SEND_DEFAULT_ROUNDS = 5;
  * sleeps and each wakeup is an IPI to a halted vCPU) that hits every mode alike; with
  * 1 s runs a 5-round median of two equal modes read below 0.95 in ~1 of 5 whole runs,
  * with 3 s in 0.2% of resamples (docs/PERFORMANCE.md, Session 24 tcp24).  ~6 minutes.
- * The sink polls by default (--sink-wait spin), which removes that regime (Session 26). */
+ * The sink polls by default (--sink-wait spin), which makes that regime rare: 1 slow run
+ * in 105 against 12 (docs/PERFORMANCE.md, Session 26 tcp26). */
 const TCP_DEFAULT_SECONDS = 3;
 const MAX_SECONDS = 3600;
 const RR_DEFAULT_SECONDS = 2;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { benchChild, buildHelpers } from '../../ts/bench/build.ts';
-import { statFields } from '../../ts/bench/proc-cpu.ts';
+import { cpuSecondsOf, statFields } from '../../ts/bench/proc-cpu.ts';
 import { Sink } from '../../ts/bench/sink.ts';
 import { libraryPath } from '../../ts/ffi/libzc.ts';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -195,7 +195,7 @@ describe.skipIf(IN_VM)('bench JSON contracts', () => {
 
 describe('bench (TCP) receiver, zc_sink', () => {
   for (const spin of [true, false]) {
-    it(`${spin ? '--sink-wait spin' : '--sink-wait sleep'}: counts every byte of each connection${spin ? ', and sleeps between them' : ''}`, async () => {
+    it(`${spin ? '--sink-wait spin' : '--sink-wait sleep'}: counts every byte of each connection, ${spin ? 'polls on an idle one and sleeps between them' : 'sleeps on an idle one and between them'}`, async () => {
       const sink = await Sink.start(`${buildHelpers()}/zc_sink`, { spin });
       try {
         for (const total of [3 << 20, 12345]) {
@@ -210,6 +210,24 @@ describe('bench (TCP) receiver, zc_sink', () => {
           expect(c.bytes).toBe(total);
           sock.destroy();
         }
+        // on an open connection with nothing to read, --spin polls (its CPU time grows) where
+        // the sleeping receiver blocks in recv (state S)
+        const idle = createConnection({ host: '127.0.0.1', port: sink.port });
+        await once(idle, 'connect');
+        const cpu0 = cpuSecondsOf(sink.pid);
+        let used = 0;
+        let idleState = '';
+        for (let i = 0; i < 250; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          used = cpuSecondsOf(sink.pid) - cpu0;
+          idleState = statFields(sink.pid)[0]!;
+          if (spin ? used >= 0.05 : idleState === 'S') break;
+        }
+        if (spin) expect(used).toBeGreaterThanOrEqual(0.05);
+        else expect(idleState).toBe('S');
+        idle.end();
+        expect((await sink.nextConnection()).bytes).toBe(0);
+        idle.destroy();
         // between connections it waits in poll(): asleep, not spinning (state S in /proc/PID/stat,
         // once it is past printing the last report)
         let state = '';

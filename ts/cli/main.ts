@@ -41,7 +41,9 @@ const SEND_DEFAULT_ROUNDS = 5;
  * 1 s runs a 5-round median of two equal modes read below 0.95 in ~1 of 5 whole runs,
  * with 3 s in 0.2% of resamples (docs/PERFORMANCE.md, Session 24 tcp24).  ~6 minutes.
  * The sink polls by default (--sink-wait spin), which makes that regime rare: 1 slow run
- * in 105 against 12 (docs/PERFORMANCE.md, Session 26 tcp26). */
+ * in 105 against 12 (docs/PERFORMANCE.md, Session 26 tcp26).  Shorter rounds are no
+ * tighter: a median's spread follows the measured seconds, so 10 x 1.5 s reads like
+ * 5 x 3 s for 9% more time (docs/PERFORMANCE.md, Session 27 tcp27). */
 const TCP_DEFAULT_SECONDS = 3;
 const MAX_SECONDS = 3600;
 const RR_DEFAULT_SECONDS = 2;

@@ -217,6 +217,8 @@ export class Receiver implements RingResource {
   #ptr: NativePointer | null;
   /** the area as one Buffer: chunks' views are its subarrays */
   #areaBuf: Buffer;
+  /** the address of the area's first byte (a send of a chunk describes its bytes by address) */
+  #base = 0;
   /** offsets to release (uint64 each, written as two 32-bit words: no BigInt) */
   #rel: BigUint64Array = new BigUint64Array(256);
   #rel32 = new Uint32Array(this.#rel.buffer);
@@ -246,6 +248,7 @@ export class Receiver implements RingResource {
       const base = BigInt(lib.zc_rx_base(ptr));
       if (!base) throw new ZcError({ errno: ERRNO.EFAULT, op: 'recv.create', hint: 'zc_rx_base returned NULL' });
       this.#areaBuf = Buffer.from(memoryView(base, this.areaSize));
+      this.#base = Number(base);
       ring.track(this);
     } catch (e) {
       // Created but not handed out: unregister it now, not with the ring
@@ -368,6 +371,11 @@ export class Receiver implements RingResource {
   /** @internal */
   get epoch(): number {
     return this.#epoch;
+  }
+
+  /** @internal the address of the area's first byte, as a number (user-space addresses fit in 53 bits) */
+  get base(): number {
+    return this.#base;
   }
 
   /**
@@ -554,10 +562,14 @@ export interface ChunkStream extends AsyncIterableIterator<ReceivedChunk> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** Why a chunk handed to send() can no longer be used. */
+const HANDED = 'the chunk was handed to send(): its memory goes back to the kernel once the send completed';
+
 /**
  * One received chunk: `data` is a view into the registered area (no copy),
  * valid until `release()`.  Release every chunk (or use `using`): held
- * chunks keep the kernel from receiving more into their memory.
+ * chunks keep the kernel from receiving more into their memory.  Or hand
+ * it to `socket.send(chunk)`, which releases it once the send completed.
  */
 export class Chunk implements ReceivedChunk {
   /** bytes in the chunk */
@@ -568,6 +580,10 @@ export class Chunk implements ReceivedChunk {
   #off: number;
   #epoch: number;
   #released = false;
+  /** taken by a send: released by the library once the send completed (see take/sent) */
+  #handed = false;
+  /** the send that took it is over (sent() ran) */
+  #sent = false;
   #view: Buffer | null = null;
 
   /** @internal */
@@ -579,37 +595,37 @@ export class Chunk implements ReceivedChunk {
     this.#epoch = rx.epoch;
   }
 
-  /** true after release() (or once its receiver/ring closed) */
+  /** true after release() or send(chunk) (or once its receiver/ring closed) */
   get released(): boolean {
     return this.#released || this.#epoch !== this.#rx.epoch;
   }
 
   /** The bytes, as a Buffer over the registered memory.  Throws after release. */
   get data(): Buffer {
-    if (this.released) {
-      throw new ZcOwnershipError('chunk.data', 'the chunk was released (its memory belongs to the kernel again)');
-    }
+    if (this.released) throw this.#gone('chunk.data');
     return (this.#view ??= this.#rx.viewOf(this.#off, this.length));
   }
 
   /** A copy of the bytes that outlives release().  Leaves no view of the memory behind. */
   copy(): Buffer {
-    if (this.released) {
-      throw new ZcOwnershipError('chunk.data', 'the chunk was released (its memory belongs to the kernel again)');
-    }
+    if (this.released) throw this.#gone('chunk.data');
     return Buffer.from(this.#view ?? this.#rx.viewOf(this.#off, this.length));
   }
 
-  /** Give the memory back to the kernel.  Throws if already released. */
+  /** Give the memory back to the kernel.  Throws if already released (or handed to send()). */
   release(): void {
     if (this.released) {
-      throw new ZcOwnershipError('chunk.release', 'the chunk was already released');
+      throw new ZcOwnershipError('chunk.release', this.#handed ? HANDED : 'the chunk was already released');
     }
     this.#released = true;
     this.#rx.release(this.#off);
   }
 
-  /** Releases the chunk unless it already was. */
+  #gone(op: string): ZcOwnershipError {
+    return new ZcOwnershipError(op, this.#handed ? HANDED : 'the chunk was released (its memory belongs to the kernel again)');
+  }
+
+  /** Releases the chunk unless it already was (or was handed to send()). */
   [Symbol.dispose](): void {
     if (!this.released) this.release();
   }
@@ -620,6 +636,43 @@ export class Chunk implements ReceivedChunk {
    */
   handlerThrew(): void {
     if (this.#view === null && !this.released) this.release();
+  }
+
+  /**
+   * @internal send(chunk) takes the chunk: from now on it counts as
+   * released to the caller, and {@link sent} gives the memory back.
+   * Throws ZcOwnershipError (nothing changed) when it is released already
+   * or its area is not on `ring` (null: a socket with no ring).
+   */
+  take(ring: Ring | null, op: string): void {
+    if (this.released) throw this.#gone(op);
+    const own = this.#rx.ring;
+    if (ring !== own) {
+      throw new ZcOwnershipError(
+        op,
+        `this chunk lies in a receive area of ring #${own.id}, ` +
+          (ring === null ? "the socket has no ring ('net' backend)" : `the socket is on ring #${ring.id}`) +
+          ': send a chunk on a socket of its own ring, or send chunk.data and release the chunk once that send settled',
+      );
+    }
+    this.#released = true;
+    this.#handed = true;
+  }
+
+  /** @internal the address of the chunk's first byte (for the send that took it) */
+  get address(): number {
+    return this.#rx.base + this.#off;
+  }
+
+  /**
+   * @internal The send that took the chunk is over (whatever its outcome):
+   * the memory goes back to the kernel, once, unless the receiver closed
+   * meanwhile (its memory is gone with it then).
+   */
+  sent(): void {
+    if (!this.#handed || this.#sent) return;
+    this.#sent = true;
+    if (this.#epoch === this.#rx.epoch) this.#rx.release(this.#off);
   }
 }
 

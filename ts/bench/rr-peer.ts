@@ -328,13 +328,22 @@ async function uringListen(serve: (s: ZcSocket, rx: ReceiveOptionsInput) => void
   process.exit(0);
 }
 
-/** The callback forms: each chunk echoed from the received memory, given back once sent. */
+/** A send of the echo settled: the chunk's memory is back with the kernel already (send(chunk) took it). */
+function echoed(err: Error | null): void {
+  if (err) serverError(err);
+}
+
+/**
+ * The callback forms: each chunk echoed from the received memory by
+ * send(chunk), which takes it and gives it back once sent (no view, no
+ * closure per message).
+ */
 const uringServer = (): Promise<void> =>
   uringListen((s, rx) => {
     s.receive(rx, {
       chunk: (c) => {
         if (TRACING) traceMessage(performance.now());
-        s.send(c.data, undefined, () => c.release());
+        s.send(c, undefined, echoed);
         sideNet?.();
       },
       end: (err) => {
@@ -350,9 +359,10 @@ const iterServer = (): Promise<void> =>
     void (async () => {
       try {
         for await (const chunk of s.receive(rx)) {
-          // Echo straight from the received memory; give it back once sent
-          // (the callback form of send: no Promise per message).
-          s.send(chunk.data, undefined, () => chunk.release());
+          // Echo straight from the received memory: send(chunk) takes the
+          // chunk and gives it back once sent (the callback form of send:
+          // no Promise per message).
+          s.send(chunk, undefined, echoed);
         }
       } catch (e) {
         serverError(e);

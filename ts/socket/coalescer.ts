@@ -104,7 +104,11 @@ class CoalescedSend implements BatchedRequest {
       rc = zc.zc_sendv_fixed(ring.ptr, this.fd, pool.ptr, vec, n, this.flags, ud);
     } else {
       ops.forEach((e, i) => {
-        const addr = e.pb ? e.pb.pool.baseAddress + BigInt(e.pb.index * e.pb.pool.size + e.off) : addressOf(ring, e.view as Uint8Array);
+        const addr = e.pb
+          ? e.pb.pool.baseAddress + BigInt(e.pb.index * e.pb.pool.size + e.off)
+          : e.view === null
+            ? BigInt(e.addr) // a received chunk's bytes
+            : addressOf(ring, e.view);
         vec.writeBigUInt64LE(addr, i * IOV_SIZE + IOV_BASE);
         vec.writeBigUInt64LE(BigInt(e.len), i * IOV_SIZE + IOV_LEN);
       });

@@ -8,7 +8,7 @@
 import type { SendOptionsInput } from '../config.ts';
 import type { ZcError } from '../errors.ts';
 import type { PoolBuffer } from '../pool.ts';
-import type { ChunkStream, ReceiveOptionsInput } from '../recv.ts';
+import type { Chunk, ChunkStream, ReceiveOptionsInput } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { FileSpec, SendFileResult } from './send-file.ts';
@@ -19,10 +19,11 @@ export type Backend = 'uring' | 'net';
 
 /** One chunk of a Duplex write. */
 export interface WriteEntry {
-  data: Uint8Array | PoolBuffer;
+  /** a Chunk: one send(chunk) queued behind writes took (lent is true) */
+  data: Uint8Array | PoolBuffer | Chunk;
   /** send options (a PoolBuffer written with offset/length, a send() queued behind writes) */
   options: SendOptionsInput | undefined;
-  /** a PoolBuffer already lent by write()/send() */
+  /** a PoolBuffer already lent by write()/send(), a Chunk already taken by send() */
   lent: boolean;
   /** handed to the engine (a PoolBuffer not yet handed over is given back if the write is dropped) */
   taken: boolean;
@@ -81,9 +82,9 @@ export interface SocketEngine {
    */
   writeOne(data: Uint8Array, cb: (err: unknown, bytes: number) => void): void;
   /** The Promise fast lane. */
-  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult>;
+  send(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, opName: string): Promise<SendResult>;
   /** The same send, settled through cb(err, bytes, zeroCopy) (never synchronously). */
-  sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void;
+  sendCallback(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void;
   /** A file range after everything sent so far (send-file.ts); owns spec.fd. */
   sendFile(spec: FileSpec): Promise<SendFileResult>;
   /** Every send so far settled. */

@@ -13,10 +13,11 @@ import { isLoopbackSockaddr } from '../addr.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
 import { ZcOwnershipError } from '../errors.ts';
 import { PoolBuffer, poolOf, type BufferPool } from '../pool.ts';
+import { Chunk } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
 import { addressNumber } from './memory.ts';
-import { poolSendLength, poolSendOffset, sendView } from './send-args.ts';
+import { chunkSendLength, chunkSendOffset, poolSendLength, poolSendOffset, sendView } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
 import { PoolSend } from './pool-send.ts';
@@ -190,11 +191,14 @@ export class SendLane implements LaneHooks {
   /**
    * One send (see ZcSocket.send).  `to` is an encoded sockaddr for
    * unconnected datagram sockets, else null.  `lent`: a PoolBuffer the
-   * caller already lent (a Duplex write).  Throws ZcOwnershipError /
-   * ZcConfigError / TypeError at once; kernel errors reject.
+   * caller already lent (a Duplex write), or a received {@link Chunk} the
+   * socket already took.  A Chunk is taken here otherwise, once every
+   * check passed, and given back (Chunk.sent) when the send settles.
+   * Throws ZcOwnershipError / ZcConfigError / TypeError at once; kernel
+   * errors reject.
    */
   send(
-    data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent = false,
+    data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent = false,
   ): Promise<SendResult> {
     const op = this.#prepare(data, options, to, opName, lent, null);
     return new Promise<SendResult>((resolve, reject) => {
@@ -210,7 +214,7 @@ export class SendLane implements LaneHooks {
    * send(); never calls cb synchronously.
    */
   sendCallback(
-    data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string,
+    data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, to: Buffer | null, opName: string,
     cb: SendCallback, lent = false,
   ): void {
     const op = this.#prepare(data, options, to, opName, lent, cb);
@@ -266,12 +270,13 @@ export class SendLane implements LaneHooks {
    * goes alone); a PoolBuffer's range is checked without a result object.
    */
   #prepare(
-    data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent: boolean,
+    data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent: boolean,
     cb: SendCallback | null,
   ): SendOp {
     const o = this.#opts.resolve(options);
     let pb: PoolBuffer | null = null;
     let view: Uint8Array | null = null;
+    let chunk: Chunk | null = null;
     let off: number;
     let len: number;
     let addr = 0;
@@ -280,6 +285,13 @@ export class SendLane implements LaneHooks {
       off = poolSendOffset(data, o);
       len = poolSendLength(data, o, off);
       if (pb.pool.ring !== this.ring) throw wrongRing(this.ring, pb.pool, opName);
+    } else if (data instanceof Chunk) {
+      // The chunk's bytes by address in its area: no view of them is made.
+      chunk = data;
+      off = chunkSendOffset(data, o);
+      len = chunkSendLength(data, o, off);
+      addr = data.address + off;
+      off = 0; // applied to the address, as a view's
     } else {
       view = sendView(data, o, opName);
       off = 0; // a view's offset is applied (only a PoolBuffer's is kept)
@@ -289,8 +301,11 @@ export class SendLane implements LaneHooks {
     // An unconnected datagram socket's destination is known per send: a
     // loopback one is on this host too.
     const flags = sendFlags(o, len, pb !== null, to === null ? this.autoZc : this.autoZc && !isLoopbackSockaddr(to));
-    if (pb !== null && !lent) pb.lend(opName); // throws if in flight or released
-    const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, addr, flags, this.#fd, to, cb);
+    if (!lent) {
+      if (pb !== null) pb.lend(opName); // throws if in flight or released
+      else if (chunk !== null) chunk.take(this.ring, opName); // throws if released or of another ring
+    }
+    const op = (this.#free.pop() ?? new SendOp(this)).init(opName, pb, view, off, len, addr, flags, this.#fd, to, cb, chunk);
     op.coalesce = o.coalesce;
     return op;
   }

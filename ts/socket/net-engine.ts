@@ -10,7 +10,7 @@ import net from 'node:net';
 import { ERRNO } from '../ffi/abi.gen.ts';
 import { ZcError } from '../errors.ts';
 import { PoolBuffer } from '../pool.ts';
-import { parseReceiveOptions, type ChunkStream, type ReceiveOptionsInput } from '../recv.ts';
+import { Chunk, parseReceiveOptions, type ChunkStream, type ReceiveOptionsInput } from '../recv.ts';
 import type { SendOptionsInput } from '../config.ts';
 import type { SocketAddress } from '../addr.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
@@ -159,9 +159,11 @@ export class NetEngine implements SocketEngine {
 
   /** Hand one send to the net.Socket; throws the ownership/range errors at once. */
   #write(
-    s: net.Socket, data: Uint8Array | PoolBuffer, o: SendOptionsInput | undefined, lent: boolean, op: string,
+    s: net.Socket, data: Uint8Array | PoolBuffer | Chunk, o: SendOptionsInput | undefined, lent: boolean, op: string,
     done: (err: ZcError | null, n: number) => void, direct = false,
   ): void {
+    // A chunk of a ring's receive area: this socket has no ring to hold it (throws, naming why).
+    if (data instanceof Chunk) data.take(null, op);
     let view: Uint8Array;
     const pb = data instanceof PoolBuffer ? data : null;
     if (pb) {
@@ -273,7 +275,7 @@ export class NetEngine implements SocketEngine {
     }
   }
 
-  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
+  send(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
     const s = this.#open(opName);
     let settle!: (err: Error | null, n: number) => void;
     const p = new Promise<SendResult>((resolve, reject) => {
@@ -283,7 +285,7 @@ export class NetEngine implements SocketEngine {
     return p;
   }
 
-  sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
+  sendCallback(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
     this.#write(this.#open(opName), data, options, false, opName, (err, n) => cb(err, n, 'copied'), true);
   }
 

@@ -22,11 +22,15 @@ import { ChunkQueue } from '../chunk-queue.ts';
 /** Bytes received and not yet taken by next() before the socket is paused. */
 export const QUEUE_LIMIT = 256 * 1024;
 
+const HANDED = 'the chunk was handed to send()';
+
 /** A chunk of the 'net' backend: a Buffer node:net read, valid until release(). */
 export class NetChunk implements ReceivedChunk {
   readonly length: number;
   readonly streamOffset: number;
   #buf: Buffer | null;
+  /** taken by send(chunk) */
+  #handed = false;
 
   /** @internal */
   constructor(buf: Buffer, streamOffset: number) {
@@ -41,7 +45,7 @@ export class NetChunk implements ReceivedChunk {
 
   /** The bytes.  Throws after release (as a chunk of registered memory does). */
   get data(): Buffer {
-    if (this.#buf === null) throw new ZcOwnershipError('chunk.data', 'the chunk was released');
+    if (this.#buf === null) throw new ZcOwnershipError('chunk.data', this.#handed ? HANDED : 'the chunk was released');
     return this.#buf;
   }
 
@@ -50,8 +54,21 @@ export class NetChunk implements ReceivedChunk {
   }
 
   release(): void {
-    if (this.#buf === null) throw new ZcOwnershipError('chunk.release', 'the chunk was already released');
+    if (this.#buf === null) throw new ZcOwnershipError('chunk.release', this.#handed ? HANDED : 'the chunk was already released');
     this.#buf = null;
+  }
+
+  /**
+   * @internal send(chunk) takes the chunk: its Buffer to send, the chunk
+   * released from now on (node:net's garbage-collected memory: nothing
+   * to give back once the send is over).  Throws if released already.
+   */
+  take(op: string): Buffer {
+    const b = this.#buf;
+    if (b === null) throw new ZcOwnershipError(op, this.#handed ? HANDED : 'the chunk was released');
+    this.#buf = null;
+    this.#handed = true;
+    return b;
   }
 
   [Symbol.dispose](): void {

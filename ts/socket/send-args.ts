@@ -6,6 +6,7 @@
  */
 import { rangeError, type SendOptions } from '../config.ts';
 import type { PoolBuffer } from '../pool.ts';
+import type { Chunk } from '../recv.ts';
 
 /** The offset of a send from a PoolBuffer (checked; throws ZcConfigError). */
 export function poolSendOffset(pb: PoolBuffer, o: SendOptions): number {
@@ -18,6 +19,20 @@ export function poolSendOffset(pb: PoolBuffer, o: SendOptions): number {
 export function poolSendLength(pb: PoolBuffer, o: SendOptions, off: number): number {
   const len = o.length ?? pb.size - off;
   if (off + len > pb.size) throw rangeError('length', len, pb.size - off);
+  return len;
+}
+
+/** The offset of a send of a received chunk (checked as a Uint8Array's; throws ZcConfigError). */
+export function chunkSendOffset(c: Chunk, o: SendOptions): number {
+  const off = o.offset ?? 0;
+  if (off > c.length) throw rangeError('offset', off, c.length);
+  return off;
+}
+
+/** The length of a send of a received chunk from `off` (checked; throws ZcConfigError). */
+export function chunkSendLength(c: Chunk, o: SendOptions, off: number): number {
+  const len = o.length ?? c.length - off;
+  if (off + len > c.length) throw rangeError('length', len, c.length - off);
   return len;
 }
 
@@ -36,5 +51,5 @@ export function sendView(data: unknown, o: SendOptions, opName: string): Uint8Ar
     if (off + len > data.length) throw rangeError('length', len, data.length - off);
     return off === 0 && len === data.length ? data : data.subarray(off, off + len);
   }
-  throw new TypeError(`${opName}: data must be a Uint8Array or a PoolBuffer`);
+  throw new TypeError(`${opName}: data must be a Uint8Array, a PoolBuffer or a received Chunk`);
 }

@@ -12,6 +12,7 @@
 import { ERRNO, SEND_FLAGS } from '../ffi/abi.gen.ts';
 import { rethrowLater, ZcError } from '../errors.ts';
 import type { PoolBuffer } from '../pool.ts';
+import type { Chunk } from '../recv.ts';
 import { zeroCopyOf, type BatchedRequest, type Completion, type Ring } from '../ring.ts';
 import type { BatchQueue } from '../batch.ts';
 import { BatchQueue as Q } from '../batch.ts';
@@ -74,7 +75,9 @@ export class SendOp implements BatchedRequest {
   view: Uint8Array | null = null;
   off = 0;
   len = 0;
-  /** a Uint8Array send's address (the lane's, checked for the ring), else 0 */
+  /** a received chunk this send took (its bytes are at addr), given back when it settles; else null */
+  chunk: Chunk | null = null;
+  /** a Uint8Array's or a chunk's send address (the lane's, checked for the ring), else 0 */
   addr = 0;
   /** enum zc_send_flags */
   flags = 0;
@@ -93,7 +96,7 @@ export class SendOp implements BatchedRequest {
    */
   init(
     opName: string, pb: PoolBuffer | null, view: Uint8Array | null, off: number, len: number, addr: number, flags: number,
-    fd: number, to: Buffer | null, cb: SendCallback | null,
+    fd: number, to: Buffer | null, cb: SendCallback | null, chunk: Chunk | null = null,
   ): this {
     this.issued = false;
     this.coalesce = true;
@@ -111,12 +114,14 @@ export class SendOp implements BatchedRequest {
     this.fd = fd;
     this.to = to;
     this.cb = cb;
+    this.chunk = chunk;
     return this;
   }
 
   /** Drop what a recycled op would keep alive (the lane's free list). */
   clear(): void {
     this.pb = null;
+    this.chunk = null;
     this.view = null;
     this.to = null;
     this.cb = null;
@@ -133,8 +138,13 @@ export class SendOp implements BatchedRequest {
   finish(err: ZcError | null, bytes: number, zeroCopy: ZeroCopyUse, alone = false): void {
     if (this.opName !== 'write') this.lane.bytesSent += bytes;
     const pb = this.pb;
+    const chunk = this.chunk;
     if (pb !== null) pb.unlend();
-    else if (detached(this.view, this.len)) err = detachedError(this.opName, bytes, this.issued);
+    else if (chunk !== null) {
+      // The memory of a chunk the send took goes back to the kernel (once: sent() and this both see to it).
+      this.chunk = null;
+      chunk.sent();
+    } else if (detached(this.view, this.len)) err = detachedError(this.opName, bytes, this.issued);
     const cb = this.cb;
     if (cb !== null) {
       if (this.starting) {
@@ -210,11 +220,16 @@ export class SendOp implements BatchedRequest {
     const { pb, view, off, len } = this;
     let rc: number;
     if (this.to === null) {
-      rc = pb
-        ? zc.zc_send_fixed(ring.ptr, this.fd, pb.pool.ptr, pb.index, off, len, this.flags, ud)
-        : zc.zc_send(ring.ptr, this.fd, view as Uint8Array, len, this.flags, ud);
+      if (pb) rc = zc.zc_send_fixed(ring.ptr, this.fd, pb.pool.ptr, pb.index, off, len, this.flags, ud);
+      else if (view) rc = zc.zc_send(ring.ptr, this.fd, view, len, this.flags, ud);
+      // a chunk's bytes, by their address
+      else rc = zc.zc_sendmsg(ring.ptr, this.fd, iovecFor(BigInt(this.addr), len), 1, null, 0, this.flags, ud);
     } else {
-      const addr = pb ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off) : len > 0 ? addressOf(ring, view as Uint8Array) : 0n;
+      const addr = pb
+        ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off)
+        : view === null
+          ? BigInt(this.addr)
+          : len > 0 ? addressOf(ring, view) : 0n;
       rc = zc.zc_sendmsg(ring.ptr, this.fd, iovecFor(addr, len), 1, this.to, this.to.length, this.flags, ud);
     }
     this.issued = rc === 0;

@@ -24,7 +24,7 @@ import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import { checkNetOptions, parseSendOptions, type SendOptionsInput } from '../config.ts';
-import { parseReceiveOptions } from '../recv.ts';
+import { Chunk, parseReceiveOptions } from '../recv.ts';
 import { ZcError } from '../errors.ts';
 import { PoolBuffer } from '../pool.ts';
 import type { ChunkStream, ReceivedChunk, ReceiveOptionsInput } from '../recv.ts';
@@ -36,6 +36,7 @@ import { chooseBackend, type BackendPreference } from './backend.ts';
 import type { Backend, ConnectTarget, ReadTarget, SocketEngine, WriteEntry } from './engine.ts';
 import { openPair } from './factories.ts';
 import { NetEngine } from './net-engine.ts';
+import { NetChunk } from './net-receive.ts';
 import { releaseFile, resolveFile, type FileSource, type SendFileResult } from './send-file.ts';
 import type { SendFileOptionsInput } from '../config.ts';
 import type { SendCallback, SendResult } from './types.ts';
@@ -405,10 +406,24 @@ export class ZcSocket extends Duplex {
    * chunk: a Buffer over the same bytes stands in for it in the write
    * queue, the engine sends the entry.
    */
-  #writeEntry(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, cb: WriteCb | undefined, settle: WriteEntry['settle'] | null): boolean {
+  #writeEntry(
+    data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, cb: WriteCb | undefined, settle: WriteEntry['settle'] | null,
+  ): boolean {
     let view: Buffer;
     let pb: PoolBuffer | null = null;
-    if (data instanceof PoolBuffer) {
+    let chunk: Chunk | null = null;
+    if (data instanceof Chunk) {
+      // send(chunk) behind writes: taken now, as on the direct path
+      const o = options ?? {};
+      const off = o.offset ?? 0;
+      const len = o.length ?? data.length - off;
+      if (off < 0 || off > data.length || len < 0 || off + len > data.length) {
+        throw new RangeError(`send: offset ${off} / length ${len} outside the ${data.length}-byte chunk`);
+      }
+      view = data.data.subarray(off, off + len); // throws if released
+      data.take(this.ring, 'send'); // throws for a chunk of another ring
+      chunk = data;
+    } else if (data instanceof PoolBuffer) {
       const o = options ?? {};
       const off = o.offset ?? 0;
       const bytes = data.bytes; // throws while in flight or released
@@ -427,7 +442,7 @@ export class ZcSocket extends Duplex {
     const entry: WriteEntry = {
       data,
       options,
-      lent: pb !== null,
+      lent: pb !== null || chunk !== null,
       taken: false,
       ...(settle ? { settle } : {}),
     };
@@ -436,6 +451,7 @@ export class ZcSocket extends Duplex {
       // Dropped before the engine took it (destroyed): give it back.
       if (!entry.taken) {
         pb?.unlend();
+        chunk?.sent();
         entry.settle?.(null, err ?? new ZcError({ errno: ERRNO.ECANCELED, op: 'send', hint: 'the socket was destroyed' }));
       }
       cb?.(err);
@@ -459,11 +475,34 @@ export class ZcSocket extends Duplex {
    * runs once, never synchronously, with `err` null when the whole length
    * left (for code that sends millions of messages; the Promise form is
    * built on the same path).  It throws at once in the same cases.
+   *
+   * **Sending a received chunk** (`send(chunk[, options][, callback])`,
+   * `chunk` from this socket's or another socket's `receive()`): the send
+   * takes the chunk, as a buffer is moved into a tokio-uring write.  Once
+   * send() returned, the chunk counts as released to the caller
+   * (`released` true; `data`, `copy()` and `release()` throw
+   * ZcOwnershipError "the chunk was handed to send()"; `using` leaves it
+   * alone), and the library gives its memory back to the kernel when the
+   * send is over, whatever its outcome (sent, failed, canceled by a
+   * destroy or a ring close), exactly once; the echo of a request is
+   * `s.send(c, undefined, done)` with nothing to release afterwards.  The
+   * bytes are sent from the receive area by address (no Buffer view is
+   * made).  `offset`/`length` cut the chunk as they cut a Uint8Array (the
+   * whole chunk still goes back when the send is over).  When send()
+   * throws (a released or already handed chunk, a chunk of another ring's
+   * receive area, bad options, the socket closed or ended), the chunk is
+   * not taken and stays the caller's to release.  A view read from
+   * `chunk.data` before the send keeps pointing at memory the kernel
+   * reuses once the send is over: do not keep it.  On the 'net' backend
+   * a chunk of that backend is sent as its Buffer; a chunk of a ring's
+   * area cannot be sent there (ZcOwnershipError).
    */
-  send(data: Uint8Array | PoolBuffer, options?: SendOptionsInput & { signal?: AbortSignal }): Promise<SendResult>;
-  send(data: Uint8Array | PoolBuffer, options: (SendOptionsInput & { signal?: AbortSignal }) | undefined, callback: SendCallback): void;
+  send(data: Uint8Array | PoolBuffer | ReceivedChunk, options?: SendOptionsInput & { signal?: AbortSignal }): Promise<SendResult>;
   send(
-    data: Uint8Array | PoolBuffer, options?: SendOptionsInput & { signal?: AbortSignal }, callback?: SendCallback,
+    data: Uint8Array | PoolBuffer | ReceivedChunk, options: (SendOptionsInput & { signal?: AbortSignal }) | undefined, callback: SendCallback,
+  ): void;
+  send(
+    input: Uint8Array | PoolBuffer | ReceivedChunk, options?: SendOptionsInput & { signal?: AbortSignal }, callback?: SendCallback,
   ): Promise<SendResult> | void {
     // The Writable's own state, read directly: the public getters cost
     // measurably on the fast lane (docs/PERFORMANCE.md).
@@ -471,6 +510,14 @@ export class ZcSocket extends Duplex {
     if (ws.destroyed) throw new ZcError({ errno: ERRNO.EBADF, op: 'send', hint: 'the socket is closed (destroyed)' });
     if (ws.ending) throw new ZcError({ errno: ERRNO.EPIPE, op: 'send', hint: 'the socket was ended (end() called): no more data can be sent' });
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('send: callback must be a function');
+    if (input instanceof NetChunk) {
+      // A chunk of the 'net' backend is garbage-collected memory: its
+      // Buffer is what goes, and the chunk is taken once the send started.
+      const r = this.send(input.data, options, callback as SendCallback);
+      input.take('send');
+      return r;
+    }
+    const data = input as Uint8Array | PoolBuffer | Chunk;
     // The direct path: nothing buffered ahead, no signal.
     const lane = this.#lane;
     if (lane !== null && lane.fd >= 0 && ws.length === 0 && ws.corked === 0 && options?.signal === undefined) {
@@ -486,6 +533,7 @@ export class ZcSocket extends Duplex {
       opts = rest;
       if (callback) {
         if (signal.aborted) {
+          this.#giveBack(data);
           const e = abortError(signal);
           queueMicrotask(() => callback(e, 0, 'unknown'));
           return;
@@ -497,7 +545,10 @@ export class ZcSocket extends Duplex {
         });
         return;
       }
-      if (signal.aborted) return Promise.reject(abortError(signal));
+      if (signal.aborted) {
+        this.#giveBack(data);
+        return Promise.reject(abortError(signal));
+      }
       const p = this.#send(data, opts);
       const stop = onAbort(signal, () => this.destroy(abortError(signal)));
       p.then(stop, stop);
@@ -510,7 +561,15 @@ export class ZcSocket extends Duplex {
     return this.#send(data, opts);
   }
 
-  #sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, cb: SendCallback): void {
+  /** A send that ends before it started (an aborted signal): a chunk is taken and given back at once. */
+  #giveBack(data: Uint8Array | PoolBuffer | Chunk): void {
+    if (data instanceof Chunk) {
+      data.take(this.ring, 'send'); // throws if released or of another ring, as a send would
+      data.sent();
+    }
+  }
+
+  #sendCallback(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, cb: SendCallback): void {
     // Writes still buffered in the Duplex (or a connect in progress) go first.
     const ws = this.#ws;
     if (this.connecting || ws.length > 0 || ws.corked > 0) {
@@ -522,7 +581,7 @@ export class ZcSocket extends Duplex {
     this.#engine.sendCallback(data, options, 'send', cb);
   }
 
-  #send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined): Promise<SendResult> {
+  #send(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined): Promise<SendResult> {
     // Writes still buffered in the Duplex (or a connect in progress) go first.
     const ws = this.#ws;
     if (this.connecting || ws.length > 0 || ws.corked > 0) {

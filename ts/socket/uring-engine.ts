@@ -10,7 +10,7 @@ import { ERRNO, SYS } from '../ffi/abi.gen.ts';
 import type { SendOptions, SendOptionsInput } from '../config.ts';
 import { ZcError } from '../errors.ts';
 import type { PoolBuffer } from '../pool.ts';
-import { receive, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
+import { receive, type Chunk, type ReceiveOptionsInput, type RecvStream } from '../recv.ts';
 import type { Ring, RingResource } from '../ring.ts';
 import { encodeSockaddr, type SocketAddress } from '../addr.ts';
 import { closeFd, closeFdForTeardown, closeFdNow, resetFd } from './close.ts';
@@ -188,11 +188,11 @@ export class UringEngine implements SocketEngine, RingResource {
     }
   }
 
-  send(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
+  send(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, opName: string): Promise<SendResult> {
     return this.#open(opName).send(data, options, null, opName);
   }
 
-  sendCallback(data: Uint8Array | PoolBuffer, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
+  sendCallback(data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, opName: string, cb: SendCallback): void {
     this.#open(opName).sendCallback(data, options, null, opName, cb);
   }
 

@@ -16,8 +16,9 @@
  *
  * `receiver.receive(fd)` returns a {@link RecvStream}: an async iterator of
  * {@link Chunk}s, each a view into the area (no copy in JS).  A chunk is
- * yours until `release()`, which gives its memory back to the kernel;
- * touching it afterwards throws.  Holding chunks is backpressure for that
+ * yours until `release()`, which gives its memory back to the kernel,
+ * or until you hand it to `socket.send(chunk)`, which gives it back once
+ * the send is over; touching it afterwards throws.  Holding chunks is backpressure for that
  * stream only: a stream whose chunks held reach its quota (`recvQuota`;
  * by default the area's buffers / (streams + 1), see
  * `receiver.info().quota`) is paused, its data waiting in the socket (TCP

@@ -121,7 +121,9 @@ if (!process.env.READ) {
 
 // ---------------------------------------------------------------- reading
 const q = (s, p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-const f1 = (x) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(1));
+// DEC=2: segment lengths with 2 decimals (A/B steps below 0.1 us)
+const DEC = +(process.env.DEC || 1);
+const f1 = (x) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(DEC));
 
 /** user split at the probes: ret -> first probe -> ... -> the send's enter (NaN where one is missing) */
 function probeSegs(o) {

@@ -83,6 +83,8 @@ export class SendLane implements LaneHooks {
    */
   readonly autoZc: boolean;
   readonly #opts: SendOptionsMemo;
+  /** #opts.defaults, for a send with no options */
+  #defaults: Readonly<SendOptions>;
   readonly #coalescer: Coalescer;
   #inFlight = 0;
   /** bytes the kernel took from this lane's sends and sendFiles, Duplex writes aside (LaneHooks) */
@@ -105,6 +107,14 @@ export class SendLane implements LaneHooks {
   #memoBuffer: ArrayBufferLike | null = null;
   #memoPool: BufferPool | undefined = undefined;
   #memoBase = 0;
+  /**
+   * The last Uint8Array whose ArrayBuffer is the memo's: a client that
+   * sends one request buffer again and again skips `view.buffer`, a call
+   * into V8's C++ (a view's ArrayBuffer never changes, and one whose
+   * `buffer` was read once keeps its bytes off V8's heap, where they do
+   * not move).  Set with the memo, so always a view of #memoBuffer.
+   */
+  #memoView: Uint8Array | null = null;
 
   /** `localPacing`: keep the system's congestion control to a peer on this host (SocketOptions.localPacing). */
   constructor(ring: Ring, fd: number, stream: boolean, defaults: SendOptions, localPacing = false) {
@@ -117,6 +127,7 @@ export class SendLane implements LaneHooks {
     // SocketOptions.localPacing: true keeps the system's choice).
     if (stream && local && !localPacing) unpacedToLocalPeer(ring, fd);
     this.#opts = new SendOptionsMemo(defaults);
+    this.#defaults = this.#opts.defaults;
     this.#coalescer = new Coalescer(this);
   }
 
@@ -133,6 +144,7 @@ export class SendLane implements LaneHooks {
   set fd(fd: number) {
     this.#fd = fd;
     if (fd < 0) {
+      this.#memoView = null;
       this.#memoBuffer = null;
       this.#memoPool = undefined;
       this.#memoBase = 0;
@@ -150,6 +162,7 @@ export class SendLane implements LaneHooks {
 
   setDefaults(options: SendOptionsInput): void {
     this.#opts.setDefaults(options);
+    this.#defaults = this.#opts.defaults;
   }
 
   /** Resolves when every send made so far has settled. */
@@ -273,7 +286,9 @@ export class SendLane implements LaneHooks {
     data: Uint8Array | PoolBuffer | Chunk, options: SendOptionsInput | undefined, to: Buffer | null, opName: string, lent: boolean,
     cb: SendCallback | null,
   ): SendOp {
-    const o = this.#opts.resolve(options);
+    // No options: the defaults, read here (resolve() is small enough to stay
+    // out of #prepare's inlining and runs as baseline code for seconds).
+    const o = options === undefined ? this.#defaults : this.#opts.resolve(options);
     let pb: PoolBuffer | null = null;
     let view: Uint8Array | null = null;
     let chunk: Chunk | null = null;
@@ -317,7 +332,7 @@ export class SendLane implements LaneHooks {
    * ArrayBuffer.
    */
   #viewAddress(view: Uint8Array, len: number, opName: string): number {
-    const ab = view.buffer;
+    const ab = view === this.#memoView ? this.#memoBuffer! : view.buffer;
     if (ab === this.#memoBuffer) {
       const pool = this.#memoPool;
       if (pool !== undefined && pool.ring !== this.ring) throw wrongRing(this.ring, pool, opName);
@@ -332,6 +347,7 @@ export class SendLane implements LaneHooks {
     }
     const addr = addressNumber(this.ring, view);
     if (this.#fd >= 0) {
+      this.#memoView = view;
       this.#memoBuffer = ab;
       this.#memoPool = pool;
       this.#memoBase = addr - view.byteOffset;

@@ -17,7 +17,7 @@ import { Chunk } from '../recv.ts';
 import type { Ring } from '../ring.ts';
 import { Coalescer, COALESCE_MAX_SEND } from './coalescer.ts';
 import { addressNumber } from './memory.ts';
-import { chunkSendLength, chunkSendOffset, poolSendLength, poolSendOffset, sendView } from './send-args.ts';
+import { sendLength, sendOffset, sendView } from './send-args.ts';
 import { sendFlags } from './send-flags.ts';
 import { SendOptionsMemo } from './send-options.ts';
 import { PoolSend } from './pool-send.ts';
@@ -266,8 +266,8 @@ export class SendLane implements LaneHooks {
 
   /** sendPool() with options (or a lane) the buffer's PoolSend has not seen: check them, lend, shape. */
   #poolShape(pb: PoolBuffer, o: SendOptions): PoolSend {
-    const off = poolSendOffset(pb, o);
-    const len = poolSendLength(pb, o, off);
+    const off = sendOffset(pb.size, o);
+    const len = sendLength(pb.size, o, off);
     if (pb.pool.ring !== this.ring) throw wrongRing(this.ring, pb.pool, 'send');
     const flags = sendFlags(o, len, true, this.autoZc);
     pb.lend('send'); // throws if in flight or released
@@ -297,14 +297,14 @@ export class SendLane implements LaneHooks {
     let addr = 0;
     if (data instanceof PoolBuffer) {
       pb = data;
-      off = poolSendOffset(data, o);
-      len = poolSendLength(data, o, off);
+      off = sendOffset(data.size, o);
+      len = sendLength(data.size, o, off);
       if (pb.pool.ring !== this.ring) throw wrongRing(this.ring, pb.pool, opName);
     } else if (data instanceof Chunk) {
       // The chunk's bytes by address in its area: no view of them is made.
       chunk = data;
-      off = chunkSendOffset(data, o);
-      len = chunkSendLength(data, o, off);
+      off = sendOffset(data.length, o);
+      len = sendLength(data.length, o, off);
       addr = data.address + off;
       off = 0; // applied to the address, as a view's
     } else {

@@ -1,38 +1,25 @@
 // SPDX-License-Identifier: MIT
 /**
- * Checking what a send was given: a PoolBuffer's offset and length
- * (poolSendOffset/poolSendLength, numbers), a Uint8Array cut to its view
+ * Checking what a send was given: a PoolBuffer's or a received chunk's
+ * offset and length (sendOffset/sendLength, numbers), a Uint8Array cut to its view
  * (sendView).  No object per send.
  */
 import { rangeError, type SendOptions } from '../config.ts';
-import type { PoolBuffer } from '../pool.ts';
-import type { Chunk } from '../recv.ts';
 
-/** The offset of a send from a PoolBuffer (checked; throws ZcConfigError). */
-export function poolSendOffset(pb: PoolBuffer, o: SendOptions): number {
+/**
+ * The offset of a send from an object of `size` bytes, a PoolBuffer or a
+ * received chunk (checked as a Uint8Array's; throws ZcConfigError).
+ */
+export function sendOffset(size: number, o: SendOptions): number {
   const off = o.offset ?? 0;
-  if (off > pb.size) throw rangeError('offset', off, pb.size);
+  if (off > size) throw rangeError('offset', off, size);
   return off;
 }
 
-/** The length of a send from a PoolBuffer at `off` (checked; throws ZcConfigError). */
-export function poolSendLength(pb: PoolBuffer, o: SendOptions, off: number): number {
-  const len = o.length ?? pb.size - off;
-  if (off + len > pb.size) throw rangeError('length', len, pb.size - off);
-  return len;
-}
-
-/** The offset of a send of a received chunk (checked as a Uint8Array's; throws ZcConfigError). */
-export function chunkSendOffset(c: Chunk, o: SendOptions): number {
-  const off = o.offset ?? 0;
-  if (off > c.length) throw rangeError('offset', off, c.length);
-  return off;
-}
-
-/** The length of a send of a received chunk from `off` (checked; throws ZcConfigError). */
-export function chunkSendLength(c: Chunk, o: SendOptions, off: number): number {
-  const len = o.length ?? c.length - off;
-  if (off + len > c.length) throw rangeError('length', len, c.length - off);
+/** The length of a send from an object of `size` bytes at `off` (checked; throws ZcConfigError). */
+export function sendLength(size: number, o: SendOptions, off: number): number {
+  const len = o.length ?? size - off;
+  if (off + len > size) throw rangeError('length', len, size - off);
   return len;
 }
 
@@ -41,7 +28,7 @@ export function chunkSendLength(c: Chunk, o: SendOptions, off: number): number {
  * length (checked; throws ZcConfigError), or a TypeError when `data` is
  * neither a Uint8Array nor a PoolBuffer.  Returns the view alone (its
  * length is the send's): no result object per send.  (The send lane takes
- * PoolBuffers through poolSendOffset/poolSendLength.)
+ * PoolBuffers and chunks through sendOffset/sendLength.)
  */
 export function sendView(data: unknown, o: SendOptions, opName: string): Uint8Array {
   if (data instanceof Uint8Array) {

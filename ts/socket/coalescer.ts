@@ -13,7 +13,6 @@ import { rethrowLater, ZcError } from '../errors.ts';
 import type { BufferPool, PoolBuffer } from '../pool.ts';
 import { zeroCopyOf, type BatchedRequest, type BatchQueue, type Completion, type Ring } from '../ring.ts';
 import { BatchQueue as Q } from '../batch.ts';
-import { addressOf } from './memory.ts';
 import type { LaneHooks, SendOp } from './send-op.ts';
 import { detached } from './send-result.ts';
 
@@ -106,9 +105,7 @@ class CoalescedSend implements BatchedRequest {
       ops.forEach((e, i) => {
         const addr = e.pb
           ? e.pb.pool.baseAddress + BigInt(e.pb.index * e.pb.pool.size + e.off)
-          : e.view === null
-            ? BigInt(e.addr) // a received chunk's bytes
-            : addressOf(ring, e.view);
+          : BigInt(e.addr); // a view's or a received chunk's, as the lane found it
         vec.writeBigUInt64LE(addr, i * IOV_SIZE + IOV_BASE);
         vec.writeBigUInt64LE(BigInt(e.len), i * IOV_SIZE + IOV_LEN);
       });

@@ -16,7 +16,7 @@ import type { Chunk } from '../recv.ts';
 import { zeroCopyOf, type BatchedRequest, type Completion, type Ring } from '../ring.ts';
 import type { BatchQueue } from '../batch.ts';
 import { BatchQueue as Q } from '../batch.ts';
-import { iovecFor, addressOf } from './memory.ts';
+import { iovecFor } from './memory.ts';
 import { detached, detachedError, failedSend } from './send-result.ts';
 import type { SendCallback, SendResult } from './types.ts';
 
@@ -227,9 +227,7 @@ export class SendOp implements BatchedRequest {
     } else {
       const addr = pb
         ? pb.pool.baseAddress + BigInt(pb.index * pb.pool.size + off)
-        : view === null
-          ? BigInt(this.addr)
-          : len > 0 ? addressOf(ring, view) : 0n;
+        : BigInt(this.addr); // a view's or a received chunk's, as the lane found it
       rc = zc.zc_sendmsg(ring.ptr, this.fd, iovecFor(addr, len), 1, this.to, this.to.length, this.flags, ud);
     }
     this.issued = rc === 0;
